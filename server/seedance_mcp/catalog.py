@@ -1,0 +1,385 @@
+"""The Seedance model catalog: pure data, read by validation, tool descriptions, `list_models` and the sandbox.
+
+Facts from `shared/protocol.md` §2, §3 and §8 (BytePlus / Volcengine create-task pages). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Resolution = Literal["480p", "720p", "1080p"]
+Ratio = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"]
+Mode = Literal["text", "first_frame", "first_last_frame", "reference_images", "multimodal_reference"]
+Region = Literal["cn", "byteplus"]
+
+RESOLUTIONS: tuple[Resolution, ...] = ("480p", "720p", "1080p")
+FIXED_RATIOS: tuple[Ratio, ...] = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
+ALL_RATIOS: tuple[Ratio, ...] = (*FIXED_RATIOS, "adaptive")
+
+MODE_TEXT: dict[Mode, str] = {
+    "text": "text-to-video (prompt only)",
+    "first_frame": "image-to-video from a first frame",
+    "first_last_frame": "first and last frame",
+    "reference_images": "1-4 reference images (cite them as [Image 1] in the prompt)",
+    "multimodal_reference": "up to 9 reference images, 3 reference videos and 3 reference audios",
+}
+
+# Output sizes (width, height) per resolution and ratio, §3.6. Cell order follows FIXED_RATIOS.
+_SIZES_V1: dict[Resolution, tuple[tuple[int, int], ...]] = {
+    "480p": ((864, 480), (736, 544), (640, 640), (544, 736), (480, 864), (960, 416)),
+    "720p": ((1248, 704), (1120, 832), (960, 960), (832, 1120), (704, 1248), (1504, 640)),
+    "1080p": ((1920, 1088), (1664, 1248), (1440, 1440), (1248, 1664), (1088, 1920), (2176, 928)),
+}
+_SIZES_V15: dict[Resolution, tuple[tuple[int, int], ...]] = {
+    "480p": ((864, 496), (752, 560), (640, 640), (560, 752), (496, 864), (992, 432)),
+    "720p": ((1280, 720), (1112, 834), (960, 960), (834, 1112), (720, 1280), (1470, 630)),
+    "1080p": ((1920, 1080), (1664, 1248), (1440, 1440), (1248, 1664), (1080, 1920), (2206, 946)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One Seedance model and everything a request to it may carry."""
+
+    key: str
+    """Short stable name, e.g. `1.5-pro`."""
+    name: str
+    cn_id: str
+    byteplus_id: str
+    modes: tuple[Mode, ...]
+    resolutions: tuple[Resolution, ...]
+    default_resolution: Resolution
+    t2v_ratios: tuple[Ratio, ...]
+    i2v_ratios: tuple[Ratio, ...]
+    default_t2v_ratio: Ratio
+    default_i2v_ratio: Ratio
+    duration_min: int
+    duration_max: int
+    duration_auto: bool
+    """Whether `duration=-1` (the model chooses the length) is allowed."""
+    frames: bool
+    audio: bool
+    draft: bool
+    camera_fixed: bool
+    flex_tier: bool
+    sizes: dict[Resolution, tuple[tuple[int, int], ...]]
+    typical_render_seconds: float
+    """Published render time of a 5 s 720p clip, used to estimate progress and the first poll."""
+    max_reference_images: int = 0
+    max_reference_videos: int = 0
+    max_reference_audios: int = 0
+    reference_resolutions: tuple[Resolution, ...] = ()
+    notes: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = field(default=())
+
+    def model_id(self, region: Region) -> str:
+        return self.byteplus_id if region == "byteplus" else self.cn_id
+
+    def size(self, resolution: Resolution, ratio: Ratio) -> tuple[int, int]:
+        """Output width and height; `adaptive` is estimated as 16:9 (the real ratio follows the input image)."""
+        index = FIXED_RATIOS.index(ratio) if ratio != "adaptive" else 0
+        return self.sizes[resolution][index]
+
+
+_PRO_10 = ModelSpec(
+    key="1.0-pro",
+    name="Seedance 1.0 pro",
+    cn_id="doubao-seedance-1-0-pro-250528",
+    byteplus_id="seedance-1-0-pro-250528",
+    modes=("text", "first_frame", "first_last_frame"),
+    resolutions=RESOLUTIONS,
+    default_resolution="1080p",
+    t2v_ratios=FIXED_RATIOS,
+    i2v_ratios=ALL_RATIOS,
+    default_t2v_ratio="16:9",
+    default_i2v_ratio="adaptive",
+    duration_min=2,
+    duration_max=12,
+    duration_auto=False,
+    frames=True,
+    audio=False,
+    draft=False,
+    camera_fixed=True,
+    flex_tier=True,
+    sizes=_SIZES_V1,
+    typical_render_seconds=50.0,
+    aliases=("doubao-seedance-1-0-pro", "seedance-1-0-pro", "seedance-1.0-pro"),
+)
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        key="2.0",
+        name="Seedance 2.0",
+        cn_id="doubao-seedance-2-0-260128",
+        byteplus_id="dreamina-seedance-2-0-260128",
+        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
+        resolutions=RESOLUTIONS,
+        default_resolution="720p",
+        t2v_ratios=ALL_RATIOS,
+        i2v_ratios=ALL_RATIOS,
+        default_t2v_ratio="adaptive",
+        default_i2v_ratio="adaptive",
+        duration_min=4,
+        duration_max=15,
+        duration_auto=True,
+        frames=False,
+        audio=True,
+        draft=False,
+        camera_fixed=False,
+        flex_tier=False,
+        sizes=_SIZES_V15,
+        typical_render_seconds=240.0,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=3,
+        reference_resolutions=RESOLUTIONS,
+        notes=("Rejects real human faces in references.", "Highest quality; slowest (about 4-5 min for 5 s)."),
+        aliases=("doubao-seedance-2-0", "seedance-2-0", "seedance-2.0"),
+    ),
+    ModelSpec(
+        key="2.0-fast",
+        name="Seedance 2.0 fast",
+        cn_id="doubao-seedance-2-0-fast-260128",
+        byteplus_id="dreamina-seedance-2-0-fast-260128",
+        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
+        resolutions=("480p", "720p"),
+        default_resolution="720p",
+        t2v_ratios=ALL_RATIOS,
+        i2v_ratios=ALL_RATIOS,
+        default_t2v_ratio="adaptive",
+        default_i2v_ratio="adaptive",
+        duration_min=4,
+        duration_max=15,
+        duration_auto=True,
+        frames=False,
+        audio=True,
+        draft=False,
+        camera_fixed=False,
+        flex_tier=False,
+        sizes=_SIZES_V15,
+        typical_render_seconds=120.0,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=3,
+        reference_resolutions=("480p", "720p"),
+        notes=("No 1080p.",),
+        aliases=("doubao-seedance-2-0-fast", "seedance-2-0-fast", "seedance-2.0-fast"),
+    ),
+    ModelSpec(
+        key="1.5-pro",
+        name="Seedance 1.5 pro",
+        cn_id="doubao-seedance-1-5-pro-251215",
+        byteplus_id="seedance-1-5-pro-251215",
+        modes=("text", "first_frame", "first_last_frame"),
+        resolutions=RESOLUTIONS,
+        default_resolution="720p",
+        t2v_ratios=ALL_RATIOS,
+        i2v_ratios=ALL_RATIOS,
+        default_t2v_ratio="adaptive",
+        default_i2v_ratio="adaptive",
+        duration_min=4,
+        duration_max=12,
+        duration_auto=True,
+        frames=False,
+        audio=True,
+        draft=True,
+        camera_fixed=True,
+        flex_tier=True,
+        sizes=_SIZES_V15,
+        typical_render_seconds=75.0,
+        notes=("Draft mode: a cheap 480p preview (draft=true).", "Audio on by default (generate_audio)."),
+        aliases=("doubao-seedance-1-5-pro", "seedance-1-5-pro", "seedance-1.5-pro"),
+    ),
+    _PRO_10,
+    replace(
+        _PRO_10,
+        key="1.0-pro-fast",
+        name="Seedance 1.0 pro fast",
+        cn_id="doubao-seedance-1-0-pro-fast-251015",
+        byteplus_id="seedance-1-0-pro-fast-251015",
+        modes=("text", "first_frame"),
+        resolutions=RESOLUTIONS,
+        default_resolution="1080p",
+        typical_render_seconds=30.0,
+        notes=("Text or first frame only.",),
+        aliases=("doubao-seedance-1-0-pro-fast", "seedance-1-0-pro-fast", "seedance-1.0-pro-fast"),
+    ),
+    replace(
+        _PRO_10,
+        key="1.0-lite-t2v",
+        name="Seedance 1.0 lite (text-to-video)",
+        cn_id="doubao-seedance-1-0-lite-t2v-250428",
+        byteplus_id="seedance-1-0-lite-t2v-250428",
+        modes=("text",),
+        resolutions=RESOLUTIONS,
+        default_resolution="720p",
+        typical_render_seconds=40.0,
+        notes=("Text only.",),
+        aliases=("doubao-seedance-1-0-lite-t2v", "seedance-1-0-lite-t2v"),
+    ),
+    replace(
+        _PRO_10,
+        key="1.0-lite-i2v",
+        name="Seedance 1.0 lite (image-to-video)",
+        cn_id="doubao-seedance-1-0-lite-i2v-250428",
+        byteplus_id="seedance-1-0-lite-i2v-250428",
+        modes=("first_frame", "first_last_frame", "reference_images"),
+        resolutions=RESOLUTIONS,
+        default_resolution="720p",
+        typical_render_seconds=40.0,
+        max_reference_images=4,
+        reference_resolutions=("480p", "720p"),
+        notes=("Needs an image.", "Reference mode: no 1080p, no adaptive ratio, no camera_fixed."),
+        aliases=("doubao-seedance-1-0-lite-i2v", "seedance-1-0-lite-i2v"),
+    ),
+)
+
+MODELS_BY_KEY: dict[str, ModelSpec] = {m.key: m for m in MODELS}
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLimits:
+    """What a gateway's own document narrows beyond the model's limits."""
+
+    durations: tuple[int, ...] | None = None
+    resolutions: tuple[Resolution, ...] | None = None
+    extra_ratios: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    """Arguments this gateway has no way to carry: refused, never dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A value of SEEDANCE_PROVIDER: a wire dialect, a default base URL, the models it sells."""
+
+    name: str
+    dialect: Literal["ark", "gptge", "yescale", "openai"]
+    base_url: str | None
+    region: Region
+    model_keys: tuple[str, ...]
+    default_model: str
+    cancel: bool
+    title: str
+    limits: GatewayLimits = GatewayLimits()
+    base_url_by_model: dict[str, str] = field(default_factory=lambda: {})
+    """Model keys that live under another base URL on this gateway (kkiai serves 2.0 on /api/v3)."""
+
+
+_ALL = tuple(m.key for m in MODELS)
+_V1_AND_15 = ("1.5-pro", "1.0-pro", "1.0-pro-fast", "1.0-lite-t2v", "1.0-lite-i2v")
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="ark",
+            title="Volcengine Ark (China)",
+            dialect="ark",
+            base_url="https://ark.cn-beijing.volces.com/api/v3",
+            region="cn",
+            model_keys=_ALL,
+            default_model="1.5-pro",
+            cancel=True,
+        ),
+        Preset(
+            name="byteplus",
+            title="BytePlus ModelArk (international)",
+            dialect="ark",
+            base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
+            region="byteplus",
+            model_keys=_ALL,
+            default_model="1.5-pro",
+            cancel=True,
+        ),
+        Preset(
+            name="kkiai",
+            title="kkiai (Ark passthrough)",
+            dialect="ark",
+            base_url="https://www.kkiai.com/volc/v1",
+            region="cn",
+            model_keys=_ALL,
+            default_model="1.5-pro",
+            cancel=False,
+            base_url_by_model={"2.0": "https://www.kkiai.com/api/v3", "2.0-fast": "https://www.kkiai.com/api/v3"},
+        ),
+        Preset(
+            name="gptge",
+            title="gpt.ge task API",
+            dialect="gptge",
+            base_url="https://api.gpt.ge",
+            region="cn",
+            model_keys=_V1_AND_15,
+            default_model="1.5-pro",
+            cancel=False,
+            limits=GatewayLimits(unsupported=("return_last_frame", "service_tier")),
+        ),
+        Preset(
+            name="yescale",
+            title="YEScale /seedance/generations",
+            dialect="yescale",
+            base_url="https://api.yescale.io",
+            region="cn",
+            model_keys=_V1_AND_15,
+            default_model="1.0-pro",
+            cancel=False,
+            limits=GatewayLimits(
+                durations=(5, 10),
+                resolutions=("480p", "1080p"),
+                extra_ratios=("9:21", "keep_ratio"),
+                unsupported=(
+                    "frames",
+                    "seed",
+                    "watermark",
+                    "generate_audio",
+                    "draft",
+                    "return_last_frame",
+                    "service_tier",
+                ),
+            ),
+        ),
+        Preset(
+            name="openai-compatible",
+            title="OpenAI-compatible /v1/videos gateway",
+            dialect="openai",
+            base_url=None,
+            region="cn",
+            model_keys=_ALL,
+            default_model="1.5-pro",
+            cancel=True,
+            limits=GatewayLimits(unsupported=("service_tier",)),
+        ),
+        Preset(
+            name="sandbox",
+            title="Embedded sandbox (no key, no cost)",
+            dialect="ark",
+            base_url=None,
+            region="cn",
+            model_keys=_ALL,
+            default_model="1.5-pro",
+            cancel=True,
+        ),
+    )
+}
+
+
+def find_model(name: str, preset: Preset) -> ModelSpec | None:
+    """The catalog entry for a model id, key or alias, if this preset offers it."""
+    wanted = name.strip().lower()
+    for key in preset.model_keys:
+        spec = MODELS_BY_KEY[key]
+        if wanted in (spec.key, spec.cn_id, spec.byteplus_id, *spec.aliases):
+            return spec
+    return None
+
+
+def estimate_tokens(width: int, height: int, seconds: float) -> int:
+    """Output tokens billed for a clip: w × h × (24·s + 1) / 1024 (protocol.md §8)."""
+    return round(width * height * (24 * seconds + 1) / 1024)
+
+
+def expected_render_seconds(spec: ModelSpec, resolution: Resolution, seconds: float) -> float:
+    """A rough render-time estimate that scales the published 720p 5 s figure by pixels and length."""
+    width, height = spec.size(resolution, "16:9")
+    pixel_scale = (width * height / (1280 * 720)) ** 0.5
+    return max(10.0, spec.typical_render_seconds * pixel_scale * max(seconds, 2.0) / 5.0)

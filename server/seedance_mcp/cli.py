@@ -1,0 +1,122 @@
+"""The command line: `seedance-mcp` (stdio server), `serve --http`, `sandbox`, `demo`. The only place that reads the
+environment (through `load_settings`)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from typing import Any
+
+
+def _parser() -> argparse.ArgumentParser:
+    from seedance_mcp import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="seedance-mcp",
+        description="MCP server for ByteDance Seedance video generation. With no command: the stdio server.",
+    )
+    parser.add_argument("--version", action="version", version=f"seedance-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    sandbox = commands.add_parser("sandbox", help="run the sandbox provider alone on 127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8766)
+    sandbox.add_argument("--render-seconds", type=float, default=6.0, help="time from create to success")
+    demo = commands.add_parser("demo", help="make a video on the sandbox through a real MCP client over stdio")
+    demo.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street, cinematic")
+    demo.add_argument("--output-dir", default=None, help="where to save the MP4 (default: ./seedance-demo)")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox":
+        return _run_sandbox(args.port, args.render_seconds)
+    if args.command == "demo":
+        from seedance_mcp.demo import run_demo
+
+        return run_demo(args.prompt, args.output_dir)
+    if args.command == "serve" and args.http:
+        return _serve_http(args.host, args.port)
+    return _serve_stdio()
+
+
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from seedance_mcp.config import load_settings
+    from seedance_mcp.logs import configure_logging
+
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        configure_logging("INFO")
+        problems = "; ".join(
+            f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level, [settings.key, settings.http_token.get_secret_value() if settings.http_token else None])
+    return settings
+
+
+def _serve_stdio() -> int:
+    settings = _settings()
+    from seedance_mcp.app import create_app
+
+    create_app(settings).run()
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve_http(host: str, port: int) -> int:
+    settings = _settings()
+    from seedance_mcp.http_server import serve_http
+
+    token = settings.http_token.get_secret_value() if settings.http_token else None
+    if token is None and not _is_loopback(host):
+        sys.stderr.write(
+            f"seedance-mcp: refusing to listen on {host} without a token: set SEEDANCE_HTTP_TOKEN, "
+            "or bind to 127.0.0.1.\n"
+        )
+        return 2
+    serve_http(settings, host=host, port=port, token=token)
+    return 0
+
+
+def _run_sandbox(port: int, render_seconds: float) -> int:
+    import anyio
+
+    from seedance_mcp.logs import configure_logging
+    from seedance_mcp.sandbox import SandboxServer, SandboxState
+
+    configure_logging("WARNING")
+
+    async def serve() -> None:
+        server = SandboxServer(SandboxState(render_seconds=render_seconds), port=port)
+        print(f"Seedance sandbox on {server.url}", flush=True)
+        print(f"  Ark:      SEEDANCE_PROVIDER=ark SEEDANCE_BASE_URL={server.url}/api/v3", flush=True)
+        print(f"  kkiai:    SEEDANCE_PROVIDER=kkiai SEEDANCE_BASE_URL={server.url}/volc/v1", flush=True)
+        print(f"  gpt.ge:   SEEDANCE_PROVIDER=gptge SEEDANCE_BASE_URL={server.url}", flush=True)
+        print(f"  YEScale:  SEEDANCE_PROVIDER=yescale SEEDANCE_BASE_URL={server.url}", flush=True)
+        print(f"  OpenAI:   SEEDANCE_PROVIDER=openai-compatible SEEDANCE_BASE_URL={server.url}", flush=True)
+        print("  any non-empty API key works; 'invalid-key' is refused. Ctrl+C stops.", flush=True)
+        await server.serve()
+        await anyio.sleep_forever()
+
+    try:
+        anyio.run(serve)
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,140 @@
+"""Settings: every knob of the server, typed, with defaults. Read from the environment only by `load_settings`,
+which only the entry point calls; tests and embedders build `Settings(...)` directly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from seedance_mcp.catalog import MODELS_BY_KEY, PRESETS, Preset
+
+ProviderName = Literal["ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "sandbox"]
+
+
+def default_output_dir() -> Path:
+    home = Path.home()
+    return home / ("Movies" if sys.platform == "darwin" else "Videos") / "seedance-mcp"
+
+
+def default_state_dir() -> Path:
+    home = Path.home()
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "seedance-mcp"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "seedance-mcp"
+    return Path(os.environ.get("XDG_STATE_HOME") or home / ".local" / "state") / "seedance-mcp"
+
+
+class Settings(BaseSettings):
+    """The server's configuration. Built from keyword arguments only; see `load_settings` for the environment."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    provider: ProviderName = "ark"
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("api_key", "SEEDANCE_API_KEY", "ARK_API_KEY")
+    )
+    base_url: str | None = None
+    model: str | None = None
+    """Default model id or key; the preset's default when unset."""
+    output_dir: Path = Field(default_factory=default_output_dir)
+    state_dir: Path = Field(default_factory=default_state_dir)
+    poll_interval: float = Field(default=3.0, gt=0, le=600)
+    """Seconds between status polls at the start of a render; later polls space out with the elapsed time."""
+    poll_interval_max: float = Field(default=30.0, gt=0)
+    wait_seconds: float = Field(default=50.0, ge=0, le=3600)
+    """How long one tool call may block before it hands back a task handle."""
+    allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
+    """Directories local input files may come from; empty means the working directory and the output directory."""
+    http_token: SecretStr | None = None
+    dedupe_window: float = Field(default=600.0, ge=0)
+    """Seconds during which an identical generate_video call returns the earlier job instead of paying again."""
+    max_download_mb: int = Field(default=2048, gt=0)
+    download_timeout: float = Field(default=600.0, gt=0)
+    sandbox_render_seconds: float = Field(default=6.0, ge=0)
+    """Sandbox only: how long a task spends queued and running before it succeeds."""
+    sandbox_port: int = Field(default=0, ge=0, le=65535)
+    sandbox_as: ProviderName | None = None
+    """Sandbox only: which provider's dialect, paths and model list the sandbox speaks (default: Ark)."""
+    retry_scale: float = Field(default=1.0, ge=0)
+    """Multiplies every retry back-off (tests set it near zero)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.split(os.pathsep) if part.strip())
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        known = {m.key for m in MODELS_BY_KEY.values()} | {m.cn_id for m in MODELS_BY_KEY.values()}
+        known |= {m.byteplus_id for m in MODELS_BY_KEY.values()} | {a for m in MODELS_BY_KEY.values() for a in m.aliases}
+        if value.strip().lower() not in known:
+            raise ValueError(f"unknown Seedance model {value!r}; known: {', '.join(sorted(MODELS_BY_KEY))}")
+        return value
+
+    @property
+    def preset(self) -> Preset:
+        return PRESETS[self.provider]
+
+    @property
+    def default_model(self) -> str:
+        return self.model or self.preset.default_model
+
+    @property
+    def key(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    def readable_dirs(self) -> tuple[Path, ...]:
+        dirs = self.allowed_dirs or (Path.cwd(), self.output_dir)
+        resolved: list[Path] = []
+        for directory in dirs:
+            try:
+                resolved.append(directory.expanduser().resolve())
+            except OSError:
+                continue
+        return tuple(resolved)
+
+
+class _EnvSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="SEEDANCE_", populate_by_name=True, extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the process environment (SEEDANCE_*, ARK_API_KEY as a fallback key); overrides win.
+
+    Only the entry point calls this.
+    """
+    return _EnvSettings(**overrides)

@@ -1,0 +1,167 @@
+"""Every failure seedance-mcp raises, as one tree.
+
+    SeedanceError
+    ├── InvalidArgument          bad tool input; nothing was sent to the provider
+    ├── ConfigurationError       the server is set up wrongly (missing key, no base URL)
+    ├── UnsupportedOperation     this preset cannot do that (cancel on a gateway without a cancel call)
+    ├── TaskNotFound             no job with that id in the journal
+    ├── DuplicateSubmission      an identical paid job may already exist
+    ├── ProviderError            the provider answered with an error (keeps code, HTTP status, request id)
+    │   ├── AuthenticationFailed 401: the key was refused
+    │   ├── RateLimited          429 (carries Retry-After)
+    │   └── ProviderUnavailable  5xx
+    ├── ProviderUnreachable      the request could not be delivered (connection refused, DNS, connect time-out)
+    ├── CreateAnswerLost         (provider layer) a create request left but no answer came back
+    ├── SubmitOutcomeUnknown     the same, told to the caller with the job id: a paid task may exist
+    ├── UnexpectedResponse       the provider answered 2xx with something we cannot read
+    └── DownloadFailed           the finished video could not be saved
+
+Messages say what happened, to what, and what to do next. None of them ever contains the API key:
+`redact()` is applied wherever provider text is quoted.
+"""
+
+from __future__ import annotations
+
+
+class SeedanceError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidArgument(SeedanceError):
+    def __init__(self, argument: str, problem: str, *, allowed: str | None = None, hint: str | None = None) -> None:
+        self.argument = argument
+        self.problem = problem
+        self.allowed = allowed
+        self.hint = hint
+        parts = [f"Invalid argument `{argument}`: {problem}."]
+        if allowed:
+            parts.append(f"Allowed: {allowed}.")
+        if hint:
+            parts.append(hint)
+        parts.append("Nothing was sent to the provider and nothing was charged.")
+        super().__init__(" ".join(parts))
+
+
+class ConfigurationError(SeedanceError):
+    pass
+
+
+class UnsupportedOperation(SeedanceError):
+    pass
+
+
+class TaskNotFound(SeedanceError):
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"No task `{task_id}` in this server's journal. Call `list_tasks` to see the known task ids "
+            "(task ids look like `cgt-…` on Ark; jobs whose submission was interrupted are listed by job id `job-…`)."
+        )
+
+
+class DuplicateSubmission(SeedanceError):
+    def __init__(self, job_id: str, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(
+            f"An identical request (job `{job_id}`) was sent moments ago and its outcome is `{status}`: the provider "
+            "may already be rendering it and charging for it. Check it with `get_task_status(task_id="
+            f'"{job_id}")` or `list_tasks`, and look at the provider console\'s task list. If you are sure you want '
+            "to pay for a second video, call `generate_video` again with `force_new=true`."
+        )
+
+
+class ProviderError(SeedanceError):
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.provider_message = message
+        self.hint = hint
+        head = f"{provider} answered HTTP {status_code}" if status_code else f"{provider} reported an error"
+        if code:
+            head += f" `{code}`"
+        text = f"{head}: {message}"
+        if request_id and request_id not in message:
+            text += f" (request id {request_id})"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+
+class AuthenticationFailed(ProviderError):
+    pass
+
+
+class RateLimited(ProviderError):
+    retry_after: float | None = None
+    """Seconds the provider asked us to wait (Retry-After), when it said."""
+
+
+class ProviderUnavailable(ProviderError):
+    pass
+
+
+class ProviderUnreachable(SeedanceError):
+    def __init__(self, provider: str, url: str, reason: str) -> None:
+        self.provider = provider
+        self.url = url
+        super().__init__(f"Could not reach {provider} at {url}: {reason}. Check SEEDANCE_BASE_URL and the network.")
+
+
+class CreateAnswerLost(SeedanceError):
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.reason = reason
+        super().__init__(f"the create request reached {provider} but its answer was lost: {reason}")
+
+
+class SubmitOutcomeUnknown(SeedanceError):
+    def __init__(self, job_id: str, provider: str, reason: str) -> None:
+        self.job_id = job_id
+        self.provider = provider
+        super().__init__(
+            f"The create request for job `{job_id}` reached {provider} but its answer was lost ({reason}). "
+            "A paid task may or may not exist. Do not submit again yet: check `list_tasks` (the job is kept as "
+            "`unknown`) and the provider's own task list for a task created in the last minutes. Only if none "
+            "exists, call `generate_video` again with `force_new=true`."
+        )
+
+
+class UnexpectedResponse(SeedanceError):
+    def __init__(self, provider: str, what: str, body: str) -> None:
+        self.provider = provider
+        self.body = body
+        super().__init__(f"{provider} answered with something seedance-mcp cannot read ({what}): {body}")
+
+
+class DownloadFailed(SeedanceError):
+    pass
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove every secret from `text` (used on anything quoted from a provider or an exception)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def trim(text: str, limit: int = 300) -> str:
+    """One line, at most `limit` characters: for quoting provider bodies in errors."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

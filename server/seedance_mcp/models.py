@@ -1,0 +1,182 @@
+"""The shapes that cross the package: a validated video request, a task snapshot, and the tool results."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from seedance_mcp.catalog import Mode, Ratio, Resolution
+
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+"""A provider task's state, the same words whatever the provider says."""
+
+JobStatus = Literal[
+    "submitting", "unknown", "not_submitted", "queued", "running", "succeeded", "failed", "cancelled", "expired"
+]
+"""A job's state in the journal: a task's, plus the moments around the create request."""
+
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "expired", "not_submitted"})
+
+
+class VideoRequest(BaseModel):
+    """A generate_video call after validation: only what was asked for, checked against the model's limits.
+
+    `None` means "not given": the provider's default applies and nothing is sent for it. The `effective_*`
+    values are what the provider will use, for the cost estimate and the progress estimate.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model_key: str
+    model_id: str
+    prompt: str
+    mode: Mode
+    first_frame: str | None = None
+    last_frame: str | None = None
+    reference_images: tuple[str, ...] = ()
+    reference_videos: tuple[str, ...] = ()
+    reference_audios: tuple[str, ...] = ()
+    resolution: Resolution | None = None
+    ratio: str | None = None
+    duration: int | None = None
+    frames: int | None = None
+    seed: int | None = None
+    camera_fixed: bool | None = None
+    watermark: bool | None = None
+    generate_audio: bool | None = None
+    draft: bool | None = None
+    return_last_frame: bool | None = None
+    service_tier: Literal["default", "flex"] | None = None
+    effective_resolution: Resolution
+    effective_ratio: Ratio
+    effective_seconds: float
+    estimated_tokens: int
+
+
+class HttpRequest(BaseModel):
+    """One HTTP request to a provider, built by a pure dialect function. The key is added at send time only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: Literal["GET", "POST", "DELETE"]
+    url: str
+    json_body: dict[str, Any] | None = None
+
+
+class TaskSnapshot(BaseModel):
+    """What one status answer said, in our words."""
+
+    task_id: str
+    status: TaskStatus
+    raw_status: str
+    progress: float | None = None
+    """Percent done, only when the provider reports one."""
+    video_url: str | None = None
+    video_url_expires_at: float | None = None
+    video_needs_auth: bool = False
+    """The video is served by the provider's own API (OpenAI `/content`), so the download sends the key."""
+    last_frame_url: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    usage_tokens: int | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: float | None = None
+    frames: int | None = None
+    seed: int | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+
+
+class ProviderRequestPreview(BaseModel):
+    """The exact request a dry run would have sent; the key is masked."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+class VideoTask(BaseModel):
+    """A Seedance video job as this server knows it."""
+
+    task_id: str = Field(description="The id to pass to get_task_status / cancel_task (provider task id, or job id).")
+    job_id: str = Field(description="This server's own id for the job (stable even if the provider id is unknown).")
+    provider: str
+    model: str
+    status: JobStatus = Field(
+        description="queued | running | succeeded | failed | cancelled | expired; `unknown` when a create request's "
+        "answer was lost; `not_submitted` for a dry run."
+    )
+    prompt: str | None = None
+    progress_percent: float | None = Field(default=None, description="Estimated or reported percent done.")
+    video_path: str | None = Field(default=None, description="The MP4 on the local disk, once downloaded.")
+    video_url: str | None = Field(default=None, description="Provider URL of the MP4 (signed; expires).")
+    video_url_expires_at: str | None = Field(default=None, description="When video_url stops working (UTC, ISO 8601).")
+    last_frame_url: str | None = None
+    last_frame_path: str | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: float | None = None
+    frames: int | None = None
+    seed: int | None = None
+    estimated_tokens: int | None = Field(default=None, description="Output tokens this job is expected to bill.")
+    usage_tokens: int | None = Field(default=None, description="Output tokens the provider actually billed.")
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    created_at: str | None = None
+    elapsed_seconds: float | None = None
+    reused_existing: bool = Field(
+        default=False, description="True when an identical recent job was returned instead of paying again."
+    )
+    dry_run_request: ProviderRequestPreview | None = None
+    next_step: str = Field(description="What to do next, in one sentence.")
+
+
+class TaskList(BaseModel):
+    tasks: list[VideoTask]
+    total: int = Field(description="How many jobs matched before the limit.")
+
+
+class ModelInfo(BaseModel):
+    """One model's capabilities on the configured provider."""
+
+    key: str
+    model_id: str
+    name: str
+    is_default: bool
+    modes: list[str]
+    resolutions: list[str]
+    default_resolution: str
+    ratios_text_to_video: list[str]
+    ratios_image_to_video: list[str]
+    default_ratio_text_to_video: str
+    default_ratio_image_to_video: str
+    duration_seconds: str = Field(description="Allowed duration values, e.g. `2-12` or `4-15 or -1 (auto)`.")
+    frames: str | None = Field(description="Allowed `frames` values, or null when the model takes none.")
+    generate_audio: bool
+    draft: bool
+    camera_fixed: bool
+    max_reference_images: int
+    max_reference_videos: int
+    max_reference_audios: int
+    typical_render_seconds: float
+    estimated_tokens_5s_default: int = Field(description="Tokens billed for a 5 s clip at the default resolution.")
+    notes: list[str]
+
+
+class ModelList(BaseModel):
+    provider: str
+    provider_title: str
+    default_model: str
+    models: list[ModelInfo]
+    gateway_limits: list[str] = Field(description="What this provider narrows beyond the model limits.")
+
+
+class CancelResult(BaseModel):
+    task_id: str
+    cancelled: bool
+    status: str
+    message: str

@@ -1,0 +1,158 @@
+"""The one seam where HTTP becomes our errors, and the retry policy that decides what may be sent again.
+
+httpx exceptions and 4xx/5xx answers are translated here and nowhere else, most specific first. The rule for
+the paid create request: it is sent again only when the provider provably did not take it (the connection never
+opened, or the answer was a 429/503/overload refusal); anything else after the bytes left is ambiguous.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from seedance_mcp.errors import (
+    AuthenticationFailed,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    redact,
+    trim,
+)
+
+# 429 codes that mean "stop", not "slow down": retrying them only burns time (protocol.md §6).
+NOT_RETRYABLE_429 = frozenset({"QuotaExceeded", "SetLimitExceeded", "AccountOverdueError"})
+OVERLOAD_CODES = frozenset({"ServerOverloaded", "RequestBurstTooFast", "InflightBatchsizeExceeded"})
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# Exceptions raised before a single byte of the request left: the provider cannot have seen it.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_REQUEST_ID_IN_TEXT = re.compile(r"Request ID:\s*([\w\-]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries bounded twice: by attempts and by total time. Delays double from `base_delay` with jitter."""
+
+    attempts: int = 6
+    timeout: float = 90.0
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt number `attempt + 1` (attempt counts from 0)."""
+        if retry_after is not None and retry_after > 0:
+            return min(retry_after, self.max_retry_after)
+        backoff = min(self.base_delay * (2**attempt), self.max_delay)
+        return backoff * random.uniform(0.5, 1.0)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds, from either of its two forms (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import UTC, datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def request_id_of(response: httpx.Response, body: Any = None) -> str | None:
+    for header in ("x-request-id", "x-client-request-id", "x-tt-logid", "request-id"):
+        if response.headers.get(header):
+            return response.headers[header]
+    if isinstance(body, dict):
+        for key in ("request_id", "requestId"):
+            if isinstance(body.get(key), str):  # pyright: ignore[reportUnknownMemberType]
+                return body[key]  # pyright: ignore[reportUnknownVariableType]
+    return None
+
+
+def error_from_response(provider: str, response: httpx.Response, *, secret: str | None, preset: str) -> ProviderError:
+    """The most specific ProviderError for a 4xx/5xx answer, keeping the provider's code and request id."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None  # pyright: ignore[reportUnknownMemberType]
+    code: str | None = None
+    message: str | None = None
+    if isinstance(error, dict):
+        code = _text(error.get("code"))  # pyright: ignore[reportUnknownMemberType]
+        message = _text(error.get("message"))  # pyright: ignore[reportUnknownMemberType]
+    elif isinstance(error, str):
+        message = error
+    if isinstance(body, dict):
+        code = code or _text(body.get("code"))  # pyright: ignore[reportUnknownMemberType]
+        message = message or _text(body.get("message") or body.get("msg") or body.get("detail"))  # pyright: ignore[reportUnknownMemberType]
+    if message is None:
+        message = trim(response.text) or response.reason_phrase or "no error message"
+    message = redact(trim(message, 500), secret)
+    request_id = request_id_of(response, body)
+    if request_id is None:
+        found = _REQUEST_ID_IN_TEXT.search(message)
+        request_id = found.group(1) if found else None
+    status = response.status_code
+    kwargs: dict[str, Any] = {"status_code": status, "code": code, "request_id": request_id}
+    if status == 401:
+        return AuthenticationFailed(
+            provider,
+            message,
+            hint=f"The API key was refused. Check SEEDANCE_API_KEY; a key only works in its own region "
+            f"(SEEDANCE_PROVIDER is `{preset}`: Volcengine keys need `ark`, BytePlus keys need `byteplus`)",
+            **kwargs,
+        )
+    if status == 429:
+        limited = RateLimited(provider, message, hint=_hint_429(code), **kwargs)
+        limited.retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return limited
+    if status >= 500:
+        return ProviderUnavailable(provider, message, hint="The provider is failing; try again later", **kwargs)
+    return ProviderError(provider, message, hint=_hint_4xx(status, code), **kwargs)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _hint_429(code: str | None) -> str:
+    if code in NOT_RETRYABLE_429:
+        return "The account's quota or spending cap is reached; it will not pass by waiting"
+    return "Rate limited; wait a minute before submitting more videos"
+
+
+def _hint_4xx(status: int, code: str | None) -> str | None:
+    if code and "SensitiveContent" in code or code and "RiskDetection" in code:
+        return "The provider's moderation refused the input; rephrase the prompt or change the image (not billed)"
+    if status == 403:
+        return "The account cannot use this model: check billing and that the model is activated in the console"
+    if status == 404:
+        return "Unknown model, endpoint or task for this key: check the model id and the region (`list_models`)"
+    if status == 400:
+        return "The provider refused the request as sent"
+    return None
+
+
+def retryable_create_refusal(error: ProviderError) -> bool:
+    """A create answer that proves no task was made and that waiting may help."""
+    if error.code in NOT_RETRYABLE_429:
+        return False
+    return error.status_code in (429, 503) or error.code in OVERLOAD_CODES
+
+
+def retryable_read_error(error: ProviderError) -> bool:
+    """A status/download answer worth asking again (the request is idempotent)."""
+    if error.code in NOT_RETRYABLE_429:
+        return False
+    return error.status_code in RETRYABLE_STATUS

@@ -1,0 +1,121 @@
+"""The Ark dialect (Volcengine, BytePlus ModelArk, kkiai): `POST /contents/generations/tasks` with body fields.
+
+protocol.md §3 and §4. The content items and the task parser are shared with the gateways that wrap Ark.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seedance_mcp.errors import UnexpectedResponse
+from seedance_mcp.models import HttpRequest, TaskSnapshot, VideoRequest
+from seedance_mcp.providers.base import (
+    as_epoch_seconds,
+    as_float,
+    as_int,
+    dig,
+    normalize_status,
+    quote,
+    require_task_id,
+    signed_url_expiry,
+)
+
+TASKS_PATH = "/contents/generations/tasks"
+VIDEO_URL_LIFETIME = 24 * 3600.0
+
+# The optional body fields, in the order the create page lists them; None means "not sent".
+_BODY_FIELDS = (
+    "resolution",
+    "ratio",
+    "duration",
+    "frames",
+    "seed",
+    "camera_fixed",
+    "watermark",
+    "generate_audio",
+    "draft",
+    "return_last_frame",
+    "service_tier",
+)
+
+
+def build_content(request: VideoRequest) -> list[dict[str, Any]]:
+    """Ark `content[]`: the text item, then the media items with their roles (protocol.md §3.2)."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+
+    def image(url: str, role: str) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": url}, "role": role}
+
+    if request.first_frame is not None:
+        content.append(image(request.first_frame, "first_frame"))
+    if request.last_frame is not None:
+        content.append(image(request.last_frame, "last_frame"))
+    content.extend(image(url, "reference_image") for url in request.reference_images)
+    content.extend(
+        {"type": "video_url", "video_url": {"url": url}, "role": "reference_video"} for url in request.reference_videos
+    )
+    content.extend(
+        {"type": "audio_url", "audio_url": {"url": url}, "role": "reference_audio"} for url in request.reference_audios
+    )
+    return content
+
+
+def build_body(request: VideoRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model_id, "content": build_content(request)}
+    for name in _BODY_FIELDS:
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+def parse_ark_task(body: Any, task_id: str, provider: str) -> TaskSnapshot:
+    """An Ark task object (GET …/tasks/{id}), as returned by Ark itself and by the gateways that relay it."""
+    if not isinstance(body, dict):
+        raise UnexpectedResponse(provider, "the task is not a JSON object", quote(body))
+    status = normalize_status(dig(body, "status"), provider, body)
+    video_url = dig(body, "content", "video_url") or dig(body, "video_url")
+    updated_at = as_epoch_seconds(dig(body, "updated_at"))
+    expires = None
+    if isinstance(video_url, str):
+        expires = signed_url_expiry(video_url) or ((updated_at + VIDEO_URL_LIFETIME) if updated_at else None)
+    error = dig(body, "error")
+    return TaskSnapshot(
+        task_id=str(dig(body, "id") or task_id),
+        status=status,
+        raw_status=str(dig(body, "status")),
+        progress=as_float(dig(body, "progress")),
+        video_url=video_url if isinstance(video_url, str) else None,
+        video_url_expires_at=expires,
+        last_frame_url=dig(body, "content", "last_frame_url") or dig(body, "last_frame_url"),
+        error_code=str(dig(error, "code")) if dig(error, "code") is not None else None,
+        error_message=str(dig(error, "message")) if dig(error, "message") is not None else None,
+        usage_tokens=as_int(dig(body, "usage", "completion_tokens")) or as_int(dig(body, "usage", "total_tokens")),
+        resolution=dig(body, "resolution"),
+        ratio=dig(body, "ratio"),
+        duration=as_float(dig(body, "duration")),
+        frames=as_int(dig(body, "frames")),
+        seed=as_int(dig(body, "seed")),
+        created_at=as_epoch_seconds(dig(body, "created_at")),
+        updated_at=updated_at,
+    )
+
+
+class ArkDialect:
+    name = "ark"
+    can_cancel = True
+
+    def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
+        return HttpRequest(method="POST", url=base_url + TASKS_PATH, json_body=build_body(request))
+
+    def parse_created(self, body: Any) -> str:
+        return require_task_id(body, "Ark")
+
+    def status_request(self, task_id: str, base_url: str) -> HttpRequest:
+        return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}/{task_id}")
+
+    def parse_task(self, body: Any, task_id: str) -> TaskSnapshot:
+        return parse_ark_task(body, task_id, "Ark")
+
+    def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
+        return HttpRequest(method="DELETE", url=f"{base_url}{TASKS_PATH}/{task_id}")

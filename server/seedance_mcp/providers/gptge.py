@@ -1,0 +1,66 @@
+"""The gpt.ge (V-API) task dialect: `POST /task/volces/seedance`, `GET /task/{id}` (protocol.md §9.1).
+
+Ark `content[]` with the parameters as inline flags (the short aliases gpt.ge documents: `--rs`, `--dur`, `--cf`),
+`generate_audio` and `draft` as body fields. The create answer is an envelope (`data.task_id`) or a bare id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seedance_mcp.errors import ProviderError
+from seedance_mcp.models import HttpRequest, TaskSnapshot, VideoRequest
+from seedance_mcp.providers.ark import build_content, parse_ark_task
+from seedance_mcp.providers.base import dig, require_task_id
+from seedance_mcp.providers.inline_flags import prompt_with_flags
+
+FLAGS = {
+    "resolution": "--rs",
+    "ratio": "--ratio",
+    "duration": "--dur",
+    "frames": "--frames",
+    "seed": "--seed",
+    "camera_fixed": "--cf",
+    "watermark": "--wm",
+}
+
+
+def build_body(request: VideoRequest) -> dict[str, Any]:
+    content = build_content(request)
+    content[0] = {"type": "text", "text": prompt_with_flags(request, FLAGS)}
+    body: dict[str, Any] = {"model": request.model_id, "content": content}
+    for name in ("generate_audio", "draft"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+class GptgeDialect:
+    name = "gptge"
+    can_cancel = False
+
+    def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
+        return HttpRequest(method="POST", url=f"{base_url}/task/volces/seedance", json_body=build_body(request))
+
+    def parse_created(self, body: Any) -> str:
+        code = dig(body, "code")
+        if code not in (None, 0, "0", 200, "success", "SUCCEED"):
+            raise ProviderError("gpt.ge", str(dig(body, "message") or "create refused"), code=str(code))
+        return require_task_id(body, "gpt.ge")
+
+    def status_request(self, task_id: str, base_url: str) -> HttpRequest:
+        return HttpRequest(method="GET", url=f"{base_url}/task/{task_id}")
+
+    def parse_task(self, body: Any, task_id: str) -> TaskSnapshot:
+        # Documented as the raw Ark task; an envelope around it (`{"code":0,"data":{…}}`) is read too.
+        inner = dig(body, "data")
+        if isinstance(inner, dict) and "status" not in body and ("status" in inner or "task_status" in inner):
+            inner_task: dict[str, Any] = dict(inner)  # pyright: ignore[reportUnknownArgumentType]
+            inner_task.setdefault("status", inner_task.get("task_status"))
+            inner_task.setdefault("id", inner_task.get("task_id"))
+            return parse_ark_task(inner_task, task_id, "gpt.ge")
+        return parse_ark_task(body, task_id, "gpt.ge")
+
+    def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
+        return None

@@ -1,0 +1,535 @@
+"""The sandbox's HTTP surface: each dialect on its own documented paths, with its own answer shapes.
+
+| dialect | create | status |
+|---|---|---|
+| Ark (ark, byteplus, kkiai 2.0) | POST /api/v3/contents/generations/tasks | GET …/tasks/{id} (also list, DELETE) |
+| kkiai 1.x | POST /volc/v1/contents/generations/tasks | GET …/tasks/{id} |
+| gpt.ge | POST /task/volces/seedance | GET /task/{id} |
+| YEScale | POST /seedance/generations | GET /seedance/generations/{id} |
+| OpenAI-compatible | POST /v1/videos | GET /v1/videos/{id}, GET /v1/videos/{id}/content |
+
+Sandbox-only controls live under /_sandbox (faults, stats, the log of create bodies). Prompt markers steer one
+task: `[[render=30]]` seconds to render, `[[fail=CODE]]` fail with that code, `[[sensitive]]` trip input
+moderation, `[[size_mb=500]]` serve a video that large, `[[shape=items|metadata|toplevel]]` (OpenAI dialect).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from seedance_mcp.catalog import estimate_tokens
+from seedance_mcp.sandbox.media import last_frame_png, padded_mp4, sample_mp4
+from seedance_mcp.sandbox.state import (
+    ArkRejection,
+    Fault,
+    SandboxState,
+    SandboxTask,
+    check_ark_body,
+    find_spec,
+    read_inline_flags,
+)
+
+logger = logging.getLogger(__name__)
+
+INVALID_KEYS = frozenset({"invalid", "invalid-key", "bad-key"})
+_MARKER = re.compile(r"\[\[(\w+)(?:=([^\]]*))?\]\]")
+
+
+def _request_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
+
+
+def ark_error(status: int, code: str, message: str, param: str = "") -> JSONResponse:
+    request_id = _request_id()
+    kind = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests"}
+    body = {
+        "error": {
+            "code": code,
+            "message": f"{message.rstrip('.')}. Request ID: {request_id}",
+            "param": param,
+            "type": kind.get(status, "InternalServiceError"),
+        }
+    }
+    return JSONResponse(body, status_code=status, headers={"X-Request-Id": request_id})
+
+
+class _DroppedConnection(Exception):
+    """Raised after a response has started, so the server closes the connection mid-answer."""
+
+
+class DropResponse(Response):
+    """Start an answer and hang up halfway: the client sees the connection drop after its request was sent."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+        await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
+        raise _DroppedConnection("sandbox fault: connection dropped")
+
+
+# Faults that replace the whole answer; the others (slow, drop_after, expired_url) act where the answer is made.
+_ANSWER_FAULTS = frozenset({"http_429", "http_500", "http_503", "malformed", "drop_before", "bad_status"})
+
+
+async def _apply_fault(state: SandboxState, route: str) -> Response | None:
+    """The answer a planned fault replaces the real one with, if one is due."""
+    fault = state.take_fault(route, _ANSWER_FAULTS)
+    if fault is None:
+        return None
+    if fault.delay:
+        await anyio.sleep(fault.delay)
+    match fault.kind:
+        case "http_429":
+            response = ark_error(429, "RateLimitExceeded.EndpointRPMExceeded", "Too many requests, please retry later.")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = f"{fault.retry_after:g}"
+            return response
+        case "http_500":
+            return ark_error(500, "InternalServiceError", "The service encountered an unexpected internal error.")
+        case "http_503":
+            return ark_error(503, "ServerOverloaded", "The service is overloaded, please retry later.")
+        case "malformed":
+            return Response(b'{"id": "cgt-broken', media_type="application/json")
+        case "drop_before":
+            return DropResponse()
+        case _:
+            return JSONResponse({"id": "cgt-x", "status": "levitating"})
+
+
+async def _delay_if_slow(state: SandboxState, route: str) -> None:
+    fault = state.take_fault(route, frozenset({"slow"}))
+    if fault is not None:
+        await anyio.sleep(fault.delay or 30.0)
+
+
+def _auth_error(request: Request) -> Response | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return ark_error(401, "AuthenticationError", "The API key is missing. Pass it as a Bearer token.")
+    if key.strip() in INVALID_KEYS:
+        return ark_error(401, "AuthenticationError", "The API key format is incorrect or the key is invalid.")
+    return None
+
+
+def _take(state: SandboxState, route: str, kind: str) -> bool:
+    return state.take_fault(route, frozenset({kind})) is not None
+
+
+def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word: str = "queued") -> dict[str, Any]:
+    now = state.clock()
+    status = task.status(now)
+    body: dict[str, Any] = {
+        "id": task.id,
+        "model": task.model,
+        "status": queued_word if status == "queued" else status,
+        "error": None,
+        "created_at": int(task.created_at),
+        "updated_at": int(min(now, task.finished_at())),
+        "seed": task.seed,
+        "resolution": task.resolution,
+        "ratio": "16:9" if task.ratio == "adaptive" else task.ratio,
+        "framespersecond": 24,
+        "service_tier": "default",
+        "execution_expires_after": 172800,
+    }
+    if task.frames is not None:
+        body["frames"] = task.frames
+    else:
+        body["duration"] = task.duration if task.duration and task.duration > 0 else 5
+    if task.generate_audio is not None:
+        body["generate_audio"] = task.generate_audio
+    if status == "succeeded":
+        content = {"video_url": _media_url(base, task, "mp4")}
+        if task.return_last_frame:
+            content["last_frame_url"] = _media_url(base, task, "png")
+        body["content"] = content
+        seconds = task.frames / 24 if task.frames else float(body["duration"])
+        width, height = task.spec.size(task.resolution, "16:9" if task.ratio not in task.spec.t2v_ratios else task.ratio)  # type: ignore[arg-type]
+        tokens = estimate_tokens(width, height, seconds)
+        body["usage"] = {"completion_tokens": tokens, "total_tokens": tokens}
+    elif status == "failed":
+        body["error"] = {
+            "code": task.fail_code,
+            "message": "The request failed because the output video may contain sensitive information.",
+        }
+    return body
+
+
+def _media_url(base: str, task: SandboxTask, suffix: str) -> str:
+    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(task.finished_at()))
+    return (
+        f"{base}/media/{task.id}.{suffix}?X-Tos-Algorithm=TOS4-HMAC-SHA256&X-Tos-Date={date}"
+        f"&X-Tos-Expires=86400&X-Tos-Signature={secrets.token_hex(8)}&v={task.url_version}"
+    )
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _configure_task(task: SandboxTask, settings: dict[str, Any]) -> None:
+    spec = task.spec
+    resolution = settings.get("resolution")
+    task.resolution = resolution if resolution in spec.resolutions else spec.default_resolution
+    ratio = settings.get("ratio")
+    task.ratio = ratio if isinstance(ratio, str) else "16:9"
+    duration = settings.get("duration")
+    task.duration = duration if isinstance(duration, int) else 5
+    frames = settings.get("frames")
+    task.frames = frames if isinstance(frames, int) else None
+    seed = settings.get("seed")
+    task.seed = seed if isinstance(seed, int) and seed >= 0 else secrets.randbelow(2**32)
+    task.return_last_frame = bool(settings.get("return_last_frame"))
+    audio = settings.get("generate_audio")
+    task.generate_audio = audio if isinstance(audio, bool) else (True if spec.audio else None)
+
+
+def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
+    """The sandbox as an ASGI app. `app.state.sandbox` is its SandboxState."""
+    state = state or SandboxState()
+
+    async def read_json(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ArkRejection(400, "InvalidParameter", "The request body is not valid JSON") from None
+
+    async def create_common(request: Request, dialect: str) -> tuple[Response | None, SandboxTask | None]:
+        state.create_attempts += 1
+        if (denied := _auth_error(request)) is not None:
+            return denied, None
+        if (faulted := await _apply_fault(state, "create")) is not None:
+            return faulted, None
+        body = await read_json(request)
+        if dialect == "openai":
+            task = _openai_create(state, body)
+        else:
+            strict = dialect in ("ark", "kkiai")
+            spec, model, prompt = check_ark_body(body, strict_fields=strict)
+            task = state.new_task(dialect, spec, model, prompt, body)
+            settings = dict(body) if strict else {**read_inline_flags(prompt), **body}
+            _configure_task(task, settings)
+        await _delay_if_slow(state, "create")
+        if _take(state, "create", "drop_after"):
+            return DropResponse(), task
+        return None, task
+
+    async def ark_create(request: Request) -> Response:
+        dialect = "kkiai" if request.url.path.startswith("/volc/") else "ark"
+        try:
+            early, task = await create_common(request, dialect)
+        except ArkRejection as exc:
+            return ark_error(exc.status, exc.code, exc.message, exc.param)
+        if early is not None:
+            return early
+        assert task is not None
+        body: dict[str, Any] = {"id": task.id}
+        if dialect == "kkiai":
+            body["status"] = "submitted"
+        return JSONResponse(body, headers={"X-Request-Id": _request_id()})
+
+    async def gptge_create(request: Request) -> Response:
+        try:
+            early, task = await create_common(request, "gptge")
+        except ArkRejection as exc:
+            return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status)
+        if early is not None:
+            return early
+        assert task is not None
+        millis = int(task.created_at * 1000)
+        request_id = _request_id()
+        return JSONResponse(
+            {
+                "code": 0,
+                "message": "SUCCEED",
+                "request_id": request_id,
+                "data": {"task_id": task.id, "task_status": "submitted", "created_at": millis, "updated_at": millis},
+            }
+        )
+
+    async def yescale_create(request: Request) -> Response:
+        try:
+            early, task = await create_common(request, "yescale")
+        except ArkRejection as exc:
+            return ark_error(exc.status, exc.code, exc.message, exc.param)
+        if early is not None:
+            return early
+        assert task is not None
+        return JSONResponse({"id": task.id, "message": "YEScale - Seedance Video Generation - Submit"})
+
+    async def openai_create(request: Request) -> Response:
+        try:
+            early, task = await create_common(request, "openai")
+        except ArkRejection as exc:
+            return JSONResponse({"error": {"code": "invalid_request_error", "message": exc.message}}, status_code=400)
+        if early is not None:
+            return early
+        assert task is not None
+        return JSONResponse(
+            {
+                "id": task.id,
+                "object": "video",
+                "model": task.model,
+                "status": "queued",
+                "progress": 0,
+                "created_at": int(task.created_at * 1000),
+                "seconds": str(task.duration or 5),
+            }
+        )
+
+    async def status_common(request: Request, dialect: str) -> tuple[Response | None, SandboxTask | None]:
+        state.status_polls += 1
+        if (denied := _auth_error(request)) is not None:
+            return denied, None
+        if (faulted := await _apply_fault(state, "status")) is not None:
+            return faulted, None
+        await _delay_if_slow(state, "status")
+        task = state.tasks.get(request.path_params["task_id"])
+        if task is None:
+            return ark_error(404, "NotFound.TaskId", "The specified task does not exist."), None
+        task.polls += 1
+        return None, task
+
+    async def ark_get(request: Request) -> Response:
+        early, task = await status_common(request, "ark")
+        if early is not None:
+            return early
+        assert task is not None
+        return JSONResponse(_ark_task(task, state, _base(request)), headers={"X-Request-Id": _request_id()})
+
+    async def gptge_get(request: Request) -> Response:
+        early, task = await status_common(request, "gptge")
+        if early is not None:
+            return early
+        assert task is not None
+        return JSONResponse(_ark_task(task, state, _base(request), queued_word="submitted"))
+
+    async def yescale_get(request: Request) -> Response:
+        early, task = await status_common(request, "yescale")
+        if early is not None:
+            return early
+        assert task is not None
+        body = _ark_task(task, state, _base(request))
+        body["message"] = "YEScale - Seedance Video Generation - Query"
+        body["request"] = {"model": task.model, "content": task.body.get("content")}
+        return JSONResponse(body)
+
+    async def openai_get(request: Request) -> Response:
+        early, task = await status_common(request, "openai")
+        if early is not None:
+            return early
+        assert task is not None
+        return JSONResponse(_openai_video(task, state, _base(request)))
+
+    async def ark_delete(request: Request) -> Response:
+        if (denied := _auth_error(request)) is not None:
+            return denied
+        task = state.tasks.get(request.path_params["task_id"])
+        if task is None:
+            return ark_error(404, "NotFound.TaskId", "The specified task does not exist.")
+        status = task.status(state.clock())
+        if status == "queued":
+            task.cancelled_at = state.clock()
+            return Response(status_code=200)
+        if status in ("running", "cancelled"):
+            return ark_error(400, "InvalidParameter.TaskStatus", f"A {status} task cannot be cancelled.", "id")
+        del state.tasks[task.id]
+        return Response(status_code=200)
+
+    async def ark_list(request: Request) -> Response:
+        if (denied := _auth_error(request)) is not None:
+            return denied
+        wanted = request.query_params.get("filter.status")
+        ids = request.query_params.getlist("filter.task_ids")
+        size = int(request.query_params.get("page_size") or 10)
+        items = [
+            _ark_task(t, state, _base(request))
+            for t in sorted(state.tasks.values(), key=lambda t: t.created_at, reverse=True)
+            if (not ids or t.id in ids) and (not wanted or t.status(state.clock()) == wanted)
+        ]
+        return JSONResponse({"items": items[:size], "total": len(items)})
+
+    async def openai_content(request: Request) -> Response:
+        if (denied := _auth_error(request)) is not None:
+            return denied
+        task = state.tasks.get(request.path_params["task_id"])
+        if task is None or task.status(state.clock()) != "succeeded":
+            return JSONResponse({"error": {"code": "not_found", "message": "no content yet"}}, status_code=404)
+        return await _serve_video(task)
+
+    async def _serve_video(task: SandboxTask) -> Response:
+        state.downloads += 1
+        if task.video_bytes > len(sample_mp4()):
+            return StreamingResponse(
+                _iterate(padded_mp4(task.video_bytes)),
+                media_type="video/mp4",
+                headers={"Content-Length": str(task.video_bytes)},
+            )
+        return Response(sample_mp4(), media_type="video/mp4")
+
+    async def media(request: Request) -> Response:
+        name = request.path_params["name"]
+        task_id, _, suffix = name.rpartition(".")
+        task = state.tasks.get(task_id)
+        if (faulted := await _apply_fault(state, "download")) is not None:
+            return faulted
+        if task is None or task.status(state.clock()) != "succeeded":
+            return Response("NoSuchKey", status_code=404)
+        if _take(state, "download", "expired_url") or request.query_params.get("v") != str(task.url_version):
+            # The signature has expired: a fresh status answer carries a new URL.
+            task.url_version += 1
+            return Response("AccessDenied: Request has expired", status_code=403)
+        if suffix == "png":
+            return Response(last_frame_png(), media_type="image/png")
+        return await _serve_video(task)
+
+    async def put_faults(request: Request) -> Response:
+        body = await request.json()
+        for item in body.get("faults", []):
+            state.faults.append(Fault(**item))
+        return JSONResponse({"faults": len(state.faults)})
+
+    async def clear_faults(request: Request) -> Response:
+        state.faults.clear()
+        return JSONResponse({"faults": 0})
+
+    async def stats(request: Request) -> Response:
+        now = state.clock()
+        by_status: dict[str, int] = {}
+        for task in state.tasks.values():
+            by_status[task.status(now)] = by_status.get(task.status(now), 0) + 1
+        return JSONResponse(
+            {
+                "creates": state.creates,
+                "create_attempts": state.create_attempts,
+                "creates_by_dialect": state.creates_by_dialect,
+                "status_polls": state.status_polls,
+                "downloads": state.downloads,
+                "tasks": len(state.tasks),
+                "by_status": by_status,
+                "polls_by_task": {t.id: t.polls for t in state.tasks.values()},
+                "finished_at": {t.id: t.finished_at() for t in state.tasks.values()},
+            }
+        )
+
+    async def requests_log(request: Request) -> Response:
+        return JSONResponse({"requests": state.requests})
+
+    async def configure(request: Request) -> Response:
+        body = await request.json()
+        if "render_seconds" in body:
+            state.render_seconds = float(body["render_seconds"])
+        return JSONResponse({"render_seconds": state.render_seconds})
+
+    routes = [
+        Route("/api/v3/contents/generations/tasks", ark_create, methods=["POST"]),
+        Route("/api/v3/contents/generations/tasks", ark_list, methods=["GET"]),
+        Route("/api/v3/contents/generations/tasks/{task_id}", ark_get, methods=["GET"]),
+        Route("/api/v3/contents/generations/tasks/{task_id}", ark_delete, methods=["DELETE"]),
+        Route("/volc/v1/contents/generations/tasks", ark_create, methods=["POST"]),
+        Route("/volc/v1/contents/generations/tasks", ark_list, methods=["GET"]),
+        Route("/volc/v1/contents/generations/tasks/{task_id}", ark_get, methods=["GET"]),
+        Route("/task/volces/seedance", gptge_create, methods=["POST"]),
+        Route("/task/{task_id}", gptge_get, methods=["GET"]),
+        Route("/seedance/generations", yescale_create, methods=["POST"]),
+        Route("/seedance/generations/{task_id}", yescale_get, methods=["GET"]),
+        Route("/v1/videos", openai_create, methods=["POST"]),
+        Route("/v1/videos/{task_id}", openai_get, methods=["GET"]),
+        Route("/v1/videos/{task_id}", ark_delete, methods=["DELETE"]),
+        Route("/v1/videos/{task_id}/content", openai_content, methods=["GET"]),
+        Route("/media/{name}", media, methods=["GET"]),
+        Route("/_sandbox/faults", put_faults, methods=["POST"]),
+        Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sandbox/stats", stats, methods=["GET"]),
+        Route("/_sandbox/requests", requests_log, methods=["GET"]),
+        Route("/_sandbox/config", configure, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sandbox = state
+    return app
+
+
+async def _iterate(chunks: Any) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _openai_create(state: SandboxState, body: Any) -> SandboxTask:
+    if not isinstance(body, dict):
+        raise ArkRejection(400, "invalid_request_error", "the body must be a JSON object")
+    model = body.get("model")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    prompt = body.get("prompt")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    spec = find_spec(str(model))
+    if spec is None:
+        raise ArkRejection(400, "invalid_request_error", f"model {model} is not available")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ArkRejection(400, "invalid_request_error", "prompt is required")
+    if body.get("mode") in ("i2v", "i2v_first_last") and not body.get("image_url"):  # pyright: ignore[reportUnknownMemberType]
+        raise ArkRejection(400, "invalid_request_error", "requires at least one image in `images`")
+    task = state.new_task("openai", spec, str(model), prompt, body)  # pyright: ignore[reportUnknownArgumentType]
+    metadata: dict[str, Any] = body.get("metadata") or {}  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType, reportAssignmentType]
+    seconds = body.get("seconds")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    settings = {
+        **metadata,
+        "resolution": body.get("resolution"),  # pyright: ignore[reportUnknownMemberType]
+        "ratio": body.get("aspect_ratio"),  # pyright: ignore[reportUnknownMemberType]
+        "duration": int(seconds) if isinstance(seconds, str) and seconds.lstrip("-").isdigit() else None,
+        "generate_audio": body.get("generate_audio"),  # pyright: ignore[reportUnknownMemberType]
+    }
+    _configure_task(task, settings)
+    markers = dict(_MARKER.findall(prompt))
+    task.body = {**task.body, "_shape": markers.get("shape", "object")}
+    return task
+
+
+def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str, Any]:
+    now = state.clock()
+    ark = _ark_task(task, state, base)
+    word = {"queued": "queued", "running": "in_progress", "succeeded": "completed"}.get(ark["status"], ark["status"])
+    span = max(task.queued_seconds + task.render_seconds, 0.001)
+    progress = 100 if word == "completed" else min(99, int(100 * (now - task.created_at) / span))
+    video: dict[str, Any] = {
+        "id": task.id,
+        "object": "video",
+        "model": task.model,
+        "status": word,
+        "progress": progress,
+        "created_at": int(task.created_at),
+        "seconds": str(ark.get("duration", 5)),
+        "size": "1280x720",
+    }
+    if word == "completed":
+        video["completed_at"] = int(task.finished_at())
+        video["expires_at"] = int(task.finished_at() + 86400)
+        if "usage" in ark:
+            video["usage"] = ark["usage"]
+    if ark.get("error"):
+        video["error"] = ark["error"]
+    shape = task.body.get("_shape", "object")
+    url = (ark.get("content") or {}).get("video_url")
+    if shape == "metadata" and url:
+        video["metadata"] = {"url": url}
+    elif shape == "toplevel" and url:
+        video["video_url"] = url
+    elif shape == "items":
+        item: dict[str, Any] = {"status": ark["status"], "progress": progress}
+        if url:
+            item["content"] = {"video_url": url}
+        if ark.get("error"):
+            item["error"] = ark["error"]
+        return {"id": task.id, "model": task.model, "created_at": int(task.created_at), "items": [item]}
+    return video

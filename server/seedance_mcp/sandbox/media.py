@@ -1,0 +1,44 @@
+"""The sandbox's video and last frame: a real 2 s H.264/AAC MP4 and a PNG, shipped with the package."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+
+
+@cache
+def sample_mp4() -> bytes:
+    return resources.files("seedance_mcp.sandbox").joinpath("assets/sample.mp4").read_bytes()
+
+
+@cache
+def last_frame_png() -> bytes:
+    return resources.files("seedance_mcp.sandbox").joinpath("assets/last_frame.png").read_bytes()
+
+
+def padded_mp4(total_bytes: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    """The sample MP4 grown to `total_bytes` with a trailing `free` box, streamed: still a valid, playable file.
+
+    Lets a benchmark download a video of any size without the sandbox ever holding it in memory.
+    """
+    video = sample_mp4()
+    padding = total_bytes - len(video)
+    if padding < 8:
+        yield video
+        return
+    yield video
+    # One `free` box holds at most 2^32 - 1 bytes; larger paddings chain boxes.
+    while padding >= 8:
+        box = min(padding, 2**32 - 1)
+        if padding - box and padding - box < 8:
+            box -= 8
+        yield struct.pack(">I4s", box, b"free")
+        remaining = box - 8
+        zeros = bytes(min(chunk, remaining))
+        while remaining > 0:
+            piece = zeros if remaining >= len(zeros) else zeros[:remaining]
+            yield piece
+            remaining -= len(piece)
+        padding -= box

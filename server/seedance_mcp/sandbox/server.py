@@ -1,0 +1,70 @@
+"""Run the sandbox on 127.0.0.1 inside the caller's event loop (or alone, for `seedance-mcp sandbox`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Generator
+
+import anyio
+import uvicorn
+
+from seedance_mcp.sandbox.app import create_sandbox_app
+from seedance_mcp.sandbox.state import SandboxState
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the host process (the MCP server) owns Ctrl+C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class SandboxServer:
+    """A sandbox bound to a loopback port; `url` is its base, e.g. `http://127.0.0.1:41234`."""
+
+    def __init__(self, state: SandboxState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = state or SandboxState()
+        self.app = create_sandbox_app(self.state)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self._socket.listen(1024)
+        self._socket.setblocking(False)
+        bound_host, bound_port = self._socket.getsockname()[:2]
+        self.url = f"http://{bound_host}:{bound_port}"
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,  # uvicorn's default config logs to stdout, which is the MCP channel
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            limit_concurrency=None,
+            backlog=1024,
+        )
+        self._server = _EmbeddedServer(config)
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._server.serve, [self._socket])
+            while not self._server.started:
+                await anyio.sleep(0.01)
+            task_status.started()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(state: SandboxState | None = None, *, port: int = 0) -> AsyncIterator[SandboxServer]:
+    """A sandbox serving for the duration of the block."""
+    server = SandboxServer(state, port=port)
+    async with anyio.create_task_group() as task_group:
+        await task_group.start(server.serve)
+        try:
+            yield server
+        finally:
+            server.stop()
