@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -86,7 +86,7 @@ def _sandbox_paths(preset: Preset, url: str) -> tuple[str, dict[str, str]]:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
     """Open everything the tools need, and close it again. Heavy imports happen here, not at start-up."""
     import httpx
 
@@ -108,7 +108,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             from seedance_mcp.sandbox import SandboxState, running_sandbox
 
             sandbox = await stack.enter_async_context(
-                running_sandbox(SandboxState(render_seconds=settings.sandbox_render_seconds), port=settings.sandbox_port)
+                running_sandbox(
+                    SandboxState(render_seconds=settings.sandbox_render_seconds), port=settings.sandbox_port
+                )
             )
             sandbox_url = sandbox.url
             base_url, by_model = _sandbox_paths(preset, sandbox.url)
@@ -155,7 +157,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             ),
         )
         task_group = await stack.enter_async_context(anyio.create_task_group())
-        await task_group.start(lambda task_status: jobs.run(task_status=task_status))
+        await task_group.start(jobs.run)
         try:
             yield Runtime(settings=settings, preset=preset, provider=provider, jobs=jobs, sandbox_url=sandbox_url)
         finally:
@@ -349,7 +351,7 @@ def create_app(
     default_spec_key = _default_key(settings, preset)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+    async def lifespan(_: MCPServer[Runtime]) -> AsyncGenerator[Runtime]:
         async with open_runtime(settings) as runtime:
             yield runtime
 
@@ -372,12 +374,13 @@ def create_app(
     def runtime_of(ctx: Context[Runtime, Any]) -> Runtime:
         return ctx.request_context.lifespan_context
 
-    generate_description = f"""Make a video with ByteDance Seedance on {preset.title} and save the MP4 to disk. COSTS MONEY.
+    generate_description = f"""Make a video with ByteDance Seedance on {preset.title}; save the MP4. COSTS MONEY.
 
 Submits one paid job, then waits up to about {settings.wait_seconds:.0f} s while reporting progress. Renders take
 30 s to 5 min. If the video is not done in time, the result has status `queued`/`running` and a task_id: call
-get_task_status(task_id, wait=true) to keep waiting — do not call generate_video again, that pays twice (an identical
-call within {settings.dedupe_window / 60:.0f} min returns the first job instead). On success, video_path is the saved MP4.
+get_task_status(task_id, wait=true) to keep waiting — do not call generate_video again, that pays twice (an
+identical call within {settings.dedupe_window / 60:.0f} min returns the first job instead). On success, video_path
+is the saved MP4.
 
 The mode follows the images given: none = text-to-video; first_frame (+ last_frame); reference_images /
 reference_videos / reference_audios (Seedance 2.0 multimodal references, or 1.0 lite i2v reference images).
@@ -487,7 +490,9 @@ Models on this provider (call list_models for full limits):
                 if runtime.sandbox_url
                 else expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
             )
-            job, reused = await runtime.jobs.submit(request, http_request, expected_render=expected, force_new=force_new)
+            job, reused = await runtime.jobs.submit(
+                request, http_request, expected_render=expected, force_new=force_new
+            )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, _reporter(ctx))
             return job_result(job, reused=reused)

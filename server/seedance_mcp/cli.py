@@ -4,6 +4,7 @@ environment (through `load_settings`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import sys
 from typing import Any
@@ -54,12 +55,12 @@ def _settings() -> Any:
         settings = load_settings()
     except ValidationError as exc:
         configure_logging("INFO")
-        problems = "; ".join(
-            f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
         sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
         raise SystemExit(2) from None
-    configure_logging(settings.log_level, [settings.key, settings.http_token.get_secret_value() if settings.http_token else None])
+    configure_logging(
+        settings.log_level, [settings.key, settings.http_token.get_secret_value() if settings.http_token else None]
+    )
     return settings
 
 
@@ -115,8 +116,6 @@ def _run_sandbox(port: int, render_seconds: float) -> int:
         await server.serve()
         await anyio.sleep_forever()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(serve)
-    except KeyboardInterrupt:
-        pass
     return 0

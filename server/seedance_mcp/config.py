@@ -89,7 +89,9 @@ class Settings(BaseSettings):
         if value is None:
             return None
         known = {m.key for m in MODELS_BY_KEY.values()} | {m.cn_id for m in MODELS_BY_KEY.values()}
-        known |= {m.byteplus_id for m in MODELS_BY_KEY.values()} | {a for m in MODELS_BY_KEY.values() for a in m.aliases}
+        known |= {m.byteplus_id for m in MODELS_BY_KEY.values()} | {
+            a for m in MODELS_BY_KEY.values() for a in m.aliases
+        }
         if value.strip().lower() not in known:
             raise ValueError(f"unknown Seedance model {value!r}; known: {', '.join(sorted(MODELS_BY_KEY))}")
         return value

@@ -17,10 +17,20 @@ import anyio
 
 
 def run_demo(prompt: str, output_dir: str | None) -> int:
-    return anyio.run(_demo, prompt, Path(output_dir or "seedance-demo").resolve())
+    data = anyio.run(_demo, prompt, Path(output_dir or "seedance-demo").resolve())
+    if data is None:
+        return 1
+    print(f"status: {data.get('status')} · task {data.get('task_id')} · {data.get('usage_tokens')} tokens billed")
+    path = data.get("video_path")
+    if not path or not Path(path).is_file():
+        print(f"no video was saved: {data.get('next_step')}", file=sys.stderr)
+        return 1
+    print(f"Saved MP4 ({Path(path).stat().st_size:,} bytes):")
+    print(path)
+    return 0
 
 
-async def _demo(prompt: str, output_dir: Path) -> int:
+async def _demo(prompt: str, output_dir: Path) -> dict[str, Any] | None:
     from mcp import Client, StdioServerParameters
 
     with tempfile.TemporaryDirectory(prefix="seedance-demo-state-") as state_dir:
@@ -35,7 +45,7 @@ async def _demo(prompt: str, output_dir: Path) -> int:
         }
         env.pop("SEEDANCE_BASE_URL", None)
         params = StdioServerParameters(command=sys.executable, args=["-m", "seedance_mcp"], env=env)
-        print(f"Starting seedance-mcp on the embedded sandbox (no key, no cost) through an MCP stdio client…")
+        print("Starting seedance-mcp on the embedded sandbox (no key, no cost) through an MCP stdio client…")
         started = time.monotonic()
         async with Client(params, read_timeout_seconds=120) as client:
             tools = await client.list_tools()
@@ -47,19 +57,9 @@ async def _demo(prompt: str, output_dir: Path) -> int:
                 filled = int(width * progress / (total or 100))
                 print(f"  [{'#' * filled}{'.' * (width - filled)}] {progress:5.1f}%  {message or ''}", flush=True)
 
-            result = await client.call_tool(
-                "generate_video", {"prompt": prompt, "duration": 5}, progress_callback=show
-            )
+            result = await client.call_tool("generate_video", {"prompt": prompt, "duration": 5}, progress_callback=show)
         if result.is_error:
             text = " ".join(getattr(block, "text", "") for block in result.content)
             print(f"generate_video failed: {text}", file=sys.stderr)
-            return 1
-        data: dict[str, Any] = result.structured_content or {}
-        print(f"status: {data.get('status')} · task {data.get('task_id')} · {data.get('usage_tokens')} tokens billed")
-        path = data.get("video_path")
-        if not path or not Path(path).is_file():
-            print(f"no video was saved: {data.get('next_step')}", file=sys.stderr)
-            return 1
-        print(f"Saved MP4 ({Path(path).stat().st_size:,} bytes):")
-        print(path)
-        return 0
+            return None
+        return result.structured_content or {}

@@ -25,9 +25,9 @@ class StaticTokenVerifier:
         return None
 
 
-def http_security(host: str, port: int, token: str | None, public_host: str | None = None) -> tuple[
-    StaticTokenVerifier | None, AuthSettings | None, TransportSecuritySettings
-]:
+def http_security(
+    host: str, port: int, token: str | None, public_host: str | None = None
+) -> tuple[StaticTokenVerifier | None, AuthSettings | None, TransportSecuritySettings]:
     """Auth and transport-security settings for a bind address. Host checks stay on whatever the address."""
     allowed = list(LOOPBACK_HOSTS)
     if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):

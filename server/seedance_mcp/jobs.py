@@ -167,7 +167,8 @@ class JobManager:
             await self.store.add(job)
         # Shielded: if the caller cancels now, the create may already be at the provider; its answer must be kept.
         with anyio.CancelScope(shield=True):
-            return await self._send_create(job, http_request), False
+            job = await self._send_create(job, http_request)
+        return job, False
 
     async def _send_create(self, job: Job, http_request: HttpRequest) -> Job:
         try:
@@ -351,11 +352,11 @@ class JobManager:
             self._follow_soon(job)
         return job
 
-    async def wait(self, key: str, timeout: float, report: ProgressCallback | None = None) -> Job:
-        """Wait up to `timeout` seconds for a job to settle, reporting strictly increasing progress."""
+    async def wait(self, key: str, seconds: float, report: ProgressCallback | None = None) -> Job:
+        """Wait up to `seconds` for a job to settle, reporting strictly increasing progress."""
         job = await self.find(key)
         meter = ProgressMeter(expected_seconds=job.expected_render_seconds)
-        deadline = anyio.current_time() + timeout
+        deadline = anyio.current_time() + seconds
         while True:
             live = self._live.get(job.job_id)
             job = live.job.model_copy() if live else (await self.store.get(job.job_id) or job)
@@ -381,9 +382,13 @@ class JobManager:
         if job.is_terminal:
             return job, False, f"The task already ended as `{job.status}`; there is nothing to cancel."
         if job.task_id is None:
-            return job, False, (
-                "This job has no provider task id (its create answer was lost), so it cannot be cancelled from "
-                "here: look for it in the provider console."
+            return (
+                job,
+                False,
+                (
+                    "This job has no provider task id (its create answer was lost), so it cannot be cancelled from "
+                    "here: look for it in the provider console."
+                ),
             )
         if not self.provider.preset.cancel:
             raise UnsupportedOperation(
@@ -392,9 +397,13 @@ class JobManager:
             )
         fresh = await self.provider.fetch(job.task_id, job.model_key)
         if fresh.status == "running" and self.provider.dialect.name == "ark":
-            return job, False, (
-                "The task is already rendering and Ark cannot cancel a running task: it will finish, be billed, "
-                "and its video will be saved."
+            return (
+                job,
+                False,
+                (
+                    "The task is already rendering and Ark cannot cancel a running task: it will finish, be billed, "
+                    "and its video will be saved."
+                ),
             )
         if fresh.status not in ("queued", "running"):
             return job, False, f"The task already ended as `{fresh.status}`; there is nothing to cancel."

@@ -41,4 +41,4 @@ def configure_logging(level: str, secrets: Iterable[str | None] = ()) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "mcp.server.lowlevel.server"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import cast
 
 from seedance_mcp.catalog import (
     FIXED_RATIOS,
@@ -206,7 +206,7 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
     default_ratio: Ratio = spec.default_t2v_ratio if mode == "text" else spec.default_i2v_ratio
     if mode == "reference_images":
         default_ratio = "16:9"
-    effective_ratio: Ratio = cast(Ratio, ratio) if ratio in (*FIXED_RATIOS, "adaptive") else default_ratio
+    effective_ratio: Ratio = ratio if ratio in (*FIXED_RATIOS, "adaptive") else default_ratio  # type: ignore[assignment]
 
     effective_seconds = _check_length(args, spec, model_id, preset)
     if args.seed is not None and not -1 <= args.seed <= MAX_SEED:
@@ -250,7 +250,7 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
         generate_audio=args.generate_audio,
         draft=args.draft,
         return_last_frame=args.return_last_frame,
-        service_tier=cast(Literal["default", "flex"] | None, args.service_tier),
+        service_tier=args.service_tier,  # pyright: ignore[reportArgumentType]  # checked above
         effective_resolution=effective_resolution,
         effective_ratio=effective_ratio,
         effective_seconds=effective_seconds,

@@ -11,7 +11,7 @@ import random
 import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -72,10 +72,10 @@ def request_id_of(response: httpx.Response, body: Any = None) -> str | None:
     for header in ("x-request-id", "x-client-request-id", "x-tt-logid", "request-id"):
         if response.headers.get(header):
             return response.headers[header]
-    if isinstance(body, dict):
-        for key in ("request_id", "requestId"):
-            if isinstance(body.get(key), str):  # pyright: ignore[reportUnknownMemberType]
-                return body[key]  # pyright: ignore[reportUnknownVariableType]
+    payload = _as_object(body)
+    for key in ("request_id", "requestId"):
+        if payload is not None and isinstance(payload.get(key), str):
+            return payload[key]
     return None
 
 
@@ -85,17 +85,18 @@ def error_from_response(provider: str, response: httpx.Response, *, secret: str 
         body: Any = response.json()
     except ValueError:
         body = None
-    error = body.get("error") if isinstance(body, dict) else None  # pyright: ignore[reportUnknownMemberType]
+    payload = _as_object(body)
+    error: Any = payload.get("error") if payload else None
+    details = _as_object(error)
     code: str | None = None
     message: str | None = None
-    if isinstance(error, dict):
-        code = _text(error.get("code"))  # pyright: ignore[reportUnknownMemberType]
-        message = _text(error.get("message"))  # pyright: ignore[reportUnknownMemberType]
+    if details is not None:
+        code, message = _text(details.get("code")), _text(details.get("message"))
     elif isinstance(error, str):
         message = error
-    if isinstance(body, dict):
-        code = code or _text(body.get("code"))  # pyright: ignore[reportUnknownMemberType]
-        message = message or _text(body.get("message") or body.get("msg") or body.get("detail"))  # pyright: ignore[reportUnknownMemberType]
+    if payload is not None:
+        code = code or _text(payload.get("code"))
+        message = message or _text(payload.get("message") or payload.get("msg") or payload.get("detail"))
     if message is None:
         message = trim(response.text) or response.reason_phrase or "no error message"
     message = redact(trim(message, 500), secret)
@@ -122,6 +123,10 @@ def error_from_response(provider: str, response: httpx.Response, *, secret: str 
     return ProviderError(provider, message, hint=_hint_4xx(status, code), **kwargs)
 
 
+def _as_object(value: Any) -> dict[str, Any] | None:
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else None
+
+
 def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
@@ -133,7 +138,7 @@ def _hint_429(code: str | None) -> str:
 
 
 def _hint_4xx(status: int, code: str | None) -> str | None:
-    if code and "SensitiveContent" in code or code and "RiskDetection" in code:
+    if (code and "SensitiveContent" in code) or (code and "RiskDetection" in code):
         return "The provider's moderation refused the input; rephrase the prompt or change the image (not billed)"
     if status == 403:
         return "The account cannot use this model: check billing and that the model is activated in the console"

@@ -82,13 +82,12 @@ class ProviderClient:
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
-    async def _send(self, request: HttpRequest, *, timeout: float | None = None) -> httpx.Response:
+    async def _send(self, request: HttpRequest) -> httpx.Response:
         return await self._http.request(
             request.method,
             request.url,
             json=request.json_body,
             headers={**self.auth_headers(), "Accept": "application/json"},
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
 
     def _error(self, response: httpx.Response) -> ProviderError:
@@ -167,7 +166,9 @@ class ProviderClient:
             content_url = getattr(self.dialect, "content_url", None)
             if content_url is None:
                 raise UnexpectedResponse(self.display_name, "a finished task without a video URL", quote(snapshot))
-            return snapshot.model_copy(update={"video_url": content_url(task_id, self.base_url), "video_needs_auth": True})
+            return snapshot.model_copy(
+                update={"video_url": content_url(task_id, self.base_url), "video_needs_auth": True}
+            )
         return snapshot
 
     async def cancel(self, task_id: str, model_key: str) -> None:

@@ -67,8 +67,8 @@ def parse_video(body: Any, task_id: str) -> TaskSnapshot:
     """An OpenAI video object, a new-api task, or an aiid task whose results may sit in `items[]`."""
     if not isinstance(body, dict):
         raise UnexpectedResponse("the video gateway", "the video is not a JSON object", quote(body))
-    item = dig(body, "items", 0)
-    item = item if isinstance(item, dict) else {}
+    first_item = dig(body, "items", 0)
+    item: dict[str, Any] = first_item if isinstance(first_item, dict) else {}  # pyright: ignore[reportUnknownVariableType]
 
     def pick(*paths: tuple[str | int, ...]) -> Any:
         value = first_of(body, *paths)

@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from starlette.applications import Starlette
@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from seedance_mcp.catalog import estimate_tokens
+from seedance_mcp.catalog import Ratio, Resolution, estimate_tokens
 from seedance_mcp.sandbox.media import last_frame_png, padded_mp4, sample_mp4
 from seedance_mcp.sandbox.state import (
     ArkRejection,
@@ -157,7 +157,8 @@ def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word:
             content["last_frame_url"] = _media_url(base, task, "png")
         body["content"] = content
         seconds = task.frames / 24 if task.frames else float(body["duration"])
-        width, height = task.spec.size(task.resolution, "16:9" if task.ratio not in task.spec.t2v_ratios else task.ratio)  # type: ignore[arg-type]
+        ratio: Ratio = task.ratio if task.ratio in task.spec.t2v_ratios else "16:9"  # type: ignore[assignment]
+        width, height = task.spec.size(cast(Resolution, task.resolution), ratio)
         tokens = estimate_tokens(width, height, seconds)
         body["usage"] = {"completion_tokens": tokens, "total_tokens": tokens}
     elif status == "failed":
@@ -201,12 +202,15 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
     """The sandbox as an ASGI app. `app.state.sandbox` is its SandboxState."""
     state = state or SandboxState()
 
-    async def read_json(request: Request) -> Any:
+    async def read_json(request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
-            return json.loads(raw)
+            body: Any = json.loads(raw)
         except ValueError:
             raise ArkRejection(400, "InvalidParameter", "The request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ArkRejection(400, "InvalidParameter", "The request body is not a JSON object")
+        return cast("dict[str, Any]", body)
 
     async def create_common(request: Request, dialect: str) -> tuple[Response | None, SandboxTask | None]:
         state.create_attempts += 1
@@ -468,27 +472,25 @@ async def _iterate(chunks: Any) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _openai_create(state: SandboxState, body: Any) -> SandboxTask:
-    if not isinstance(body, dict):
-        raise ArkRejection(400, "invalid_request_error", "the body must be a JSON object")
-    model = body.get("model")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    prompt = body.get("prompt")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+def _openai_create(state: SandboxState, body: dict[str, Any]) -> SandboxTask:
+    model = body.get("model")
+    prompt = body.get("prompt")
     spec = find_spec(str(model))
     if spec is None:
         raise ArkRejection(400, "invalid_request_error", f"model {model} is not available")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ArkRejection(400, "invalid_request_error", "prompt is required")
-    if body.get("mode") in ("i2v", "i2v_first_last") and not body.get("image_url"):  # pyright: ignore[reportUnknownMemberType]
+    if body.get("mode") in ("i2v", "i2v_first_last") and not body.get("image_url"):
         raise ArkRejection(400, "invalid_request_error", "requires at least one image in `images`")
-    task = state.new_task("openai", spec, str(model), prompt, body)  # pyright: ignore[reportUnknownArgumentType]
-    metadata: dict[str, Any] = body.get("metadata") or {}  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType, reportAssignmentType]
-    seconds = body.get("seconds")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    task = state.new_task("openai", spec, str(model), prompt, body)
+    metadata: dict[str, Any] = body.get("metadata") or {}
+    seconds = body.get("seconds")
     settings = {
         **metadata,
-        "resolution": body.get("resolution"),  # pyright: ignore[reportUnknownMemberType]
-        "ratio": body.get("aspect_ratio"),  # pyright: ignore[reportUnknownMemberType]
+        "resolution": body.get("resolution"),
+        "ratio": body.get("aspect_ratio"),
         "duration": int(seconds) if isinstance(seconds, str) and seconds.lstrip("-").isdigit() else None,
-        "generate_audio": body.get("generate_audio"),  # pyright: ignore[reportUnknownMemberType]
+        "generate_audio": body.get("generate_audio"),
     }
     _configure_task(task, settings)
     markers = dict(_MARKER.findall(prompt))
@@ -520,7 +522,8 @@ def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str
     if ark.get("error"):
         video["error"] = ark["error"]
     shape = task.body.get("_shape", "object")
-    url = (ark.get("content") or {}).get("video_url")
+    content: dict[str, Any] = ark.get("content") or {}
+    url = content.get("video_url")
     if shape == "metadata" and url:
         video["metadata"] = {"url": url}
     elif shape == "toplevel" and url:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, Generator
 
 import anyio
 import uvicorn
@@ -50,7 +50,7 @@ class SandboxServer:
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._server.serve, [self._socket])
-            while not self._server.started:
+            while not self._server.started:  # noqa: ASYNC110  # uvicorn exposes only a flag, no event
                 await anyio.sleep(0.01)
             task_status.started()
 
@@ -59,7 +59,7 @@ class SandboxServer:
 
 
 @contextlib.asynccontextmanager
-async def running_sandbox(state: SandboxState | None = None, *, port: int = 0) -> AsyncIterator[SandboxServer]:
+async def running_sandbox(state: SandboxState | None = None, *, port: int = 0) -> AsyncGenerator[SandboxServer]:
     """A sandbox serving for the duration of the block."""
     server = SandboxServer(state, port=port)
     async with anyio.create_task_group() as task_group:

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from seedance_mcp.catalog import FIXED_RATIOS, MODELS, ModelSpec
 
@@ -136,40 +136,46 @@ def find_spec(model: str) -> ModelSpec | None:
 
 def _invalid(param: str, detail: str) -> ArkRejection:
     return ArkRejection(
-        400, f"InvalidParameter.{param}", f"The parameter `{param}` specified in the request is not valid: {detail}", param
+        400,
+        f"InvalidParameter.{param}",
+        f"The parameter `{param}` specified in the request is not valid: {detail}",
+        param,
     )
 
 
-def check_ark_body(body: Any, *, strict_fields: bool = True) -> tuple[ModelSpec, str, str]:
+def check_ark_body(body: dict[str, Any], *, strict_fields: bool = True) -> tuple[ModelSpec, str, str]:
     """Ark's create-time validation, from the catalog: the spec, the model id and the prompt, or ArkRejection."""
-    if not isinstance(body, dict):
-        raise ArkRejection(400, "InvalidParameter", "The request body is not a JSON object")
-    model = body.get("model")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ArkRejection(400, "MissingParameter.model", "The request is missing the required parameter `model`")
     spec = find_spec(model)
     if spec is None:
         raise ArkRejection(
-            404, "InvalidEndpointOrModel.NotFound", f"The model or endpoint {model} does not exist or you do not have access to it."
+            404,
+            "InvalidEndpointOrModel.NotFound",
+            f"The model or endpoint {model} does not exist or you do not have access to it.",
         )
-    content = body.get("content")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    content: Any = body.get("content")
     if not isinstance(content, list) or not content:
         raise ArkRejection(400, "MissingParameter.content", "The request is missing the required parameter `content`")
     prompt = ""
     roles: list[str] = []
     kinds: list[str] = []
-    for item in content:  # pyright: ignore[reportUnknownVariableType]
+    items: list[Any] = content  # pyright: ignore[reportUnknownVariableType]
+    for item in items:
         if not isinstance(item, dict):
             raise _invalid("content", "every item must be an object")
-        kind = item.get("type")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        entry = cast("dict[str, Any]", item)
+        kind = entry.get("type")
         if kind == "text":
-            prompt = str(item.get("text") or "")  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            prompt = str(entry.get("text") or "")
         elif kind in ("image_url", "video_url", "audio_url"):
-            url = (item.get(kind) or {}).get("url") if isinstance(item.get(kind), dict) else None  # pyright: ignore
+            media: Any = entry.get(kind)
+            url = cast("dict[str, Any]", media).get("url") if isinstance(media, dict) else None
             if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:", "asset://")):
                 raise _invalid("content", f"the {kind} item needs a url")
             kinds.append(str(kind))
-            roles.append(str(item.get("role") or ""))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            roles.append(str(entry.get("role") or ""))
         else:
             raise _invalid("content", f"unknown content type {kind!r}")
     images = [r for r, k in zip(roles, kinds, strict=True) if k == "image_url"]
@@ -191,7 +197,7 @@ def check_ark_body(body: Any, *, strict_fields: bool = True) -> tuple[ModelSpec,
             "InputTextSensitiveContentDetected",
             "The request failed because the input text may contain sensitive information.",
         )
-    _check_fields(body, spec, mode, strict_fields)  # pyright: ignore[reportUnknownArgumentType]
+    _check_fields(body, spec, mode, strict_fields)
     return spec, model, prompt
 
 
@@ -217,7 +223,9 @@ def _check_fields(body: dict[str, Any], spec: ModelSpec, mode: str, strict: bool
         if not ok:
             raise _invalid("duration", f"{duration} is out of range")
     frames = body.get("frames")
-    if frames is not None and (not spec.frames or not isinstance(frames, int) or (frames - 25) % 4 or not 29 <= frames <= 289):
+    if frames is not None and (
+        not spec.frames or not isinstance(frames, int) or (frames - 25) % 4 or not 29 <= frames <= 289
+    ):
         raise _invalid("frames", f"{frames} is not supported")
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or not -1 <= seed <= 2**32 - 1):
