@@ -1,0 +1,77 @@
+"""Shared fixtures: settings built directly (never from the environment), a loopback sandbox, MCP clients."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from seedance_mcp.config import Settings
+from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
+
+SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
+"""A recognisable fake key: every test that could leak it scans for it."""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "provider": "sandbox",
+        "state_dir": tmp_path / "state",
+        "output_dir": tmp_path / "videos",
+        "poll_interval": 0.05,
+        "poll_interval_max": 0.2,
+        "sandbox_render_seconds": 0.6,
+        "wait_seconds": 15.0,
+        "retry_scale": 0.01,
+        "allowed_dirs": (tmp_path,),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncGenerator[SandboxServer]:
+    """A sandbox on a loopback port, outside the server under test (so it can outlive it)."""
+    async with running_sandbox(SandboxState(render_seconds=0.6)) as server:
+        yield server
+
+
+async def sandbox_stats(server: SandboxServer) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{server.url}/_sandbox/stats")).json()
+
+
+async def sandbox_requests(server: SandboxServer) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{server.url}/_sandbox/requests")).json()["requests"]
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    """A real (tiny-content) PNG of the given size."""
+    row = b"\x00" + b"\x80\x40\x20" * width
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def text_of(result: Any) -> str:
+    return " ".join(getattr(block, "text", "") for block in result.content)

@@ -1,0 +1,279 @@
+"""The tools end to end: the real MCP client in memory (both protocol eras) against the app on the sandbox."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from seedance_mcp.app import create_app
+from seedance_mcp.config import Settings
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_requests, sandbox_stats, text_of
+
+pytestmark = pytest.mark.anyio
+
+MODES = ["auto", "legacy"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_tool_has_annotations_and_an_output_schema(settings: Settings, mode: str) -> None:
+    """Each tool says whether it is read-only/paid, and returns structured content."""
+    async with Client(create_app(settings), mode=mode) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == {"generate_video", "get_task_status", "list_tasks", "cancel_task", "list_models"}
+    for tool in tools.values():
+        assert tool.annotations is not None, tool.name
+        assert tool.output_schema is not None, tool.name
+        assert tool.description
+    assert tools["generate_video"].annotations.read_only_hint is False
+    assert tools["generate_video"].annotations.idempotent_hint is False
+    assert "COSTS MONEY" in (tools["generate_video"].description or "")
+    assert tools["get_task_status"].annotations.read_only_hint is True
+    assert tools["cancel_task"].annotations.destructive_hint is True
+    assert "task_id" in tools["generate_video"].output_schema["properties"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_generate_video_saves_the_mp4_and_reports_strictly_increasing_progress(
+    settings: Settings, mode: str
+) -> None:
+    """One call submits, polls with progress, downloads, and returns the path of a real MP4."""
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    with anyio.fail_after(20):
+        async with Client(create_app(settings), mode=mode) as client:
+            result = await client.call_tool(
+                "generate_video", {"prompt": "a kitten yawns", "duration": 5}, progress_callback=on_progress
+            )
+    assert result.is_error is False, text_of(result)
+    data: dict[str, Any] = result.structured_content or {}
+    assert data["status"] == "succeeded"
+    assert data["task_id"].startswith("cgt-")
+    path = Path(data["video_path"])
+    assert path.parent == settings.output_dir
+    assert path.read_bytes()[4:8] == b"ftyp"
+    assert data["usage_tokens"] == data["estimated_tokens"] == 108900
+    assert data["video_url_expires_at"] is not None
+    progress = [p for p, _, _ in seen]
+    assert len(progress) >= 2
+    assert all(b > a for a, b in zip(progress, progress[1:], strict=False)), progress
+    assert progress[-1] == 100
+    assert all(total == 100 for _, total, _ in seen)
+    assert all(message and data["task_id"][:10] in message for _, _, message in seen)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_bad_argument_is_a_tool_error_that_names_it_and_sends_nothing(tmp_path: Path, sandbox: SandboxServer, mode: str) -> None:
+    """duration=99 on 1.5 pro: refused with the allowed range; the provider never hears of it; the server lives on."""
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    async with Client(create_app(settings), mode=mode) as client:
+        result = await client.call_tool("generate_video", {"prompt": "a kitten", "duration": 99})
+        assert result.is_error is True
+        message = text_of(result)
+        assert "`duration`" in message and "4-12" in message and "Nothing was sent" in message
+        later = await client.call_tool("list_models", {})
+        assert later.is_error is False
+    assert (await sandbox_stats(sandbox))["create_attempts"] == 0
+
+
+async def test_without_a_key_list_models_works_and_generate_names_the_variable(tmp_path: Path) -> None:
+    """A missing key does not stop the server; generate_video says which variable to set."""
+    settings = make_settings(tmp_path, provider="ark", api_key=None)
+    async with Client(create_app(settings)) as client:
+        models = await client.call_tool("list_models", {})
+        result = await client.call_tool("generate_video", {"prompt": "a kitten"})
+    assert models.is_error is False
+    assert models.structured_content is not None
+    assert models.structured_content["default_model"] == "doubao-seedance-1-5-pro-251215"
+    assert result.is_error is True
+    assert "SEEDANCE_API_KEY" in text_of(result)
+
+
+async def test_list_models_tells_each_models_limits(settings: Settings) -> None:
+    """The catalog behind validation is what list_models shows."""
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("list_models", {})
+    models = {m["key"]: m for m in (result.structured_content or {})["models"]}
+    assert models["2.0-fast"]["resolutions"] == ["480p", "720p"]
+    assert models["1.5-pro"]["duration_seconds"] == "4-12 or -1 (auto)"
+    assert models["1.5-pro"]["draft"] is True and models["1.0-pro"]["draft"] is False
+    assert models["1.0-pro"]["frames"] == "25 + 4n in 29-289"
+    assert models["2.0"]["max_reference_images"] == 9
+    assert models["1.0-lite-t2v"]["modes"] == ["text-to-video (prompt only)"]
+
+
+async def test_dry_run_shows_the_exact_request_masks_the_key_and_sends_nothing(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """dry_run returns method, URL, body and the token estimate; the key is masked; no create reaches the provider."""
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    image = tmp_path / "first.png"
+    image.write_bytes(png_bytes(640, 360))
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool(
+            "generate_video",
+            {"prompt": "a boat", "resolution": "1080p", "duration": 10, "first_frame": str(image), "dry_run": True},
+        )
+    data = result.structured_content or {}
+    assert data["status"] == "not_submitted"
+    request = data["dry_run_request"]
+    assert request["method"] == "POST"
+    assert request["url"] == f"{sandbox.url}/api/v3/contents/generations/tasks"
+    assert request["headers"]["Authorization"] == "Bearer ***"
+    assert request["body"]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,<")
+    assert request["body"]["resolution"] == "1080p" and request["body"]["duration"] == 10
+    assert data["estimated_tokens"] == round(1920 * 1080 * (24 * 10 + 1) / 1024)
+    assert SECRET_KEY not in str(data)
+    assert (await sandbox_stats(sandbox))["create_attempts"] == 0
+
+
+async def test_a_local_image_is_sent_as_a_data_url(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """A file path becomes `data:image/png;base64,…` with the first_frame role."""
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    data = png_bytes(640, 360)
+    image = tmp_path / "first.png"
+    image.write_bytes(data)
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("generate_video", {"prompt": "a boat", "first_frame": str(image)})
+    assert result.is_error is False, text_of(result)
+    body = (await sandbox_requests(sandbox))[-1]["body"]
+    assert body["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(data).decode()},
+        "role": "first_frame",
+    }
+
+
+async def test_files_outside_the_allowed_directories_are_refused(tmp_path: Path) -> None:
+    """A model cannot make the server read and upload an arbitrary file, not even through a symlink."""
+    inside = tmp_path / "allowed"
+    inside.mkdir()
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png_bytes(640, 360))
+    (inside / "link.png").symlink_to(outside)
+    settings = make_settings(tmp_path, allowed_dirs=(inside,))
+    async with Client(create_app(settings)) as client:
+        direct = await client.call_tool("generate_video", {"prompt": "x", "first_frame": str(outside)})
+        linked = await client.call_tool("generate_video", {"prompt": "x", "first_frame": str(inside / "link.png")})
+    for result in (direct, linked):
+        assert result.is_error is True
+        assert "outside the directories" in text_of(result) and "SEEDANCE_ALLOWED_DIRS" in text_of(result)
+
+
+async def test_a_too_small_image_is_refused_before_sending(settings: Settings, tmp_path: Path) -> None:
+    """Sides under 300 px break Seedance's input limits: refused with the rule."""
+    image = tmp_path / "tiny.png"
+    image.write_bytes(png_bytes(200, 200))
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("generate_video", {"prompt": "x", "first_frame": str(image)})
+    assert result.is_error is True
+    assert "200×200" in text_of(result) and "300-6000" in text_of(result)
+
+
+async def test_without_waiting_a_handle_comes_back_and_get_task_status_finishes_the_job(settings: Settings) -> None:
+    """wait=false returns the task id at once; get_task_status(wait=true) then returns the saved video."""
+    async with Client(create_app(settings)) as client:
+        first = await client.call_tool("generate_video", {"prompt": "a slow river", "wait": False})
+        handle = (first.structured_content or {})
+        assert handle["status"] in ("queued", "running")
+        assert "get_task_status" in handle["next_step"]
+        done = await client.call_tool("get_task_status", {"task_id": handle["task_id"], "wait": True})
+    data = done.structured_content or {}
+    assert data["status"] == "succeeded"
+    assert Path(data["video_path"]).is_file()
+
+
+async def test_an_identical_call_returns_the_first_job_instead_of_paying_twice(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """A retried call with the same arguments reuses the job; force_new pays for a second one."""
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    async with Client(create_app(settings)) as client:
+        first = await client.call_tool("generate_video", {"prompt": "twice", "wait": False})
+        again = await client.call_tool("generate_video", {"prompt": "twice", "wait": False})
+        forced = await client.call_tool("generate_video", {"prompt": "twice", "wait": False, "force_new": True})
+    a, b, c = (r.structured_content or {} for r in (first, again, forced))
+    assert b["task_id"] == a["task_id"] and b["reused_existing"] is True
+    assert c["task_id"] != a["task_id"] and c["reused_existing"] is False
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
+async def test_list_tasks_shows_jobs_newest_first(settings: Settings) -> None:
+    """list_tasks reads the journal: ids, prompts, statuses, paths."""
+    async with Client(create_app(settings)) as client:
+        await client.call_tool("generate_video", {"prompt": "first one"})
+        await client.call_tool("generate_video", {"prompt": "second one"})
+        listed = await client.call_tool("list_tasks", {})
+        only_done = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 1})
+    tasks = (listed.structured_content or {})["tasks"]
+    assert [t["prompt"] for t in tasks] == ["second one", "first one"]
+    assert all(t["video_path"] for t in tasks)
+    assert (only_done.structured_content or {})["total"] == 2
+    assert len((only_done.structured_content or {})["tasks"]) == 1
+
+
+async def test_cancel_task_cancels_a_queued_task_and_explains_a_running_one(tmp_path: Path) -> None:
+    """Ark cancels queued tasks; a running one cannot be cancelled and the answer says it will be billed."""
+    settings = make_settings(tmp_path, sandbox_render_seconds=30.0, poll_interval=5.0)
+    async with Client(create_app(settings)) as client:
+        queued = await client.call_tool("generate_video", {"prompt": "cancel me", "wait": False})
+        task_id = (queued.structured_content or {})["task_id"]
+        cancelled = await client.call_tool("cancel_task", {"task_id": task_id})
+        status = await client.call_tool("get_task_status", {"task_id": task_id})
+        running = await client.call_tool("generate_video", {"prompt": "too late", "wait": False})
+        await anyio.sleep(1.2)
+        refused = await client.call_tool("cancel_task", {"task_id": (running.structured_content or {})["task_id"]})
+    assert (cancelled.structured_content or {})["cancelled"] is True
+    assert (status.structured_content or {})["status"] == "cancelled"
+    refusal = refused.structured_content or {}
+    assert refusal["cancelled"] is False and "cannot cancel a running task" in refusal["message"]
+
+
+async def test_an_output_moderation_failure_keeps_the_providers_code(settings: Settings) -> None:
+    """A task that fails on the provider side returns status failed with the provider's error code."""
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool(
+            "generate_video", {"prompt": "x [[fail=OutputVideoSensitiveContentDetected]]"}
+        )
+    data = result.structured_content or {}
+    assert data["status"] == "failed"
+    assert data["error_code"] == "OutputVideoSensitiveContentDetected"
+    assert "not billed" in data["next_step"]
+
+
+async def test_an_input_moderation_refusal_keeps_the_code_and_request_id(settings: Settings) -> None:
+    """A 400 from the provider on create is a tool error carrying the provider's code and request id."""
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("generate_video", {"prompt": "x [[sensitive]]"})
+        listed = await client.call_tool("list_tasks", {})
+    assert result.is_error is True
+    text = text_of(result)
+    assert "InputTextSensitiveContentDetected" in text and "HTTP 400" in text and "Request ID:" in text
+    job = (listed.structured_content or {})["tasks"][0]
+    assert job["status"] == "failed" and job["error_code"] == "InputTextSensitiveContentDetected"
+
+
+async def test_a_refused_key_says_so(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """401: the error says the key was refused and names the variable, without the key."""
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key="invalid-key")
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("generate_video", {"prompt": "x"})
+    assert result.is_error is True
+    text = text_of(result)
+    assert "AuthenticationError" in text and "key was refused" in text and "SEEDANCE_API_KEY" in text
+    assert "invalid-key" not in text
+
+
+async def test_unknown_task_ids_get_a_clear_error(settings: Settings) -> None:
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("get_task_status", {"task_id": "cgt-nope"})
+    assert result.is_error is True
+    assert "list_tasks" in text_of(result)
