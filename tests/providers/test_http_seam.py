@@ -1,0 +1,179 @@
+"""The one seam where HTTP becomes our errors, and the retry rules: narrow edges on httpx.MockTransport."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from seedance_mcp.catalog import PRESETS
+from seedance_mcp.errors import (
+    AuthenticationFailed,
+    CreateAnswerLost,
+    ProviderError,
+    ProviderUnreachable,
+    RateLimited,
+)
+from seedance_mcp.models import HttpRequest
+from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.providers._http import RetryPolicy, parse_retry_after
+from tests.conftest import SECRET_KEY
+
+pytestmark = pytest.mark.anyio
+
+BASE = "https://ark.example/api/v3"
+CREATE = HttpRequest(method="POST", url=f"{BASE}/contents/generations/tasks", json_body={"model": "m", "content": []})
+FAST = RetryPolicy(attempts=4, timeout=5, base_delay=0.001, max_delay=0.002, max_retry_after=0.01)
+
+
+def client_for(handler: Callable[[httpx.Request], httpx.Response]) -> ProviderClient:
+    return ProviderClient(
+        preset=PRESETS["ark"],
+        dialect=dialect_for("ark"),
+        base_url=BASE,
+        api_key=SECRET_KEY,
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        retry=FAST,
+    )
+
+
+def ark_error(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"error": {"code": code, "message": f"boom. Request ID: req-{status}", "type": "X"}}
+    return httpx.Response(status, json=body, headers=headers or {})
+
+
+async def test_the_key_goes_only_in_the_authorization_header() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "cgt-1"})
+
+    assert await client_for(handler).submit(CREATE) == "cgt-1"
+    assert seen[0].headers["authorization"] == f"Bearer {SECRET_KEY}"
+    assert SECRET_KEY.encode() not in seen[0].content
+
+
+async def test_a_401_says_the_key_was_refused_and_keeps_code_and_request_id() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            401,
+            json={"error": {"code": "AuthenticationError", "message": f"bad key {SECRET_KEY}"}},
+            headers={"X-Request-Id": "req-401"},
+        )
+
+    with pytest.raises(AuthenticationFailed) as caught:
+        await client_for(handler).submit(CREATE)
+    error = caught.value
+    assert (error.status_code, error.code, error.request_id) == (401, "AuthenticationError", "req-401")
+    assert "key was refused" in str(error) and SECRET_KEY not in str(error)
+
+
+async def test_a_create_that_never_connected_is_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json={"id": "cgt-2"})
+
+    assert await client_for(handler).submit(CREATE) == "cgt-2"
+    assert calls == 2
+
+
+async def test_a_create_that_may_have_been_taken_is_never_sent_again() -> None:
+    """Read time-out, dropped connection, 500, unreadable 2xx: one request, then CreateAnswerLost."""
+    outcomes: list[Callable[[httpx.Request], httpx.Response]] = []
+
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    def dropped(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+
+    outcomes += [timeout, dropped, lambda r: ark_error(500, "InternalServiceError"), lambda r: httpx.Response(200, text="{")]
+    for outcome in outcomes:
+        calls = 0
+
+        def handler(request: httpx.Request, outcome: Callable[[httpx.Request], httpx.Response] = outcome) -> httpx.Response:
+            nonlocal calls
+            calls += 1
+            return outcome(request)
+
+        with pytest.raises(CreateAnswerLost):
+            await client_for(handler).submit(CREATE)
+        assert calls == 1
+
+
+async def test_a_create_refused_for_load_is_retried_honouring_retry_after() -> None:
+    answers = [ark_error(429, "RateLimitExceeded.EndpointRPMExceeded", {"Retry-After": "0"}), ark_error(503, "ServerOverloaded")]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if answers else httpx.Response(200, json={"id": "cgt-3"})
+
+    assert await client_for(handler).submit(CREATE) == "cgt-3"
+
+
+async def test_quota_exhaustion_is_not_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return ark_error(429, "SetLimitExceeded")
+
+    with pytest.raises(RateLimited) as caught:
+        await client_for(handler).submit(CREATE)
+    assert calls == 1 and caught.value.code == "SetLimitExceeded"
+
+
+async def test_status_polls_retry_transient_failures_within_bounds() -> None:
+    answers: list[httpx.Response | Exception] = [
+        httpx.ReadTimeout("slow"),
+        ark_error(502, "BadGateway"),
+        ark_error(429, "RateLimitExceeded.EndpointRPMExceeded", {"Retry-After": "0.001"}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if answers:
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return httpx.Response(200, json={"id": "cgt-4", "status": "running"})
+
+    snapshot = await client_for(handler).fetch("cgt-4", "1.5-pro")
+    assert snapshot.status == "running"
+
+
+async def test_status_polls_give_up_after_the_attempt_bound() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(ProviderUnreachable):
+        await client_for(handler).fetch("cgt-5", "1.5-pro")
+    assert calls == FAST.attempts
+
+
+async def test_a_404_is_not_retried_and_keeps_the_providers_code() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return ark_error(404, "InvalidEndpointOrModel.NotFound")
+
+    with pytest.raises(ProviderError) as caught:
+        await client_for(handler).submit(CREATE)
+    assert caught.value.code == "InvalidEndpointOrModel.NotFound"
+    assert caught.value.request_id == "req-404"
+
+
+def test_retry_after_in_both_forms() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert parse_retry_after("soon") is None
+    assert RetryPolicy(max_retry_after=60).delay(0, 500) == 60

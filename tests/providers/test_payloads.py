@@ -1,0 +1,189 @@
+"""Every argument lands where each gateway's document says: Ark body fields, inline flags, OpenAI fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seedance_mcp.catalog import PRESETS
+from seedance_mcp.providers import dialect_for
+from seedance_mcp.validation import GenerateArgs, validate_request
+
+IMG1, IMG2 = "https://e.com/first.png", "https://e.com/last.png"
+
+
+def build(preset: str, base: str = "https://gw.example", **kwargs: Any) -> tuple[str, str, dict[str, Any]]:
+    p = PRESETS[preset]
+    request = validate_request(GenerateArgs(**{"prompt": "a kitten yawns", **kwargs}), p, p.default_model)
+    http = dialect_for(p.dialect).create_request(request, base)
+    assert http.json_body is not None
+    return http.method, http.url, http.json_body
+
+
+def test_ark_maps_every_argument_to_its_body_field() -> None:
+    method, url, body = build(
+        "ark",
+        base="https://ark.cn-beijing.volces.com/api/v3",
+        model="1.0-pro",
+        first_frame=IMG1,
+        last_frame=IMG2,
+        resolution="1080p",
+        ratio="adaptive",
+        frames=121,
+        seed=11,
+        camera_fixed=True,
+        watermark=False,
+        return_last_frame=True,
+        service_tier="flex",
+    )
+    assert (method, url) == ("POST", "https://ark.cn-beijing.volces.com/api/v3/contents/generations/tasks")
+    assert body == {
+        "model": "doubao-seedance-1-0-pro-250528",
+        "content": [
+            {"type": "text", "text": "a kitten yawns"},
+            {"type": "image_url", "image_url": {"url": IMG1}, "role": "first_frame"},
+            {"type": "image_url", "image_url": {"url": IMG2}, "role": "last_frame"},
+        ],
+        "resolution": "1080p",
+        "ratio": "adaptive",
+        "frames": 121,
+        "seed": 11,
+        "camera_fixed": True,
+        "watermark": False,
+        "return_last_frame": True,
+        "service_tier": "flex",
+    }
+
+
+def test_ark_sends_audio_draft_and_duration_for_1_5_pro() -> None:
+    _, _, body = build("ark", model="1.5-pro", duration=-1, generate_audio=False, draft=True)
+    assert body == {
+        "model": "doubao-seedance-1-5-pro-251215",
+        "content": [{"type": "text", "text": "a kitten yawns"}],
+        "resolution": "480p",
+        "duration": -1,
+        "generate_audio": False,
+        "draft": True,
+    }
+
+
+def test_ark_carries_2_0_multimodal_references_with_roles() -> None:
+    _, _, body = build(
+        "byteplus",
+        model="2.0",
+        reference_images=[IMG1],
+        reference_videos=["https://e.com/v.mp4"],
+        reference_audios=["https://e.com/a.mp3"],
+    )
+    assert body["model"] == "dreamina-seedance-2-0-260128"
+    assert body["content"][1:] == [
+        {"type": "image_url", "image_url": {"url": IMG1}, "role": "reference_image"},
+        {"type": "video_url", "video_url": {"url": "https://e.com/v.mp4"}, "role": "reference_video"},
+        {"type": "audio_url", "audio_url": {"url": "https://e.com/a.mp3"}, "role": "reference_audio"},
+    ]
+
+
+def test_an_argument_left_out_is_not_sent() -> None:
+    _, _, body = build("ark")
+    assert body == {"model": "doubao-seedance-1-5-pro-251215", "content": [{"type": "text", "text": "a kitten yawns"}]}
+
+
+def test_gptge_puts_parameters_in_short_inline_flags_and_audio_in_the_body() -> None:
+    method, url, body = build(
+        "gptge",
+        model="1.5-pro",
+        first_frame=IMG1,
+        resolution="720p",
+        ratio="16:9",
+        duration=5,
+        seed=11,
+        camera_fixed=False,
+        watermark=True,
+        generate_audio=False,
+    )
+    assert (method, url) == ("POST", "https://gw.example/task/volces/seedance")
+    assert body == {
+        "model": "doubao-seedance-1-5-pro-251215",
+        "content": [
+            {"type": "text", "text": "a kitten yawns --rs 720p --ratio 16:9 --dur 5 --seed 11 --cf false --wm true"},
+            {"type": "image_url", "image_url": {"url": IMG1}, "role": "first_frame"},
+        ],
+        "generate_audio": False,
+    }
+
+
+def test_yescale_puts_its_four_documented_flags_in_the_prompt() -> None:
+    method, url, body = build("yescale", resolution="480p", duration=5, ratio="keep_ratio", camera_fixed=True)
+    assert (method, url) == ("POST", "https://gw.example/seedance/generations")
+    assert body == {
+        "model": "doubao-seedance-1-0-pro-250528",
+        "content": [
+            {
+                "type": "text",
+                "text": "a kitten yawns --resolution 480p --duration 5 --ratio keep_ratio --camerafixed true",
+            }
+        ],
+    }
+
+
+def test_openai_compatible_uses_the_aiid_fields_and_metadata_for_the_rest() -> None:
+    method, url, body = build(
+        "openai-compatible",
+        model="1.0-pro",
+        first_frame=IMG1,
+        last_frame=IMG2,
+        resolution="720p",
+        ratio="4:3",
+        duration=8,
+        seed=5,
+        camera_fixed=True,
+        watermark=False,
+        return_last_frame=True,
+    )
+    assert (method, url) == ("POST", "https://gw.example/v1/videos")
+    assert body == {
+        "model": "doubao-seedance-1-0-pro-250528",
+        "prompt": "a kitten yawns",
+        "mode": "i2v_first_last",
+        "seconds": "8",
+        "aspect_ratio": "4:3",
+        "resolution": "720p",
+        "image_url": IMG1,
+        "end_image_url": IMG2,
+        "watermark": False,
+        "metadata": {"seed": 5, "camera_fixed": True, "return_last_frame": True},
+    }
+
+
+def test_openai_compatible_references_become_url_lists() -> None:
+    _, _, body = build(
+        "openai-compatible",
+        model="2.0",
+        reference_images=[IMG1, IMG2],
+        reference_videos=["https://e.com/v.mp4"],
+        reference_audios=["https://e.com/a.mp3"],
+        generate_audio=True,
+    )
+    assert body == {
+        "model": "doubao-seedance-2-0-260128",
+        "prompt": "a kitten yawns",
+        "mode": "reference_material",
+        "image_urls": [IMG1, IMG2],
+        "video_urls": ["https://e.com/v.mp4"],
+        "audio_urls": ["https://e.com/a.mp3"],
+        "generate_audio": True,
+    }
+
+
+def test_status_and_cancel_paths_per_dialect() -> None:
+    expectations = {
+        "ark": ("https://b/contents/generations/tasks/T", "https://b/contents/generations/tasks/T"),
+        "gptge": ("https://b/task/T", None),
+        "yescale": ("https://b/seedance/generations/T", None),
+        "openai": ("https://b/v1/videos/T", "https://b/v1/videos/T"),
+    }
+    for name, (status_url, cancel_url) in expectations.items():
+        dialect = dialect_for(name)
+        assert dialect.status_request("T", "https://b").url == status_url
+        cancel = dialect.cancel_request("T", "https://b")
+        assert (cancel.url if cancel else None) == cancel_url
+        assert cancel is None or cancel.method == "DELETE"
