@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -80,8 +81,12 @@ class JobSettings:
 
 
 def fingerprint_of(provider: str, request: HttpRequest) -> str:
-    """Identical calls (same provider, same request body) share a fingerprint."""
-    canonical = json.dumps([provider, request.url, request.json_body], sort_keys=True, ensure_ascii=False)
+    """Identical calls (same provider, same path, same request body) share a fingerprint.
+
+    The host is left out: the embedded sandbox gets a new port on every start.
+    """
+    path = urlsplit(request.url).path
+    canonical = json.dumps([provider, path, request.json_body], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
