@@ -125,7 +125,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
             )
         http = await stack.enter_async_context(
             httpx.AsyncClient(
-                timeout=httpx.Timeout(60.0, connect=15.0),
+                timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=128, keepalive_expiry=30.0),
                 trust_env=not is_sandbox,
                 headers={"User-Agent": f"seedance-mcp/{__version__}"},

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = None
     dedupe_window: float = Field(default=600.0, ge=0)
     """Seconds during which an identical generate_video call returns the earlier job instead of paying again."""
+    http_timeout: float = Field(default=60.0, gt=0)
+    """Seconds to wait for one provider answer; a create that times out is never re-sent."""
     max_download_mb: int = Field(default=2048, gt=0)
     download_timeout: float = Field(default=600.0, gt=0)
     sandbox_render_seconds: float = Field(default=6.0, ge=0)

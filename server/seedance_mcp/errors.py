@@ -14,6 +14,7 @@
     ├── CreateAnswerLost         (provider layer) a create request left but no answer came back
     ├── SubmitOutcomeUnknown     the same, told to the caller with the job id: a paid task may exist
     ├── UnexpectedResponse       the provider answered 2xx with something we cannot read
+    ├── PollFailed               a status poll failed while a caller waited; the job is still followed
     └── DownloadFailed           the finished video could not be saved
 
 Messages say what happened, to what, and what to do next. None of them ever contains the API key:
@@ -147,6 +148,16 @@ class UnexpectedResponse(SeedanceError):
         self.provider = provider
         self.body = body
         super().__init__(f"{provider} answered with something seedance-mcp cannot read ({what}): {body}")
+
+
+class PollFailed(SeedanceError):
+    def __init__(self, handle: str, cause: SeedanceError) -> None:
+        self.handle = handle
+        self.cause = cause
+        super().__init__(
+            f"Checking task `{handle}` failed: {cause} The job is kept in the journal and still polled in the "
+            f'background; call get_task_status(task_id="{handle}", wait=true) to check again. Do not submit it again.'
+        )
 
 
 class DownloadFailed(SeedanceError):

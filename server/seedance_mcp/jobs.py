@@ -32,6 +32,7 @@ from seedance_mcp.errors import (
     CreateAnswerLost,
     DownloadFailed,
     DuplicateSubmission,
+    PollFailed,
     ProviderError,
     ProviderUnreachable,
     RateLimited,
@@ -63,10 +64,12 @@ class _Live:
     job: Job
     changed: anyio.Event = field(default_factory=anyio.Event)
     poll_error: SeedanceError | None = None
+    poll_error_at: float = 0.0
 
     def publish(self, job: Job, poll_error: SeedanceError | None = None) -> None:
         self.job = job
         self.poll_error = poll_error
+        self.poll_error_at = anyio.current_time()
         self.changed.set()
         self.changed = anyio.Event()
 
@@ -361,7 +364,8 @@ class JobManager:
         """Wait up to `seconds` for a job to settle, reporting strictly increasing progress."""
         job = await self.find(key)
         meter = ProgressMeter(expected_seconds=job.expected_render_seconds)
-        deadline = anyio.current_time() + seconds
+        started = anyio.current_time()
+        deadline = started + seconds
         while True:
             live = self._live.get(job.job_id)
             job = live.job.model_copy() if live else (await self.store.get(job.job_id) or job)
@@ -373,8 +377,10 @@ class JobManager:
                     await report(value, progress_message(job, elapsed))
             if live is None or job.settled:
                 return job
-            if live.poll_error is not None and not isinstance(live.poll_error, ProviderUnreachable):
-                raise live.poll_error
+            # Only a failure seen during this wait counts: an older one may be cured by the next poll.
+            error = live.poll_error
+            if error is not None and live.poll_error_at >= started and not isinstance(error, ProviderUnreachable):
+                raise PollFailed(job.handle, error)
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
                 return job

@@ -1,0 +1,108 @@
+"""The fault matrix: every misbehaviour of the provider, through the real server, with zero lost and zero
+duplicated jobs, nothing leaked, and a server that keeps answering."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+
+from seedance_mcp.app import create_app
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import SECRET_KEY, make_settings, sandbox_stats, text_of
+
+pytestmark = pytest.mark.anyio
+
+# (route, kind, times, extra fault fields, what the job ends as, creates the provider saw)
+MATRIX: list[tuple[str, str, int, dict[str, Any], str, int]] = [
+    ("create", "http_429", 2, {"retry_after": 0.05}, "succeeded", 1),
+    ("create", "http_503", 1, {}, "succeeded", 1),
+    ("create", "http_500", 1, {}, "unknown", 0),
+    ("create", "drop_before", 1, {}, "unknown", 0),
+    ("create", "drop_after", 1, {}, "unknown", 1),
+    ("create", "malformed", 1, {}, "unknown", 0),
+    ("create", "slow", 1, {"delay": 2.0}, "unknown", 1),
+    ("status", "http_429", 3, {"retry_after": 0.05}, "succeeded", 1),
+    ("status", "http_500", 2, {}, "succeeded", 1),
+    ("status", "http_503", 2, {}, "succeeded", 1),
+    ("status", "drop_before", 2, {}, "succeeded", 1),
+    ("status", "slow", 1, {"delay": 2.0}, "succeeded", 1),
+    ("status", "malformed", 1, {}, "succeeded", 1),
+    ("download", "http_500", 2, {}, "succeeded", 1),
+    ("download", "expired_url", 1, {}, "succeeded", 1),
+    ("download", "drop_before", 1, {}, "succeeded", 1),
+]
+
+
+async def add_fault(sandbox: SandboxServer, **fault: Any) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{sandbox.url}/_sandbox/faults", json={"faults": [fault]})
+
+
+@pytest.mark.parametrize(("route", "kind", "times", "extra", "ends_as", "creates"), MATRIX)
+async def test_fault(
+    route: str,
+    kind: str,
+    times: int,
+    extra: dict[str, Any],
+    ends_as: str,
+    creates: int,
+    tmp_path: Path,
+    sandbox: SandboxServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = make_settings(
+        tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY, http_timeout=1.0
+    )
+    await add_fault(sandbox, route=route, kind=kind, times=times, **extra)
+    texts: list[str] = []
+    with anyio.fail_after(30):
+        async with Client(create_app(settings)) as client:
+            result = await client.call_tool("generate_video", {"prompt": f"fault {route} {kind}"})
+            texts.append(text_of(result))
+            listed = await client.call_tool("list_tasks", {})
+            job = (listed.structured_content or {})["tasks"][0]
+            if job["status"] not in ("unknown", "failed"):
+                final = await client.call_tool("get_task_status", {"task_id": job["task_id"], "wait": True})
+                texts.append(text_of(final))
+                job = final.structured_content or {}
+            alive = await client.call_tool("list_models", {})
+            again = await client.call_tool("generate_video", {"prompt": f"fault {route} {kind}"})
+            texts.append(text_of(again))
+    assert job["status"] == ends_as, texts
+    if ends_as == "succeeded":
+        assert Path(job["video_path"]).read_bytes()[4:8] == b"ftyp"
+    else:
+        assert "list_tasks" in texts[0] and "force_new=true" in texts[0]
+        assert again.is_error is True  # the retry is held back, not paid for again
+    assert alive.is_error is False
+    stats = await sandbox_stats(sandbox)
+    assert stats["creates"] == creates
+    assert len(list(settings.output_dir.glob("*.mp4")) if settings.output_dir.exists() else []) == (
+        1 if ends_as == "succeeded" else 0
+    )
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    journal = (settings.state_dir / "jobs.sqlite3").read_bytes()
+    assert SECRET_KEY not in "\n".join(texts) + logged
+    assert SECRET_KEY.encode() not in journal
+
+
+async def test_an_unknown_status_word_fails_the_wait_with_a_quote_and_the_job_goes_on(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    await add_fault(sandbox, route="status", kind="bad_status", times=1)
+    async with Client(create_app(settings)) as client:
+        first = await client.call_tool("generate_video", {"prompt": "odd status"})
+        listed = await client.call_tool("list_tasks", {})
+        handle = (listed.structured_content or {})["tasks"][0]["task_id"]
+        final = await client.call_tool("get_task_status", {"task_id": handle, "wait": True})
+    assert first.is_error is True
+    assert "levitating" in text_of(first) and "get_task_status" in text_of(first)
+    assert (final.structured_content or {})["status"] == "succeeded"
