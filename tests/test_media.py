@@ -45,7 +45,7 @@ def test_data_urls_are_checked(tmp_path: Path) -> None:
         resolve_media(good.replace("image/png", "image/PNG"), "first_frame", "image", [tmp_path])
     with pytest.raises(InvalidArgument, match="corrupt"):
         resolve_media("data:image/png;base64,@@@", "first_frame", "image", [tmp_path])
-    with pytest.raises(InvalidArgument, match="aspect|width/height"):
+    with pytest.raises(InvalidArgument, match=r"width/height"):
         resolve_media(
             "data:image/png;base64," + base64.b64encode(png_bytes(1800, 400)).decode(), "x", "image", [tmp_path]
         )

@@ -27,10 +27,10 @@ BASES = {
 async def test_the_embedded_sandbox_makes_a_video_over_stdio(tmp_path: Path) -> None:
     """SEEDANCE_PROVIDER=sandbox: no key, the sandbox starts inside the server, an MP4 lands on disk."""
     env = server_env(tmp_path, SEEDANCE_PROVIDER="sandbox")
-    progress: list[float] = []
+    seen: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     with anyio.fail_after(30):
         async with Client(stdio_params(env), mode="legacy") as client:
@@ -40,7 +40,7 @@ async def test_the_embedded_sandbox_makes_a_video_over_stdio(tmp_path: Path) -> 
     data = result.structured_content or {}
     assert data["status"] == "succeeded", text_of(result)
     assert Path(data["video_path"]).read_bytes()[4:8] == b"ftyp"
-    assert progress and progress == sorted(set(progress)) and progress[-1] == 100
+    assert seen and seen == sorted(set(seen)) and seen[-1] == 100
 
 
 @pytest.mark.parametrize("preset", sorted(BASES))

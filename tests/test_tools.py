@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,14 @@ async def test_every_tool_has_annotations_and_an_output_schema(settings: Setting
         assert tool.annotations is not None, tool.name
         assert tool.output_schema is not None, tool.name
         assert tool.description
-    assert tools["generate_video"].annotations.read_only_hint is False
-    assert tools["generate_video"].annotations.idempotent_hint is False
-    assert "COSTS MONEY" in (tools["generate_video"].description or "")
-    assert tools["get_task_status"].annotations.read_only_hint is True
-    assert tools["cancel_task"].annotations.destructive_hint is True
-    assert "task_id" in tools["generate_video"].output_schema["properties"]
+    generate, status, cancel = tools["generate_video"], tools["get_task_status"], tools["cancel_task"]
+    assert generate.annotations and status.annotations and cancel.annotations and generate.output_schema
+    assert generate.annotations.read_only_hint is False
+    assert generate.annotations.idempotent_hint is False
+    assert "COSTS MONEY" in (generate.description or "")
+    assert status.annotations.read_only_hint is True
+    assert cancel.annotations.destructive_hint is True
+    assert "task_id" in generate.output_schema["properties"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -64,14 +67,16 @@ async def test_generate_video_saves_the_mp4_and_reports_strictly_increasing_prog
     assert data["video_url_expires_at"] is not None
     progress = [p for p, _, _ in seen]
     assert len(progress) >= 2
-    assert all(b > a for a, b in zip(progress, progress[1:], strict=False)), progress
+    assert all(b > a for a, b in itertools.pairwise(progress)), progress
     assert progress[-1] == 100
     assert all(total == 100 for _, total, _ in seen)
     assert all(message and data["task_id"][:10] in message for _, _, message in seen)
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_a_bad_argument_is_a_tool_error_that_names_it_and_sends_nothing(tmp_path: Path, sandbox: SandboxServer, mode: str) -> None:
+async def test_a_bad_argument_is_a_tool_error_that_names_it_and_sends_nothing(
+    tmp_path: Path, sandbox: SandboxServer, mode: str
+) -> None:
     """duration=99 on 1.5 pro: refused with the allowed range; the provider never hears of it; the server lives on."""
     settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
     async with Client(create_app(settings), mode=mode) as client:
@@ -182,7 +187,7 @@ async def test_without_waiting_a_handle_comes_back_and_get_task_status_finishes_
     """wait=false returns the task id at once; get_task_status(wait=true) then returns the saved video."""
     async with Client(create_app(settings)) as client:
         first = await client.call_tool("generate_video", {"prompt": "a slow river", "wait": False})
-        handle = (first.structured_content or {})
+        handle = first.structured_content or {}
         assert handle["status"] in ("queued", "running")
         assert "get_task_status" in handle["next_step"]
         done = await client.call_tool("get_task_status", {"task_id": handle["task_id"], "wait": True})
@@ -240,9 +245,7 @@ async def test_cancel_task_cancels_a_queued_task_and_explains_a_running_one(tmp_
 async def test_an_output_moderation_failure_keeps_the_providers_code(settings: Settings) -> None:
     """A task that fails on the provider side returns status failed with the provider's error code."""
     async with Client(create_app(settings)) as client:
-        result = await client.call_tool(
-            "generate_video", {"prompt": "x [[fail=OutputVideoSensitiveContentDetected]]"}
-        )
+        result = await client.call_tool("generate_video", {"prompt": "x [[fail=OutputVideoSensitiveContentDetected]]"})
     data = result.structured_content or {}
     assert data["status"] == "failed"
     assert data["error_code"] == "OutputVideoSensitiveContentDetected"

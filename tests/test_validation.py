@@ -14,7 +14,8 @@ ARK = PRESETS["ark"]
 
 
 def check(preset: str = "ark", **kwargs: Any) -> Any:
-    args = GenerateArgs(**{"prompt": "a cat", **kwargs})
+    arguments: dict[str, Any] = {"prompt": "a cat", **kwargs}
+    args = GenerateArgs(**arguments)
     return validate_request(args, PRESETS[preset], PRESETS[preset].default_model)
 
 
@@ -92,7 +93,7 @@ def test_reference_limits() -> None:
 
 
 def test_reference_mode_of_lite_has_no_1080p_adaptive_or_camera_fixed() -> None:
-    refs = {"model": "1.0-lite-i2v", "reference_images": ["https://e.com/a.png"]}
+    refs: dict[str, Any] = {"model": "1.0-lite-i2v", "reference_images": ["https://e.com/a.png"]}
     assert refused(**refs, resolution="1080p").argument == "resolution"
     assert refused(**refs, ratio="adaptive").argument == "ratio"
     assert refused(**refs, camera_fixed=True).argument == "camera_fixed"

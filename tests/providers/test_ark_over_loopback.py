@@ -33,7 +33,7 @@ async def ark(sandbox: SandboxServer) -> AsyncGenerator[ProviderClient]:
         )
 
 
-def request_for(**kwargs: object):  # noqa: ANN201  # a VideoRequest
+def request_for(**kwargs: object):  # a VideoRequest
     preset = PRESETS["ark"]
     return validate_request(GenerateArgs(**{"prompt": "a kitten", **kwargs}), preset, preset.default_model)  # type: ignore[arg-type]
 
@@ -55,7 +55,13 @@ async def test_create_poll_and_download_a_task(ark: ProviderClient, tmp_path: Pa
 
 async def test_the_sandbox_refuses_bad_bodies_the_way_ark_does(ark: ProviderClient) -> None:
     bad = ark.create_request(request_for()).model_copy(
-        update={"json_body": {"model": "doubao-seedance-2-0-260128", "content": [{"type": "text", "text": "x"}], "camera_fixed": True}}
+        update={
+            "json_body": {
+                "model": "doubao-seedance-2-0-260128",
+                "content": [{"type": "text", "text": "x"}],
+                "camera_fixed": True,
+            }
+        }
     )
     with pytest.raises(ProviderError) as caught:
         await ark.submit(bad)

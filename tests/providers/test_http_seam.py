@@ -94,11 +94,19 @@ async def test_a_create_that_may_have_been_taken_is_never_sent_again() -> None:
     def dropped(request: httpx.Request) -> httpx.Response:
         raise httpx.RemoteProtocolError("peer closed connection", request=request)
 
-    outcomes += [timeout, dropped, lambda r: ark_error(500, "InternalServiceError"), lambda r: httpx.Response(200, text="{")]
+    def server_error(request: httpx.Request) -> httpx.Response:
+        return ark_error(500, "InternalServiceError")
+
+    def unreadable(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="{")
+
+    outcomes += [timeout, dropped, server_error, unreadable]
     for outcome in outcomes:
         calls = 0
 
-        def handler(request: httpx.Request, outcome: Callable[[httpx.Request], httpx.Response] = outcome) -> httpx.Response:
+        def handler(
+            request: httpx.Request, outcome: Callable[[httpx.Request], httpx.Response] = outcome
+        ) -> httpx.Response:
             nonlocal calls
             calls += 1
             return outcome(request)
@@ -109,7 +117,10 @@ async def test_a_create_that_may_have_been_taken_is_never_sent_again() -> None:
 
 
 async def test_a_create_refused_for_load_is_retried_honouring_retry_after() -> None:
-    answers = [ark_error(429, "RateLimitExceeded.EndpointRPMExceeded", {"Retry-After": "0"}), ark_error(503, "ServerOverloaded")]
+    answers = [
+        ark_error(429, "RateLimitExceeded.EndpointRPMExceeded", {"Retry-After": "0"}),
+        ark_error(503, "ServerOverloaded"),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         return answers.pop(0) if answers else httpx.Response(200, json={"id": "cgt-3"})

@@ -13,7 +13,8 @@ IMG1, IMG2 = "https://e.com/first.png", "https://e.com/last.png"
 
 def build(preset: str, base: str = "https://gw.example", **kwargs: Any) -> tuple[str, str, dict[str, Any]]:
     p = PRESETS[preset]
-    request = validate_request(GenerateArgs(**{"prompt": "a kitten yawns", **kwargs}), p, p.default_model)
+    arguments: dict[str, Any] = {"prompt": "a kitten yawns", **kwargs}
+    request = validate_request(GenerateArgs(**arguments), p, p.default_model)
     http = dialect_for(p.dialect).create_request(request, base)
     assert http.json_body is not None
     return http.method, http.url, http.json_body
