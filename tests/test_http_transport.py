@@ -27,7 +27,7 @@ def free_port() -> int:
 async def test_the_http_server_requires_its_token(tmp_path: Path) -> None:
     port = free_port()
     env = server_env(tmp_path, SEEDANCE_PROVIDER="sandbox", SEEDANCE_HTTP_TOKEN=TOKEN)
-    process = subprocess.Popen(
+    process = await anyio.open_process(
         [sys.executable, "-m", "seedance_mcp", "serve", "--http", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -56,7 +56,8 @@ async def test_the_http_server_requires_its_token(tmp_path: Path) -> None:
             )
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        with anyio.fail_after(10):
+            await process.wait()
     assert denied.status_code == 401
     assert allowed.status_code == 200
     assert "seedance" in allowed.text
