@@ -86,3 +86,34 @@ async def test_the_sandbox_can_speak_any_dialect_without_a_key(tmp_path: Path) -
         made = await client.call_tool("generate_video", {"prompt": "x", "duration": 10, "resolution": "1080p"})
     assert refused.is_error is True and "5, 10" in text_of(refused)
     assert (made.structured_content or {})["status"] == "succeeded"
+
+
+DRY_RUN_PATHS = {
+    "ark": ("https://ark.cn-beijing.volces.com/api/v3/contents/generations/tasks", "doubao-seedance-1-5-pro-251215"),
+    "byteplus": (
+        "https://ark.ap-southeast.bytepluses.com/api/v3/contents/generations/tasks",
+        "seedance-1-5-pro-251215",
+    ),
+    "kkiai": ("https://www.kkiai.com/volc/v1/contents/generations/tasks", "doubao-seedance-1-5-pro-251215"),
+    "gptge": ("https://api.gpt.ge/task/volces/seedance", "doubao-seedance-1-5-pro-251215"),
+    "yescale": ("https://api.yescale.io/seedance/generations", "doubao-seedance-1-0-pro-250528"),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(DRY_RUN_PATHS))
+async def test_list_models_and_dry_run_tell_the_truth_for_each_preset(preset: str, tmp_path: Path) -> None:
+    """The real endpoints and model ids of each preset, with no key and nothing sent."""
+    url, default_model = DRY_RUN_PATHS[preset]
+    settings = make_settings(tmp_path, provider=preset, api_key=None)
+    async with Client(create_app(settings)) as client:
+        models = (await client.call_tool("list_models", {})).structured_content or {}
+        dry = (await client.call_tool("generate_video", {"prompt": "x", "dry_run": True})).structured_content or {}
+    assert models["provider"] == preset and models["default_model"] == default_model
+    ids = {m["model_id"] for m in models["models"]}
+    assert default_model in ids
+    assert ("doubao-seedance-2-0-260128" in ids) is (preset in ("ark", "kkiai"))
+    assert dry["dry_run_request"]["url"] == url
+    assert dry["model"] == default_model
+    assert "Authorization" not in dry["dry_run_request"]["headers"]  # no key configured
+    if preset == "yescale":
+        assert models["gateway_limits"][:2] == ["duration: only 5, 10 s", "resolution: only 480p, 1080p"]

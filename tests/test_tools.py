@@ -280,3 +280,23 @@ async def test_unknown_task_ids_get_a_clear_error(settings: Settings) -> None:
         result = await client.call_tool("get_task_status", {"task_id": "cgt-nope"})
     assert result.is_error is True
     assert "list_tasks" in text_of(result)
+
+
+async def test_cancelling_the_tool_call_stops_the_waiting_never_the_paid_job(tmp_path: Path) -> None:
+    """A client that gives up mid-wait: the job is still followed and its video still lands."""
+    settings = make_settings(tmp_path, sandbox_render_seconds=1.5)
+
+    def saved() -> list[Path]:
+        return list(settings.output_dir.glob("*.mp4")) if settings.output_dir.exists() else []
+
+    async with Client(create_app(settings)) as client:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("generate_video", {"prompt": "abandoned"})
+        listed = await client.call_tool("list_tasks", {})
+        handle = (listed.structured_content or {})["tasks"][0]["task_id"]
+        with anyio.fail_after(10):
+            while not saved():
+                await anyio.sleep(0.1)
+        status = await client.call_tool("get_task_status", {"task_id": handle})
+    assert (status.structured_content or {})["status"] == "succeeded"
+    assert len(saved()) == 1
