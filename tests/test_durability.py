@@ -85,7 +85,7 @@ async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restar
     assert dry.is_error is False
     store = await SqliteTaskStore.open(settings.state_dir / "jobs.sqlite3")
     from seedance_mcp.jobs import fingerprint_of
-    from seedance_mcp.models import HttpRequest
+    from seedance_mcp.wire import HttpRequest
 
     preview = (dry.structured_content or {})["dry_run_request"]
     fingerprint = fingerprint_of("sandbox", HttpRequest(method="POST", url=preview["url"], json_body=preview["body"]))
@@ -97,7 +97,6 @@ async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restar
     await store.add(job)
     await store.close()
     async with Client(create_app(settings)) as client:
-        await anyio.sleep(0.2)
         status = await client.call_tool("get_task_status", {"task_id": job.job_id})
         retry = await client.call_tool("generate_video", {"prompt": "cut off"})
     assert (status.structured_content or {})["status"] == "unknown"

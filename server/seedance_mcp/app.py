@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.auth.provider import TokenVerifier
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -26,22 +24,16 @@ from seedance_mcp import __version__
 from seedance_mcp.catalog import MODE_TEXT, MODELS_BY_KEY, PRESETS, Preset, estimate_tokens, expected_render_seconds
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, SeedanceError
-from seedance_mcp.models import (
-    CancelResult,
-    HttpRequest,
-    ModelInfo,
-    ModelList,
-    ProviderRequestPreview,
-    TaskList,
-    VideoRequest,
-    VideoTask,
-)
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.models import CancelResult, ModelInfo, ModelList, ProviderRequestPreview, TaskList, VideoTask
 
 if TYPE_CHECKING:
+    from mcp.server.auth.provider import TokenVerifier
+    from mcp.server.auth.settings import AuthSettings
+
     from seedance_mcp.jobs import JobManager
     from seedance_mcp.providers.client import ProviderClient
     from seedance_mcp.store import Job
+    from seedance_mcp.wire import HttpRequest, VideoRequest
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +75,43 @@ def _sandbox_paths(preset: Preset, url: str) -> tuple[str, dict[str, str]]:
     if preset.dialect == "ark":
         return f"{url}/api/v3", {}
     return url, {}
+
+
+class LazyRuntime:
+    """The runtime, opened in the background once a tool needs it or `delay` seconds after start-up.
+
+    Nothing that `initialize` and `tools/list` need waits for the HTTP client, the journal or the sandbox, so the
+    server answers a client's first requests as fast as a bare MCPServer; the worker still resumes unfinished
+    jobs moments after start-up, whether or not any tool is called.
+    """
+
+    def __init__(self, settings: Settings, delay: float) -> None:
+        self._settings = settings
+        self._delay = delay
+        self._wanted = anyio.Event()
+        self._ready = anyio.Event()
+        self._runtime: Runtime | None = None
+        self._error: SeedanceError | None = None
+
+    async def run(self) -> None:
+        with anyio.move_on_after(self._delay):
+            await self._wanted.wait()
+        try:
+            async with open_runtime(self._settings) as runtime:
+                self._runtime = runtime
+                self._ready.set()
+                await anyio.sleep_forever()
+        except SeedanceError as exc:
+            logger.error("the server could not start its runtime: %s", exc)
+            self._error = exc
+            self._ready.set()
+
+    async def get(self) -> Runtime:
+        self._wanted.set()
+        await self._ready.wait()
+        if self._runtime is None:
+            raise self._error or ConfigurationError("the server's runtime is not available")
+        return self._runtime
 
 
 @asynccontextmanager
@@ -342,7 +371,7 @@ def _tool_error(error: SeedanceError) -> ToolError:
 
 def create_app(
     settings: Settings, *, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
-) -> MCPServer[Runtime]:
+) -> MCPServer[LazyRuntime]:
     """The seedance-mcp server for these settings: nothing is opened until a client connects.
 
     `token_verifier` and `auth` protect the streamable HTTP transport (see http_server.py).
@@ -351,11 +380,14 @@ def create_app(
     default_spec_key = _default_key(settings, preset)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Runtime]) -> AsyncGenerator[Runtime]:
-        async with open_runtime(settings) as runtime:
-            yield runtime
+    async def lifespan(_: MCPServer[LazyRuntime]) -> AsyncGenerator[LazyRuntime]:
+        lazy = LazyRuntime(settings, delay=settings.startup_delay)
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(lazy.run)
+            yield lazy
+            task_group.cancel_scope.cancel()
 
-    server: MCPServer[Runtime] = MCPServer(
+    server: MCPServer[LazyRuntime] = MCPServer(
         "seedance",
         title="Seedance video generation",
         version=__version__,
@@ -371,8 +403,11 @@ def create_app(
         auth=auth,
     )
 
-    def runtime_of(ctx: Context[Runtime, Any]) -> Runtime:
-        return ctx.request_context.lifespan_context
+    async def runtime_of(ctx: Context[LazyRuntime, Any]) -> Runtime:
+        try:
+            return await ctx.request_context.lifespan_context.get()
+        except SeedanceError as exc:
+            raise _tool_error(exc) from exc
 
     generate_description = f"""Make a video with ByteDance Seedance on {preset.title}; save the MP4. COSTS MONEY.
 
@@ -402,7 +437,7 @@ Models on this provider (call list_models for full limits):
     )
     async def generate_video(
         prompt: Annotated[str, Field(description="What happens in the video: subject, action, scene, camera, style.")],
-        ctx: Context[Runtime, Any],
+        ctx: Context[LazyRuntime, Any],
         model: Annotated[
             str | None, Field(description="Model id or short key (e.g. `1.5-pro`); default: the configured model.")
         ] = None,
@@ -452,7 +487,8 @@ Models on this provider (call list_models for full limits):
             bool, Field(description="Pay for a new video even if an identical request was just made.")
         ] = False,
     ) -> VideoTask:
-        runtime = runtime_of(ctx)
+        from seedance_mcp.validation import GenerateArgs, validate_request
+
         args = GenerateArgs(
             prompt=prompt,
             model=model,
@@ -474,8 +510,10 @@ Models on this provider (call list_models for full limits):
             service_tier=service_tier,
         )
         try:
-            request = validate_request(args, runtime.preset, runtime.settings.default_model)
-            request = await anyio.to_thread.run_sync(_resolve_media, request, runtime.settings)
+            # Validation first: a refused call costs nothing, not even opening the journal.
+            request = validate_request(args, preset, settings.default_model)
+            request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
+            runtime = await runtime_of(ctx)
             http_request = runtime.provider.create_request(request)
             if dry_run:
                 return dry_run_result(runtime, request, http_request)
@@ -506,7 +544,7 @@ Models on this provider (call list_models for full limits):
     )
     async def get_task_status(
         task_id: TaskId,
-        ctx: Context[Runtime, Any],
+        ctx: Context[LazyRuntime, Any],
         wait: Annotated[
             bool, Field(description="Wait (bounded, with progress notifications) for the video to finish.")
         ] = False,
@@ -518,7 +556,7 @@ Models on this provider (call list_models for full limits):
         reporting progress, and returns when the video is saved or the wait bound passes; call it again if the
         status is still queued or running.
         """
-        runtime = runtime_of(ctx)
+        runtime = await runtime_of(ctx)
         try:
             job = await runtime.jobs.find(task_id)
             job = await runtime.jobs.retry_download(job)
@@ -534,7 +572,7 @@ Models on this provider (call list_models for full limits):
         ),
     )
     async def list_tasks(
-        ctx: Context[Runtime, Any],
+        ctx: Context[LazyRuntime, Any],
         status: Annotated[
             Literal["queued", "running", "succeeded", "failed", "cancelled", "expired", "unknown"] | None,
             Field(description="Only tasks in this state."),
@@ -546,7 +584,7 @@ Models on this provider (call list_models for full limits):
         Each has its task_id, prompt excerpt, model, status, saved video_path and created time. Use it to find a
         task id again, or to check for a job before submitting one that may already exist.
         """
-        runtime = runtime_of(ctx)
+        runtime = await runtime_of(ctx)
         jobs, total = await runtime.jobs.store.recent(status, limit)
         live = [await runtime.jobs.current(job) for job in jobs]
         return TaskList(tasks=[job_result(job) for job in live], total=total)
@@ -560,13 +598,13 @@ Models on this provider (call list_models for full limits):
             open_world_hint=True,
         ),
     )
-    async def cancel_task(task_id: TaskId, ctx: Context[Runtime, Any]) -> CancelResult:
+    async def cancel_task(task_id: TaskId, ctx: Context[LazyRuntime, Any]) -> CancelResult:
         """Cancel a video job that is still queued, so it is not rendered or billed.
 
         A task that is already rendering cannot be cancelled on Ark (it finishes, is billed, and is still saved);
         the answer says so. Some gateways have no cancel call at all.
         """
-        runtime = runtime_of(ctx)
+        runtime = await runtime_of(ctx)
         try:
             job, cancelled, message = await runtime.jobs.cancel(task_id)
         except SeedanceError as exc:
@@ -637,7 +675,7 @@ def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
     return request.model_copy(update=update) if update else request
 
 
-def _reporter(ctx: Context[Runtime, Any]) -> Callable[[float, str], Any]:
+def _reporter(ctx: Context[LazyRuntime, Any]) -> Callable[[float, str], Any]:
     async def report(progress: float, message: str) -> None:
         await ctx.report_progress(progress, 100.0, message)
 

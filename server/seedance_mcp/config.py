@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(default=0, ge=0, le=65535)
     sandbox_as: ProviderName | None = None
     """Sandbox only: which provider's dialect, paths and model list the sandbox speaks (default: Ark)."""
+    startup_delay: float = Field(default=1.0, ge=0)
+    """Seconds after start-up before the journal is opened and unfinished jobs resume (sooner on a tool call)."""
     retry_scale: float = Field(default=1.0, ge=0)
     """Multiplies every retry back-off (tests set it near zero)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -42,10 +42,10 @@ from seedance_mcp.errors import (
     UnexpectedResponse,
     UnsupportedOperation,
 )
-from seedance_mcp.models import HttpRequest, TaskSnapshot, VideoRequest
 from seedance_mcp.polling import PollPolicy, ProgressMeter
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.store import Job, TaskStore, new_job_id
+from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +124,19 @@ class JobManager:
         """Follow every unsettled job in the journal, then every new one, until cancelled."""
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
-            task_status.started()
             for job in await self.store.unsettled():
-                self._follow_soon(job)
+                if job.status == "submitting":
+                    await self._mark_interrupted(job)
+                else:
+                    self._follow_soon(job)
+            task_status.started()
             await anyio.sleep_forever()
+
+    async def _mark_interrupted(self, job: Job) -> None:
+        """A job the last server left mid-create: whether the provider made a task is unknown."""
+        job.status = "unknown"
+        job.error_message = "the server stopped while this job's create request was in flight; a paid task may exist"
+        await self.store.save(job)
 
     def _follow_soon(self, job: Job) -> None:
         if job.job_id in self._live:
@@ -220,15 +229,6 @@ class JobManager:
 
     async def _follow_until_settled(self, live: _Live) -> None:
         job = live.job
-        if job.status == "submitting":
-            # The server stopped while the create request was in flight: whether a task exists is unknown.
-            job.status = "unknown"
-            job.error_message = (
-                "the server stopped while this job's create request was in flight; a paid task may exist"
-            )
-            await self.store.save(job)
-            live.publish(job)
-            return
         if job.task_id is None:
             return
         failures = 0

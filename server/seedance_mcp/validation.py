@@ -23,7 +23,7 @@ from seedance_mcp.catalog import (
     find_model,
 )
 from seedance_mcp.errors import InvalidArgument
-from seedance_mcp.models import VideoRequest
+from seedance_mcp.wire import VideoRequest
 
 MAX_PROMPT_CHARS = 5000
 MAX_SEED = 2**32 - 1

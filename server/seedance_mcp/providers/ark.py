@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from seedance_mcp.errors import UnexpectedResponse
-from seedance_mcp.models import HttpRequest, TaskSnapshot, VideoRequest
 from seedance_mcp.providers.base import (
     as_epoch_seconds,
     as_float,
@@ -19,6 +18,7 @@ from seedance_mcp.providers.base import (
     require_task_id,
     signed_url_expiry,
 )
+from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 TASKS_PATH = "/contents/generations/tasks"
 VIDEO_URL_LIFETIME = 24 * 3600.0

@@ -8,7 +8,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from seedance_mcp.errors import UnexpectedResponse, trim
-from seedance_mcp.models import HttpRequest, TaskSnapshot, TaskStatus, VideoRequest
+from seedance_mcp.models import TaskStatus
+from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 # Every status word protocol.md §5 lists, across Ark, gpt.ge, kkiai, new-api and OpenAI.
 _STATUS_WORDS: dict[str, TaskStatus] = {

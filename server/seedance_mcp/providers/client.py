@@ -21,7 +21,6 @@ from seedance_mcp.errors import (
     redact,
     trim,
 )
-from seedance_mcp.models import HttpRequest, TaskSnapshot, VideoRequest
 from seedance_mcp.providers._http import (
     NOT_SENT,
     RetryPolicy,
@@ -30,6 +29,7 @@ from seedance_mcp.providers._http import (
     retryable_read_error,
 )
 from seedance_mcp.providers.base import Dialect, quote
+from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from seedance_mcp.errors import ProviderError
-from seedance_mcp.models import HttpRequest, TaskSnapshot, VideoRequest
 from seedance_mcp.providers.ark import build_content, parse_ark_task
 from seedance_mcp.providers.base import dig, require_task_id
 from seedance_mcp.providers.inline_flags import prompt_with_flags
+from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 FLAGS = {
     "resolution": "--rs",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from seedance_mcp.models import VideoRequest
+from seedance_mcp.wire import VideoRequest
 
 LONG_NAMES: Mapping[str, str] = {
     "resolution": "--resolution",

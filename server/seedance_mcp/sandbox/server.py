@@ -57,14 +57,21 @@ class SandboxServer:
     def stop(self) -> None:
         self._server.should_exit = True
 
+    def close(self) -> None:
+        """Release the listening socket (uvicorn does not close sockets it was handed)."""
+        self._socket.close()
+
 
 @contextlib.asynccontextmanager
 async def running_sandbox(state: SandboxState | None = None, *, port: int = 0) -> AsyncGenerator[SandboxServer]:
     """A sandbox serving for the duration of the block."""
     server = SandboxServer(state, port=port)
-    async with anyio.create_task_group() as task_group:
-        await task_group.start(server.serve)
-        try:
-            yield server
-        finally:
-            server.stop()
+    try:
+        async with anyio.create_task_group() as task_group:
+            await task_group.start(server.serve)
+            try:
+                yield server
+            finally:
+                server.stop()
+    finally:
+        server.close()

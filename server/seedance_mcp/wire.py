@@ -1,0 +1,83 @@
+"""The shapes on the provider side of the wire: a checked request, one HTTP request, one status answer.
+
+Not needed to list tools, so imported only once a tool runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from seedance_mcp.catalog import Mode, Ratio, Resolution
+from seedance_mcp.models import TaskStatus
+
+
+class VideoRequest(BaseModel):
+    """A generate_video call after validation: only what was asked for, checked against the model's limits.
+
+    `None` means "not given": the provider's default applies and nothing is sent for it. The `effective_*`
+    values are what the provider will use, for the cost estimate and the progress estimate.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model_key: str
+    model_id: str
+    prompt: str
+    mode: Mode
+    first_frame: str | None = None
+    last_frame: str | None = None
+    reference_images: tuple[str, ...] = ()
+    reference_videos: tuple[str, ...] = ()
+    reference_audios: tuple[str, ...] = ()
+    resolution: Resolution | None = None
+    ratio: str | None = None
+    duration: int | None = None
+    frames: int | None = None
+    seed: int | None = None
+    camera_fixed: bool | None = None
+    watermark: bool | None = None
+    generate_audio: bool | None = None
+    draft: bool | None = None
+    return_last_frame: bool | None = None
+    service_tier: Literal["default", "flex"] | None = None
+    effective_resolution: Resolution
+    effective_ratio: Ratio
+    effective_seconds: float
+    estimated_tokens: int
+
+
+class HttpRequest(BaseModel):
+    """One HTTP request to a provider, built by a pure dialect function. The key is added at send time only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: Literal["GET", "POST", "DELETE"]
+    url: str
+    json_body: dict[str, Any] | None = None
+
+
+class TaskSnapshot(BaseModel):
+    """What one status answer said, in our words."""
+
+    task_id: str
+    status: TaskStatus
+    raw_status: str
+    progress: float | None = None
+    """Percent done, only when the provider reports one."""
+    video_url: str | None = None
+    video_url_expires_at: float | None = None
+    video_needs_auth: bool = False
+    """The video is served by the provider's own API (OpenAI `/content`), so the download sends the key."""
+    last_frame_url: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    usage_tokens: int | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: float | None = None
+    frames: int | None = None
+    seed: int | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
