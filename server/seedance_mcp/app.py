@@ -523,9 +523,10 @@ Models on this provider (call list_models for full limits):
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
             spec = MODELS_BY_KEY[request.model_key]
+            # The sandbox's renders take as long as it is told, not as long as Seedance's.
             expected = (
                 settings.sandbox_render_seconds
-                if runtime.sandbox_url
+                if settings.provider == "sandbox"
                 else expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
             )
             job, reused = await runtime.jobs.submit(

@@ -38,7 +38,7 @@ _SIZES_V15: dict[Resolution, tuple[tuple[int, int], ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ModelSpec:
     """One Seedance model and everything a request to it may carry."""
 
@@ -238,7 +238,7 @@ MODELS: tuple[ModelSpec, ...] = (
 MODELS_BY_KEY: dict[str, ModelSpec] = {m.key: m for m in MODELS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GatewayLimits:
     """What a gateway's own document narrows beyond the model's limits."""
 
@@ -249,7 +249,7 @@ class GatewayLimits:
     """Arguments this gateway has no way to carry: refused, never dropped."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Preset:
     """A value of SEEDANCE_PROVIDER: a wire dialect, a default base URL, the models it sells."""
 

@@ -3,14 +3,17 @@ environment (through `load_settings`)."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import ipaddress
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from seedance_mcp import __version__
 
     parser = argparse.ArgumentParser(
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
+    if not argv:  # what MCP hosts launch: skip building the parser, every millisecond of start-up shows
+        return _serve_stdio()
     args = _parser().parse_args(argv)
     if args.command == "sandbox":
         return _run_sandbox(args.port, args.render_seconds)
@@ -73,6 +78,8 @@ def _serve_stdio() -> int:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:

@@ -308,9 +308,12 @@ class JobManager:
         await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
         if job.video_path is None and job.video_url:
             target = directory / video_filename(job, ".mp4")
+            started = anyio.current_time()
             try:
-                await self._download_one(job, job.video_url, target, authenticated=job.video_needs_auth)
+                size = await self._download_one(job, job.video_url, target, authenticated=job.video_needs_auth)
                 job.video_path = str(target)
+                seconds = anyio.current_time() - started
+                logger.info("saved %s: %d bytes in %.3f s to %s", job.handle, size, seconds, target)
             except DownloadFailed as exc:
                 job.download_error = str(exc)
                 logger.warning("download of %s failed: %s", job.handle, exc)
@@ -324,9 +327,9 @@ class JobManager:
                 job.last_frame_url = None
         await self.store.save(job)
 
-    async def _download_one(self, job: Job, url: str, target: Path, *, authenticated: bool) -> None:
+    async def _download_one(self, job: Job, url: str, target: Path, *, authenticated: bool) -> int:
         try:
-            await self.provider.download(url, target, authenticated=authenticated)
+            return await self.provider.download(url, target, authenticated=authenticated)
         except DownloadFailed:
             # A signed URL may have expired (Ark keeps them 24 h): ask the provider for a fresh one, once.
             assert job.task_id is not None
@@ -334,7 +337,7 @@ class JobManager:
             new_url = fresh.last_frame_url if target.suffix == ".png" else fresh.video_url
             if not new_url or new_url == url:
                 raise
-            await self.provider.download(new_url, target, authenticated=fresh.video_needs_auth and authenticated)
+            return await self.provider.download(new_url, target, authenticated=fresh.video_needs_auth and authenticated)
 
     # -- read, wait, cancel ----------------------------------------------------------------------------------
 
