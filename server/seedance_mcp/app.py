@@ -155,7 +155,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
         http = await stack.enter_async_context(
             httpx.AsyncClient(
                 timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=128, keepalive_expiry=30.0),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30.0),
                 trust_env=not is_sandbox,
                 headers={"User-Agent": f"seedance-mcp/{__version__}"},
             )

@@ -44,6 +44,7 @@ from seedance_mcp.errors import (
 )
 from seedance_mcp.polling import PollPolicy, ProgressMeter
 from seedance_mcp.providers.client import ProviderClient
+from seedance_mcp.status_batcher import StatusBatcher
 from seedance_mcp.store import Job, TaskStore, new_job_id
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
@@ -79,7 +80,9 @@ class JobSettings:
     output_dir: Path
     poll: PollPolicy
     dedupe_window: float = 600.0
-    max_concurrent_polls: int = 64
+    max_concurrent_polls: int = 8
+    """Polls take milliseconds; a few at a time keep up with hundreds of jobs, and a small connection pool keeps
+    httpcore's per-request scan of its connections cheap."""
     max_concurrent_downloads: int = 8
 
 
@@ -114,6 +117,7 @@ class JobManager:
         self._clock = clock
         self._live: dict[str, _Live] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._batcher: StatusBatcher | None = None
         self._submit_lock = anyio.Lock()
         self._poll_limiter = anyio.CapacityLimiter(settings.max_concurrent_polls)
         self._download_limiter = anyio.CapacityLimiter(settings.max_concurrent_downloads)
@@ -124,6 +128,7 @@ class JobManager:
         """Follow every unsettled job in the journal, then every new one, until cancelled."""
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
+            self._batcher = StatusBatcher(self.provider, task_group, self._poll_limiter)
             for job in await self.store.unsettled():
                 if job.status == "submitting":
                     await self._mark_interrupted(job)
@@ -137,6 +142,11 @@ class JobManager:
         job.status = "unknown"
         job.error_message = "the server stopped while this job's create request was in flight; a paid task may exist"
         await self.store.save(job)
+
+    @property
+    def batcher(self) -> StatusBatcher:
+        assert self._batcher is not None, "JobManager.run() must be running"
+        return self._batcher
 
     def _follow_soon(self, job: Job) -> None:
         if job.job_id in self._live:
@@ -252,8 +262,7 @@ class JobManager:
                 delay = self.settings.poll.next_delay(elapsed, job.progress, rate)
             await anyio.sleep(delay)
             try:
-                async with self._poll_limiter:
-                    snapshot = await self.provider.fetch(job.task_id, job.model_key)
+                snapshot = await self.batcher.fetch(job.task_id, job.model_key)
             except RateLimited as exc:
                 # Not the job's fault: wait as long as asked, and do not count it as a failure.
                 live.publish(job, None)

@@ -5,7 +5,9 @@ protocol.md §3 and §4. The content items and the task parser are shared with t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from seedance_mcp.errors import UnexpectedResponse
 from seedance_mcp.providers.base import (
@@ -119,3 +121,14 @@ class ArkDialect:
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
         return HttpRequest(method="DELETE", url=f"{base_url}{TASKS_PATH}/{task_id}")
+
+    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
+        """`GET …/tasks?page_size=N&filter.task_ids=a&filter.task_ids=b` (protocol.md §4.2)."""
+        query = urlencode([("page_size", str(len(task_ids)))] + [("filter.task_ids", t) for t in task_ids])
+        return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}?{query}")
+
+    def task_list_items(self, body: Any) -> list[Any]:
+        items = dig(body, "items")
+        if not isinstance(items, list):
+            raise UnexpectedResponse("Ark", "a task list without `items`", quote(body))
+        return items  # pyright: ignore[reportUnknownVariableType]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -48,6 +49,14 @@ class Dialect(Protocol):
     def parse_task(self, body: Any, task_id: str) -> TaskSnapshot: ...
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None: ...
+
+    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
+        """One request for many tasks' statuses, where the provider has one (Ark's filtered list)."""
+        ...
+
+    def task_list_items(self, body: Any) -> list[Any]:
+        """The task objects of a list answer, each to be read with `parse_task`."""
+        ...
 
 
 def dialect_for(name: str) -> Dialect:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from seedance_mcp.providers._http import (
     retryable_create_refusal,
     retryable_read_error,
 )
-from seedance_mcp.providers.base import Dialect, quote
+from seedance_mcp.providers.base import Dialect, dig, quote
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
@@ -170,6 +171,28 @@ class ProviderClient:
                 update={"video_url": content_url(task_id, self.base_url), "video_needs_auth": True}
             )
         return snapshot
+
+    def can_batch(self, model_key: str) -> bool:
+        return self.dialect.batch_status_request(["probe"], self.base_url_for(model_key)) is not None
+
+    async def fetch_many(self, task_ids: Sequence[str], model_key: str) -> dict[str, TaskSnapshot | UnexpectedResponse]:
+        """Many tasks' statuses with one request. A task the answer leaves out is absent; one it garbles is
+        an UnexpectedResponse for that task alone."""
+        request = self.dialect.batch_status_request(task_ids, self.base_url_for(model_key))
+        if request is None:
+            raise ProviderError(self.display_name, "this provider has no task list")
+        response = await self._read(request)
+        wanted = set(task_ids)
+        found: dict[str, TaskSnapshot | UnexpectedResponse] = {}
+        for item in self.dialect.task_list_items(self._json(response, "the task list")):
+            task_id = str(dig(item, "id") or "")
+            if task_id not in wanted:
+                continue
+            try:
+                found[task_id] = self.dialect.parse_task(item, task_id)
+            except UnexpectedResponse as exc:
+                found[task_id] = exc
+        return found
 
     async def cancel(self, task_id: str, model_key: str) -> None:
         request = self.dialect.cancel_request(task_id, self.base_url_for(model_key))

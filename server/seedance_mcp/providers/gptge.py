@@ -6,6 +6,7 @@ Ark `content[]` with the parameters as inline flags (the short aliases gpt.ge do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from seedance_mcp.errors import ProviderError
@@ -64,3 +65,9 @@ class GptgeDialect:
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
         return None
+
+    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
+        return None  # no documented list call: tasks are polled one by one
+
+    def task_list_items(self, body: Any) -> list[Any]:
+        raise NotImplementedError("this gateway has no task list")

@@ -7,6 +7,7 @@ Ark `content[]` with the four inline flags YEScale documents (`--duration`, `--r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from seedance_mcp.providers.ark import build_content, parse_ark_task
@@ -41,3 +42,9 @@ class YescaleDialect:
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
         return None
+
+    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
+        return None  # no documented list call: tasks are polled one by one
+
+    def task_list_items(self, body: Any) -> list[Any]:
+        raise NotImplementedError("this gateway has no task list")

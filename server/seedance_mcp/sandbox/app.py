@@ -306,6 +306,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if task is None:
             return ark_error(404, "NotFound.TaskId", "The specified task does not exist."), None
         task.polls += 1
+        state.statuses_read += 1
         return None, task
 
     async def ark_get(request: Request) -> Response:
@@ -355,17 +356,27 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         return Response(status_code=200)
 
     async def ark_list(request: Request) -> Response:
+        state.list_polls += 1
         if (denied := _auth_error(request)) is not None:
             return denied
-        wanted = request.query_params.get("filter.status")
         ids = request.query_params.getlist("filter.task_ids")
+        if _take(state, "status", "bad_status"):
+            return JSONResponse({"items": [{"id": i, "status": "levitating"} for i in ids], "total": len(ids)})
+        if (faulted := await _apply_fault(state, "status")) is not None:
+            return faulted
+        await _delay_if_slow(state, "status")
+        wanted = request.query_params.get("filter.status")
         size = int(request.query_params.get("page_size") or 10)
-        items = [
-            _ark_task(t, state, _base(request))
+        chosen = [
+            t
             for t in sorted(state.tasks.values(), key=lambda t: t.created_at, reverse=True)
             if (not ids or t.id in ids) and (not wanted or t.status(state.clock()) == wanted)
         ]
-        return JSONResponse({"items": items[:size], "total": len(items)})
+        for task in chosen[:size]:
+            task.polls += 1
+        state.statuses_read += len(chosen[:size])
+        items = [_ark_task(t, state, _base(request)) for t in chosen[:size]]
+        return JSONResponse({"items": items, "total": len(chosen)})
 
     async def openai_content(request: Request) -> Response:
         if (denied := _auth_error(request)) is not None:
@@ -422,6 +433,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
                 "create_attempts": state.create_attempts,
                 "creates_by_dialect": state.creates_by_dialect,
                 "status_polls": state.status_polls,
+                "list_polls": state.list_polls,
+                "statuses_read": state.statuses_read,
                 "downloads": state.downloads,
                 "tasks": len(state.tasks),
                 "by_status": by_status,

@@ -78,6 +78,11 @@ class SandboxState:
     create_attempts: int = 0
     creates_by_dialect: dict[str, int] = field(default_factory=lambda: {})
     status_polls: int = 0
+    """Single-task status requests (GET …/tasks/{id})."""
+    list_polls: int = 0
+    """Task-list requests (GET …/tasks?filter.task_ids=…)."""
+    statuses_read: int = 0
+    """Task statuses answered, by either kind of request."""
     downloads: int = 0
     requests: list[dict[str, Any]] = field(default_factory=lambda: [])
     """Every create body received, newest last (bounded), for tests that pin the wire form."""
