@@ -75,3 +75,12 @@ def png_bytes(width: int, height: int) -> bytes:
 
 def text_of(result: Any) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+def free_port_for_tests() -> int:
+    """A loopback port nobody listens on (bound, read, released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -61,9 +61,9 @@ async def test_a_refused_list_switches_batching_off_and_polls_continue() -> None
         http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         retry=RetryPolicy(attempts=1),
     )
+    results: dict[str, str] = {}
     async with anyio.create_task_group() as group:
         batcher = StatusBatcher(provider, group, anyio.CapacityLimiter(4), window=0.01)
-        results: dict[str, str] = {}
 
         async def poll(task_id: str) -> None:
             results[task_id] = (await batcher.fetch(task_id, "1.5-pro")).status

@@ -160,6 +160,17 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 headers={"User-Agent": f"seedance-mcp/{__version__}"},
             )
         )
+        download_http: httpx.AsyncClient | None = None
+        if settings.direct_downloads:
+            from seedance_mcp.providers.bulk_transport import BulkDownloadTransport
+
+            download_http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=BulkDownloadTransport(),
+                    timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
+                    headers={"User-Agent": f"seedance-mcp/{__version__}"},
+                )
+            )
         scale = settings.retry_scale
         retry = RetryPolicy(base_delay=0.5 * scale, max_delay=8.0 * scale, max_retry_after=60.0 * scale)
         provider = ProviderClient(
@@ -169,6 +180,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
             base_url_by_model=by_model,
             api_key=api_key,
             http=http,
+            download_http=download_http,
             retry=retry,
             download=DownloadLimits(
                 max_bytes=settings.max_download_mb * 1024 * 1024, timeout=settings.download_timeout

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     retry_scale: float = Field(default=1.0, ge=0)
     """Multiplies every retry back-off (tests set it near zero)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    direct_downloads: bool = True
+    """Download videos over a dedicated fast connection; off when the environment names an HTTP proxy."""
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod
@@ -127,5 +129,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[name] = raw
     if "api_key" not in values and env.get("ARK_API_KEY", "").strip():
         values["api_key"] = env["ARK_API_KEY"].strip()
+    proxies = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    if any(env.get(name) for name in proxies):
+        values["direct_downloads"] = False  # the shared client honours the proxy; the fast path does not
     values.update(overrides)
     return Settings.model_validate(values)

@@ -259,7 +259,7 @@ class JobManager:
                 rate = None
                 if last_progress is not None and job.progress is not None and elapsed > last_progress[1]:
                     rate = (job.progress - last_progress[0]) / (elapsed - last_progress[1])
-                delay = self.settings.poll.next_delay(elapsed, job.progress, rate)
+                delay = self.settings.poll.next_delay(elapsed, job.progress, rate, job.expected_render_seconds)
             await anyio.sleep(delay)
             try:
                 snapshot = await self.batcher.fetch(job.task_id, job.model_key)

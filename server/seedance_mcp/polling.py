@@ -21,12 +21,21 @@ class PollPolicy:
     def first_delay(self, expected_render: float) -> float:
         return min(max(self.interval, expected_render * self.first_poll_fraction), self.cap)
 
-    def next_delay(self, elapsed: float, progress: float | None = None, rate: float | None = None) -> float:
+    def next_delay(
+        self,
+        elapsed: float,
+        progress: float | None = None,
+        rate: float | None = None,
+        expected: float | None = None,
+    ) -> float:
         """Seconds until the next poll of a task `elapsed` seconds old.
 
         `progress` is a percent the provider reported; `rate` its percent per second, when two readings give one.
+        `expected` is when the render should end: a poll that would overshoot it is pulled in to just after it.
         """
         delay = min(max(self.interval, self.growth * elapsed), self.cap)
+        if expected is not None and elapsed < expected < elapsed + delay:
+            delay = expected - elapsed + 0.1
         if progress is not None and rate and rate > 0 and progress < 100:
             remaining = (100 - progress) / rate
             delay = min(delay, max(remaining, min(self.interval, 1.0)))

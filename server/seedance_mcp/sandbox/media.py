@@ -18,7 +18,7 @@ def last_frame_png() -> bytes:
     return resources.files("seedance_mcp.sandbox").joinpath("assets/last_frame.png").read_bytes()
 
 
-def padded_mp4(total_bytes: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+def padded_mp4(total_bytes: int, chunk: int = 4 * 1024 * 1024) -> Iterator[bytes]:
     """The sample MP4 grown to `total_bytes` with a trailing `free` box, streamed: still a valid, playable file.
 
     Lets a benchmark download a video of any size without the sandbox ever holding it in memory.

@@ -1,0 +1,101 @@
+"""#5 download: a 500 MB video served by the sandbox, saved by the server (streamed to disk), against curl on the
+same loopback URL. RSS of the server process is sampled every 20 ms while it downloads."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from mcp import Client
+
+from bench.common import Row, clean_env, free_port, rss_kb, sandbox_process, temp_dirs, wait_http
+
+SIZE_MB = 500
+ROUNDS = 5
+_SAVED = re.compile(r"saved (\S+): (\d+) bytes in ([\d.]+) s")
+
+
+async def measure(size_mb: int = SIZE_MB, rounds: int = ROUNDS) -> Row:
+    curl = shutil.which("curl")
+    with temp_dirs() as (state, videos), sandbox_process() as sandbox, tempfile.TemporaryDirectory() as scratch:
+        log_path = Path(scratch) / "server.log"
+        port = free_port()
+        env = clean_env(
+            SEEDANCE_PROVIDER="sandbox",
+            SEEDANCE_BASE_URL=f"{sandbox}/api/v3",
+            SEEDANCE_SANDBOX_RENDER_SECONDS="1",
+            SEEDANCE_POLL_INTERVAL="0.5",
+            SEEDANCE_STATE_DIR=str(state),
+            SEEDANCE_OUTPUT_DIR=str(videos),
+            SEEDANCE_LOG_LEVEL="INFO",
+        )
+        with log_path.open("w") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "seedance_mcp", "serve", "--http", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        growth_mb: list[float] = []
+        ours: list[float] = []
+        theirs: list[float] = []
+        try:
+            wait_http(f"http://127.0.0.1:{port}/mcp")
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                await client.call_tool("list_models", {})
+                for round_number in range(rounds):
+                    baseline = rss_kb(server.pid)
+                    peak = baseline
+                    prompt = f"big {round_number} [[size_mb={size_mb}]] [[render=1]]"
+                    async with anyio.create_task_group() as group:
+                        result_box: list[dict[str, object]] = []
+
+                        async def call(prompt: str = prompt, box: list[dict[str, object]] = result_box) -> None:
+                            result = await client.call_tool("generate_video", {"prompt": prompt})
+                            box.append(dict(result.structured_content or {}))
+                            group.cancel_scope.cancel()
+
+                        group.start_soon(call)
+                        while True:
+                            peak = max(peak, rss_kb(server.pid))
+                            await anyio.sleep(0.02)
+                    data = result_box[0]
+                    path = Path(str(data["video_path"]))
+                    assert path.stat().st_size == size_mb * 1024 * 1024, path.stat().st_size
+                    path.unlink()
+                    growth_mb.append((peak - baseline) / 1024)
+                    seconds = [float(m.group(3)) for m in _SAVED.finditer(log_path.read_text())]
+                    ours.append(size_mb / seconds[-1])
+                    if curl:
+                        target = Path(scratch) / "curl.mp4"
+                        started = time.perf_counter()
+                        subprocess.run([curl, "-s", "-o", str(target), str(data["video_url"])], check=True)
+                        theirs.append(size_mb / (time.perf_counter() - started))
+                        target.unlink()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    ours_rate = statistics.median(ours)
+    curl_rate = statistics.median(theirs) if theirs else float("nan")
+    share = ours_rate / curl_rate if theirs else float("nan")
+    growth = max(growth_mb)
+    return Row(
+        5,
+        f"download ({size_mb} MB)",
+        f"RSS grew ≤ {growth:.1f} MB; {ours_rate:.0f} MB/s vs curl {curl_rate:.0f} MB/s = {share:.0%} "
+        f"(median of {rounds})",
+        "RSS growth ≤ 16 MB; ≥ 80 % of curl",
+        growth <= 16 and share >= 0.8,
+        note="" if theirs else "curl not found: throughput not compared",
+    )
+
+
+if __name__ == "__main__":
+    print(anyio.run(measure))
