@@ -27,10 +27,6 @@ from __future__ import annotations
 class SeedanceError(Exception):
     """Root of every error this package raises on purpose."""
 
-    @property
-    def message(self) -> str:
-        return str(self)
-
 
 class InvalidArgument(SeedanceError):
     def __init__(self, argument: str, problem: str, *, allowed: str | None = None, hint: str | None = None) -> None:

@@ -26,14 +26,12 @@ class StaticTokenVerifier:
 
 
 def http_security(
-    host: str, port: int, token: str | None, public_host: str | None = None
+    host: str, port: int, token: str | None
 ) -> tuple[StaticTokenVerifier | None, AuthSettings | None, TransportSecuritySettings]:
     """Auth and transport-security settings for a bind address. Host checks stay on whatever the address."""
     allowed = list(LOOPBACK_HOSTS)
     if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
         allowed += [host, f"{host}:{port}"]
-    if public_host:
-        allowed += [public_host, f"{public_host}:{port}"]
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=allowed,
@@ -41,7 +39,7 @@ def http_security(
     )
     if token is None:
         return None, None, security
-    url_host = public_host or (host if host not in ("0.0.0.0", "::") else "127.0.0.1")
+    url_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
     auth = AuthSettings(
         issuer_url=f"http://{url_host}:{port}",  # pyright: ignore[reportArgumentType]
         resource_server_url=f"http://{url_host}:{port}/mcp",  # pyright: ignore[reportArgumentType]

@@ -211,11 +211,18 @@ class JobManager:
             job.finished_at = self._clock()
             await self.store.save(job)
             raise
-        except (ProviderUnreachable, Exception) as exc:
+        except ProviderUnreachable as exc:
             job.status = "failed"
             job.error_message = f"not submitted: {exc}"
             job.finished_at = self._clock()
             await self.store.save(job)
+            raise
+        except BaseException:
+            # Anything else (a bug, a shutdown): whether the request left cannot be known.
+            job.status = "unknown"
+            job.error_message = "the create request was interrupted; a paid task may exist"
+            with anyio.CancelScope(shield=True):
+                await self.store.save(job)
             raise
         job.task_id = task_id
         job.status = "queued"

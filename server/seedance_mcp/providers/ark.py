@@ -105,7 +105,6 @@ def parse_ark_task(body: Any, task_id: str, provider: str) -> TaskSnapshot:
 
 class ArkDialect:
     name = "ark"
-    can_cancel = True
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
         return HttpRequest(method="POST", url=base_url + TASKS_PATH, json_body=build_body(request))

@@ -36,7 +36,6 @@ class Dialect(Protocol):
     """One provider wire format: pure functions from our request to theirs and from their answers to ours."""
 
     name: str
-    can_cancel: bool
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest: ...
 

@@ -39,7 +39,6 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
 
 class GptgeDialect:
     name = "gptge"
-    can_cancel = False
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
         return HttpRequest(method="POST", url=f"{base_url}/task/volces/seedance", json_body=build_body(request))

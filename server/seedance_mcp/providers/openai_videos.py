@@ -105,7 +105,6 @@ def parse_video(body: Any, task_id: str) -> TaskSnapshot:
 
 class OpenAIVideosDialect:
     name = "openai"
-    can_cancel = True
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
         return HttpRequest(method="POST", url=f"{base_url}/v1/videos", json_body=build_body(request))

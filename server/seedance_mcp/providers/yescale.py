@@ -26,7 +26,6 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
 
 class YescaleDialect:
     name = "yescale"
-    can_cancel = False
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
         return HttpRequest(method="POST", url=f"{base_url}/seedance/generations", json_body=build_body(request))
