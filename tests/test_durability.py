@@ -37,7 +37,7 @@ def _server_pids(marker: str) -> list[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the server process")
 async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path: Path, sandbox: SandboxServer) -> None:
-    sandbox.state.render_seconds = 3.0
+    sandbox.state.render_seconds = 8.0
     env = server_env(
         tmp_path,
         SEEDANCE_PROVIDER="ark",
@@ -47,7 +47,7 @@ async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path:
     )
     marker = str(tmp_path / "state")
     videos = tmp_path / "videos"
-    with anyio.fail_after(40):
+    with anyio.fail_after(60):
         async with Client(stdio_params(env)) as client:
             handles = []
             for i in range(4):

@@ -227,14 +227,14 @@ async def test_list_tasks_shows_jobs_newest_first(settings: Settings) -> None:
 
 async def test_cancel_task_cancels_a_queued_task_and_explains_a_running_one(tmp_path: Path) -> None:
     """Ark cancels queued tasks; a running one cannot be cancelled and the answer says it will be billed."""
-    settings = make_settings(tmp_path, sandbox_render_seconds=30.0, poll_interval=5.0)
+    settings = make_settings(tmp_path, sandbox_render_seconds=60.0, poll_interval=5.0)
     async with Client(create_app(settings)) as client:
-        queued = await client.call_tool("generate_video", {"prompt": "cancel me", "wait": False})
+        queued = await client.call_tool("generate_video", {"prompt": "cancel me [[queue=30]]", "wait": False})
         task_id = (queued.structured_content or {})["task_id"]
         cancelled = await client.call_tool("cancel_task", {"task_id": task_id})
         status = await client.call_tool("get_task_status", {"task_id": task_id})
-        running = await client.call_tool("generate_video", {"prompt": "too late", "wait": False})
-        await anyio.sleep(1.2)
+        running = await client.call_tool("generate_video", {"prompt": "too late [[queue=0.1]]", "wait": False})
+        await anyio.sleep(0.5)
         refused = await client.call_tool("cancel_task", {"task_id": (running.structured_content or {})["task_id"]})
     assert (cancelled.structured_content or {})["cancelled"] is True
     assert (status.structured_content or {})["status"] == "cancelled"

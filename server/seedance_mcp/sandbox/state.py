@@ -101,6 +101,7 @@ class SandboxState:
     def new_task(self, dialect: str, spec: ModelSpec, model: str, prompt: str, body: dict[str, Any]) -> SandboxTask:
         markers = {name: value for name, value in _MARKER.findall(prompt)}
         render = float(markers.get("render") or self.render_seconds)
+        queued = float(markers["queue"]) if markers.get("queue") else min(1.0, render * 0.2)
         now = self.clock()
         stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
         task = SandboxTask(
@@ -111,8 +112,8 @@ class SandboxState:
             prompt=prompt,
             body=body,
             created_at=now,
-            queued_seconds=min(1.0, render * 0.2),
-            render_seconds=render - min(1.0, render * 0.2),
+            queued_seconds=queued,
+            render_seconds=max(0.0, render - queued),
             fail_code=markers.get("fail") or None,
             video_bytes=int(float(markers.get("size_mb") or 0) * 1024 * 1024),
         )
