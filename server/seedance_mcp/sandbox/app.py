@@ -9,8 +9,9 @@
 | OpenAI-compatible | POST /v1/videos | GET /v1/videos/{id}, GET /v1/videos/{id}/content |
 
 Sandbox-only controls live under /_sandbox (faults, stats, the log of create bodies). Prompt markers steer one
-task: `[[render=30]]` seconds to render (`[[queue=5]]` of them queued), `[[fail=CODE]]` fail with that code, `[[sensitive]]` trip input
-moderation, `[[size_mb=500]]` serve a video that large, `[[shape=items|metadata|toplevel]]` (OpenAI dialect).
+task: `[[render=30]]` seconds to render (`[[queue=5]]` of them queued), `[[fail=CODE]]` fail with that code,
+`[[sensitive]]` trip input moderation, `[[size_mb=500]]` serve a video that large,
+`[[shape=items|metadata|toplevel]]` (OpenAI dialect).
 """
 
 from __future__ import annotations
