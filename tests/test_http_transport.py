@@ -73,3 +73,34 @@ async def test_it_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Pa
     )
     assert result.returncode == 2
     assert b"SEEDANCE_HTTP_TOKEN" in result.stderr
+
+
+async def test_the_sandbox_command_serves_every_dialect_alone(tmp_path: Path) -> None:
+    """`seedance-mcp sandbox --port N`: other clients can be pointed at it."""
+    port = free_port()
+    process = await anyio.open_process(
+        [sys.executable, "-m", "seedance_mcp", "sandbox", "--port", str(port), "--render-seconds", "0.2"],
+        env=server_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(headers={"Authorization": "Bearer any"}) as client:
+            with anyio.fail_after(20):
+                while True:
+                    try:
+                        stats = await client.get(f"{base}/_sandbox/stats")
+                        break
+                    except httpx.ConnectError:
+                        await anyio.sleep(0.1)
+            created = await client.post(
+                f"{base}/seedance/generations",
+                json={"model": "doubao-seedance-1-0-pro-250528", "content": [{"type": "text", "text": "x"}]},
+            )
+    finally:
+        process.terminate()
+        with anyio.fail_after(10):
+            await process.wait()
+    assert stats.status_code == 200
+    assert created.json()["message"] == "YEScale - Seedance Video Generation - Submit"

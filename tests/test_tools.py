@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
@@ -300,3 +301,11 @@ async def test_cancelling_the_tool_call_stops_the_waiting_never_the_paid_job(tmp
         status = await client.call_tool("get_task_status", {"task_id": handle})
     assert (status.structured_content or {})["status"] == "succeeded"
     assert len(saved()) == 1
+
+
+async def test_hosts_that_set_a_log_level_get_an_answer(settings: Settings) -> None:
+    """VS Code sends logging/setLevel on connect; it must not get 'method not found'."""
+    async with Client(create_app(settings), mode="legacy") as client:
+        with pytest.warns(MCPDeprecationWarning):  # the client marks the call deprecated; hosts still send it
+            await client.set_logging_level("warning")  # pyright: ignore[reportDeprecated]
+        assert (await client.call_tool("list_models", {})).is_error is False

@@ -643,7 +643,39 @@ Models on this provider (call list_models for full limits):
             gateway_limits=_limit_lines(preset),
         )
 
+    _accept_log_level_requests(server)
     return server
+
+
+_MCP_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
+
+
+def _accept_log_level_requests(server: MCPServer[LazyRuntime]) -> None:
+    """Answer `logging/setLevel`, which some hosts (VS Code, older Inspectors) send on connect.
+
+    MCPServer registers no handler, so they get -32601 and some show an error. The level applies to this
+    server's own stderr log; MCP log notifications are deprecated and not sent. Reaching the low-level server is
+    the SDK's documented way to add a handler it lacks.
+    """
+    from mcp.server.context import ServerRequestContext
+    from mcp.types import SetLevelRequestParams
+
+    async def set_level(ctx: ServerRequestContext[Any], params: SetLevelRequestParams) -> dict[str, Any]:
+        logging.getLogger("seedance_mcp").setLevel(_MCP_LOG_LEVELS.get(str(params.level), logging.INFO))
+        return {}
+
+    server._lowlevel_server.add_request_handler(  # pyright: ignore[reportPrivateUsage]
+        "logging/setLevel", SetLevelRequestParams, set_level
+    )
 
 
 def _default_key(settings: Settings, preset: Preset) -> str:

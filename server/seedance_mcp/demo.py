@@ -25,7 +25,9 @@ def run_demo(prompt: str, output_dir: str | None) -> int:
     if not path or not Path(path).is_file():
         print(f"no video was saved: {data.get('next_step')}", file=sys.stderr)
         return 1
-    print(f"Saved MP4 ({Path(path).stat().st_size:,} bytes):")
+    print(
+        f"Saved MP4 ({Path(path).stat().st_size:,} bytes; the sandbox's 2-second sample clip stands in for a render):"
+    )
     print(path)
     return 0
 
