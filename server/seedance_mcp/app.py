@@ -195,6 +195,8 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 output_dir=settings.output_dir,
                 poll=PollPolicy(interval=settings.poll_interval, cap=settings.poll_interval_max),
                 dedupe_window=settings.dedupe_window,
+                reconcile_delays=settings.reconcile_delays,
+                reconcile_window=settings.http_timeout + 30.0,
             ),
         )
         task_group = await stack.enter_async_context(anyio.create_task_group())

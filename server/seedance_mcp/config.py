@@ -54,6 +54,8 @@ class Settings(BaseModel):
     allowed_dirs: tuple[Path, ...] = ()
     """Directories local input files may come from; empty means the working directory and the output directory."""
     http_token: SecretStr | None = None
+    reconcile_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
+    """After a create answer is lost: when to look for the task in the provider's list (Ark dialects)."""
     dedupe_window: float = Field(default=600.0, ge=0)
     """Seconds during which an identical generate_video call returns the earlier job instead of paying again."""
     http_timeout: float = Field(default=60.0, gt=0)
@@ -78,6 +80,13 @@ class Settings(BaseModel):
     def _split_dirs(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part for part in value.split(os.pathsep) if part.strip())
+        return value
+
+    @field_validator("reconcile_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.split(",") if part.strip())
         return value
 
     @field_validator("model")

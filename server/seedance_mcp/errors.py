@@ -128,14 +128,20 @@ class CreateAnswerLost(SeedanceError):
 
 
 class SubmitOutcomeUnknown(SeedanceError):
-    def __init__(self, job_id: str, provider: str, reason: str) -> None:
+    def __init__(self, job_id: str, provider: str, reason: str, *, searching: bool = False) -> None:
         self.job_id = job_id
         self.provider = provider
+        look = (
+            "The server is looking for it in the provider's task list and will adopt it, or mark the job `failed` "
+            "(nothing created, safe to submit again), within a minute. "
+            if searching
+            else "Check the provider's own task list for a task created in the last minutes. "
+        )
         super().__init__(
             f"The create request for job `{job_id}` reached {provider} but its answer was lost ({reason}). "
-            "A paid task may or may not exist. Do not submit again yet: check `list_tasks` (the job is kept as "
-            "`unknown`) and the provider's own task list for a task created in the last minutes. Only if none "
-            "exists, call `generate_video` again with `force_new=true`."
+            f"A paid task may or may not exist. Do not submit again yet. {look}Follow it with "
+            f'get_task_status(task_id="{job_id}") or `list_tasks`; only if no task exists, call `generate_video` '
+            "again with `force_new=true`."
         )
 
 

@@ -80,6 +80,9 @@ class JobSettings:
     output_dir: Path
     poll: PollPolicy
     dedupe_window: float = 600.0
+    reconcile_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
+    reconcile_window: float = 90.0
+    """How long after a job was journaled its task may have been created (the create request's time-out)."""
     max_concurrent_polls: int = 8
     """Polls take milliseconds; a few at a time keep up with hundreds of jobs, and a small connection pool keeps
     httpcore's per-request scan of its connections cheap."""
@@ -132,6 +135,7 @@ class JobManager:
             for job in await self.store.unsettled():
                 if job.status == "submitting":
                     await self._mark_interrupted(job)
+                    self._reconcile_soon(job)
                 else:
                     self._follow_soon(job)
             task_status.started()
@@ -204,7 +208,10 @@ class JobManager:
             job.status = "unknown"
             job.error_message = str(exc)
             await self.store.save(job)
-            raise SubmitOutcomeUnknown(job.job_id, self.provider.display_name, exc.reason) from exc
+            self._reconcile_soon(job)
+            raise SubmitOutcomeUnknown(
+                job.job_id, self.provider.display_name, exc.reason, searching=self._can_reconcile(job)
+            ) from exc
         except ProviderError as exc:
             job.status = "failed"
             job.error_code, job.error_message, job.request_id = exc.code, exc.provider_message, exc.request_id
@@ -231,6 +238,74 @@ class JobManager:
         logger.info("submitted %s as %s", job.job_id, task_id)
         self._follow_soon(job)
         return job
+
+    # -- reconcile -------------------------------------------------------------------------------------------
+
+    def _can_reconcile(self, job: Job) -> bool:
+        return bool(self.settings.reconcile_delays) and self.provider.can_list_recent(job.model_key)
+
+    def _reconcile_soon(self, job: Job) -> None:
+        if self._can_reconcile(job):
+            assert self._task_group is not None, "JobManager.run() must be running"
+            self._task_group.start_soon(self._reconcile, job.job_id, name=f"reconcile {job.job_id}")
+
+    async def _reconcile(self, job_id: str) -> None:
+        """Find the task a lost create answer may have made, in the provider's own list of recent tasks.
+
+        Exactly one unknown task of the same model, created while the request was in flight, is adopted and
+        followed like any other. None at all after the last look means nothing was created, so submitting again is
+        safe. Several means a person must decide; their ids are put in the job's message.
+        """
+        for delay in self.settings.reconcile_delays:
+            await anyio.sleep(delay)
+            job = await self.store.get(job_id)
+            if job is None or job.status != "unknown":
+                return
+            try:
+                recent = await self.provider.recent_tasks(job.model_key)
+            except SeedanceError as exc:
+                logger.info("could not list recent tasks to find job %s: %s", job_id, exc)
+                continue
+            window_end = job.created_at + self.settings.reconcile_window
+            candidates = [
+                task
+                for task in recent
+                if task.model in (None, job.model)
+                and task.created_at is not None
+                and job.created_at - 5 <= task.created_at <= window_end
+                and await self.store.get(task.task_id) is None
+            ]
+            if len(candidates) == 1:
+                await self._adopt(job, candidates[0])
+                return
+            if len(candidates) > 1:
+                job.error_message = (
+                    "the create answer was lost and the provider shows several tasks created at that moment ("
+                    + ", ".join(t.task_id for t in candidates)
+                    + "); check them in the provider console"
+                )
+                await self.store.save(job)
+                return
+        job = await self.store.get(job_id)
+        if job is not None and job.status == "unknown":
+            job.status = "failed"
+            job.error_code = "NotCreated"
+            job.error_message = (
+                "the create answer was lost, and no such task appeared in the provider's task list: nothing was "
+                "created or charged; submitting again is safe"
+            )
+            job.finished_at = self._clock()
+            await self.store.save(job)
+
+    async def _adopt(self, job: Job, task: TaskSnapshot) -> None:
+        logger.info("found the task of job %s whose create answer was lost: %s", job.job_id, task.task_id)
+        job.task_id = task.task_id
+        job.status = "queued"
+        job.submitted_at = task.created_at or job.created_at
+        job.error_message = None
+        self._apply(job, task)
+        await self.store.save(job)
+        self._follow_soon(job)
 
     # -- follow ----------------------------------------------------------------------------------------------
 

@@ -64,6 +64,7 @@ class TaskSnapshot(BaseModel):
     task_id: str
     status: TaskStatus
     raw_status: str
+    model: str | None = None
     progress: float | None = None
     """Percent done, only when the provider reports one."""
     video_url: str | None = None

@@ -86,6 +86,7 @@ def parse_ark_task(body: Any, task_id: str, provider: str) -> TaskSnapshot:
         task_id=str(dig(body, "id") or task_id),
         status=status,
         raw_status=str(dig(body, "status")),
+        model=dig(body, "model") if isinstance(dig(body, "model"), str) else None,
         progress=as_float(dig(body, "progress")),
         video_url=video_url if isinstance(video_url, str) else None,
         video_url_expires_at=expires,
@@ -125,6 +126,10 @@ class ArkDialect:
         """`GET …/tasks?page_size=N&filter.task_ids=a&filter.task_ids=b` (protocol.md §4.2)."""
         query = urlencode([("page_size", str(len(task_ids)))] + [("filter.task_ids", t) for t in task_ids])
         return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}?{query}")
+
+    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
+        """The newest tasks of this key (`GET …/tasks?page_size=N`), to find one whose create answer was lost."""
+        return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}?{urlencode({'page_size': str(limit)})}")
 
     def task_list_items(self, body: Any) -> list[Any]:
         items = dig(body, "items")

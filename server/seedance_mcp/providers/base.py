@@ -53,6 +53,10 @@ class Dialect(Protocol):
         """One request for many tasks' statuses, where the provider has one (Ark's filtered list)."""
         ...
 
+    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
+        """The newest tasks of the account, where the provider lists them."""
+        ...
+
     def task_list_items(self, body: Any) -> list[Any]:
         """The task objects of a list answer, each to be read with `parse_task`."""
         ...

@@ -198,6 +198,23 @@ class ProviderClient:
                 found[task_id] = exc
         return found
 
+    def can_list_recent(self, model_key: str) -> bool:
+        return self.dialect.recent_tasks_request(self.base_url_for(model_key), 1) is not None
+
+    async def recent_tasks(self, model_key: str, limit: int = 50) -> list[TaskSnapshot]:
+        """The account's newest tasks, newest first; unreadable entries are skipped."""
+        request = self.dialect.recent_tasks_request(self.base_url_for(model_key), limit)
+        if request is None:
+            return []
+        response = await self._read(request)
+        snapshots: list[TaskSnapshot] = []
+        for item in self.dialect.task_list_items(self._json(response, "the task list")):
+            try:
+                snapshots.append(self.dialect.parse_task(item, str(dig(item, "id") or "")))
+            except UnexpectedResponse:
+                continue
+        return snapshots
+
     async def cancel(self, task_id: str, model_key: str) -> None:
         request = self.dialect.cancel_request(task_id, self.base_url_for(model_key))
         if request is None or not self.preset.cancel:

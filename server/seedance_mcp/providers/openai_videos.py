@@ -124,6 +124,9 @@ class OpenAIVideosDialect:
     def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
         return None  # no documented list call: tasks are polled one by one
 
+    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
+        return None
+
     def task_list_items(self, body: Any) -> list[Any]:
         raise NotImplementedError("status is read one video at a time")
 

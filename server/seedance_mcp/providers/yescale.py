@@ -45,5 +45,8 @@ class YescaleDialect:
     def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
         return None  # no documented list call: tasks are polled one by one
 
+    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
+        return None
+
     def task_list_items(self, body: Any) -> list[Any]:
         raise NotImplementedError("this gateway has no task list")
