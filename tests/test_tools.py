@@ -309,3 +309,14 @@ async def test_hosts_that_set_a_log_level_get_an_answer(settings: Settings) -> N
         with pytest.warns(MCPDeprecationWarning):  # the client marks the call deprecated; hosts still send it
             await client.set_logging_level("warning")  # pyright: ignore[reportDeprecated]
         assert (await client.call_tool("list_models", {})).is_error is False
+
+
+async def test_an_unwritable_state_dir_is_a_clear_tool_error_and_the_server_lives_on(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    settings = make_settings(tmp_path, state_dir=blocker / "state")
+    async with Client(create_app(settings)) as client:
+        failed = await client.call_tool("generate_video", {"prompt": "x"})
+        models = await client.call_tool("list_models", {})
+    assert failed.is_error is True and "SEEDANCE_STATE_DIR" in text_of(failed)
+    assert models.is_error is False

@@ -105,6 +105,13 @@ class LazyRuntime:
             logger.error("the server could not start its runtime: %s", exc)
             self._error = exc
             self._ready.set()
+        except Exception as exc:  # a top-level handler: an unwritable state dir must not kill the server
+            logger.exception("the server could not start its runtime")
+            self._error = ConfigurationError(
+                f"The server could not open its journal or HTTP client ({type(exc).__name__}: {exc}). Check that "
+                "SEEDANCE_STATE_DIR and SEEDANCE_OUTPUT_DIR are writable, then restart the server."
+            )
+            self._ready.set()
 
     async def get(self) -> Runtime:
         self._wanted.set()
@@ -236,8 +243,10 @@ def next_step(job: Job) -> str:
             )
         case "unknown":
             return (
-                "The create request's answer was lost, so a paid task may exist. Check the provider console's task "
-                "list before submitting again; only then use generate_video(force_new=true)."
+                "The create request's answer was lost, so a paid task may exist: do not submit again. On Ark the "
+                f'server is finding it in the provider\'s task list; call get_task_status(task_id="{handle}") in a '
+                "minute. On other gateways check the provider console; only if no task exists, use "
+                "generate_video(force_new=true)."
             )
         case "cancelled":
             return "The task was cancelled; nothing was rendered."
