@@ -62,6 +62,19 @@ class Dialect(Protocol):
         ...
 
 
+class WithoutTaskList:
+    """For gateways that document no task list: statuses are read one task at a time, lost creates not searched."""
+
+    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
+        return None
+
+    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
+        return None
+
+    def task_list_items(self, body: Any) -> list[Any]:
+        raise NotImplementedError("this gateway has no task list")
+
+
 def dialect_for(name: str) -> Dialect:
     from seedance_mcp.providers.ark import ArkDialect
     from seedance_mcp.providers.gptge import GptgeDialect

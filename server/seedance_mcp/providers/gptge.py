@@ -6,12 +6,11 @@ Ark `content[]` with the parameters as inline flags (the short aliases gpt.ge do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from seedance_mcp.errors import ProviderError
 from seedance_mcp.providers.ark import build_content, parse_ark_task
-from seedance_mcp.providers.base import dig, require_task_id
+from seedance_mcp.providers.base import WithoutTaskList, dig, require_task_id
 from seedance_mcp.providers.inline_flags import prompt_with_flags
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
@@ -37,7 +36,7 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
     return body
 
 
-class GptgeDialect:
+class GptgeDialect(WithoutTaskList):
     name = "gptge"
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
@@ -64,12 +63,3 @@ class GptgeDialect:
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
         return None
-
-    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
-        return None  # no documented list call: tasks are polled one by one
-
-    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
-        return None
-
-    def task_list_items(self, body: Any) -> list[Any]:
-        raise NotImplementedError("this gateway has no task list")

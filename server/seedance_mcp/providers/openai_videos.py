@@ -9,11 +9,11 @@ the OpenAI video object, an Ark-like task, or `items[]`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from seedance_mcp.errors import UnexpectedResponse
 from seedance_mcp.providers.base import (
+    WithoutTaskList,
     as_epoch_seconds,
     as_float,
     as_int,
@@ -103,7 +103,7 @@ def parse_video(body: Any, task_id: str) -> TaskSnapshot:
     )
 
 
-class OpenAIVideosDialect:
+class OpenAIVideosDialect(WithoutTaskList):
     name = "openai"
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
@@ -120,15 +120,6 @@ class OpenAIVideosDialect:
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
         return HttpRequest(method="DELETE", url=f"{base_url}/v1/videos/{task_id}")
-
-    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
-        return None  # no documented list call: tasks are polled one by one
-
-    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
-        return None
-
-    def task_list_items(self, body: Any) -> list[Any]:
-        raise NotImplementedError("status is read one video at a time")
 
     def content_url(self, task_id: str, base_url: str) -> str:
         """Where the OpenAI original and new-api serve the bytes when the object names no URL."""

@@ -7,11 +7,10 @@ Ark `content[]` with the four inline flags YEScale documents (`--duration`, `--r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from seedance_mcp.providers.ark import build_content, parse_ark_task
-from seedance_mcp.providers.base import require_task_id
+from seedance_mcp.providers.base import WithoutTaskList, require_task_id
 from seedance_mcp.providers.inline_flags import LONG_NAMES, prompt_with_flags
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
@@ -24,7 +23,7 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
     return {"model": request.model_id, "content": content}
 
 
-class YescaleDialect:
+class YescaleDialect(WithoutTaskList):
     name = "yescale"
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
@@ -41,12 +40,3 @@ class YescaleDialect:
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
         return None
-
-    def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
-        return None  # no documented list call: tasks are polled one by one
-
-    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
-        return None
-
-    def task_list_items(self, body: Any) -> list[Any]:
-        raise NotImplementedError("this gateway has no task list")
