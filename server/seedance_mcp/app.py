@@ -57,7 +57,6 @@ class Runtime:
     preset: Preset
     provider: ProviderClient
     jobs: JobManager
-    sandbox_url: str | None = None
 
 
 def effective_preset(settings: Settings) -> Preset:
@@ -135,7 +134,6 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
 
     preset = effective_preset(settings)
     async with AsyncExitStack() as stack:
-        sandbox_url: str | None = None
         base_url = settings.base_url or preset.base_url
         by_model: dict[str, str] = {}
         api_key = settings.key
@@ -148,7 +146,6 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                     SandboxState(render_seconds=settings.sandbox_render_seconds), port=settings.sandbox_port
                 )
             )
-            sandbox_url = sandbox.url
             base_url, by_model = _sandbox_paths(preset, sandbox.url)
         if is_sandbox:
             api_key = api_key or SANDBOX_KEY
@@ -209,7 +206,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
         task_group = await stack.enter_async_context(anyio.create_task_group())
         await task_group.start(jobs.run)
         try:
-            yield Runtime(settings=settings, preset=preset, provider=provider, jobs=jobs, sandbox_url=sandbox_url)
+            yield Runtime(settings=settings, preset=preset, provider=provider, jobs=jobs)
         finally:
             task_group.cancel_scope.cancel()
 
@@ -388,10 +385,6 @@ def _catalog_summary(preset: Preset, default_key: str) -> str:
     return "\n".join(lines)
 
 
-def _tool_error(error: SeedanceError) -> ToolError:
-    return ToolError(str(error))
-
-
 def create_app(
     settings: Settings, *, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
 ) -> MCPServer[LazyRuntime]:
@@ -430,7 +423,7 @@ def create_app(
         try:
             return await ctx.request_context.lifespan_context.get()
         except SeedanceError as exc:
-            raise _tool_error(exc) from exc
+            raise ToolError(str(exc)) from exc
 
     generate_description = f"""Make a video with ByteDance Seedance on {preset.title}; save the MP4. COSTS MONEY.
 
@@ -559,7 +552,7 @@ Models on this provider (call list_models for full limits):
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, _reporter(ctx))
             return job_result(job, reused=reused)
         except SeedanceError as exc:
-            raise _tool_error(exc) from exc
+            raise ToolError(str(exc)) from exc
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -588,7 +581,7 @@ Models on this provider (call list_models for full limits):
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, _reporter(ctx))
             return job_result(job)
         except SeedanceError as exc:
-            raise _tool_error(exc) from exc
+            raise ToolError(str(exc)) from exc
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -632,7 +625,7 @@ Models on this provider (call list_models for full limits):
         try:
             job, cancelled, message = await runtime.jobs.cancel(task_id)
         except SeedanceError as exc:
-            raise _tool_error(exc) from exc
+            raise ToolError(str(exc)) from exc
         return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
 
     @server.tool(

@@ -8,7 +8,6 @@ blocks. Finished jobs are also cached in memory, so a status call for one is a d
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -134,7 +133,7 @@ class SqliteTaskStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        # One worker thread at a time: the sqlite3 connection is shared, and this keeps its use serial.
         self._limiter = anyio.CapacityLimiter(1)
         self._settled: dict[str, Job] = {}
 
@@ -155,8 +154,7 @@ class SqliteTaskStore:
     async def _run(self, sql: str, parameters: Iterable[object] = ()) -> list[tuple[object, ...]]:
         def work() -> list[tuple[object, ...]]:
             assert self._connection is not None, "the store is closed"
-            with self._lock:
-                return self._connection.execute(sql, tuple(parameters)).fetchall()
+            return self._connection.execute(sql, tuple(parameters)).fetchall()
 
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
@@ -216,9 +214,8 @@ class SqliteTaskStore:
 
     async def close(self) -> None:
         def work() -> None:
-            with self._lock:
-                if self._connection is not None:
-                    self._connection.close()
-                    self._connection = None
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
         await anyio.to_thread.run_sync(work, limiter=self._limiter)

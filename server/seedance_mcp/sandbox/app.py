@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -46,7 +45,6 @@ from seedance_mcp.sandbox.state import (
 logger = logging.getLogger(__name__)
 
 INVALID_KEYS = frozenset({"invalid", "invalid-key", "bad-key"})
-_MARKER = re.compile(r"\[\[(\w+)(?:=([^\]]*))?\]\]")
 
 
 def _request_id() -> str:
@@ -507,8 +505,6 @@ def _openai_create(state: SandboxState, body: dict[str, Any]) -> SandboxTask:
         "generate_audio": body.get("generate_audio"),
     }
     _configure_task(task, settings)
-    markers = dict(_MARKER.findall(prompt))
-    task.body = {**task.body, "_shape": markers.get("shape", "object")}
     return task
 
 
@@ -535,7 +531,7 @@ def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str
             video["usage"] = ark["usage"]
     if ark.get("error"):
         video["error"] = ark["error"]
-    shape = task.body.get("_shape", "object")
+    shape = task.markers.get("shape", "object")
     content: dict[str, Any] = ark.get("content") or {}
     url = content.get("video_url")
     if shape == "metadata" and url:

@@ -52,6 +52,8 @@ class SandboxTask:
     generate_audio: bool | None = None
     url_version: int = 0
     polls: int = 0
+    markers: dict[str, str] = field(default_factory=lambda: {})
+    """The `[[name=value]]` markers of the prompt (sandbox-only steering)."""
 
     def status(self, now: float) -> str:
         if self.cancelled_at is not None:
@@ -116,6 +118,7 @@ class SandboxState:
             render_seconds=max(0.0, render - queued),
             fail_code=markers.get("fail") or None,
             video_bytes=int(float(markers.get("size_mb") or 0) * 1024 * 1024),
+            markers=markers,
         )
         self.tasks[task.id] = task
         self.creates += 1
