@@ -227,7 +227,8 @@ class ProviderClient:
             raise DownloadFailed(f"refusing to download from a non-HTTP URL: {trim(url, 80)}")
         limits = self.download_limits
         headers = self.auth_headers() if authenticated else {}
-        partial = destination.with_name(f".{destination.name}.part")
+        # Per process: two servers sharing an output directory may fetch the same video; each renames its own.
+        partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
         try:
             with anyio.fail_after(limits.timeout):
                 for attempt in range(self.retry.attempts):
