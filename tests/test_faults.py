@@ -81,6 +81,7 @@ async def test_fault(
         api_key=SECRET_KEY,
         http_timeout=1.0,
         reconcile_delays=(0.1, 0.3, 0.6),
+        reconcile_window=0.5,
     )
     await add_fault(sandbox, route=route, kind=kind, times=times, **extra)
     texts: list[str] = []

@@ -15,13 +15,20 @@
     ├── SubmitOutcomeUnknown     the same, told to the caller with the job id: a paid task may exist
     ├── UnexpectedResponse       the provider answered 2xx with something we cannot read
     ├── PollFailed               a status poll failed while a caller waited; the job is still followed
-    └── DownloadFailed           the finished video could not be saved
+    └── DownloadFailed           the finished video could not be saved (`permanent`: never try again;
+                                 `expired`: the signed URL is dead, ask the provider for a fresh one once)
 
-Messages say what happened, to what, and what to do next. None of them ever contains the API key:
-`redact()` is applied wherever provider text is quoted.
+Messages say what happened, to what, and what to do next. None of them ever contains the API key, nor any
+piece of it: the provider client scrubs every answer of the key on arrival, before anything parses it, and
+`redact()` (which also removes fragments: any run of 8 or more of the key's characters) is applied before
+`trim()` wherever text is quoted.
 """
 
 from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
 
 
 class SeedanceError(Exception):
@@ -163,15 +170,69 @@ class PollFailed(SeedanceError):
 
 
 class DownloadFailed(SeedanceError):
-    pass
+    """A video or frame could not be saved; nothing was left at the destination (no final file, no `.part`).
+
+    `permanent`: trying again cannot help (over the size cap, not an HTTP URL, a 4xx refusal, a body that is no
+    video, the key would go to a foreign host): record it and stop. `expired`: the URL answered 403/404/410, as
+    a signed URL past its lifetime does; ask the provider for a fresh URL once. Neither: a transient failure
+    (network, 5xx, a truncated body) that outlived this download's own retries; worth a later, bounded retry.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, expired: bool = False, status_code: int | None = None
+    ) -> None:
+        self.permanent = permanent
+        self.expired = expired
+        self.status_code = status_code
+        super().__init__(message)
+
+
+FRAGMENT = 8
+"""Runs of this many characters of a secret (or more) count as a leak: a key cut short is still a key."""
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove every secret from `text` (used on anything quoted from a provider or an exception)."""
+    """Remove every secret from `text`, and every fragment of one (any run of >= 8 of its characters).
+
+    Apply it before `trim()`: a key cut in half by trimming is no longer found whole.
+    """
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+        if not secret or len(secret) < 4:
+            continue
+        text = text.replace(secret, "***")
+        if len(secret) >= FRAGMENT:
+            text = _without_fragments(text, _fragments_of(secret))
     return text
+
+
+@lru_cache(maxsize=8)
+def _fragments_of(secret: str) -> re.Pattern[str]:
+    """Matches any FRAGMENT-long piece of `secret` (as written, and as JSON escapes it)."""
+    forms = {secret, json.dumps(secret)[1:-1]}
+    grams = {form[i : i + FRAGMENT] for form in forms for i in range(len(form) - FRAGMENT + 1)}
+    return re.compile("|".join(re.escape(gram) for gram in sorted(grams)))
+
+
+def _without_fragments(text: str, grams: re.Pattern[str]) -> str:
+    """`text` with each stretch covered by (overlapping) fragments replaced by one `***`."""
+    covered: list[tuple[int, int]] = []
+    position = 0
+    while (found := grams.search(text, position)) is not None:
+        start, end = found.start(), found.end()
+        if covered and start <= covered[-1][1]:
+            covered[-1] = (covered[-1][0], max(covered[-1][1], end))
+        else:
+            covered.append((start, end))
+        position = start + 1
+    if not covered:
+        return text
+    pieces: list[str] = []
+    last = 0
+    for start, end in covered:
+        pieces += [text[last:start], "***"]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def trim(text: str, limit: int = 300) -> str:

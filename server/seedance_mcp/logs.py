@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Iterable
+
+from seedance_mcp.errors import redact
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces each secret in a record's rendered message (and arguments) with `***`."""
+    """Replaces each secret, and each fragment of one (8+ characters in a row), in a record with `***`.
+
+    The message is rendered with its arguments first, and a traceback is formatted to text, so a key inside an
+    argument or an exception's message is caught too; the record keeps only the scrubbed text.
+    """
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if s and len(s) >= 4]
 
+    def _scrub(self, text: str) -> str:
+        return redact(text, *self._secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
-        message = record.getMessage()
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, None
+        record.msg, record.args = self._scrub(record.getMessage()), None
         if record.exc_info and record.exc_info[1] is not None:
-            import traceback
-
-            text = "".join(traceback.format_exception(*record.exc_info))
-            for secret in self._secrets:
-                text = text.replace(secret, "***")
-            record.exc_info, record.exc_text = None, text
+            text = record.exc_text or "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_info, record.exc_text = None, self._scrub(text)
+        elif record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._scrub(record.stack_info)
         return True
 
 

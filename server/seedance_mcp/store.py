@@ -1,8 +1,22 @@
-"""The task journal: every job is written here before its create request leaves, and kept up to date.
+"""The task journal: the single arbiter of every job, shared by every server process that opens it.
 
-`TaskStore` is the seam (a shared database can stand in for multi-replica deployments); `SqliteTaskStore` is the
-default: one file in SEEDANCE_STATE_DIR, WAL mode, stdlib sqlite3 run in a worker thread so the event loop never
-blocks. Finished jobs are also cached in memory, so a status call for one is a dictionary look-up.
+Every job is written here before its create request leaves. After that, the journal, not any one process, decides
+who does what, with three rules a store must enforce itself (in one transaction each, never a read-modify-write
+across awaits):
+
+- **Dedupe and insert are one step.** `insert` looks for a live job with the same fingerprint and inserts the new
+  one only if there is none, under the database's write lock, so two processes sending the same call at the same
+  moment pay once.
+- **Every change is a compare-and-set.** `update` writes a job only if its `version` is still the one the writer
+  read; otherwise it reports that it lost and the writer reads again. A provider task id belongs to at most one
+  job (a unique index): a second job claiming it gets `TaskIdTaken`.
+- **Leases.** A job with work left (polling, downloading, looking for a lost task) is worked on by the one process
+  that holds its lease (`claim`), renewed while it works (`renew`), given back when done (`release`), and taken
+  over by another process only once it has expired, so a killed server's jobs are finished by whoever is left.
+
+`TaskStore` is the seam (a shared database implements the same contract for many replicas); `SqliteTaskStore` is
+the embedded default: one file in SEEDANCE_STATE_DIR, WAL mode, stdlib sqlite3 run in a worker thread so the event
+loop never blocks.
 """
 
 from __future__ import annotations
@@ -10,15 +24,19 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from seedance_mcp.models import TERMINAL, JobStatus
+
+_T = TypeVar("_T")
 
 
 class Job(BaseModel):
@@ -33,6 +51,8 @@ class Job(BaseModel):
     fingerprint: str
     created_at: float
     updated_at: float
+    version: int = 0
+    """Bumped by every write; a write that expects an older version loses (compare-and-set)."""
     task_id: str | None = None
     submitted_at: float | None = None
     finished_at: float | None = None
@@ -47,17 +67,26 @@ class Job(BaseModel):
     video_path: str | None = None
     last_frame_path: str | None = None
     download_error: str | None = None
+    download_permanent: bool = False
+    """The download failed for a reason that retrying cannot cure (over the size cap, a refused URL)."""
     resolution: str | None = None
     ratio: str | None = None
     duration: float | None = None
     frames: int | None = None
     seed: int | None = None
+    service_tier: str | None = None
+    identity: dict[str, str] = Field(default_factory=dict[str, str])
+    """The settings the caller chose, as the provider's task list shows them: how a lost task is recognised."""
+    marker: str | None = None
+    """The per-job `safety_identifier` sent with the create request, which Ark echoes on the task."""
     estimated_tokens: int | None = None
     usage_tokens: int | None = None
     error_code: str | None = None
     error_message: str | None = None
     request_id: str | None = None
     last_poll_error: str | None = None
+    search_done: bool = False
+    """For an `unknown` job: the look for its task in the provider's list is over (found, or a person must check)."""
 
     @property
     def handle(self) -> str:
@@ -78,32 +107,73 @@ class Job(BaseModel):
         """Nothing more will happen to this job: it ended, and its files are saved (or could not be)."""
         return self.is_terminal and not self.needs_download
 
+    @property
+    def has_work(self) -> bool:
+        """A worker has something to do for this job: create it, poll it, download it, or look for its task."""
+        if self.status == "unknown":
+            return not self.search_done
+        return not self.settled
+
 
 def new_job_id() -> str:
     return f"job-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
 
+class TaskIdTaken(Exception):
+    """The provider task id is already owned by another job in the journal."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"task {task_id} already belongs to another job")
+
+
 class TaskStore(Protocol):
-    """Where jobs are kept. Every method is safe to call from the event loop."""
+    """Where jobs are kept, and the arbiter of who may change them. Every method is safe to call from the loop.
 
-    async def add(self, job: Job) -> None: ...
+    Implementations must make `insert`, `update`, `claim`, `renew` and `release` atomic across every process
+    that shares the store.
+    """
 
-    async def save(self, job: Job) -> None: ...
+    async def insert(
+        self, job: Job, *, dedupe_since: float | None, lease_owner: str | None, lease_seconds: float
+    ) -> Job | None:
+        """Insert `job` unless a live job with its fingerprint was created at or after `dedupe_since`.
+
+        Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that may have
+        cost money: not failed, cancelled, expired or not submitted. With `lease_owner`, the new job starts
+        leased to it, so no other process picks it up mid-create.
+        """
+        ...
+
+    async def update(self, job: Job) -> bool:
+        """Write `job` if the stored version is still `job.version` (then bump both); False if another write won.
+
+        Raises TaskIdTaken when `job.task_id` already belongs to another job.
+        """
+        ...
 
     async def get(self, key: str) -> Job | None:
         """A job by its job id or its provider task id."""
-        ...
-
-    async def unsettled(self) -> list[Job]:
-        """Jobs that still need polling or downloading: what the worker resumes on start-up."""
         ...
 
     async def recent(self, status: str | None, limit: int) -> tuple[list[Job], int]:
         """Newest first, optionally of one status; and how many matched in all."""
         ...
 
-    async def find_duplicate(self, fingerprint: str, since: float) -> Job | None:
-        """The newest job with this fingerprint created after `since` that may have cost money."""
+    async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
+        """Which job owns each of these provider task ids (those no job owns are left out)."""
+        ...
+
+    async def claim(self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None) -> list[Job]:
+        """Lease jobs with work left whose lease is free or expired (or just `job_id`); the jobs now held."""
+        ...
+
+    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        """Extend the leases `owner` still holds among `job_ids`; the ids it still holds."""
+        ...
+
+    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
+        """Give back leases, so another process may take the jobs at once."""
         ...
 
     async def close(self) -> None: ...
@@ -118,28 +188,44 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     data TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_task_id ON jobs (task_id);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, created_at);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
 
-_UNSETTLED = ("submitting", "queued", "running", "succeeded")
+# Added to journals written by earlier versions; each statement runs once and is harmless to repeat.
+_MIGRATIONS = (
+    "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN has_work INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE jobs ADD COLUMN lease_expires REAL NOT NULL DEFAULT 0",
+)
+_INDEXES = """
+DROP INDEX IF EXISTS jobs_task_id;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_task_id_unique ON jobs (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_with_work ON jobs (lease_expires) WHERE has_work = 1;
+"""
+
+_DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
+SETTLED_CACHE_SIZE = 2048
 
 
 class SqliteTaskStore:
-    """The default journal: `<state_dir>/jobs.sqlite3`."""
+    """The default journal: `<state_dir>/jobs.sqlite3`, shared safely by every process that opens it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._clock = clock
         self._connection: sqlite3.Connection | None = None
         # One worker thread at a time: the sqlite3 connection is shared, and this keeps its use serial.
         self._limiter = anyio.CapacityLimiter(1)
-        self._settled: dict[str, Job] = {}
+        # Settled jobs never change again (but for a retried download, which goes through `update`): a bounded
+        # cache makes a status call for one a dictionary look-up.
+        self._settled: OrderedDict[str, Job] = OrderedDict()
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteTaskStore:
-        store = cls(path)
+    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteTaskStore:
+        store = cls(path, clock=clock)
         await anyio.to_thread.run_sync(store._open_sync)
         return store
 
@@ -148,69 +234,218 @@ class SqliteTaskStore:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(_SCHEMA)
+        try:
+            connection.executescript(_SCHEMA)
+            with _write_transaction(connection):
+                columns = {str(row[1]) for row in connection.execute("PRAGMA table_info(jobs)")}
+                for statement in _MIGRATIONS:
+                    if statement.split()[5] not in columns:
+                        connection.execute(statement)
+                # An older journal may hold one task id twice; only the first job keeps it as its key.
+                connection.execute(
+                    "UPDATE jobs SET task_id = NULL WHERE task_id IS NOT NULL AND rowid NOT IN "
+                    "(SELECT MIN(rowid) FROM jobs WHERE task_id IS NOT NULL GROUP BY task_id)"
+                )
+            connection.executescript(_INDEXES)
+        except BaseException:
+            connection.close()
+            raise
         self._connection = connection
 
-    async def _run(self, sql: str, parameters: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        def work() -> list[tuple[object, ...]]:
+    async def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        def run() -> _T:
             assert self._connection is not None, "the store is closed"
-            return self._connection.execute(sql, tuple(parameters)).fetchall()
+            return work(self._connection)
 
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(run, limiter=self._limiter)
 
     def _remember(self, job: Job) -> None:
-        if job.settled:
-            self._settled[job.job_id] = job
+        if job.settled and not job.download_error:
+            for key in (job.job_id, job.task_id):
+                if key:
+                    self._settled[key] = job
+                    self._settled.move_to_end(key)
+            while len(self._settled) > SETTLED_CACHE_SIZE:
+                self._settled.popitem(last=False)
+        else:
+            self._settled.pop(job.job_id, None)
             if job.task_id:
-                self._settled[job.task_id] = job
+                self._settled.pop(job.task_id, None)
 
-    async def add(self, job: Job) -> None:
-        await self._run(
-            "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (job.job_id, job.task_id, job.status, job.fingerprint, job.created_at, job.model_dump_json()),
-        )
+    async def insert(
+        self, job: Job, *, dedupe_since: float | None, lease_owner: str | None, lease_seconds: float
+    ) -> Job | None:
+        now = self._clock()
+        lease_expires = now + lease_seconds if lease_owner else 0.0
+        dead = ", ".join("?" for _ in _DEAD_STATUSES)
 
-    async def save(self, job: Job) -> None:
-        job.updated_at = time.time()
-        await self._run(
-            "UPDATE jobs SET task_id = ?, status = ?, data = ? WHERE job_id = ?",
-            (job.task_id, job.status, job.model_dump_json(), job.job_id),
-        )
-        self._remember(job.model_copy())
+        def work(db: sqlite3.Connection) -> Job | None:
+            with _write_transaction(db):
+                if dedupe_since is not None:
+                    row = db.execute(
+                        f"SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? AND status NOT IN ({dead}) "
+                        "ORDER BY created_at DESC LIMIT 1",
+                        (job.fingerprint, dedupe_since, *_DEAD_STATUSES),
+                    ).fetchone()
+                    if row is not None:
+                        return Job.model_validate_json(str(row[0]))
+                db.execute(
+                    "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
+                    "lease_owner, lease_expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job.job_id,
+                        job.task_id,
+                        job.status,
+                        job.fingerprint,
+                        job.created_at,
+                        job.model_dump_json(),
+                        job.version,
+                        int(job.has_work),
+                        lease_owner,
+                        lease_expires,
+                    ),
+                )
+                return None
+
+        return await self._in_thread(work)
+
+    async def update(self, job: Job) -> bool:
+        expected = job.version
+        written = job.model_copy(update={"version": expected + 1, "updated_at": self._clock()})
+
+        def work(db: sqlite3.Connection) -> bool:
+            try:
+                cursor = db.execute(
+                    "UPDATE jobs SET task_id = ?, status = ?, data = ?, version = ?, has_work = ?, "
+                    "lease_owner = CASE WHEN ? THEN lease_owner ELSE NULL END, "
+                    "lease_expires = CASE WHEN ? THEN lease_expires ELSE 0 END "
+                    "WHERE job_id = ? AND version = ?",
+                    (
+                        written.task_id,
+                        written.status,
+                        written.model_dump_json(),
+                        written.version,
+                        int(written.has_work),
+                        written.has_work,
+                        written.has_work,
+                        written.job_id,
+                        expected,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise TaskIdTaken(written.task_id or "") from exc
+            return cursor.rowcount == 1
+
+        won = await self._in_thread(work)
+        if won:
+            job.version, job.updated_at = written.version, written.updated_at
+            self._remember(written)
+        else:
+            self._settled.pop(job.job_id, None)
+        return won
 
     async def get(self, key: str) -> Job | None:
         cached = self._settled.get(key)
         if cached is not None:
             return cached.model_copy()
-        rows = await self._run(
-            "SELECT data FROM jobs WHERE job_id = ? OR task_id = ? ORDER BY created_at DESC LIMIT 1", (key, key)
-        )
+
+        def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+            return db.execute(
+                "SELECT data FROM jobs WHERE job_id = ? UNION ALL SELECT data FROM jobs WHERE task_id = ? LIMIT 1",
+                (key, key),
+            ).fetchall()
+
+        rows = await self._in_thread(work)
         if not rows:
             return None
         job = Job.model_validate_json(str(rows[0][0]))
         self._remember(job)
         return job
 
-    async def unsettled(self) -> list[Job]:
-        marks = ", ".join("?" for _ in _UNSETTLED)
-        rows = await self._run(f"SELECT data FROM jobs WHERE status IN ({marks}) ORDER BY created_at", _UNSETTLED)
-        jobs = [Job.model_validate_json(str(row[0])) for row in rows]
-        return [job for job in jobs if not job.settled]
-
     async def recent(self, status: str | None, limit: int) -> tuple[list[Job], int]:
-        where, parameters = ("WHERE status = ?", [status]) if status else ("", [])
-        rows = await self._run(f"SELECT data FROM jobs {where} ORDER BY created_at DESC LIMIT ?", [*parameters, limit])
-        count = await self._run(f"SELECT COUNT(*) FROM jobs {where}", parameters)
-        total = count[0][0]
-        return [Job.model_validate_json(str(row[0])) for row in rows], int(total) if isinstance(total, int) else 0
+        where, parameters = ("WHERE status = ?", (status,)) if status else ("", ())
 
-    async def find_duplicate(self, fingerprint: str, since: float) -> Job | None:
-        rows = await self._run(
-            "SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? "
-            "AND status NOT IN ('failed', 'cancelled', 'expired', 'not_submitted') ORDER BY created_at DESC LIMIT 1",
-            (fingerprint, since),
-        )
-        return Job.model_validate_json(str(rows[0][0])) if rows else None
+        def work(db: sqlite3.Connection) -> tuple[list[Job], int]:
+            rows = db.execute(
+                f"SELECT data FROM jobs {where} ORDER BY created_at DESC LIMIT ?", (*parameters, limit)
+            ).fetchall()
+            (total,) = db.execute(f"SELECT COUNT(*) FROM jobs {where}", parameters).fetchone()
+            return [Job.model_validate_json(str(row[0])) for row in rows], int(total)
+
+        return await self._in_thread(work)
+
+    async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
+        if not task_ids:
+            return {}
+        marks = ", ".join("?" for _ in task_ids)
+
+        def work(db: sqlite3.Connection) -> dict[str, str]:
+            rows = db.execute(f"SELECT task_id, job_id FROM jobs WHERE task_id IN ({marks})", tuple(task_ids))
+            return {str(task_id): str(job_id) for task_id, job_id in rows}
+
+        return await self._in_thread(work)
+
+    async def claim(self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None) -> list[Job]:
+        now = self._clock()
+
+        def work(db: sqlite3.Connection) -> list[Job]:
+            with _write_transaction(db):
+                if job_id is not None:
+                    rows = db.execute(
+                        "SELECT job_id FROM jobs WHERE job_id = ? AND has_work = 1 "
+                        "AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?)",
+                        (job_id, owner, now),
+                    ).fetchall()
+                else:
+                    rows = db.execute(
+                        "SELECT job_id FROM jobs WHERE has_work = 1 AND (lease_owner IS NULL OR lease_expires < ?) "
+                        "ORDER BY lease_expires LIMIT ?",
+                        (now, limit),
+                    ).fetchall()
+                ids = [str(row[0]) for row in rows]
+                if not ids:
+                    return []
+                marks = ", ".join("?" for _ in ids)
+                db.execute(
+                    f"UPDATE jobs SET lease_owner = ?, lease_expires = ? WHERE job_id IN ({marks})",
+                    (owner, now + lease_seconds, *ids),
+                )
+                data = db.execute(f"SELECT data FROM jobs WHERE job_id IN ({marks})", tuple(ids)).fetchall()
+                return [Job.model_validate_json(str(row[0])) for row in data]
+
+        return await self._in_thread(work)
+
+    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        if not job_ids:
+            return set()
+        now = self._clock()
+        marks = ", ".join("?" for _ in job_ids)
+
+        def work(db: sqlite3.Connection) -> set[str]:
+            with _write_transaction(db):
+                db.execute(
+                    f"UPDATE jobs SET lease_expires = ? WHERE lease_owner = ? AND job_id IN ({marks})",
+                    (now + lease_seconds, owner, *job_ids),
+                )
+                rows = db.execute(
+                    f"SELECT job_id FROM jobs WHERE lease_owner = ? AND job_id IN ({marks})", (owner, *job_ids)
+                ).fetchall()
+            return {str(row[0]) for row in rows}
+
+        return await self._in_thread(work)
+
+    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        marks = ", ".join("?" for _ in job_ids)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"UPDATE jobs SET lease_owner = NULL, lease_expires = 0 WHERE lease_owner = ? AND job_id IN ({marks})",
+                (owner, *job_ids),
+            )
+
+        await self._in_thread(work)
 
     async def close(self) -> None:
         def work() -> None:
@@ -219,3 +454,19 @@ class SqliteTaskStore:
                 self._connection = None
 
         await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+
+@contextmanager
+def _write_transaction(db: sqlite3.Connection) -> Generator[None]:
+    """`BEGIN IMMEDIATE … COMMIT`: takes SQLite's write lock first, so what is read inside cannot change under us."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def job_ids(jobs: Iterable[Job]) -> list[str]:
+    return [job.job_id for job in jobs]

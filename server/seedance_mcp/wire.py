@@ -80,5 +80,7 @@ class TaskSnapshot(BaseModel):
     duration: float | None = None
     frames: int | None = None
     seed: int | None = None
+    service_tier: str | None = None
+    safety_identifier: str | None = None
     created_at: float | None = None
     updated_at: float | None = None

@@ -3,6 +3,10 @@
 httpx exceptions and 4xx/5xx answers are translated here and nowhere else, most specific first. The rule for
 the paid create request: it is sent again only when the provider provably did not take it (the connection never
 opened, or the answer was a 429/503/overload refusal); anything else after the bytes left is ambiguous.
+
+Every answer is scrubbed of the API key as it arrives (`scrub_response`), before anything reads it: a provider
+that echoes the key in an error code, a request-id header, a task's error message or a status word cannot get it
+into an exception, a snapshot, the journal or a log line.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import httpx
 
 from seedance_mcp.errors import (
     AuthenticationFailed,
+    DownloadFailed,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -98,9 +103,11 @@ def error_from_response(provider: str, response: httpx.Response, *, secret: str 
         code = code or _text(payload.get("code"))
         message = message or _text(payload.get("message") or payload.get("msg") or payload.get("detail"))
     if message is None:
-        message = trim(response.text) or response.reason_phrase or "no error message"
-    message = redact(trim(message, 500), secret)
+        message = response.text or response.reason_phrase or "no error message"
+    message = trim(redact(message, secret), 500)
+    code = redact(code, secret) if code else code
     request_id = request_id_of(response, body)
+    request_id = redact(request_id, secret) if request_id else request_id
     if request_id is None:
         found = _REQUEST_ID_IN_TEXT.search(message)
         request_id = found.group(1) if found else None
@@ -161,3 +168,82 @@ def retryable_read_error(error: ProviderError) -> bool:
     if error.code in NOT_RETRYABLE_429:
         return False
     return error.status_code in RETRYABLE_STATUS
+
+
+# Headers that describe the bytes on the wire; a scrubbed copy carries the decoded text instead.
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def scrub_response(response: httpx.Response, secret: str | None) -> httpx.Response:
+    """A read copy of `response` with the key (and any 8+ character piece of it) removed from the body, every
+    header value and the reason phrase. Apply it to each API answer on arrival, before parsing or quoting it."""
+    if not secret:
+        return response
+    headers = [(k, redact(v, secret)) for k, v in response.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
+    reason = redact(response.reason_phrase, secret).encode("ascii", errors="ignore")
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=redact(response.text, secret).encode("utf-8"),
+        request=response.request,
+        extensions={"http_version": response.http_version.encode("ascii"), "reason_phrase": reason},
+    )
+
+
+# -- downloads ---------------------------------------------------------------------------------------------------
+
+DOWNLOAD_ERRORS: tuple[tuple[type[Exception], bool, bool], ...] = (
+    # (httpx exception, retried within the same download, permanent), most specific first. Every exception class
+    # httpx exports is listed by name (tests/test_downloads.py fails on a new one), so none escapes unclassified.
+    (httpx.TooManyRedirects, False, True),
+    (httpx.UnsupportedProtocol, False, True),
+    (httpx.InvalidURL, False, True),
+    (httpx.LocalProtocolError, False, True),  # we could not even form the request
+    (httpx.RemoteProtocolError, True, False),  # cut off mid-body, garbled framing
+    (httpx.ProtocolError, True, False),
+    (httpx.DecodingError, True, False),  # a compressed body cut short fails to decode
+    (httpx.ProxyError, True, False),
+    (httpx.ConnectTimeout, True, False),
+    (httpx.ReadTimeout, True, False),
+    (httpx.WriteTimeout, True, False),
+    (httpx.PoolTimeout, True, False),
+    (httpx.TimeoutException, True, False),
+    (httpx.ConnectError, True, False),
+    (httpx.ReadError, True, False),
+    (httpx.WriteError, True, False),
+    (httpx.CloseError, True, False),
+    (httpx.NetworkError, True, False),
+    (httpx.TransportError, True, False),
+    (httpx.RequestError, True, False),
+    (httpx.HTTPStatusError, False, False),
+    (httpx.HTTPError, False, False),
+    (httpx.StreamConsumed, False, False),  # the StreamError family is a bug of ours, not the provider's
+    (httpx.StreamClosed, False, False),
+    (httpx.ResponseNotRead, False, False),
+    (httpx.RequestNotRead, False, False),
+    (httpx.StreamError, False, False),
+    (httpx.CookieConflict, False, False),
+)
+HTTPX_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict)
+"""The roots of everything httpx raises: what a download catches and hands to `download_error`."""
+
+
+def download_error(exc: Exception, what: str, *, secret: str | None) -> tuple[DownloadFailed, bool]:
+    """The DownloadFailed for an httpx exception, and whether the same download may simply try again."""
+    for kind, retry, permanent in DOWNLOAD_ERRORS:
+        if isinstance(exc, kind):
+            text = redact(str(exc), secret)
+            reason = f"{type(exc).__name__}: {trim(text, 200)}" if text else type(exc).__name__
+            return DownloadFailed(f"the download of {what} failed: {reason}", permanent=permanent), retry
+    raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
+
+
+def download_status_error(status: int, what: str) -> tuple[DownloadFailed, bool]:
+    """The DownloadFailed for a non-2xx answer to a download, and whether the same download may try again."""
+    if status in (403, 404, 410):
+        message = f"the URL of {what} answered HTTP {status}: the signed URL has probably expired"
+        return DownloadFailed(message, expired=True, status_code=status), False
+    if status >= 500 or status in (408, 425, 429):
+        return DownloadFailed(f"the URL of {what} answered HTTP {status}", status_code=status), True
+    message = f"the URL of {what} answered HTTP {status}; trying again will not help"
+    return DownloadFailed(message, permanent=True, status_code=status), False

@@ -99,9 +99,15 @@ def parse_ark_task(body: Any, task_id: str, provider: str) -> TaskSnapshot:
         duration=as_float(dig(body, "duration")),
         frames=as_int(dig(body, "frames")),
         seed=as_int(dig(body, "seed")),
+        service_tier=_text(dig(body, "service_tier")),
+        safety_identifier=_text(dig(body, "safety_identifier")),
         created_at=as_epoch_seconds(dig(body, "created_at")),
         updated_at=updated_at,
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class ArkDialect:
@@ -127,9 +133,19 @@ class ArkDialect:
         query = urlencode([("page_size", str(len(task_ids)))] + [("filter.task_ids", t) for t in task_ids])
         return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}?{query}")
 
-    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
-        """The newest tasks of this key (`GET …/tasks?page_size=N`), to find one whose create answer was lost."""
-        return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}?{urlencode({'page_size': str(limit)})}")
+    def task_page_request(
+        self, base_url: str, *, page_num: int, page_size: int, model: str | None, service_tier: str | None
+    ) -> HttpRequest | None:
+        """One page of the key's tasks, newest first (`GET …/tasks?page_num=&page_size=&filter.…`, §4.2, §11.2).
+
+        The list shows only default-tier tasks unless `filter.service_tier=flex` is sent; some keys must send
+        `filter.model`."""
+        query = [("page_num", str(page_num)), ("page_size", str(page_size))]
+        if model is not None:
+            query.append(("filter.model", model))
+        if service_tier is not None:
+            query.append(("filter.service_tier", service_tier))
+        return HttpRequest(method="GET", url=f"{base_url}{TASKS_PATH}?{urlencode(query)}")
 
     def task_list_items(self, body: Any) -> list[Any]:
         items = dig(body, "items")

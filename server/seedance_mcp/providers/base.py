@@ -53,8 +53,10 @@ class Dialect(Protocol):
         """One request for many tasks' statuses, where the provider has one (Ark's filtered list)."""
         ...
 
-    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
-        """The newest tasks of the account, where the provider lists them."""
+    def task_page_request(
+        self, base_url: str, *, page_num: int, page_size: int, model: str | None, service_tier: str | None
+    ) -> HttpRequest | None:
+        """One page of the account's tasks, newest first, where the provider lists them (pages count from 1)."""
         ...
 
     def task_list_items(self, body: Any) -> list[Any]:
@@ -68,7 +70,9 @@ class WithoutTaskList:
     def batch_status_request(self, task_ids: Sequence[str], base_url: str) -> HttpRequest | None:
         return None
 
-    def recent_tasks_request(self, base_url: str, limit: int) -> HttpRequest | None:
+    def task_page_request(
+        self, base_url: str, *, page_num: int, page_size: int, model: str | None, service_tier: str | None
+    ) -> HttpRequest | None:
         return None
 
     def task_list_items(self, body: Any) -> list[Any]:

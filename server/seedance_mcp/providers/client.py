@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 import anyio
 import httpx
@@ -19,24 +21,36 @@ from seedance_mcp.errors import (
     DownloadFailed,
     ProviderError,
     ProviderUnreachable,
+    SeedanceError,
     UnexpectedResponse,
     redact,
     trim,
 )
 from seedance_mcp.providers._http import (
+    HTTPX_ERRORS,
     NOT_SENT,
     RetryPolicy,
+    download_error,
+    download_status_error,
     error_from_response,
+    parse_retry_after,
     retryable_create_refusal,
     retryable_read_error,
+    scrub_response,
 )
 from seedance_mcp.providers.base import Dialect, dig, quote
+from seedance_mcp.providers.partial_files import partial_path
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 """Bytes handed to the writer thread at a time: few hand-offs, and at most a few in memory."""
+MAX_REDIRECTS = 10
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
+
+MediaKind = Literal["video", "image"]
+"""What a download is expected to be: a video is checked for a complete MP4/MOV structure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +98,26 @@ class ProviderClient:
     def create_request(self, request: VideoRequest) -> HttpRequest:
         return self.dialect.create_request(request, self.base_url_for(request.model_key))
 
+    def with_safety_identifier(self, request: HttpRequest, value: str) -> HttpRequest:
+        """The create request carrying `safety_identifier` (Ark echoes it on the task; others get no such field)."""
+        body = request.json_body
+        if self.dialect.name != "ark" or body is None or body.get("safety_identifier") is not None:
+            return request
+        return request.model_copy(update={"json_body": {**body, "safety_identifier": value}})
+
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     async def _send(self, request: HttpRequest) -> httpx.Response:
-        return await self._http.request(
+        """Send with the key; the answer comes back already scrubbed of it (body, headers), before anything
+        parses it into a task id, an error, a request id or a snapshot."""
+        response = await self._http.request(
             request.method,
             request.url,
             json=request.json_body,
             headers={**self.auth_headers(), "Accept": "application/json"},
         )
+        return scrub_response(response, self._api_key)
 
     def _error(self, response: httpx.Response) -> ProviderError:
         return error_from_response(self.display_name, response, secret=self._api_key, preset=self.preset.name)
@@ -102,7 +126,7 @@ class ProviderClient:
         try:
             return response.json()
         except ValueError:
-            body = redact(trim(response.text), self._api_key)
+            body = trim(redact(response.text, self._api_key))
             raise UnexpectedResponse(self.display_name, f"{what} is not JSON", body) from None
 
     async def submit(self, request: HttpRequest) -> str:
@@ -114,12 +138,12 @@ class ProviderClient:
                 response = await self._send(request)
             except NOT_SENT as exc:
                 if last or anyio.current_time() >= deadline:
-                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc)) from exc
+                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
                 await anyio.sleep(self.retry.delay(attempt))
                 continue
             except httpx.TransportError as exc:
                 # The request left; the provider may have created (and will bill) the task. Not retried.
-                raise CreateAnswerLost(self.display_name, _describe(exc)) from exc
+                raise CreateAnswerLost(self.display_name, _describe(exc, self._api_key)) from exc
             if response.is_success:
                 try:
                     return self.dialect.parse_created(self._json(response, "the create answer"))
@@ -148,7 +172,7 @@ class ProviderClient:
                 response = await self._send(request)
             except httpx.TransportError as exc:
                 if last or anyio.current_time() >= deadline:
-                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc)) from exc
+                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
                 await anyio.sleep(self.retry.delay(attempt))
                 attempt += 1
                 continue
@@ -198,22 +222,17 @@ class ProviderClient:
                 found[task_id] = exc
         return found
 
-    def can_list_recent(self, model_key: str) -> bool:
-        return self.dialect.recent_tasks_request(self.base_url_for(model_key), 1) is not None
+    def can_search(self, model_key: str) -> bool:
+        """Whether the provider lists the account's tasks (where a lost create answer's task can be looked for)."""
+        probe = self.dialect.task_page_request(
+            self.base_url_for(model_key), page_num=1, page_size=1, model=None, service_tier=None
+        )
+        return probe is not None
 
-    async def recent_tasks(self, model_key: str, limit: int = 50) -> list[TaskSnapshot]:
-        """The account's newest tasks, newest first; unreadable entries are skipped."""
-        request = self.dialect.recent_tasks_request(self.base_url_for(model_key), limit)
-        if request is None:
-            return []
+    async def read_task_page(self, request: HttpRequest) -> tuple[Any, float | None]:
+        """One page of the task list, and the provider's clock minus ours (from its Date header) when it says."""
         response = await self._read(request)
-        snapshots: list[TaskSnapshot] = []
-        for item in self.dialect.task_list_items(self._json(response, "the task list")):
-            try:
-                snapshots.append(self.dialect.parse_task(item, str(dig(item, "id") or "")))
-            except UnexpectedResponse:
-                continue
-        return snapshots
+        return self._json(response, "the task list"), clock_offset(response)
 
     async def cancel(self, task_id: str, model_key: str) -> None:
         request = self.dialect.cancel_request(task_id, self.base_url_for(model_key))
@@ -221,69 +240,174 @@ class ProviderClient:
             raise ProviderError(self.display_name, "this provider has no cancel call")
         await self._read(request)
 
-    async def download(self, url: str, destination: Path, *, authenticated: bool = False) -> int:
-        """Stream `url` into `destination` atomically (a .part file, then rename); the number of bytes."""
+    def _is_provider_origin(self, url: str) -> bool:
+        """Whether `url` is on the provider's own API origin (scheme, host, port): the only place the key goes."""
+        return _origin(url) in {_origin(base) for base in (self.base_url, *self._base_url_by_model.values())}
+
+    async def fresh_media_url(
+        self, task_id: str, model_key: str, *, last_frame: bool = False
+    ) -> tuple[str | None, bool]:
+        """After a download failed with `expired=True`: the task's current URL for the video (or the last frame)
+        and whether it needs the key. Any failure of the look-up comes out as a (not permanent) DownloadFailed."""
+        try:
+            snapshot = await self.fetch(task_id, model_key)
+        except SeedanceError as exc:
+            raise DownloadFailed(
+                f"the download URL expired and asking {self.display_name} for a fresh one failed: {exc}"
+            ) from exc
+        if last_frame:
+            return snapshot.last_frame_url, False
+        return snapshot.video_url, snapshot.video_needs_auth
+
+    async def download(
+        self, url: str, destination: Path, *, authenticated: bool = False, kind: MediaKind | None = None
+    ) -> int:
+        """Stream `url` into `destination` atomically (a .part file, checked, then renamed); the number of bytes.
+
+        `kind` says what is expected (default: "video" for .mp4/.mov/.m4v destinations, else "image"); a video
+        must be an ISO-BMFF file whose boxes add up to its size, so a body cut short is never saved. Every
+        failure is a DownloadFailed (see its `permanent` and `expired` flags) and leaves nothing behind.
+        Transient failures (network, 5xx, 429, a truncated body) are retried here within the retry policy's
+        attempts and `DownloadLimits.timeout`. With `authenticated`, the key is sent only to the provider's own
+        origin: such a URL elsewhere is refused, and a redirect elsewhere is followed without the key.
+        """
+        kind = kind or ("video" if destination.suffix.lower() in VIDEO_SUFFIXES else "image")
+        what = f"the {kind}"
+        shown = trim(redact(url, self._api_key), 120)
         if not url.lower().startswith(("https://", "http://")):
-            raise DownloadFailed(f"refusing to download from a non-HTTP URL: {trim(url, 80)}")
+            raise DownloadFailed(f"refusing to download {what} from a non-HTTP URL: {shown}", permanent=True)
+        if not _is_sound_url(url):
+            raise DownloadFailed(f"refusing to download {what} from an invalid URL: {shown}", permanent=True)
+        if authenticated and not self._is_provider_origin(url):
+            raise DownloadFailed(
+                f"refusing to send the API key to {shown}: it is not on the provider's origin {self.base_url}",
+                permanent=True,
+            )
         limits = self.download_limits
-        headers = self.auth_headers() if authenticated else {}
-        # Per process: two servers sharing an output directory may fetch the same video; each renames its own.
-        partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        partial = partial_path(destination)
         try:
             with anyio.fail_after(limits.timeout):
                 for attempt in range(self.retry.attempts):
                     try:
-                        return await self._stream_to(url, headers, partial, destination, limits.max_bytes)
-                    except (httpx.TransportError, _RetryableDownload) as exc:
+                        return await self._download_once(url, authenticated, partial, destination, kind)
+                    except _RetryableDownload as retryable:
                         if attempt == self.retry.attempts - 1:
-                            raise DownloadFailed(f"the download of the video failed: {_describe(exc)}") from exc
-                        await anyio.sleep(self.retry.delay(attempt))
+                            raise retryable.error from retryable.__cause__
+                        logger.info("download of %s failed (%s); trying again", what, retryable.error)
+                        await anyio.sleep(self.retry.delay(attempt, retryable.retry_after))
         except TimeoutError:
-            raise DownloadFailed(f"the download did not finish within {limits.timeout:.0f} s") from None
+            raise DownloadFailed(f"the download of {what} did not finish within {limits.timeout:.0f} s") from None
         finally:
-            await anyio.to_thread.run_sync(_unlink_quietly, partial)
+            with anyio.CancelScope(shield=True):  # a cancelled download still cleans up after itself
+                await anyio.to_thread.run_sync(_unlink_quietly, partial)
         raise AssertionError("unreachable: the loop returns or raises")
 
-    async def _stream_to(
-        self, url: str, headers: dict[str, str], partial: Path, destination: Path, max_bytes: int
+    async def _download_once(
+        self, url: str, authenticated: bool, partial: Path, destination: Path, kind: MediaKind
     ) -> int:
-        async with self._download_http.stream("GET", url, headers=headers, follow_redirects=True) as response:
-            if response.status_code >= 500 or response.status_code in (408, 429):
-                raise _RetryableDownload(f"HTTP {response.status_code}")
-            if not response.is_success:
-                raise DownloadFailed(
-                    f"the video URL answered HTTP {response.status_code}"
-                    + (" (the signed URL has probably expired)" if response.status_code in (403, 404, 410) else "")
-                )
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise DownloadFailed(f"the video is {int(declared)} bytes, over the {max_bytes}-byte limit")
-            written = 0
-            pending: list[bytes] = []
-            pending_size = 0
-            # Videos are sent unencoded; raw bytes skip httpx's decoder chain unless the server encoded them.
-            encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-            pieces = response.aiter_bytes() if encoded else response.aiter_raw()
-            async with _FileWriter(partial) as writer:
-                async for piece in pieces:
-                    written += len(piece)
-                    if written > max_bytes:
-                        raise DownloadFailed(f"the video exceeds the {max_bytes}-byte limit")
-                    pending.append(piece)
-                    pending_size += len(piece)
-                    if pending_size >= CHUNK:
+        """One attempt: every httpx exception and disk error becomes a DownloadFailed here, the one seam."""
+        what = f"the {kind}"
+        try:
+            return await self._stream_to(url, authenticated, partial, destination, kind)
+        except HTTPX_ERRORS as exc:
+            error, retry = download_error(exc, what, secret=self._api_key)
+            if retry:
+                raise _RetryableDownload(error) from exc
+            raise error from exc
+        except TimeoutError:
+            raise  # the overall time limit (anyio.fail_after), handled by the caller
+        except OSError as exc:  # the disk: writing, renaming
+            raise DownloadFailed(f"saving {what} to {destination} failed: {exc}") from exc
+
+    async def _stream_to(self, url: str, authenticated: bool, partial: Path, destination: Path, kind: MediaKind) -> int:
+        what = f"the {kind}"
+        max_bytes = self.download_limits.max_bytes
+        for _hop in range(MAX_REDIRECTS + 1):
+            # The key only ever goes to the provider's origin, whichever hop of a redirect chain this is.
+            headers = self.auth_headers() if authenticated and self._is_provider_origin(url) else {}
+            async with self._download_http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+                if response.next_request is not None:
+                    url = str(response.next_request.url)
+                    if not _is_sound_url(url):
+                        shown = trim(redact(url, self._api_key), 120)
+                        raise DownloadFailed(f"{what} URL redirected to an invalid URL: {shown}", permanent=True)
+                    continue
+                if not response.is_success:
+                    error, retry = download_status_error(response.status_code, what)
+                    if retry:
+                        raise _RetryableDownload(error, parse_retry_after(response.headers.get("retry-after")))
+                    raise error
+                declared = _declared_length(response)
+                if declared is not None and declared > max_bytes:
+                    raise DownloadFailed(
+                        f"{what} is {declared} bytes, over the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
+                        permanent=True,
+                    )
+                written = 0
+                pending: list[bytes] = []
+                pending_size = 0
+                # Videos are sent unencoded; raw bytes skip httpx's decoder chain unless the server encoded them.
+                encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+                pieces = response.aiter_bytes() if encoded else response.aiter_raw()
+                async with _FileWriter(partial, check_video=kind == "video") as writer:
+                    async for piece in pieces:
+                        written += len(piece)
+                        if written > max_bytes:
+                            raise DownloadFailed(
+                                f"{what} exceeds the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
+                                permanent=True,
+                            )
+                        pending.append(piece)
+                        pending_size += len(piece)
+                        if pending_size >= CHUNK:
+                            await writer.write(pending)
+                            pending, pending_size = [], 0
+                    if pending:
                         await writer.write(pending)
-                        pending, pending_size = [], 0
-                if pending:
-                    await writer.write(pending)
-        if written == 0:
-            raise _RetryableDownload("an empty body")
-        await anyio.to_thread.run_sync(os.replace, partial, destination)
-        return written
+                received = response.num_bytes_downloaded
+            if written == 0:
+                raise _RetryableDownload(DownloadFailed(f"{what} arrived as an empty body"))
+            if declared is not None and received != declared:
+                raise _RetryableDownload(
+                    DownloadFailed(f"{what} arrived with {received} of its {declared} bytes (cut off)")
+                )
+            if writer.problem is not None:
+                problem, permanent = writer.problem
+                error = DownloadFailed(f"{what} arrived damaged ({written} bytes): {problem}", permanent=permanent)
+                if permanent:
+                    raise error
+                raise _RetryableDownload(error)
+            await anyio.to_thread.run_sync(os.replace, partial, destination)
+            return written
+        raise DownloadFailed(f"{what} URL redirected more than {MAX_REDIRECTS} times", permanent=True)
 
 
 class _RetryableDownload(Exception):
-    pass
+    """A failed attempt worth repeating now; `error` is what the caller gets when attempts run out."""
+
+    def __init__(self, error: DownloadFailed, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    declared = response.headers.get("content-length", "").strip()
+    return int(declared) if declared.isdigit() else None
+
+
+def _is_sound_url(url: str) -> bool:
+    """An http(s) URL httpx parses, with a host and a port a socket accepts (else asyncio raises OverflowError)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host) and 0 < (parsed.port or 80) < 65536
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 class _FileWriter:
@@ -295,11 +419,14 @@ class _FileWriter:
 
     QUEUED = 2
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check_video: bool = False) -> None:
         self._path = path
+        self._check_video = check_video
         self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=self.QUEUED)
         self._done = anyio.Event()
         self._error: BaseException | None = None
+        self.problem: tuple[str, bool] | None = None
+        """With `check_video`, once closed: what is wrong with the file's structure and whether it is permanent."""
 
     async def __aenter__(self) -> _FileWriter:
         self._task_group = anyio.create_task_group()
@@ -316,9 +443,12 @@ class _FileWriter:
             self._done.set()
 
     def _drain(self) -> None:
-        with self._path.open("wb") as handle:
+        with self._path.open("w+b" if self._check_video else "wb") as handle:
             while (pieces := self._queue.get()) is not None:
                 handle.writelines(pieces)
+            if self._check_video:
+                handle.flush()
+                self.problem = video_structure_problem(handle, handle.tell())
 
     async def write(self, pieces: list[bytes]) -> None:
         while True:
@@ -347,11 +477,64 @@ class _FileWriter:
             raise DownloadFailed(f"writing the video failed: {self._error}")
 
 
+def clock_offset(response: httpx.Response) -> float | None:
+    """The provider's clock minus ours, from the answer's Date header (one-second steps), or None."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        told = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    return told.timestamp() - time.time()
+
+
+def video_structure_problem(handle: BinaryIO, size: int) -> tuple[str, bool] | None:
+    """What is wrong with an MP4/MOV (ISO-BMFF) file of `size` bytes, and whether it is permanent; None if sound.
+
+    Walks the top-level boxes by seeking from header to header (never reading the media): each box's 32-bit
+    size, or its 64-bit `largesize` when the size is 1, or "to the end of the file" when it is 0. The boxes must
+    add up exactly to the file size, start with `ftyp`, and include `moov` and `mdat`. A box running past the
+    end, or a file that stops before `moov` or `mdat`, is a body cut short (worth downloading again); a file
+    that does not start with `ftyp` is no MP4/MOV at all (permanent).
+    """
+    position = 0
+    seen: set[bytes] = set()
+    while position < size:
+        handle.seek(position)
+        header = handle.read(16)
+        if len(header) < 8:
+            return f"it ends inside a box header at byte {position}", False
+        box_size, box_type = struct.unpack(">I4s", header[:8])
+        header_size = 8
+        if box_size == 1:
+            if len(header) < 16:
+                return f"it ends inside a box header at byte {position}", False
+            (box_size,) = struct.unpack(">Q", header[8:16])
+            header_size = 16
+        elif box_size == 0:
+            box_size = size - position
+        if position == 0 and box_type != b"ftyp":
+            return f"it does not start with an `ftyp` box (starts with {header[:8]!r}): not an MP4/MOV video", True
+        name = box_type.decode("latin-1")
+        if box_size < header_size:
+            return f"the `{name}` box at byte {position} declares an impossible size {box_size}", False
+        if position + box_size > size:
+            return f"the `{name}` box at byte {position} needs {box_size} bytes but the file ends at {size}", False
+        seen.add(box_type)
+        position += box_size
+    if size == 0:
+        return "it is empty", False
+    missing = [f"`{box.decode()}`" for box in (b"moov", b"mdat") if box not in seen]
+    if missing:
+        return f"it has no {' or '.join(missing)} box (the rest of the file is missing)", False
+    return None
+
+
 def _unlink_quietly(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, secret: str | None = None) -> str:
     name = type(exc).__name__
-    text = str(exc)
+    text = redact(str(exc), secret)
     return f"{name}: {trim(text, 200)}" if text else name

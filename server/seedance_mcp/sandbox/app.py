@@ -141,9 +141,12 @@ def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word:
         "resolution": task.resolution,
         "ratio": "16:9" if task.ratio == "adaptive" else task.ratio,
         "framespersecond": 24,
-        "service_tier": "default",
-        "execution_expires_after": 172800,
+        "service_tier": task.body.get("service_tier") or "default",
+        "execution_expires_after": task.body.get("execution_expires_after") or 172800,
     }
+    for echoed in ("safety_identifier", "priority", "draft"):
+        if task.body.get(echoed) is not None:
+            body[echoed] = task.body[echoed]
     if task.frames is not None:
         body["frames"] = task.frames
     else:
@@ -364,17 +367,26 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if (faulted := await _apply_fault(state, "status")) is not None:
             return faulted
         await _delay_if_slow(state, "status")
-        wanted = request.query_params.get("filter.status")
-        size = int(request.query_params.get("page_size") or 10)
+        query = request.query_params
+        wanted = query.get("filter.status")
+        model = query.get("filter.model")
+        # As Ark: flex tasks are listed only when asked for by tier, default-tier ones otherwise.
+        tier = query.get("filter.service_tier") or "default"
+        size = min(int(query.get("page_size") or 10), 500)
+        start = (max(int(query.get("page_num") or 1), 1) - 1) * size
         chosen = [
             t
             for t in sorted(state.tasks.values(), key=lambda t: t.created_at, reverse=True)
-            if (not ids or t.id in ids) and (not wanted or t.status(state.clock()) == wanted)
+            if (not ids or t.id in ids)
+            and (not wanted or t.status(state.clock()) == wanted)
+            and (not model or t.model == model)
+            and (t.body.get("service_tier") or "default") == tier
         ]
-        for task in chosen[:size]:
+        page = chosen[start : start + size]
+        for task in page:
             task.polls += 1
-        state.statuses_read += len(chosen[:size])
-        items = [_ark_task(t, state, _base(request)) for t in chosen[:size]]
+        state.statuses_read += len(page)
+        items = [_ark_task(t, state, _base(request)) for t in page]
         return JSONResponse({"items": items, "total": len(chosen)})
 
     async def openai_content(request: Request) -> Response:
