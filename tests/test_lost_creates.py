@@ -207,3 +207,45 @@ async def test_success_without_a_video_url_is_saved_once_the_url_appears_even_af
     job = final.structured_content or {}
     assert job["status"] == "succeeded" and Path(job["video_path"]).is_file()
     assert fake.downloads_of(handle) == 1
+
+
+@pytest.mark.parametrize("queue_marker", ["[[queue=2]]", ""])
+async def test_cancel_on_an_openai_style_gateway_never_deletes_a_render_or_claims_it_is_unbilled(
+    tmp_path: Path, queue_marker: str
+) -> None:
+    """On `/v1/videos`, DELETE removes a finished video; it does not stop a render. Say only what is known."""
+    settings = make_settings(tmp_path, sandbox_as="openai-compatible", sandbox_render_seconds=2.5)
+    async with Client(create_app(settings)) as client:
+        started = await client.call_tool("generate_video", {"prompt": f"keep going {queue_marker}", "wait": False})
+        handle = (started.structured_content or {})["task_id"]
+        cancel = await client.call_tool("cancel_task", {"task_id": handle})
+        final = await client.call_tool("get_task_status", {"task_id": handle, "wait": True})
+    answer = cancel.structured_content or {}
+    assert answer["cancelled"] is False and "cannot stop a render" in answer["message"]
+    assert "nothing is billed" not in answer["message"] and answer["status"] in ("queued", "running")
+    assert (final.structured_content or {})["status"] == "succeeded"
+
+
+async def test_under_load_with_one_create_in_twenty_losing_its_answer_every_paid_task_is_saved_once(
+    tmp_path: Path,
+) -> None:
+    """200 concurrent calls; 10 creates reach the provider but their answers are lost."""
+    calls = 200
+    async with running_fake_ark(render_seconds=0.5) as fake:
+        for _ in range(calls // 20):
+            fake.add_fault("create", "drop_after")
+        settings = ark_settings(tmp_path, fake, poll_interval=0.1, wait_seconds=0.0)
+        async with Client(create_app(settings)) as client:
+            async with anyio.create_task_group() as group:
+                for i in range(calls):
+                    group.start_soon(client.call_tool, "generate_video", {"prompt": f"load {i}", "wait": False})
+            with anyio.fail_after(60):
+                while True:
+                    listed = (await client.call_tool("list_tasks", {"limit": calls})).structured_content or {}
+                    if all(job["video_path"] for job in listed["tasks"]):
+                        break
+                    await anyio.sleep(0.2)
+    assert listed["total"] == calls and fake.creates == calls
+    task_ids = {job["task_id"] for job in listed["tasks"]}
+    assert task_ids == set(fake.tasks) and all(fake.downloads_of(task_id) == 1 for task_id in task_ids)
+    assert len(list(settings.output_dir.glob("*.mp4"))) == calls

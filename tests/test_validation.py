@@ -143,3 +143,47 @@ def test_gptge_refuses_what_it_cannot_carry() -> None:
 def test_token_estimate_uses_the_real_output_size() -> None:
     assert check(model="1.5-pro", resolution="720p", ratio="16:9", duration=5).estimated_tokens == 108900
     assert check(model="1.0-pro", resolution="1080p", ratio="16:9", duration=5).estimated_tokens == 246840
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a cat --DUR 10",
+        "a cat --Duration 10",
+        "a cat x--dur 10",
+        "一只猫，--dur 10",
+        "a cat --RS 1080p",
+        "a cat.--rs 1080p",
+        "--seed 7 a cat",
+        "a cat --fps 24",
+        "a cat --CameraFixed true",
+        "a cat (--wm=false)",
+    ],
+)
+def test_inline_flags_are_refused_in_any_case_and_after_any_character(prompt: str) -> None:
+    """A flag-reading gateway would bill or render by these; case and the character before `--` do not matter."""
+    error = refused(prompt=prompt)
+    assert error.argument == "prompt" and "inline flag" in str(error)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["a cat -- running fast", "--dramatic lighting", "a durable --durable cat", "a cat --- then a dog", "—"]
+)
+def test_dashes_and_words_that_are_not_flag_names_are_prose(prompt: str) -> None:
+    """Only the flag names of protocol.md §3.5 followed by a word boundary are refused."""
+    check(prompt=prompt)
+
+
+def test_an_empty_model_is_refused_with_the_known_ids() -> None:
+    """`model: ""` does not silently mean the default model."""
+    for model in ("", "   "):
+        error = refused(model=model)
+        assert error.argument == "model" and "doubao-seedance-1-5-pro-251215" in (error.allowed or "")
+
+
+def test_frames_with_references_name_the_reference_argument_actually_given() -> None:
+    """Mixing a frame with reference videos or audios names that argument, not reference_images."""
+    image, video, audio = "https://e.com/a.png", "https://e.com/v.mp4", "https://e.com/a.mp3"
+    assert refused(model="2.0", first_frame=image, reference_videos=[video]).argument == "reference_videos"
+    assert refused(model="2.0", first_frame=image, reference_audios=[audio]).argument == "reference_audios"
+    assert refused(model="1.5-pro", reference_videos=[video]).argument == "reference_videos"

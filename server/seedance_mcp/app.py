@@ -200,7 +200,13 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 poll=PollPolicy(interval=settings.poll_interval, cap=settings.poll_interval_max),
                 dedupe_window=settings.dedupe_window,
                 reconcile_delays=settings.reconcile_delays,
-                reconcile_window=settings.http_timeout + 30.0,
+                reconcile_window=(
+                    settings.reconcile_window if settings.reconcile_window is not None else settings.http_timeout + 30.0
+                ),
+                reconcile_patience=settings.reconcile_patience,
+                lease_seconds=settings.lease_seconds,
+                claim_interval=min(2.0, settings.lease_seconds / 3),
+                safety_identifier=settings.safety_identifier,
             ),
         )
         task_group = await stack.enter_async_context(anyio.create_task_group())
@@ -476,31 +482,39 @@ Models on this provider (call list_models for full limits):
             RatioArg | None, Field(description="Aspect ratio; `adaptive` follows the input image.")
         ] = None,
         duration: Annotated[
-            int | None, Field(description="Length in seconds (per model; -1 lets 1.5 pro / 2.0 choose).")
+            int | None, Field(strict=True, description="Length in seconds (per model; -1 lets 1.5 pro / 2.0 choose).")
         ] = None,
         frames: Annotated[
-            int | None, Field(description="Length in frames instead of duration: 25 + 4n, 29-289 (1.0 models).")
+            int | None,
+            Field(strict=True, description="Length in frames instead of duration: 25 + 4n, 29-289 (1.0 models)."),
         ] = None,
-        seed: Annotated[int | None, Field(description="-1 for random, or 0-4294967295 to repeat a result.")] = None,
-        camera_fixed: Annotated[bool | None, Field(description="Ask for a static camera (not on 2.0).")] = None,
-        watermark: Annotated[bool | None, Field(description="Add the 'AI generated' watermark.")] = None,
+        seed: Annotated[
+            int | None, Field(strict=True, description="-1 for random, or 0-4294967295 to repeat a result.")
+        ] = None,
+        camera_fixed: Annotated[
+            bool | None, Field(strict=True, description="Ask for a static camera (not on 2.0).")
+        ] = None,
+        watermark: Annotated[bool | None, Field(strict=True, description="Add the 'AI generated' watermark.")] = None,
         generate_audio: Annotated[
-            bool | None, Field(description="1.5 pro and 2.0: generate sound (default true).")
+            bool | None, Field(strict=True, description="1.5 pro and 2.0: generate sound (default true).")
         ] = None,
-        draft: Annotated[bool | None, Field(description="1.5 pro: a cheap 480p preview.")] = None,
+        draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: a cheap 480p preview.")] = None,
         return_last_frame: Annotated[
-            bool | None, Field(description="Also save the last frame as a PNG (to chain clips).")
+            bool | None, Field(strict=True, description="Also save the last frame as a PNG (to chain clips).")
         ] = None,
         service_tier: Annotated[
             Literal["default", "flex"] | None,
             Field(description="`flex`: half price, may queue for hours (not on 2.0)."),
         ] = None,
-        wait: Annotated[bool, Field(description="Wait for the video (bounded) instead of returning at once.")] = True,
+        wait: Annotated[
+            bool, Field(strict=True, description="Wait for the video (bounded) instead of returning at once.")
+        ] = True,
         dry_run: Annotated[
-            bool, Field(description="Validate and show the exact request and estimated tokens; send nothing.")
+            bool,
+            Field(strict=True, description="Validate and show the exact request and estimated tokens; send nothing."),
         ] = False,
         force_new: Annotated[
-            bool, Field(description="Pay for a new video even if an identical request was just made.")
+            bool, Field(strict=True, description="Pay for a new video even if an identical request was just made.")
         ] = False,
     ) -> VideoTask:
         from seedance_mcp.validation import GenerateArgs, validate_request
@@ -706,7 +720,7 @@ def _limit_lines(preset: Preset) -> list[str]:
 
 
 def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
-    from seedance_mcp.media import resolve_media
+    from seedance_mcp.media import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
     update: dict[str, Any] = {}
@@ -721,7 +735,13 @@ def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
                 resolve_media(value, f"{name}[{i}]", kind, dirs)  # type: ignore[arg-type]
                 for i, value in enumerate(values)
             )
-    return request.model_copy(update=update) if update else request
+    if not update:
+        return request
+    resolved = request.model_copy(update=update)
+    # Every file is inlined now: refuse a body the provider would refuse for its size, naming the biggest file.
+    media = {"first_frame", "last_frame", "reference_images", "reference_videos", "reference_audios"}
+    check_request_size(resolved.model_dump(include={"prompt", *media}))
+    return resolved
 
 
 def _reporter(ctx: Context[LazyRuntime, Any]) -> Callable[[float, str], Any]:

@@ -7,6 +7,7 @@ alone cost about a fifth of the cold-start budget (bench #1)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -52,10 +53,21 @@ class Settings(BaseModel):
     wait_seconds: float = Field(default=50.0, ge=0, le=3600)
     """How long one tool call may block before it hands back a task handle."""
     allowed_dirs: tuple[Path, ...] = ()
-    """Directories local input files may come from; empty means the working directory and the output directory."""
+    """Directories local input files may come from; empty means the inputs directory, the output directory and the
+    working directory unless that is a filesystem root, the home directory or above it (see `readable_dirs`)."""
     http_token: SecretStr | None = None
     reconcile_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
     """After a create answer is lost: when to look for the task in the provider's list (Ark dialects)."""
+    reconcile_window: float | None = Field(default=None, ge=0)
+    """Seconds after a lost create within which its task may still appear; an empty look proves nothing earlier.
+    Default: the HTTP time-out plus 30 s."""
+    reconcile_patience: float = Field(default=1800.0, ge=0)
+    """How long to keep looking for a lost create's task while looks fail or stay inconclusive."""
+    safety_identifier: str | None = Field(default=None, max_length=64)
+    """Sent as Ark's `safety_identifier` (an end-user id) on every create. Unset: each job sends a marker of its own
+    there, which is how a task whose create answer was lost is recognised for certain."""
+    lease_seconds: float = Field(default=30.0, gt=0)
+    """How long a server process's hold on a job lasts without renewal: the take-over delay after a crash."""
     dedupe_window: float = Field(default=600.0, ge=0)
     """Seconds during which an identical generate_video call returns the earlier job instead of paying again."""
     http_timeout: float = Field(default=60.0, gt=0)
@@ -74,6 +86,14 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     direct_downloads: bool = True
     """Download videos over a dedicated fast connection; off when the environment names an HTTP proxy."""
+    public_hosts: tuple[str, ...] = ()
+    """`serve --http`: the `host[:port]` names remote clients reach the server under (comma-separated); their Host
+    and Origin headers are accepted besides loopback's."""
+    public_url: str | None = None
+    """`serve --http`: the URL clients use (`https://video.example.com`); announced at start-up, named in the OAuth
+    protected-resource metadata (`<url>/mcp`), and its host is a public host."""
+    inputs_dir: Path = Field(default_factory=lambda data: _default_inputs_dir(data))
+    """Where users put files for generate_video to read (default `<output_dir>/inputs`; created on first use)."""
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod
@@ -88,6 +108,35 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("public_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, (list, tuple)):
+            return tuple(_host_entry(str(part)) for part in value if str(part).strip())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _check_public_url(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        from urllib.parse import urlsplit
+
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if (
+            parts.scheme.lower() not in ("http", "https")
+            or not parts.netloc
+            or "@" in parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(f"expected an http(s) URL like https://video.example.com: {value!r}")
+        _host_entry(parts.netloc)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
 
     @field_validator("model")
     @classmethod
@@ -115,14 +164,63 @@ class Settings(BaseModel):
         return self.api_key.get_secret_value() if self.api_key else None
 
     def readable_dirs(self) -> tuple[Path, ...]:
-        dirs = self.allowed_dirs or (Path.cwd(), self.output_dir)
-        resolved: list[Path] = []
-        for directory in dirs:
-            try:
-                resolved.append(directory.expanduser().resolve())
-            except OSError:
+        """The directories local input files may be read from, resolved; the first is where to copy a file.
+
+        SEEDANCE_ALLOWED_DIRS is honoured as given. By default: the inputs directory (created here, on first use),
+        the output directory and the working directory, each only if it is not a filesystem root, the home
+        directory or an ancestor of it: hosts such as Claude Desktop start servers in `/`, and a default must not
+        quietly open the whole disk to a model.
+        """
+        if self.allowed_dirs:
+            return tuple(d for d in map(_resolved_dir, self.allowed_dirs) if d is not None)
+        with contextlib.suppress(OSError):
+            self.inputs_dir.expanduser().mkdir(parents=True, exist_ok=True)
+        try:
+            home = _resolved_dir(Path.home())
+        except RuntimeError:  # no home directory known
+            home = None
+        try:
+            cwd: Path | None = Path.cwd()
+        except OSError:  # the working directory was deleted
+            cwd = None
+        dirs: list[Path] = []
+        for candidate in (self.inputs_dir, self.output_dir, cwd):
+            directory = _resolved_dir(candidate) if candidate is not None else None
+            if directory is None or directory in dirs or directory == Path(directory.anchor):
                 continue
-        return tuple(resolved)
+            if home is not None and home.is_relative_to(directory):
+                continue
+            dirs.append(directory)
+        return tuple(dirs)
+
+
+def _default_inputs_dir(data: dict[str, Any]) -> Path:
+    output_dir = data.get("output_dir")
+    return (output_dir if isinstance(output_dir, Path) else default_output_dir()) / "inputs"
+
+
+def _resolved_dir(directory: Path) -> Path | None:
+    try:
+        return directory.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _host_entry(raw: str) -> str:
+    """One public host as `host[:port]`, lower-case (a pasted URL is cut down to its host; a bare IPv6 bracketed)."""
+    import re
+
+    label = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+    pattern = rf"(?:{label}(?:\.{label})*\.?|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?"
+    entry = raw.strip().lower()
+    if "://" in entry:
+        entry = entry.split("://", 1)[1]
+    entry = entry.split("/", 1)[0].rsplit("@", 1)[-1]
+    if entry.count(":") > 1 and not entry.startswith("["):
+        entry = f"[{entry}]"
+    if not re.fullmatch(pattern, entry) or (":" in entry.rsplit("]", 1)[-1] and int(entry.rsplit(":", 1)[1]) > 65535):
+        raise ValueError(f"expected host[:port] entries like video.example.com or video.example.com:8443: {raw!r}")
+    return entry
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,17 +1,25 @@
 """Image, video and audio arguments: URLs pass through, local files become checked `data:` URLs.
 
-Local files are only read from the directories the user allows, after the size and the format are checked
-from the file's header, so a model cannot make the server read (and upload) anything else.
+Local files are only read from the directories the user allows. A file is opened once, without following a link
+in its last component and without blocking (a FIFO or a device is refused, never waited on); the opened
+descriptor itself is checked (a regular file, really inside an allowed directory) and read with a hard bound, so
+nothing swapped in between a check and the read can make the server read, upload or wait on anything else.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import errno
+import json
+import os
+import re
+import stat
 import struct
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from seedance_mcp.errors import InvalidArgument
 
@@ -21,13 +29,31 @@ MIN_SIDE, MAX_SIDE = 300, 6000
 MIN_ASPECT, MAX_ASPECT = 0.4, 2.5
 AUDIO_FORMATS = {"wav": "wav", "mp3": "mpeg"}
 MAX_AUDIO_BYTES = 15 * 1024 * 1024
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""The provider refuses a create body over 64 MB (protocol.md §3.4), base64 media included."""
+_BODY_HEADROOM = 64 * 1024
+"""Room for the provider body's own structure (model, content types, roles) around the values counted."""
 
 MediaKind = Literal["image", "video", "audio"]
 
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)  # a link swapped into the last component fails with ELOOP instead of being followed
+    | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO or a device never waits for a writer
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
 
 def sniff_image(head: bytes) -> tuple[str, int, int] | None:
-    """Format, width and height from an image's first bytes (64 KiB is plenty), or None if not an image we take."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+    """Format, width and height from an image's header, or None if not an image we take.
+
+    JPEG markers are walked up to the frame header however large the EXIF blocks before it, so pass the whole
+    file (it is read whole anyway, bounded by the size limit).
+    """
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24 and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         return "png", width, height
     if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
@@ -58,53 +84,178 @@ def _webp_size(head: bytes) -> tuple[str, int, int] | None:
     return None
 
 
-def _tiff_size(head: bytes) -> tuple[str, int, int] | None:
-    endian = "<" if head[:2] == b"II" else ">"
+def _tiff_tags(data: bytes) -> tuple[str, dict[int, list[int]]] | None:
+    """The byte order and the integer tags of a TIFF's first directory, or None if it is damaged."""
+    endian = "<" if data[:2] == b"II" else ">"
+    sizes = {3: ("H", 2), 4: ("I", 4)}
     try:
-        (offset,) = struct.unpack(endian + "I", head[4:8])
-        (count,) = struct.unpack(endian + "H", head[offset : offset + 2])
-        found: dict[int, int] = {}
+        (offset,) = struct.unpack(endian + "I", data[4:8])
+        (count,) = struct.unpack(endian + "H", data[offset : offset + 2])
+        tags: dict[int, list[int]] = {}
         for i in range(count):
-            entry = head[offset + 2 + 12 * i : offset + 14 + 12 * i]
-            tag, kind = struct.unpack(endian + "HH", entry[:4])
-            if tag in (256, 257):
-                value = struct.unpack(endian + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])
-                found[tag] = value[0]
+            entry = data[offset + 2 + 12 * i : offset + 14 + 12 * i]
+            tag, kind, n = struct.unpack(endian + "HHI", entry[:8])
+            if kind not in sizes or n > len(data):
+                continue
+            code, width = sizes[kind]
+            values = entry[8:12]
+            if n * width > 4:  # the values live elsewhere in the file
+                (start,) = struct.unpack(endian + "I", entry[8:12])
+                values = data[start : start + n * width]
+            tags[tag] = list(struct.unpack(endian + code * n, values[: n * width]))
     except (struct.error, IndexError):
         return None
-    if 256 in found and 257 in found:
-        return "tiff", found[256], found[257]
+    return endian, tags
+
+
+def _tiff_size(head: bytes) -> tuple[str, int, int] | None:
+    parsed = _tiff_tags(head)
+    if parsed is None:
+        return None
+    tags = parsed[1]
+    if tags.get(256) and tags.get(257):
+        return "tiff", tags[256][0], tags[257][0]
     return None
 
 
-def _jpeg_size(head: bytes) -> tuple[str, int, int] | None:
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int]]:
+    """(marker, offset) of each JPEG segment, by walking segment lengths, up to the start of scan (SOS)."""
     i = 2
-    while i + 9 < len(head):
-        if head[i] != 0xFF:
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            i += 1  # stray bytes between segments: decoders skip them too
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
             i += 1
             continue
-        marker = head[i + 1]
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
-        (length,) = struct.unpack(">H", head[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+        yield marker, i
+        if marker in (0xD9, 0xDA):
+            return
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if length < 2:
+            return
+        i += 2 + length
+
+
+def _jpeg_size(head: bytes) -> tuple[str, int, int] | None:
+    for marker, i in _jpeg_segments(head):
+        if marker in _SOF_MARKERS and i + 9 <= len(head):
             height, width = struct.unpack(">HH", head[i + 5 : i + 9])
             return "jpeg", width, height
-        i += 2 + length
     return None
 
 
-def check_image(argument: str, head: bytes, size: int) -> str:
-    """The image's format after checking it against Seedance's input limits (protocol.md §3.4)."""
+def image_is_complete(fmt: str, data: bytes) -> bool:
+    """Whether a file whose header sniffed as `fmt` also holds its image data, not just a header."""
+    if fmt == "png":
+        return _png_complete(data)
+    if fmt == "jpeg":
+        return _jpeg_complete(data)
+    if fmt == "gif":
+        flags = data[10] if len(data) > 10 else 0
+        table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+        start = 13 + table
+        # at least one image descriptor (0x2C, 10 bytes) with its LZW code size and a data block
+        return len(data) >= start + 12 and b"\x2c" in data[start:]
+    if fmt == "bmp":
+        return _bmp_complete(data)
+    if fmt == "webp":
+        return _webp_complete(data)
+    if fmt == "tiff":
+        return _tiff_complete(data)
+    return False
+
+
+def _png_complete(data: bytes) -> bool:
+    i, seen_data = 8, False
+    while i + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
+        end = i + 12 + length
+        if end > len(data):
+            return False
+        if kind == b"IDAT":
+            seen_data = seen_data or length > 0
+        if kind == b"IEND":
+            return seen_data
+        i = end
+    return False
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    frame = False
+    for marker, i in _jpeg_segments(data):
+        frame = frame or marker in _SOF_MARKERS
+        if marker == 0xDA and i + 4 <= len(data):
+            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            return frame and len(data) > i + 2 + length  # some entropy-coded data after the scan header
+    return False
+
+
+def _bmp_complete(data: bytes) -> bool:
+    if len(data) < 34:
+        return False
+    (offset,) = struct.unpack("<I", data[10:14])
+    width, height = struct.unpack("<ii", data[18:26])
+    (bits,) = struct.unpack("<H", data[28:30])
+    (compression,) = struct.unpack("<I", data[30:34])
+    need = offset + 1
+    if compression in (0, 3) and bits:  # uncompressed rows, each padded to 4 bytes
+        need = max(need, offset + (bits * abs(width) + 31) // 32 * 4 * abs(height))
+    return len(data) >= need
+
+
+def _webp_complete(data: bytes) -> bool:
+    if len(data) < 20:
+        return False
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    if len(data) < 8 + riff_size:
+        return False
+    i = 12
+    while i + 8 <= len(data):
+        kind = data[i : i + 4]
+        (size,) = struct.unpack("<I", data[i + 4 : i + 8])
+        if i + 8 + size > len(data):
+            return False
+        if kind in (b"VP8 ", b"VP8L", b"ANMF") and size > 0:
+            return True
+        i += 8 + size + (size & 1)
+    return False
+
+
+def _tiff_complete(data: bytes) -> bool:
+    parsed = _tiff_tags(data)
+    if parsed is None:
+        return False
+    tags = parsed[1]
+    for offsets_tag, counts_tag in ((273, 279), (324, 325)):
+        offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
+        if offsets and counts and len(offsets) == len(counts):
+            return all(count > 0 and offset + count <= len(data) for offset, count in zip(offsets, counts, strict=True))
+    return False
+
+
+def check_image(argument: str, data: bytes, size: int | None = None) -> str:
+    """The image's format after checking the whole file against Seedance's input limits (protocol.md §3.4)."""
+    size = len(data) if size is None else size
     if size >= MAX_IMAGE_BYTES:
         raise InvalidArgument(argument, f"the image is {size / 1e6:.1f} MB", allowed="under 30 MB")
-    sniffed = sniff_image(head)
+    sniffed = sniff_image(data)
     if sniffed is None:
         raise InvalidArgument(
             argument, "this is not an image Seedance accepts", allowed=", ".join(IMAGE_FORMATS), hint="Convert it."
         )
     fmt, width, height = sniffed
+    if not image_is_complete(fmt, data):
+        raise InvalidArgument(
+            argument,
+            f"the {fmt} file is incomplete or damaged (its image data is missing)",
+            hint="Export or save the image again and pass the new file.",
+        )
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
         raise InvalidArgument(
             argument,
@@ -128,6 +279,12 @@ def resolve_media(value: str, argument: str, kind: MediaKind, allowed_dirs: Sequ
     text = value.strip()
     if not text:
         raise InvalidArgument(argument, "it is empty", allowed="an https URL, a data: URL or a local file path")
+    if "\x00" in text:
+        raise InvalidArgument(
+            argument,
+            "it contains a NUL character, which no URL or file path can hold",
+            allowed="an https URL, a data: URL or a local file path",
+        )
     lowered = text.lower()
     if lowered.startswith(("https://", "http://", "asset://")):
         return text
@@ -142,38 +299,131 @@ def resolve_media(value: str, argument: str, kind: MediaKind, allowed_dirs: Sequ
             allowed="an https URL or an asset:// id",
             hint="Upload the video somewhere public and pass its https URL.",
         )
-    path = _allowed_path(text, argument, allowed_dirs)
     if kind == "audio":
-        return _audio_data_url(path, argument)
-    with path.open("rb") as handle:
-        size = path.stat().st_size
-        fmt = check_image(argument, handle.read(65536), size)
-        handle.seek(0)
-        data = handle.read(MAX_IMAGE_BYTES)
+        suffix = Path(text).suffix.lower().lstrip(".")
+        if suffix not in AUDIO_FORMATS:
+            raise InvalidArgument(argument, f"{Path(text).name} is not wav or mp3", allowed="wav, mp3")
+        data = read_allowed_file(text, argument, allowed_dirs, MAX_AUDIO_BYTES, what="audio")
+        return f"data:audio/{AUDIO_FORMATS[suffix]};base64,{base64.b64encode(data).decode('ascii')}"
+    data = read_allowed_file(text, argument, allowed_dirs, MAX_IMAGE_BYTES - 1, what="image")
+    fmt = check_image(argument, data)
     return f"data:image/{fmt};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _allowed_path(text: str, argument: str, allowed_dirs: Sequence[Path]) -> Path:
-    path = Path(text).expanduser()
+def read_allowed_file(text: str, argument: str, allowed_dirs: Sequence[Path], limit: int, *, what: str) -> bytes:
+    """The bytes of a regular file inside an allowed directory, at most `limit` of them, read through one open."""
+    real = _resolved(text, argument)
+    if not _inside(real, allowed_dirs):
+        raise _outside(text, argument, allowed_dirs)
     try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise InvalidArgument(
-            argument,
-            f"no file at {text!r}",
-            allowed="an https URL, a data: URL or the path of an existing local file",
-        ) from None
-    # resolve() has followed every symlink, so a link inside an allowed directory pointing outside it is refused.
-    if not any(real.is_relative_to(root) for root in allowed_dirs):
-        raise InvalidArgument(
-            argument,
-            f"{text!r} is outside the directories this server may read",
-            allowed=", ".join(str(d) for d in allowed_dirs) or "(none)",
-            hint="Move the file into one of them, or add its directory to SEEDANCE_ALLOWED_DIRS.",
-        )
-    if not real.is_file():
-        raise InvalidArgument(argument, f"{text!r} is not a regular file")
-    return real
+        fd = os.open(real, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidArgument(
+                argument,
+                f"{text!r} was replaced by a symbolic link while it was being opened",
+                hint="Pass the path of the file itself.",
+            ) from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise _missing(text, argument) from None
+        raise InvalidArgument(argument, f"{text!r} cannot be read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidArgument(argument, f"{text!r} is not a regular file", hint="Pass the path of an image file.")
+        if not _opened_inside(fd, info, real, allowed_dirs):
+            raise _outside(text, argument, allowed_dirs)
+        if info.st_size > limit:
+            raise _too_big(argument, what, info.st_size, limit)
+        data = _read_at_most(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew after the size check: the read, not the stat, decides
+        raise _too_big(argument, what, len(data), limit, growing=True)
+    return data
+
+
+def _resolved(text: str, argument: str) -> Path:
+    try:
+        return Path(text).expanduser().resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        raise _missing(text, argument) from None
+
+
+def _inside(path: Path, allowed_dirs: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(root) for root in allowed_dirs)
+
+
+def _opened_inside(fd: int, info: os.stat_result, real: Path, allowed_dirs: Sequence[Path]) -> bool:
+    """Whether the file behind `fd` lies in an allowed directory, whatever happened to the path since it was checked.
+
+    The descriptor's own path comes from the kernel where it tells it (Linux, macOS); elsewhere the file opened
+    must still be the very file (device and inode) at the checked path.
+    """
+    opened: str | None = None
+    if sys.platform.startswith("linux"):
+        try:
+            opened = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            opened = None
+    elif sys.platform == "darwin":
+        import fcntl
+
+        try:
+            opened = os.fsdecode(fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).split(b"\0", 1)[0])
+        except OSError:
+            opened = None
+    if opened is not None and opened.startswith("/"):
+        return _inside(Path(opened.removesuffix(" (deleted)")), allowed_dirs)
+    try:
+        now = os.stat(real, follow_symlinks=False)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _read_at_most(fd: int, count: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = count
+    while remaining > 0:
+        try:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _missing(text: str, argument: str) -> InvalidArgument:
+    return InvalidArgument(
+        argument,
+        f"no file at {text!r}",
+        allowed="an https URL, a data: URL or the path of an existing local file",
+    )
+
+
+def _outside(text: str, argument: str, allowed_dirs: Sequence[Path]) -> InvalidArgument:
+    where = f"Copy the file into {allowed_dirs[0]}, or add" if allowed_dirs else "Add"
+    return InvalidArgument(
+        argument,
+        f"{text!r} is outside the directories this server may read",
+        allowed=", ".join(str(d) for d in allowed_dirs) or "(none)",
+        hint=(
+            f"{where} its directory to SEEDANCE_ALLOWED_DIRS in the server's environment (several directories "
+            f"separated by {os.pathsep!r}; it replaces the defaults) and restart the server."
+        ),
+    )
+
+
+def _too_big(argument: str, what: str, size: int, limit: int, *, growing: bool = False) -> InvalidArgument:
+    allowed = "under 30 MB" if what == "image" else "at most 15 MB"
+    problem = f"the {what} is {size / 1e6:.1f} MB"
+    if growing:
+        problem = f"the {what} is over {limit / 1e6:.1f} MB (it grew while it was read)"
+    return InvalidArgument(argument, problem, allowed=allowed)
 
 
 def _check_data_url(text: str, argument: str, kind: MediaKind) -> str:
@@ -190,7 +440,7 @@ def _check_data_url(text: str, argument: str, kind: MediaKind) -> str:
     except (binascii.Error, ValueError):
         raise InvalidArgument(argument, "the base64 data is corrupt") from None
     if kind == "image":
-        fmt = check_image(argument, raw[:65536], len(raw))
+        fmt = check_image(argument, raw)
         if mime != f"image/{fmt}":
             return f"data:image/{fmt};base64,{payload}"
     elif len(raw) > MAX_AUDIO_BYTES:
@@ -198,12 +448,78 @@ def _check_data_url(text: str, argument: str, kind: MediaKind) -> str:
     return text
 
 
-def _audio_data_url(path: Path, argument: str) -> str:
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in AUDIO_FORMATS:
-        raise InvalidArgument(argument, f"{path.name} is not wav or mp3", allowed="wav, mp3")
-    size = path.stat().st_size
-    if size > MAX_AUDIO_BYTES:
-        raise InvalidArgument(argument, f"the audio is {size / 1e6:.1f} MB", allowed="at most 15 MB")
-    data = path.read_bytes()
-    return f"data:audio/{AUDIO_FORMATS[suffix]};base64,{base64.b64encode(data).decode('ascii')}"
+# Sizing a create body without serialising it: only strings can be large, and base64 needs no JSON escaping.
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+_ROLE_ARGUMENT = {
+    "first_frame": "first_frame",
+    "last_frame": "last_frame",
+    "reference_image": "reference_images",
+    "reference_video": "reference_videos",
+    "reference_audio": "reference_audios",
+}
+
+
+def check_request_size(body: Mapping[str, Any], limit: int = MAX_REQUEST_BYTES) -> None:
+    """Refuse a create body whose JSON would exceed the provider's limit, naming the biggest media argument.
+
+    `body` is either the validated request's fields (argument names as keys) or the provider's JSON body (media
+    named by their `role`). Sizes are counted, not serialised: the base64 strings are never copied.
+    """
+    leaves: list[tuple[str, int]] = []
+    total = _json_size(body, "", leaves) + _BODY_HEADROOM
+    if total <= limit:
+        return
+    name, biggest = max(leaves, key=lambda leaf: leaf[1], default=("prompt", 0))
+    mb = 1024 * 1024  # the provider's "64 MB" is 64 MiB
+    raise InvalidArgument(
+        name,
+        f"with every file inlined as base64 the request would be {total / mb:.1f} MB; {name} alone is "
+        f"{biggest / mb:.1f} MB",
+        allowed=f"a request body of at most {limit / mb:.0f} MB (base64 adds a third to each file)",
+        hint=f"Pass {name} as an https URL (or an asset:// id) instead of a file, or use smaller or fewer files.",
+    )
+
+
+def _json_size(value: Any, path: str, leaves: list[tuple[str, int]]) -> int:
+    if isinstance(value, str):
+        size = len(value) + 2 if value.isascii() and not _NEEDS_ESCAPE.search(value) else _dumped_size(value)
+        leaves.append((path or "body", size))
+        return size
+    if isinstance(value, Mapping):
+        items: list[tuple[Any, Any]] = list(value.items())  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        size = 2 + max(len(items) - 1, 0) * 2
+        for key, item in items:
+            size += _dumped_size(str(key)) + 2 + _json_size(item, _child(path, str(key)), leaves)
+        return size
+    if isinstance(value, list | tuple):
+        entries: list[Any] = list(value)  # pyright: ignore[reportUnknownArgumentType]
+        size = 2 + max(len(entries) - 1, 0) * 2
+        counters: dict[str, int] = {}
+        for index, item in enumerate(entries):
+            size += _json_size(item, _item_path(path, index, item, counters), leaves)
+        return size
+    return _dumped_size(value)
+
+
+def _child(path: str, key: str) -> str:
+    if not path:
+        return key
+    if "[" in path or path in _ROLE_ARGUMENT.values():
+        return path  # inside a media item named by its role, the nested keys (`image_url.url`) tell the caller nothing
+    return f"{path}.{key}"
+
+
+def _item_path(path: str, index: int, item: Any, counters: dict[str, int]) -> str:
+    if isinstance(item, Mapping):
+        role = item.get("role")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if isinstance(role, str) and role in _ROLE_ARGUMENT:
+            argument = _ROLE_ARGUMENT[role]
+            if argument in ("first_frame", "last_frame"):
+                return argument
+            counters[argument] = counters.get(argument, -1) + 1
+            return f"{argument}[{counters[argument]}]"
+    return f"{path}[{index}]"
+
+
+def _dumped_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))

@@ -31,8 +31,11 @@ FRAMES_MIN, FRAMES_MAX = 29, 289
 
 # Inline flags (protocol.md §3.5) typed into the prompt would fight the validated arguments; the gateways that
 # take flags at all ignore bad values silently, so they are refused here and asked for as arguments.
+# A flag is found wherever it sits (after a letter, a dot or a fullwidth comma too) and in any case; a name that
+# merely starts like one (`--durable`, `--dramatic`) is prose.
 _INLINE_FLAG = re.compile(
-    r"(?:^|\s)--(resolution|rs|ratio|rt|duration|dur|frames|framespersecond|fps|seed|camerafixed|cf|watermark|wm)\b"
+    r"--(resolution|rs|ratio|rt|duration|dur|frames|framespersecond|fps|seed|camerafixed|cf|watermark|wm)\b",
+    re.IGNORECASE,
 )
 _FLAG_ARGUMENT = {
     "resolution": "resolution",
@@ -50,6 +53,9 @@ _FLAG_ARGUMENT = {
     "watermark": "watermark",
     "wm": "watermark",
 }
+
+
+_REFERENCE_ARGUMENTS = ("reference_images", "reference_videos", "reference_audios")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +93,17 @@ def _models_with(preset: Preset, capability: str) -> str:
 
 
 def resolve_model(name: str | None, preset: Preset, default_model: str) -> ModelSpec:
-    wanted = name or default_model
+    offered = [MODELS_BY_KEY[k].model_id(preset.region) for k in preset.model_keys]
+    if name is not None and not name.strip():
+        raise InvalidArgument(
+            "model",
+            "it is empty",
+            allowed=_listing(offered),
+            hint="Leave `model` out to use the configured default model.",
+        )
+    wanted = name if name is not None else default_model
     spec = find_model(wanted, preset)
     if spec is None:
-        offered = [MODELS_BY_KEY[k].model_id(preset.region) for k in preset.model_keys]
         raise InvalidArgument(
             "model",
             f"{wanted!r} is not a Seedance model offered by the `{preset.name}` provider",
@@ -104,8 +117,9 @@ def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
     frames_given = args.first_frame is not None or args.last_frame is not None
     refs_given = bool(args.reference_images or args.reference_videos or args.reference_audios)
     if frames_given and refs_given:
+        given = [name for name in _REFERENCE_ARGUMENTS if getattr(args, name)]
         raise InvalidArgument(
-            "reference_images",
+            given[0],
             "frame images (first_frame/last_frame) and references cannot be combined in one request",
             hint="Use either first_frame/last_frame, or reference_* arguments.",
         )
@@ -154,7 +168,7 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
         raise InvalidArgument(
             "prompt",
             f"it contains the inline flag `--{flag.group(1)}`",
-            hint=f"Remove it and pass the value as the `{_FLAG_ARGUMENT[flag.group(1)]}` argument instead.",
+            hint=f"Remove it and pass the value as the `{_FLAG_ARGUMENT[flag.group(1).lower()]}` argument instead.",
         )
     spec = resolve_model(args.model, preset, default_model)
     model_id = spec.model_id(preset.region)
