@@ -1,0 +1,133 @@
+"""Tool results: a job as the model reads it, with the one next step that is true for its state."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from seedance_mcp.models import ProviderRequestPreview, VideoTask
+
+if TYPE_CHECKING:
+    from seedance_mcp.runtime import Runtime
+    from seedance_mcp.store import Job
+    from seedance_mcp.wire import HttpRequest, VideoRequest
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
+
+
+def next_step(job: Job) -> str:
+    handle = job.handle
+    match job.status:
+        case "succeeded" if job.video_path:
+            return f"The video is saved at {job.video_path}. Give the user this path."
+        case "succeeded" if job.download_error:
+            return (
+                f"The video is ready but saving it failed ({job.download_error}). Call get_task_status(task_id="
+                f'"{handle}", wait=true) to try the download again, or give the user video_url before it expires.'
+            )
+        case "succeeded":
+            return f'The video is ready and downloading: call get_task_status(task_id="{handle}", wait=true).'
+        case "queued" | "running" | "submitting":
+            typical = f"about {job.expected_render_seconds:.0f} s in all"
+            return (
+                f'Still rendering ({typical}). Call get_task_status(task_id="{handle}", wait=true) to keep '
+                "waiting. Do not call generate_video again for this video: that would pay for a second one."
+            )
+        case "failed":
+            return (
+                f"The task failed ({job.error_code or 'no code'}): {job.error_message or 'no message'}. Moderation "
+                "failures are not billed: change the prompt or image and try again."
+            )
+        case "unknown":
+            return (
+                "The create request's answer was lost, so a paid task may exist: do not submit again. On Ark the "
+                f'server is finding it in the provider\'s task list; call get_task_status(task_id="{handle}") in a '
+                "minute. On other gateways check the provider console; only if no task exists, use "
+                "generate_video(force_new=true)."
+            )
+        case "cancelled":
+            return "The task was cancelled; nothing was rendered."
+        case "expired":
+            return "The task expired before it finished; submit it again if the video is still wanted."
+        case "not_submitted":
+            return "Nothing was sent."
+
+
+def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = time.time) -> VideoTask:
+    end = job.finished_at or clock()
+    return VideoTask(
+        task_id=job.handle,
+        job_id=job.job_id,
+        provider=job.provider,
+        model=job.model,
+        status=job.status,
+        prompt=job.prompt if len(job.prompt) <= 200 else job.prompt[:199] + "…",
+        progress_percent=100.0 if job.status == "succeeded" else job.progress,
+        video_path=job.video_path,
+        video_url=job.video_url,
+        video_url_expires_at=_iso(job.video_url_expires_at),
+        last_frame_url=job.last_frame_url,
+        last_frame_path=job.last_frame_path,
+        resolution=job.resolution,
+        ratio=job.ratio,
+        duration=job.duration,
+        frames=job.frames,
+        seed=job.seed,
+        estimated_tokens=job.estimated_tokens,
+        usage_tokens=job.usage_tokens,
+        error_code=job.error_code,
+        error_message=job.error_message or job.download_error or job.last_poll_error,
+        request_id=job.request_id,
+        created_at=_iso(job.created_at),
+        elapsed_seconds=round(end - (job.submitted_at or job.created_at), 1),
+        reused_existing=reused,
+        next_step=next_step(job),
+    )
+
+
+_DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
+
+
+def _elide_data_urls(value: Any) -> Any:
+    """A request body for display: base64 payloads shortened to their size."""
+    if isinstance(value, dict):
+        return {k: _elide_data_urls(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, list):
+        return [_elide_data_urls(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, str) and (match := _DATA_URL.match(value)):
+        return f"data:{match.group(1)};base64,<{len(match.group(2)) * 3 // 4} bytes>"
+    return value
+
+
+def dry_run_result(runtime: Runtime, request: VideoRequest, http_request: HttpRequest) -> VideoTask:
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer ***" if runtime.provider.has_key else ""}
+    preview = ProviderRequestPreview(
+        method=http_request.method,
+        url=http_request.url,
+        headers={k: v for k, v in headers.items() if v},
+        body=_elide_data_urls(http_request.json_body),
+    )
+    return VideoTask(
+        task_id="dry-run",
+        job_id="dry-run",
+        provider=runtime.preset.name,
+        model=request.model_id,
+        status="not_submitted",
+        prompt=request.prompt,
+        resolution=request.effective_resolution,
+        ratio=request.ratio or request.effective_ratio,
+        duration=request.effective_seconds,
+        frames=request.frames,
+        seed=request.seed,
+        estimated_tokens=request.estimated_tokens,
+        dry_run_request=preview,
+        next_step=(
+            f"Nothing was sent. Call generate_video with the same arguments and without dry_run to submit; it will "
+            f"bill about {request.estimated_tokens:,} output tokens."
+        ),
+    )

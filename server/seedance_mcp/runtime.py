@@ -1,0 +1,195 @@
+"""The runtime every tool call reaches: the provider client, the journal and the job worker, opened lazily.
+
+Nothing that `initialize` and `tools/list` need waits for it; see `LazyRuntime`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import anyio
+
+from seedance_mcp import __version__
+from seedance_mcp.catalog import PRESETS, Preset
+from seedance_mcp.config import Settings
+from seedance_mcp.errors import ConfigurationError, SeedanceError
+
+if TYPE_CHECKING:
+    from seedance_mcp.jobs import JobManager
+    from seedance_mcp.providers.client import ProviderClient
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_KEY = "sandbox-key"
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens and every tool call reaches through the context."""
+
+    settings: Settings
+    preset: Preset
+    provider: ProviderClient
+    jobs: JobManager
+
+
+def effective_preset(settings: Settings) -> Preset:
+    """The preset validation and the tools use. The sandbox can speak any preset's dialect (SEEDANCE_SANDBOX_AS)."""
+    if settings.provider == "sandbox" and settings.sandbox_as not in (None, "sandbox"):
+        emulated = PRESETS[settings.sandbox_as]
+        return replace(emulated, title=f"Embedded sandbox speaking the {emulated.title} dialect")
+    return PRESETS[settings.provider]
+
+
+def _sandbox_paths(preset: Preset, url: str) -> tuple[str, dict[str, str]]:
+    """Base URL (and per-model bases) of the embedded sandbox for a dialect."""
+    if preset.name == "kkiai":
+        return f"{url}/volc/v1", {"2.0": f"{url}/api/v3", "2.0-fast": f"{url}/api/v3"}
+    if preset.dialect == "ark":
+        return f"{url}/api/v3", {}
+    return url, {}
+
+
+class LazyRuntime:
+    """The runtime, opened in the background once a tool needs it or `delay` seconds after start-up.
+
+    Nothing that `initialize` and `tools/list` need waits for the HTTP client, the journal or the sandbox, so the
+    server answers a client's first requests as fast as a bare MCPServer; the worker still resumes unfinished
+    jobs moments after start-up, whether or not any tool is called.
+    """
+
+    def __init__(self, settings: Settings, delay: float) -> None:
+        self._settings = settings
+        self._delay = delay
+        self._wanted = anyio.Event()
+        self._ready = anyio.Event()
+        self._runtime: Runtime | None = None
+        self._error: SeedanceError | None = None
+
+    async def run(self) -> None:
+        with anyio.move_on_after(self._delay):
+            await self._wanted.wait()
+        try:
+            async with open_runtime(self._settings) as runtime:
+                self._runtime = runtime
+                self._ready.set()
+                await anyio.sleep_forever()
+        except SeedanceError as exc:
+            logger.error("the server could not start its runtime: %s", exc)
+            self._error = exc
+            self._ready.set()
+        except Exception as exc:  # a top-level handler: an unwritable state dir must not kill the server
+            logger.exception("the server could not start its runtime")
+            self._error = ConfigurationError(
+                f"The server could not open its journal or HTTP client ({type(exc).__name__}: {exc}). Check that "
+                "SEEDANCE_STATE_DIR and SEEDANCE_OUTPUT_DIR are writable, then restart the server."
+            )
+            self._ready.set()
+
+    async def get(self) -> Runtime:
+        self._wanted.set()
+        await self._ready.wait()
+        if self._runtime is None:
+            raise self._error or ConfigurationError("the server's runtime is not available")
+        return self._runtime
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
+    """Open everything the tools need, and close it again. Heavy imports happen here, not at start-up."""
+    import httpx
+
+    from seedance_mcp.jobs import JobManager, JobSettings
+    from seedance_mcp.polling import PollPolicy
+    from seedance_mcp.providers import ProviderClient, dialect_for
+    from seedance_mcp.providers._http import RetryPolicy
+    from seedance_mcp.providers.client import DownloadLimits
+    from seedance_mcp.store import SqliteTaskStore
+
+    preset = effective_preset(settings)
+    async with AsyncExitStack() as stack:
+        base_url = settings.base_url or preset.base_url
+        by_model: dict[str, str] = {}
+        api_key = settings.key
+        is_sandbox = settings.provider == "sandbox"
+        if is_sandbox and not settings.base_url:
+            from seedance_mcp.sandbox import SandboxState, running_sandbox
+
+            sandbox = await stack.enter_async_context(
+                running_sandbox(
+                    SandboxState(render_seconds=settings.sandbox_render_seconds), port=settings.sandbox_port
+                )
+            )
+            base_url, by_model = _sandbox_paths(preset, sandbox.url)
+        if is_sandbox:
+            api_key = api_key or SANDBOX_KEY
+        elif preset.name == "kkiai" and not settings.base_url:
+            by_model = dict(preset.base_url_by_model)
+        if not base_url:
+            raise ConfigurationError(
+                f"SEEDANCE_BASE_URL is required for the `{preset.name}` provider (the gateway's address, "
+                "e.g. https://api.example.com)."
+            )
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30.0),
+                trust_env=not is_sandbox,
+                headers={"User-Agent": f"seedance-mcp/{__version__}"},
+            )
+        )
+        download_http: httpx.AsyncClient | None = None
+        if settings.direct_downloads:
+            from seedance_mcp.providers.bulk_transport import BulkDownloadTransport
+
+            download_http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=BulkDownloadTransport(),
+                    timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
+                    headers={"User-Agent": f"seedance-mcp/{__version__}"},
+                )
+            )
+        scale = settings.retry_scale
+        retry = RetryPolicy(base_delay=0.5 * scale, max_delay=8.0 * scale, max_retry_after=60.0 * scale)
+        provider = ProviderClient(
+            preset=preset,
+            dialect=dialect_for(preset.dialect),
+            base_url=base_url,
+            base_url_by_model=by_model,
+            api_key=api_key,
+            http=http,
+            download_http=download_http,
+            retry=retry,
+            download=DownloadLimits(
+                max_bytes=settings.max_download_mb * 1024 * 1024, timeout=settings.download_timeout
+            ),
+        )
+        store = await SqliteTaskStore.open(settings.state_dir / "jobs.sqlite3")
+        stack.push_async_callback(store.close)
+        jobs = JobManager(
+            store=store,
+            provider=provider,
+            settings=JobSettings(
+                output_dir=settings.output_dir,
+                poll=PollPolicy(interval=settings.poll_interval, cap=settings.poll_interval_max),
+                dedupe_window=settings.dedupe_window,
+                reconcile_delays=settings.reconcile_delays,
+                reconcile_window=(
+                    settings.reconcile_window if settings.reconcile_window is not None else settings.http_timeout + 30.0
+                ),
+                reconcile_patience=settings.reconcile_patience,
+                lease_seconds=settings.lease_seconds,
+                claim_interval=min(2.0, settings.lease_seconds / 3),
+                safety_identifier=settings.safety_identifier,
+            ),
+        )
+        task_group = await stack.enter_async_context(anyio.create_task_group())
+        await task_group.start(jobs.run)
+        try:
+            yield Runtime(settings=settings, preset=preset, provider=provider, jobs=jobs)
+        finally:
+            task_group.cancel_scope.cancel()

@@ -1,0 +1,199 @@
+"""`generate_video`: the one paid tool. Validation first, then the journal, then the provider."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
+from seedance_mcp.config import Settings
+from seedance_mcp.errors import ConfigurationError, SeedanceError
+from seedance_mcp.models import VideoTask
+from seedance_mcp.results import dry_run_result, job_result
+from seedance_mcp.runtime import LazyRuntime
+from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
+from seedance_mcp.tools.models import catalog_summary
+from seedance_mcp.wire import VideoRequest
+
+# Reusable argument types: the descriptions are what the model reads.
+ImageArg = Annotated[
+    str | None,
+    Field(description="An https URL, a data:image/...;base64 URL, or a local file path (jpeg/png/webp/bmp/tiff/gif)."),
+]
+Resolution = Literal["480p", "720p", "1080p"]
+RatioArg = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive", "9:21", "keep_ratio"]
+
+
+def description(settings: Settings, preset: Preset, default_spec_key: str) -> str:
+    """What the model reads about generate_video: cost, waiting, modes, and this provider's models."""
+    return f"""Make a video with ByteDance Seedance on {preset.title}; save the MP4. COSTS MONEY.
+
+Submits one paid job, then waits up to about {settings.wait_seconds:.0f} s while reporting progress. Renders take
+30 s to 5 min. If the video is not done in time, the result has status `queued`/`running` and a task_id: call
+get_task_status(task_id, wait=true) to keep waiting — do not call generate_video again, that pays twice (an
+identical call within {settings.dedupe_window / 60:.0f} min returns the first job instead). On success, video_path
+is the saved MP4.
+
+The mode follows the images given: none = text-to-video; first_frame (+ last_frame); reference_images /
+reference_videos / reference_audios (Seedance 2.0 multimodal references, or 1.0 lite i2v reference images).
+Leave an argument out to use the model's default. Arguments are checked against the model's limits before anything
+is sent. dry_run=true returns the exact provider request and the estimated tokens without sending it.
+
+Models on this provider (call list_models for full limits):
+{catalog_summary(preset, default_spec_key)}"""
+
+
+def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
+    generate_description = description(settings, preset, default_spec_key)
+
+    @server.tool(
+        description=generate_description,
+        annotations=ToolAnnotations(
+            title="Generate a Seedance video (paid)",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def generate_video(
+        prompt: Annotated[str, Field(description="What happens in the video: subject, action, scene, camera, style.")],
+        ctx: ToolContext,
+        model: Annotated[
+            str | None, Field(description="Model id or short key (e.g. `1.5-pro`); default: the configured model.")
+        ] = None,
+        first_frame: ImageArg = None,
+        last_frame: Annotated[
+            str | None, Field(description="Last frame image (needs first_frame); same forms as first_frame.")
+        ] = None,
+        reference_images: Annotated[
+            list[str] | None, Field(description="Reference images (2.0: up to 9; 1.0 lite i2v: 1-4).")
+        ] = None,
+        reference_videos: Annotated[
+            list[str] | None, Field(description="Seedance 2.0: up to 3 reference video URLs (https or asset://).")
+        ] = None,
+        reference_audios: Annotated[
+            list[str] | None,
+            Field(description="Seedance 2.0: up to 3 reference audios (URL or local wav/mp3); never alone."),
+        ] = None,
+        resolution: Annotated[Resolution | None, Field(description="Output resolution.")] = None,
+        ratio: Annotated[
+            RatioArg | None, Field(description="Aspect ratio; `adaptive` follows the input image.")
+        ] = None,
+        duration: Annotated[
+            int | None, Field(strict=True, description="Length in seconds (per model; -1 lets 1.5 pro / 2.0 choose).")
+        ] = None,
+        frames: Annotated[
+            int | None,
+            Field(strict=True, description="Length in frames instead of duration: 25 + 4n, 29-289 (1.0 models)."),
+        ] = None,
+        seed: Annotated[
+            int | None, Field(strict=True, description="-1 for random, or 0-4294967295 to repeat a result.")
+        ] = None,
+        camera_fixed: Annotated[
+            bool | None, Field(strict=True, description="Ask for a static camera (not on 2.0).")
+        ] = None,
+        watermark: Annotated[bool | None, Field(strict=True, description="Add the 'AI generated' watermark.")] = None,
+        generate_audio: Annotated[
+            bool | None, Field(strict=True, description="1.5 pro and 2.0: generate sound (default true).")
+        ] = None,
+        draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: a cheap 480p preview.")] = None,
+        return_last_frame: Annotated[
+            bool | None, Field(strict=True, description="Also save the last frame as a PNG (to chain clips).")
+        ] = None,
+        service_tier: Annotated[
+            Literal["default", "flex"] | None,
+            Field(description="`flex`: half price, may queue for hours (not on 2.0)."),
+        ] = None,
+        wait: Annotated[
+            bool, Field(strict=True, description="Wait for the video (bounded) instead of returning at once.")
+        ] = True,
+        dry_run: Annotated[
+            bool,
+            Field(strict=True, description="Validate and show the exact request and estimated tokens; send nothing."),
+        ] = False,
+        force_new: Annotated[
+            bool, Field(strict=True, description="Pay for a new video even if an identical request was just made.")
+        ] = False,
+    ) -> VideoTask:
+        from seedance_mcp.validation import GenerateArgs, validate_request
+
+        args = GenerateArgs(
+            prompt=prompt,
+            model=model,
+            first_frame=first_frame,
+            last_frame=last_frame,
+            reference_images=reference_images or (),
+            reference_videos=reference_videos or (),
+            reference_audios=reference_audios or (),
+            resolution=resolution,
+            ratio=ratio,
+            duration=duration,
+            frames=frames,
+            seed=seed,
+            camera_fixed=camera_fixed,
+            watermark=watermark,
+            generate_audio=generate_audio,
+            draft=draft,
+            return_last_frame=return_last_frame,
+            service_tier=service_tier,
+        )
+        try:
+            # Validation first: a refused call costs nothing, not even opening the journal.
+            request = validate_request(args, preset, settings.default_model)
+            request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
+            runtime = await runtime_of(ctx)
+            http_request = runtime.provider.create_request(request)
+            if dry_run:
+                return dry_run_result(runtime, request, http_request)
+            if not runtime.provider.has_key:
+                raise ConfigurationError(
+                    "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
+                    "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
+                )
+            spec = MODELS_BY_KEY[request.model_key]
+            # The sandbox's renders take as long as it is told, not as long as Seedance's.
+            expected = (
+                settings.sandbox_render_seconds
+                if settings.provider == "sandbox"
+                else expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
+            )
+            job, reused = await runtime.jobs.submit(
+                request, http_request, expected_render=expected, force_new=force_new
+            )
+            if wait and settings.wait_seconds > 0 and not job.settled:
+                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
+            return job_result(job, reused=reused)
+        except SeedanceError as exc:
+            raise ToolError(str(exc)) from exc
+
+
+def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
+    from seedance_mcp.media import check_request_size, resolve_media
+
+    dirs = settings.readable_dirs()
+    update: dict[str, Any] = {}
+    if request.first_frame is not None:
+        update["first_frame"] = resolve_media(request.first_frame, "first_frame", "image", dirs)
+    if request.last_frame is not None:
+        update["last_frame"] = resolve_media(request.last_frame, "last_frame", "image", dirs)
+    for name, kind in (("reference_images", "image"), ("reference_videos", "video"), ("reference_audios", "audio")):
+        values: tuple[str, ...] = getattr(request, name)
+        if values:
+            update[name] = tuple(
+                resolve_media(value, f"{name}[{i}]", kind, dirs)  # type: ignore[arg-type]
+                for i, value in enumerate(values)
+            )
+    if not update:
+        return request
+    resolved = request.model_copy(update=update)
+    # Every file is inlined now: refuse a body the provider would refuse for its size, naming the biggest file.
+    media = {"first_frame", "last_frame", "reference_images", "reference_videos", "reference_audios"}
+    check_request_size(resolved.model_dump(include={"prompt", *media}))
+    return resolved

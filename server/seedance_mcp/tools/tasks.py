@@ -1,0 +1,95 @@
+"""`get_task_status`, `list_tasks`, `cancel_task`: following and managing jobs already submitted; all free."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from seedance_mcp.config import Settings
+from seedance_mcp.errors import SeedanceError
+from seedance_mcp.models import CancelResult, TaskList, VideoTask
+from seedance_mcp.results import job_result
+from seedance_mcp.runtime import LazyRuntime
+from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
+
+TaskId = Annotated[str, Field(description="A task id from generate_video or list_tasks (`cgt-…` or `job-…`).")]
+
+
+def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Get a video task's status", read_only_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def get_task_status(
+        task_id: TaskId,
+        ctx: ToolContext,
+        wait: Annotated[
+            bool, Field(description="Wait (bounded, with progress notifications) for the video to finish.")
+        ] = False,
+    ) -> VideoTask:
+        """Get the state of a video job started by generate_video; free.
+
+        Returns the status (queued, running, succeeded, failed, cancelled, expired, unknown), the saved MP4's
+        video_path once done, the error when it failed, and the billed tokens. With wait=true it keeps waiting,
+        reporting progress, and returns when the video is saved or the wait bound passes; call it again if the
+        status is still queued or running.
+        """
+        runtime = await runtime_of(ctx)
+        try:
+            job = await runtime.jobs.find(task_id)
+            job = await runtime.jobs.retry_download(job)
+            if wait and settings.wait_seconds > 0 and not job.settled:
+                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
+            return job_result(job)
+        except SeedanceError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="List video tasks", read_only_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    async def list_tasks(
+        ctx: ToolContext,
+        status: Annotated[
+            Literal["queued", "running", "succeeded", "failed", "cancelled", "expired", "unknown"] | None,
+            Field(description="Only tasks in this state."),
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
+    ) -> TaskList:
+        """List the video jobs this server has submitted, newest first, from its local journal; free.
+
+        Each has its task_id, prompt excerpt, model, status, saved video_path and created time. Use it to find a
+        task id again, or to check for a job before submitting one that may already exist.
+        """
+        runtime = await runtime_of(ctx)
+        jobs, total = await runtime.jobs.store.recent(status, limit)
+        live = [await runtime.jobs.current(job) for job in jobs]
+        return TaskList(tasks=[job_result(job) for job in live], total=total)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Cancel a queued video task",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    async def cancel_task(task_id: TaskId, ctx: ToolContext) -> CancelResult:
+        """Cancel a video job that is still queued, so it is not rendered or billed.
+
+        A task that is already rendering cannot be cancelled on Ark (it finishes, is billed, and is still saved);
+        the answer says so. Some gateways have no cancel call at all.
+        """
+        runtime = await runtime_of(ctx)
+        try:
+            job, cancelled, message = await runtime.jobs.cancel(task_id)
+        except SeedanceError as exc:
+            raise ToolError(str(exc)) from exc
+        return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
