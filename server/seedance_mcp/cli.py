@@ -90,7 +90,7 @@ def _is_loopback(host: str) -> bool:
 
 def _serve_http(host: str, port: int) -> int:
     settings = _settings()
-    from seedance_mcp.http_server import serve_http
+    from seedance_mcp.http_server import CannotListen, serve_http
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
     if token is None and not _is_loopback(host):
@@ -99,8 +99,23 @@ def _serve_http(host: str, port: int) -> int:
             "or bind to 127.0.0.1.\n"
         )
         return 2
-    serve_http(settings, host=host, port=port, token=token)
+    if token is None and (settings.public_hosts or settings.public_url):
+        sys.stderr.write(
+            "seedance-mcp: SEEDANCE_PUBLIC_HOSTS / SEEDANCE_PUBLIC_URL let remote clients in (through a proxy): "
+            "set SEEDANCE_HTTP_TOKEN too.\n"
+        )
+        return 2
+    try:
+        serve_http(settings, host=host, port=port, token=token, announce=_announce)
+    except CannotListen as exc:
+        sys.stderr.write(f"seedance-mcp: {exc}\n")
+        return 2
     return 0
+
+
+def _announce(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _run_sandbox(port: int, render_seconds: float) -> int:

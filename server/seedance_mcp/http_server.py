@@ -1,8 +1,17 @@
-"""`seedance-mcp serve --http`: streamable HTTP with a bearer token and DNS-rebinding protection."""
+"""`seedance-mcp serve --http`: streamable HTTP with a bearer token and DNS-rebinding protection.
+
+The Host check accepts loopback names, the bind address when it is a concrete one, and the public names the user
+declares (`SEEDANCE_PUBLIC_HOSTS`, the host of `SEEDANCE_PUBLIC_URL`); anything else gets 421. uvicorn runs with
+no logging configuration of its own, so its records go through the server's stderr handler (and its secret
+redaction) instead of uvicorn's stdout access handler, with query-string credentials masked on the way."""
 
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -10,7 +19,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from seedance_mcp.config import Settings
 
-LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+if TYPE_CHECKING:
+    import socket
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+LOOPBACK_HOSTS = [*LOOPBACK_NAMES, *(f"{name}:*" for name in LOOPBACK_NAMES)]
+WILDCARD_BINDS = ("0.0.0.0", "::", "")
+
+logger = logging.getLogger("seedance_mcp.http")
 
 
 class StaticTokenVerifier:
@@ -25,33 +41,175 @@ class StaticTokenVerifier:
         return None
 
 
-def http_security(
-    host: str, port: int, token: str | None
-) -> tuple[StaticTokenVerifier | None, AuthSettings | None, TransportSecuritySettings]:
-    """Auth and transport-security settings for a bind address. Host checks stay on whatever the address."""
+def url_host(host: str) -> str:
+    """A host as it appears in a URL or a Host header: IPv6 addresses in brackets, lower-case."""
+    host = host.strip().lower()
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    bare = host.strip().strip("[]").lower()
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_host(entry: str) -> tuple[str, str | None]:
+    """`host[:port]` → (host, port or None); `[v6]:port` keeps its brackets."""
+    if entry.startswith("["):
+        name = entry[: entry.index("]") + 1]
+        rest = entry[len(name) :]
+        return name, rest[1:] if rest.startswith(":") else None
+    name, colon, port = entry.partition(":")
+    return name, port if colon else None
+
+
+def public_host_entries(settings: Settings) -> tuple[str, ...]:
+    """The declared public hosts plus the host of the public URL, each once."""
+    entries = list(settings.public_hosts)
+    if settings.public_url:
+        from urllib.parse import urlsplit
+
+        entries.append(urlsplit(settings.public_url).netloc.lower())
+    return tuple(dict.fromkeys(entries))
+
+
+def allowed_hosts(bind_host: str, port: int, public_hosts: Iterable[str] = ()) -> list[str]:
+    """Host header values to accept: loopback (any port), each public host with and without a port (a name declared
+    without one matches any port, one declared with a port also matches the bare name a proxy on :80/:443 sends),
+    and the bind address when it is a concrete one."""
     allowed = list(LOOPBACK_HOSTS)
-    if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
-        allowed += [host, f"{host}:{port}"]
+
+    def add(*values: str) -> None:
+        allowed.extend(v for v in values if v not in allowed)
+
+    for entry in public_hosts:
+        name, entry_port = _split_host(entry.strip().lower())
+        add(*((f"{name}:{entry_port}", name) if entry_port else (name, f"{name}:*")))
+    if bind_host.strip() not in WILDCARD_BINDS and not is_loopback(bind_host):
+        add(url_host(bind_host), f"{url_host(bind_host)}:{port}")
+    return allowed
+
+
+def allowed_origins(hosts: Iterable[str]) -> list[str]:
+    """The http and https origins of the allowed Host values (a browser page served under one of them)."""
+    return [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+
+
+@dataclass(frozen=True)
+class HttpPlan:
+    """Everything `serve_http` derives from the settings and the bound address."""
+
+    url: str
+    """The URL clients use: the public URL's `/mcp`, else the local one."""
+    verifier: StaticTokenVerifier | None
+    auth: AuthSettings | None
+    security: TransportSecuritySettings
+    warnings: tuple[str, ...]
+
+
+def http_plan(settings: Settings, *, host: str, port: int, token: str | None) -> HttpPlan:
+    """Auth, transport security, the announced URL and start-up warnings for a bind address and the actual port."""
+    public = public_host_entries(settings)
+    hosts = allowed_hosts(host, port, public)
     security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=allowed,
-        allowed_origins=[f"http://{h}" for h in allowed],
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=allowed_origins(hosts)
     )
+    wildcard = host.strip() in WILDCARD_BINDS
+    local_base = f"http://{'127.0.0.1' if wildcard else url_host(host)}:{port}"
+    base = settings.public_url.rstrip("/") if settings.public_url else local_base
+    warnings: list[str] = []
+    if wildcard and token is not None and not public:
+        warnings.append(
+            f"serve --http listens on every interface ({host or '*'}:{port}) but no public host name is set: remote "
+            "clients will get 421 (Invalid Host header) until SEEDANCE_PUBLIC_HOSTS (or SEEDANCE_PUBLIC_URL) names "
+            "the host they connect to, e.g. SEEDANCE_PUBLIC_HOSTS=video.example.com"
+        )
     if token is None:
-        return None, None, security
-    url_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return HttpPlan(f"{base}/mcp", None, None, security, tuple(warnings))
     auth = AuthSettings(
-        issuer_url=f"http://{url_host}:{port}",  # pyright: ignore[reportArgumentType]
-        resource_server_url=f"http://{url_host}:{port}/mcp",  # pyright: ignore[reportArgumentType]
+        issuer_url=base,  # pyright: ignore[reportArgumentType]
+        resource_server_url=f"{base}/mcp",  # pyright: ignore[reportArgumentType]
         required_scopes=["video"],
         validate_token_resource=False,
     )
-    return StaticTokenVerifier(token), auth, security
+    return HttpPlan(f"{base}/mcp", StaticTokenVerifier(token), auth, security, tuple(warnings))
 
 
-def serve_http(settings: Settings, *, host: str, port: int, token: str | None) -> None:
+def announcement(plan: HttpPlan, *, host: str, port: int, token: str | None) -> str:
+    """The start-up line: where to connect, and whether a token is needed."""
+    detail = "bearer token required" if token is not None else "no token: local clients only"
+    listening = f"{url_host(host) or '*'}:{port}"
+    if listening not in plan.url:
+        detail += f"; listening on {listening}"
+    return f"seedance-mcp: serving MCP over HTTP at {plan.url} ({detail})"
+
+
+def _configured_redactors() -> list[logging.Filter]:
+    """The `RedactSecrets` filters `configure_logging` put on the root handlers (the configured secrets)."""
+    from seedance_mcp.logs import RedactSecrets
+
+    return [f for h in logging.getLogger().handlers for f in h.filters if isinstance(f, RedactSecrets)]
+
+
+class CannotListen(OSError):
+    """The address could not be bound (port taken, address not local, no permission)."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port` (`::`-style addresses over IPv6)."""
+    import socket
+
+    bare = host.strip().strip("[]") or "0.0.0.0"
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bare, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def serve_http(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Bind, announce the URL through `announce` (the socket already accepts connections), serve until a signal.
+
+    `port=0` picks a free port; the announcement and the OAuth metadata name the real one. Raises `CannotListen` when
+    the address cannot be bound."""
+    import anyio
+    import uvicorn
+
+    from seedance_mcp.access_log import protect_uvicorn_logs
     from seedance_mcp.app import create_app
 
-    verifier, auth, security = http_security(host, port, token)
-    server = create_app(settings, token_verifier=verifier, auth=auth)
-    server.run("streamable-http", host=host, port=port, transport_security=security)
+    protect_uvicorn_logs([token, settings.key], extra=_configured_redactors())
+    sock = bind(host, port)
+    bound_port: int = sock.getsockname()[1]
+    plan = http_plan(settings, host=host, port=bound_port, token=token)
+    server = create_app(settings, token_verifier=plan.verifier, auth=plan.auth)
+    config = uvicorn.Config(
+        server.streamable_http_app(transport_security=plan.security, host=host),
+        host=host,
+        port=bound_port,
+        log_config=None,  # records propagate to the server's stderr handler; uvicorn's own sends access to stdout
+        log_level=settings.log_level.lower(),
+    )
+    for warning in plan.warnings:
+        logger.warning(warning)
+    if announce is not None:
+        announce(announcement(plan, host=host, port=bound_port, token=token))
+    with sock:
+        anyio.run(uvicorn.Server(config).serve, [sock])
