@@ -81,6 +81,9 @@ class Job(BaseModel):
     """The per-job `safety_identifier` sent with the create request, which Ark echoes on the task."""
     estimated_tokens: int | None = None
     usage_tokens: int | None = None
+    cost_rate: float | None = None
+    """Price per million output tokens that applies to this job, fixed when it was submitted."""
+    currency: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     request_id: str | None = None
@@ -311,7 +314,7 @@ class SqliteTaskStore:
 
     async def update(self, job: Job) -> bool:
         expected = job.version
-        written = job.model_copy(update={"version": expected + 1, "updated_at": self._clock()})
+        written = job.model_copy(update={"version": expected + 1, "updated_at": self._clock()}, deep=True)
 
         def work(db: sqlite3.Connection) -> bool:
             try:
@@ -347,7 +350,7 @@ class SqliteTaskStore:
     async def get(self, key: str) -> Job | None:
         cached = self._settled.get(key)
         if cached is not None:
-            return cached.model_copy()
+            return cached.model_copy(deep=True)
 
         def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
             return db.execute(
@@ -359,7 +362,7 @@ class SqliteTaskStore:
         if not rows:
             return None
         job = Job.model_validate_json(str(rows[0][0]))
-        self._remember(job)
+        self._remember(job.model_copy(deep=True))
         return job
 
     async def recent(self, status: str | None, limit: int) -> tuple[list[Job], int]:

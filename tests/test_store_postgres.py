@@ -1,0 +1,187 @@
+"""What only the PostgreSQL journal has: its migrations, the database's lease clock, its connection pool.
+
+The contract itself (dedupe, compare-and-set, leases, reads) is in test_store_contract.py, run on every store.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from seedance_mcp.store import Job, new_job_id
+
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresServer
+
+pytestmark = pytest.mark.anyio
+pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
+
+SERVER_ROOT = Path(__file__).resolve().parents[1] / "server"
+
+
+@pytest.fixture
+async def database_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database on the session's server."""
+    from tests.postgres_server import fresh_database
+
+    return await fresh_database(postgres_server)
+
+
+def make_job(**fields: object) -> Job:
+    return Job.model_validate(
+        {
+            "job_id": new_job_id(),
+            "provider": "ark",
+            "model": "seedance-1-0-pro-250528",
+            "model_key": "pro",
+            "prompt": "a red kite over the sea",
+            "status": "queued",
+            "fingerprint": "fp-1",
+            "created_at": 1_750_000_000.0,
+            "updated_at": 1_750_000_000.0,
+            **fields,
+        }
+    )
+
+
+async def test_replicas_opening_an_empty_database_together_apply_each_migration_once(database_url: str) -> None:
+    """Replicas starting at the same moment queue on the migration lock: every migration runs once, all open."""
+    import psycopg
+
+    from seedance_mcp.store_postgres import PostgresTaskStore, migrations, open_postgres_store
+
+    stores: list[PostgresTaskStore] = []
+
+    async def start() -> None:
+        stores.append(await open_postgres_store(database_url, max_size=2))
+
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for _ in range(6):
+                    tg.start_soon(start)
+        job = make_job()
+        assert await stores[0].insert(job, dedupe_since=None, lease_owner=None, lease_seconds=30) is None
+        assert await stores[-1].get(job.job_id) == job
+    finally:
+        for store in stores:
+            await store.close()
+    async with await psycopg.AsyncConnection.connect(database_url) as db:
+        rows = await (await db.execute("SELECT version FROM schema_migrations ORDER BY version")).fetchall()
+    assert [row[0] for row in rows] == [version for version, _ in migrations()]
+
+
+async def test_a_database_already_up_to_date_gets_no_migration(database_url: str) -> None:
+    """`migrate` on a database at the current schema applies nothing."""
+    import psycopg
+
+    from seedance_mcp.store_postgres import migrate, migrations
+
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
+        assert await migrate(db) == [version for version, _ in migrations()]
+        assert await migrate(db) == []
+
+
+async def test_leases_run_on_the_database_clock_when_the_store_has_none(database_url: str) -> None:
+    """Without a clock of its own the store times leases by the database: a live lease holds, a lapsed one frees."""
+    from seedance_mcp.store_postgres import open_postgres_store
+
+    store = await open_postgres_store(database_url)
+    try:
+        job = make_job()
+        assert await store.insert(job, dedupe_since=None, lease_owner="a", lease_seconds=60) is None
+        assert await store.claim("b", 60, limit=10) == []
+        assert await store.renew("a", [job.job_id], -1) == {job.job_id}  # now lapsed: ran out a second ago
+        assert [j.job_id for j in await store.claim("b", 60, limit=10)] == [job.job_id]
+        assert await store.claim("a", 60, limit=10) == []
+    finally:
+        await store.close()
+
+
+async def test_the_indexed_columns_agree_with_the_stored_job(database_url: str) -> None:
+    """Each write keeps the queried columns (status, task id, version, has_work, lease) in step with the JSONB job."""
+    import psycopg
+
+    from seedance_mcp.store_postgres import open_postgres_store
+
+    store = await open_postgres_store(database_url)
+    try:
+        job = make_job()
+        assert await store.insert(job, dedupe_since=None, lease_owner="a", lease_seconds=60) is None
+        job.status, job.task_id = "succeeded", "cgt-1"
+        job.video_url, job.video_path = "https://cdn.example/v.mp4", "/videos/v.mp4"
+        assert await store.update(job)
+    finally:
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(database_url) as db:
+        cursor = await db.execute(
+            "SELECT status, task_id, version, has_work, lease_owner, lease_expires, data->>'status', "
+            "(data->>'version')::int FROM jobs"
+        )
+        assert await cursor.fetchall() == [("succeeded", "cgt-1", 1, False, None, 0.0, "succeeded", 1)]
+
+
+async def test_a_nul_character_in_a_jobs_text_is_kept_as_a_replacement_character(database_url: str) -> None:
+    """PostgreSQL cannot store U+0000: a job's NUL is written as U+FFFD rather than failing the write."""
+    from seedance_mcp.store_postgres import open_postgres_store
+
+    store = await open_postgres_store(database_url)
+    try:
+        job = make_job(prompt="a\x00b \\u0000", error_message="\x00")
+        assert await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=30) is None
+        job.status = "running"
+        assert await store.update(job)
+        stored = await store.get(job.job_id)
+        assert stored is not None
+        assert (stored.prompt, stored.error_message, stored.status) == ("a\ufffdb \\u0000", "\ufffd", "running")
+    finally:
+        await store.close()
+
+
+async def test_connections_the_server_dropped_are_replaced_before_the_next_write(database_url: str) -> None:
+    """After the server ends every pooled connection (a restart, an idle timeout), the next calls still succeed."""
+    import psycopg
+
+    from seedance_mcp.store_postgres import open_postgres_store
+
+    store = await open_postgres_store(database_url, min_size=2, max_size=2)
+    try:
+        job = make_job()
+        assert await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=30) is None
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with anyio.fail_after(10):
+            job.status = "running"
+            assert await store.update(job)
+            assert [j.job_id for j in await store.claim("a", 30, limit=10)] == [job.job_id]
+    finally:
+        await store.close()
+
+
+async def test_a_database_that_cannot_be_reached_fails_at_open(postgres_server: PostgresServer) -> None:
+    """A URL naming no server fails at once with psycopg's own connection error, not after a pool time-out."""
+    import psycopg
+
+    from seedance_mcp.store_postgres import open_postgres_store
+
+    url = postgres_server.url("postgres").replace("port=5432", "port=1")
+    with anyio.fail_after(10), pytest.raises(psycopg.OperationalError):
+        await open_postgres_store(url)
+
+
+def test_importing_the_postgres_store_does_not_load_psycopg() -> None:
+    """psycopg loads only when a PostgreSQL journal is opened, never at import (the stdio start-up stays lean)."""
+    code = (
+        "import sys, seedance_mcp.store_postgres, seedance_mcp.app; "
+        "sys.exit(1 if any(m.split('.')[0] in ('psycopg', 'psycopg_pool') for m in sys.modules) else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=SERVER_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
