@@ -58,7 +58,7 @@ def create_app(
     )
     generate.register(server, settings, preset, default_spec_key)
     tasks.register(server, settings)
-    models.register(server, preset, default_spec_key)
+    models.register(server, settings, preset, default_spec_key)
     _accept_log_level_requests(server)
     return server
 

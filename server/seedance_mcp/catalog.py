@@ -72,6 +72,24 @@ class ModelSpec:
     reference_resolutions: tuple[Resolution, ...] = ()
     notes: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default=())
+    max_reference_video_seconds: int | None = None
+    """The combined length of all reference videos (and, separately, audios), where the provider caps it."""
+    audio_only_references: bool = False
+    """Whether reference audio may be the only reference medium (2.5)."""
+    frame_modes_need_adaptive: bool = False
+    """First-frame and first+last-frame requests must send `ratio: adaptive` (2.5; else TaskTypeConstraint)."""
+    default_duration_auto: bool = False
+    """The provider's default length is -1 (the model picks, billed on the real length): always send a duration."""
+    output_formats: tuple[str, ...] = ()
+    """Container formats `output_format` may ask for; empty: the field is not sent."""
+    omni_reference_task_types: tuple[str, ...] = ()
+    """`omni_reference_task_type` values (2.5: reference, edit or extend a video)."""
+    web_search: bool = False
+    """`tools: [{"type": "web_search"}]` on text-only requests."""
+    priority: bool = False
+    """`priority` 0-9 (queue order within an endpoint)."""
+    lifecycle: str | None = None
+    """What is known of the model's retirement, with its source; None for a model on sale."""
 
     def model_id(self, region: Region) -> str:
         return self.byteplus_id if region == "byteplus" else self.cn_id
@@ -81,6 +99,8 @@ class ModelSpec:
         index = FIXED_RATIOS.index(ratio) if ratio != "adaptive" else 0
         return self.sizes[resolution][index]
 
+
+_LITE_RETIRED = "discontinued by the provider (a reseller's sunset notice, 2026-04-27); calls may be refused"
 
 _PRO_10 = ModelSpec(
     key="1.0-pro",
@@ -107,7 +127,82 @@ _PRO_10 = ModelSpec(
     aliases=("doubao-seedance-1-0-pro", "seedance-1-0-pro", "seedance-1.0-pro"),
 )
 
+_V2_REFERENCE_NOTES = ("Rejects real human faces in references.",)
+
 MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        key="2.5",
+        name="Seedance 2.5",
+        cn_id="doubao-seedance-2-5-260628",
+        byteplus_id="dreamina-seedance-2-5-260628",
+        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
+        resolutions=RESOLUTIONS,
+        default_resolution="720p",
+        t2v_ratios=ALL_RATIOS,
+        i2v_ratios=ALL_RATIOS,
+        default_t2v_ratio="adaptive",
+        default_i2v_ratio="adaptive",
+        duration_min=4,
+        duration_max=30,
+        duration_auto=True,
+        frames=False,
+        audio=True,
+        draft=False,
+        camera_fixed=False,
+        flex_tier=False,
+        sizes=_SIZES_V15,
+        typical_render_seconds=150.0,
+        max_reference_images=30,
+        max_reference_videos=10,
+        max_reference_audios=10,
+        reference_resolutions=RESOLUTIONS,
+        audio_only_references=True,
+        frame_modes_need_adaptive=True,
+        default_duration_auto=True,
+        output_formats=("mp4", "mov"),
+        omni_reference_task_types=("auto", "reference", "edit", "extend"),
+        priority=True,
+        notes=(
+            *_V2_REFERENCE_NOTES,
+            "4-30 s; the provider's default length is -1 (model picks, billed on the real length), so this server "
+            "always sends 5 s unless you pass duration=-1.",
+            "Edit or extend a video: one reference_videos item and omni_reference_task_type=edit|extend "
+            "(edit keeps the input's ratio and length).",
+            "First-frame requests use ratio adaptive. 1080p is H.265.",
+        ),
+        aliases=("doubao-seedance-2-5", "seedance-2-5", "seedance-2.5", "dreamina-seedance-2-5"),
+    ),
+    ModelSpec(
+        key="2.0-mini",
+        name="Seedance 2.0 mini",
+        cn_id="doubao-seedance-2-0-mini-260615",
+        byteplus_id="dreamina-seedance-2-0-mini-260615",
+        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
+        resolutions=("480p", "720p"),
+        default_resolution="720p",
+        t2v_ratios=ALL_RATIOS,
+        i2v_ratios=ALL_RATIOS,
+        default_t2v_ratio="adaptive",
+        default_i2v_ratio="adaptive",
+        duration_min=4,
+        duration_max=15,
+        duration_auto=True,
+        frames=False,
+        audio=True,
+        draft=False,
+        camera_fixed=False,
+        flex_tier=False,
+        sizes=_SIZES_V15,
+        typical_render_seconds=90.0,
+        max_reference_images=9,
+        max_reference_videos=3,
+        max_reference_audios=3,
+        reference_resolutions=("480p", "720p"),
+        max_reference_video_seconds=15,
+        priority=True,
+        notes=(*_V2_REFERENCE_NOTES, "About half the price of 2.0; 480p/720p only."),
+        aliases=("doubao-seedance-2-0-mini", "seedance-2-0-mini", "seedance-2.0-mini", "dreamina-seedance-2-0-mini"),
+    ),
     ModelSpec(
         key="2.0",
         name="Seedance 2.0",
@@ -134,8 +229,14 @@ MODELS: tuple[ModelSpec, ...] = (
         max_reference_videos=3,
         max_reference_audios=3,
         reference_resolutions=RESOLUTIONS,
-        notes=("Rejects real human faces in references.", "Highest quality; slowest (about 4-5 min for 5 s)."),
-        aliases=("doubao-seedance-2-0", "seedance-2-0", "seedance-2.0"),
+        max_reference_video_seconds=15,
+        web_search=True,
+        priority=True,
+        notes=(
+            *_V2_REFERENCE_NOTES,
+            "Highest quality of the 2.0 family; slowest (about 4-5 min for 5 s). 1080p on Volcengine since 2026-04.",
+        ),
+        aliases=("doubao-seedance-2-0", "seedance-2-0", "seedance-2.0", "dreamina-seedance-2-0"),
     ),
     ModelSpec(
         key="2.0-fast",
@@ -163,8 +264,11 @@ MODELS: tuple[ModelSpec, ...] = (
         max_reference_videos=3,
         max_reference_audios=3,
         reference_resolutions=("480p", "720p"),
+        max_reference_video_seconds=15,
+        web_search=True,
+        priority=True,
         notes=("No 1080p.",),
-        aliases=("doubao-seedance-2-0-fast", "seedance-2-0-fast", "seedance-2.0-fast"),
+        aliases=("doubao-seedance-2-0-fast", "seedance-2-0-fast", "seedance-2.0-fast", "dreamina-seedance-2-0-fast"),
     ),
     ModelSpec(
         key="1.5-pro",
@@ -188,7 +292,11 @@ MODELS: tuple[ModelSpec, ...] = (
         flex_tier=True,
         sizes=_SIZES_V15,
         typical_render_seconds=75.0,
-        notes=("Draft mode: a cheap 480p preview (draft=true).", "Audio on by default (generate_audio)."),
+        notes=(
+            "Draft mode: a cheap 480p preview (draft=true); finalise it later with draft_task_id.",
+            "Audio on by default (generate_audio).",
+        ),
+        lifecycle="reported retiring (no new tasks) by one third party, unconfirmed by the provider (2026-11)",
         aliases=("doubao-seedance-1-5-pro", "seedance-1-5-pro", "seedance-1.5-pro"),
     ),
     _PRO_10,
@@ -216,6 +324,7 @@ MODELS: tuple[ModelSpec, ...] = (
         default_resolution="720p",
         typical_render_seconds=40.0,
         notes=("Text only.",),
+        lifecycle=_LITE_RETIRED,
         aliases=("doubao-seedance-1-0-lite-t2v", "seedance-1-0-lite-t2v"),
     ),
     replace(
@@ -231,6 +340,7 @@ MODELS: tuple[ModelSpec, ...] = (
         max_reference_images=4,
         reference_resolutions=("480p", "720p"),
         notes=("Needs an image.", "Reference mode: no 1080p, no adaptive ratio, no camera_fixed."),
+        lifecycle=_LITE_RETIRED,
         aliases=("doubao-seedance-1-0-lite-i2v", "seedance-1-0-lite-i2v"),
     ),
 )
@@ -267,6 +377,15 @@ class Preset:
 
 
 _ALL = tuple(m.key for m in MODELS)
+# The create fields Ark added by 2026 (protocol.md §11.2), which the gateways' documents do not carry.
+_ARK_2026_FIELDS = (
+    "output_format",
+    "omni_reference_task_type",
+    "web_search",
+    "execution_expires_after",
+    "priority",
+    "draft_task_id",
+)
 _V1_AND_15 = ("1.5-pro", "1.0-pro", "1.0-pro-fast", "1.0-lite-t2v", "1.0-lite-i2v")
 
 PRESETS: dict[str, Preset] = {
@@ -298,7 +417,7 @@ PRESETS: dict[str, Preset] = {
             dialect="ark",
             base_url="https://www.kkiai.com/volc/v1",
             region="cn",
-            model_keys=_ALL,
+            model_keys=tuple(k for k in _ALL if k not in ("2.5", "2.0-mini")),  # its documents stop at 2.0
             default_model="1.5-pro",
             cancel=False,
             base_url_by_model={"2.0": "https://www.kkiai.com/api/v3", "2.0-fast": "https://www.kkiai.com/api/v3"},
@@ -312,7 +431,7 @@ PRESETS: dict[str, Preset] = {
             model_keys=_V1_AND_15,
             default_model="1.5-pro",
             cancel=False,
-            limits=GatewayLimits(unsupported=("return_last_frame", "service_tier")),
+            limits=GatewayLimits(unsupported=("return_last_frame", "service_tier", *_ARK_2026_FIELDS)),
         ),
         Preset(
             name="yescale",
@@ -335,6 +454,7 @@ PRESETS: dict[str, Preset] = {
                     "draft",
                     "return_last_frame",
                     "service_tier",
+                    *_ARK_2026_FIELDS,
                 ),
             ),
         ),
@@ -347,7 +467,7 @@ PRESETS: dict[str, Preset] = {
             model_keys=_ALL,
             default_model="1.5-pro",
             cancel=True,
-            limits=GatewayLimits(unsupported=("service_tier",)),
+            limits=GatewayLimits(unsupported=("service_tier", *_ARK_2026_FIELDS)),
         ),
         Preset(
             name="sandbox",

@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from seedance_mcp.catalog import MODELS_BY_KEY, PRESETS, Preset
+from seedance_mcp.catalog import MODELS_BY_KEY, PRESETS, Preset, Region
+
+if TYPE_CHECKING:
+    from seedance_mcp.pricing import Price
 
 ProviderName = Literal["ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "sandbox"]
 
@@ -92,6 +95,11 @@ class Settings(BaseModel):
     public_url: str | None = None
     """`serve --http`: the URL clients use (`https://video.example.com`); announced at start-up, named in the OAuth
     protected-resource metadata (`<url>/mcp`), and its host is a public host."""
+    model_map: dict[str, str] = Field(default_factory=dict[str, str])
+    """Model ids and Ark endpoints the catalog does not know, each declared as a catalog model:
+    `ep-20251103-abcde=2.0,doubao-seedance-2-5-261001=2.5`."""
+    prices: dict[str, Any] | None = None
+    """Price overrides (JSON, or the path of a JSON file): `{"cn": {"2.0": {"per_million": 46}}}`."""
     inputs_dir: Path = Field(default_factory=lambda data: _default_inputs_dir(data))
     """Where users put files for generate_video to read (default `<output_dir>/inputs`; created on first use)."""
 
@@ -138,18 +146,48 @@ class Settings(BaseModel):
         _host_entry(parts.netloc)
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
 
-    @field_validator("model")
+    @field_validator("model_map", mode="before")
     @classmethod
-    def _known_model(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        known = {m.key for m in MODELS_BY_KEY.values()} | {m.cn_id for m in MODELS_BY_KEY.values()}
-        known |= {m.byteplus_id for m in MODELS_BY_KEY.values()} | {
-            a for m in MODELS_BY_KEY.values() for a in m.aliases
-        }
-        if value.strip().lower() not in known:
-            raise ValueError(f"unknown Seedance model {value!r}; known: {', '.join(sorted(MODELS_BY_KEY))}")
+    def _parse_model_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from seedance_mcp.model_map import parse_model_map
+
+            return parse_model_map(value)
         return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _read_prices(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import json
+
+            text = value.strip()
+            if not text.startswith("{"):
+                text = Path(text).expanduser().read_text()
+            value = json.loads(text)
+        if value is not None:
+            from seedance_mcp.pricing import parse_price_overrides
+
+            parse_price_overrides(value)  # raises ValueError naming the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _known_model(self) -> Settings:
+        if self.model is None:
+            return self
+        from seedance_mcp.model_map import catalog_model
+
+        if catalog_model(self.model) is None and self.model.strip().lower() not in self.model_map:
+            raise ValueError(
+                f"SEEDANCE_MODEL: unknown Seedance model {self.model!r}; known: {', '.join(sorted(MODELS_BY_KEY))}; "
+                "declare an endpoint or newer id in SEEDANCE_MODEL_MAP (e.g. ep-2025…=2.0)"
+            )
+        return self
+
+    def price_table(self) -> dict[Region, dict[str, Price]]:
+        from seedance_mcp.pricing import PRICE_TABLE, parse_price_overrides
+
+        return parse_price_overrides(self.prices) if self.prices else PRICE_TABLE
 
     @property
     def preset(self) -> Preset:

@@ -271,7 +271,13 @@ class JobManager:
     # -- submit ----------------------------------------------------------------------------------------------
 
     async def submit(
-        self, request: VideoRequest, http_request: HttpRequest, *, expected_render: float, force_new: bool = False
+        self,
+        request: VideoRequest,
+        http_request: HttpRequest,
+        *,
+        expected_render: float,
+        force_new: bool = False,
+        price: tuple[float, str] | None = None,
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused."""
         provider_name = self.provider.preset.name
@@ -294,6 +300,8 @@ class JobManager:
             expected_render_seconds=expected_render,
             want_last_frame=bool(request.return_last_frame),
             estimated_tokens=request.estimated_tokens,
+            cost_rate=price[0] if price else None,
+            currency=price[1] if price else None,
             resolution=request.effective_resolution,
             ratio=request.ratio or request.effective_ratio,
             duration=request.effective_seconds,

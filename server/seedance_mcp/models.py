@@ -51,6 +51,9 @@ class VideoTask(BaseModel):
     seed: int | None = None
     estimated_tokens: int | None = Field(default=None, description="Output tokens this job is expected to bill.")
     usage_tokens: int | None = Field(default=None, description="Output tokens the provider actually billed.")
+    estimated_cost: float | None = Field(default=None, description="estimated_tokens at the list price.")
+    cost: float | None = Field(default=None, description="usage_tokens at the list price: what this video cost.")
+    currency: str | None = Field(default=None, description="CNY or USD; prices are list prices (list_models).")
     error_code: str | None = None
     error_message: str | None = None
     request_id: str | None = None
@@ -92,6 +95,10 @@ class ModelInfo(BaseModel):
     max_reference_audios: int
     typical_render_seconds: float
     estimated_tokens_5s_default: int = Field(description="Tokens billed for a 5 s clip at the default resolution.")
+    options: list[str] = Field(description="Further arguments this model takes, with their values.")
+    price: str | None = Field(description="List price per million output tokens, or null when unknown.")
+    lifecycle: str | None = Field(description="Retirement news with its source; null when on sale.")
+    declared_ids: list[str] = Field(description="Ids and endpoints declared in SEEDANCE_MODEL_MAP as this model.")
     notes: list[str]
 
 
@@ -101,6 +108,7 @@ class ModelList(BaseModel):
     default_model: str
     models: list[ModelInfo]
     gateway_limits: list[str] = Field(description="What this provider narrows beyond the model limits.")
+    price_source: str
 
 
 class CancelResult(BaseModel):

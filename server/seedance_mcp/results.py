@@ -80,6 +80,9 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
         seed=job.seed,
         estimated_tokens=job.estimated_tokens,
         usage_tokens=job.usage_tokens,
+        estimated_cost=money(job.estimated_tokens, job.cost_rate),
+        cost=money(job.usage_tokens, job.cost_rate),
+        currency=job.currency if job.cost_rate is not None else None,
         error_code=job.error_code,
         error_message=job.error_message or job.download_error or job.last_poll_error,
         request_id=job.request_id,
@@ -104,7 +107,24 @@ def _elide_data_urls(value: Any) -> Any:
     return value
 
 
-def dry_run_result(runtime: Runtime, request: VideoRequest, http_request: HttpRequest) -> VideoTask:
+def money(tokens: int | None, rate_per_million: float | None) -> float | None:
+    """Tokens at a price per million, rounded to a hundredth of a cent; None when either is unknown."""
+    if tokens is None or rate_per_million is None:
+        return None
+    return round(tokens * rate_per_million / 1_000_000, 4)
+
+
+def cost_text(tokens: int, price: tuple[float, str] | None) -> str:
+    """`about 108,900 output tokens (≈ 5.01 CNY at list price)`."""
+    text = f"about {tokens:,} output tokens"
+    if price is not None:
+        text += f" (≈ {money(tokens, price[0]):.2f} {price[1]} at list price)"
+    return text
+
+
+def dry_run_result(
+    runtime: Runtime, request: VideoRequest, http_request: HttpRequest, price: tuple[float, str] | None = None
+) -> VideoTask:
     headers = {"Content-Type": "application/json", "Authorization": "Bearer ***" if runtime.provider.has_key else ""}
     preview = ProviderRequestPreview(
         method=http_request.method,
@@ -125,9 +145,12 @@ def dry_run_result(runtime: Runtime, request: VideoRequest, http_request: HttpRe
         frames=request.frames,
         seed=request.seed,
         estimated_tokens=request.estimated_tokens,
+        estimated_cost=money(request.estimated_tokens, price[0] if price else None),
+        currency=price[1] if price else None,
         dry_run_request=preview,
         next_step=(
             f"Nothing was sent. Call generate_video with the same arguments and without dry_run to submit; it will "
-            f"bill about {request.estimated_tokens:,} output tokens."
+            f"bill {cost_text(request.estimated_tokens, price)}"
+            + (", plus the reference videos' length at the same rate." if request.reference_videos else ".")
         ),
     )

@@ -6,8 +6,8 @@ Pure: reads only the catalog. Every refusal names the argument, the values this 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import cast
 
 from seedance_mcp.catalog import (
@@ -80,6 +80,20 @@ class GenerateArgs:
     draft: bool | None = None
     return_last_frame: bool | None = None
     service_tier: str | None = None
+    output_format: str | None = None
+    omni_reference_task_type: str | None = None
+    web_search: bool | None = None
+    execution_expires_after: int | None = None
+    priority: int | None = None
+    draft_task_id: str | None = None
+
+
+EXPIRES_MIN, EXPIRES_MAX = 3600, 259200
+# What finalising a draft keeps from the draft itself: these cannot be given again.
+_DRAFT_KEEPS = (
+    "first_frame", "last_frame", "reference_images", "reference_videos", "reference_audios", "ratio", "duration",
+    "frames", "seed", "camera_fixed", "draft", "generate_audio", "omni_reference_task_type", "web_search",
+)  # fmt: skip
 
 
 def _listing(values: Sequence[object]) -> str:
@@ -92,8 +106,12 @@ def _models_with(preset: Preset, capability: str) -> str:
     return _listing([s.model_id(preset.region) for s in specs if getattr(s, capability)]) or "none on this provider"
 
 
-def resolve_model(name: str | None, preset: Preset, default_model: str) -> ModelSpec:
+def resolve_model(
+    name: str | None, preset: Preset, default_model: str, model_map: Mapping[str, str] | None = None
+) -> tuple[ModelSpec, str]:
+    """The catalog model whose rules apply, and the id to send (a declared id or endpoint is sent as given)."""
     offered = [MODELS_BY_KEY[k].model_id(preset.region) for k in preset.model_keys]
+    declared = dict(model_map or {})
     if name is not None and not name.strip():
         raise InvalidArgument(
             "model",
@@ -101,16 +119,23 @@ def resolve_model(name: str | None, preset: Preset, default_model: str) -> Model
             allowed=_listing(offered),
             hint="Leave `model` out to use the configured default model.",
         )
-    wanted = name if name is not None else default_model
+    wanted = (name if name is not None else default_model).strip()
+    mapped = declared.get(wanted.lower())
+    if mapped is not None and mapped in preset.model_keys:
+        return MODELS_BY_KEY[mapped], wanted
     spec = find_model(wanted, preset)
     if spec is None:
         raise InvalidArgument(
             "model",
-            f"{wanted!r} is not a Seedance model offered by the `{preset.name}` provider",
-            allowed=_listing(offered),
-            hint="Call `list_models` for each model's limits.",
+            f"{wanted!r} is not a Seedance model the catalog knows for the `{preset.name}` provider",
+            allowed=_listing([*offered, *declared]),
+            hint=(
+                "Call `list_models` for each model's limits. An inference endpoint (`ep-…`) or a newer model id "
+                "works once the server's environment declares which model it stands for, e.g. SEEDANCE_MODEL_MAP=\""
+                f'{wanted}=2.0"; tell the user to add that and restart the server.'
+            ),
         )
-    return spec
+    return spec, spec.model_id(preset.region)
 
 
 def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
@@ -154,7 +179,9 @@ def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
     return mode
 
 
-def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> VideoRequest:
+def validate_request(
+    args: GenerateArgs, preset: Preset, default_model: str, model_map: Mapping[str, str] | None = None
+) -> VideoRequest:
     """A VideoRequest whose every field the provider will accept, or InvalidArgument."""
     prompt = args.prompt.strip()
     if not prompt:
@@ -170,8 +197,7 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
             f"it contains the inline flag `--{flag.group(1)}`",
             hint=f"Remove it and pass the value as the `{_FLAG_ARGUMENT[flag.group(1).lower()]}` argument instead.",
         )
-    spec = resolve_model(args.model, preset, default_model)
-    model_id = spec.model_id(preset.region)
+    spec, model_id = resolve_model(args.model, preset, default_model, model_map)
     limits = preset.limits
     for name in limits.unsupported:
         if getattr(args, name) is not None:
@@ -217,12 +243,25 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
     effective_resolution: Resolution = resolution or default_resolution
 
     ratio = _check_ratio(args.ratio, spec, model_id, mode, preset)
+    ratio, duration = _check_task_type(args, spec, model_id, mode, ratio, preset)
+    if spec.frame_modes_need_adaptive and mode in ("first_frame", "first_last_frame"):
+        if ratio not in (None, "adaptive"):
+            raise InvalidArgument(
+                "ratio",
+                f"{model_id} renders from a first frame only with the ratio `adaptive` (it follows the image)",
+                allowed="adaptive (or leave it out)",
+                hint="Crop the image to the ratio you want instead.",
+            )
+        ratio = "adaptive"
+    if spec.default_duration_auto and duration is None and args.frames is None:
+        # Left out, the provider picks the length (-1) and bills the real one: that has doubled bills. 5 s it is.
+        duration = 5
     default_ratio: Ratio = spec.default_t2v_ratio if mode == "text" else spec.default_i2v_ratio
     if mode == "reference_images":
         default_ratio = "16:9"
     effective_ratio: Ratio = ratio if ratio in (*FIXED_RATIOS, "adaptive") else default_ratio  # type: ignore[assignment]
-
-    effective_seconds = _check_length(args, spec, model_id, preset)
+    effective_seconds = _check_length(replace(args, duration=duration), spec, model_id, preset)
+    _check_newer_fields(args, spec, model_id, mode, preset)
     if args.seed is not None and not -1 <= args.seed <= MAX_SEED:
         raise InvalidArgument("seed", f"{args.seed} is out of range", allowed=f"-1 (random) to {MAX_SEED}")
     if args.camera_fixed is not None and (not spec.camera_fixed or reference_mode):
@@ -256,7 +295,7 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
         reference_audios=tuple(args.reference_audios),
         resolution=resolution,
         ratio=ratio,
-        duration=args.duration,
+        duration=duration,
         frames=args.frames,
         seed=args.seed,
         camera_fixed=args.camera_fixed,
@@ -265,6 +304,12 @@ def validate_request(args: GenerateArgs, preset: Preset, default_model: str) -> 
         draft=args.draft,
         return_last_frame=args.return_last_frame,
         service_tier=args.service_tier,  # pyright: ignore[reportArgumentType]  # checked above
+        output_format=args.output_format,  # pyright: ignore[reportArgumentType]  # checked above
+        omni_reference_task_type=args.omni_reference_task_type,  # pyright: ignore[reportArgumentType]
+        web_search=args.web_search,
+        execution_expires_after=args.execution_expires_after,
+        priority=args.priority,
+        draft_task_id=args.draft_task_id.strip() if args.draft_task_id else None,
         effective_resolution=effective_resolution,
         effective_ratio=effective_ratio,
         effective_seconds=effective_seconds,
@@ -282,7 +327,7 @@ def _check_reference_counts(args: GenerateArgs, spec: ModelSpec, model_id: str) 
             raise InvalidArgument(
                 argument, f"{len(given)} given; {model_id} takes at most {limit}", allowed=f"0-{limit} items"
             )
-    if args.reference_audios and not (args.reference_images or args.reference_videos):
+    if args.reference_audios and not (args.reference_images or args.reference_videos or spec.audio_only_references):
         raise InvalidArgument(
             "reference_audios",
             "audio can never be the only reference",
@@ -345,3 +390,91 @@ def _check_length(args: GenerateArgs, spec: ModelSpec, model_id: str, preset: Pr
 def _duration_text(spec: ModelSpec) -> str:
     text = f"{spec.duration_min}-{spec.duration_max} s"
     return text + " or -1 (the model chooses)" if spec.duration_auto else text
+
+
+def _models_where(preset: Preset, test: Callable[[ModelSpec], object]) -> str:
+    specs = [MODELS_BY_KEY[k] for k in preset.model_keys]
+    return _listing([s.model_id(preset.region) for s in specs if test(s)]) or "none on this provider"
+
+
+def _check_task_type(
+    args: GenerateArgs, spec: ModelSpec, model_id: str, mode: Mode, ratio: str | None, preset: Preset
+) -> tuple[str | None, int | None]:
+    """`omni_reference_task_type`: editing or extending one video (2.5). The ratio and duration to send."""
+    duration = args.duration
+    task_type = args.omni_reference_task_type
+    if task_type is None:
+        return ratio, duration
+    if task_type not in spec.omni_reference_task_types:
+        raise InvalidArgument(
+            "omni_reference_task_type",
+            f"{model_id} takes no omni_reference_task_type",
+            allowed=_listing(spec.omni_reference_task_types) or "none for this model",
+            hint=f"Models that edit or extend videos: {_models_where(preset, lambda s: s.omni_reference_task_types)}.",
+        )
+    if task_type in ("edit", "extend"):
+        if len(args.reference_videos) != 1 or mode != "multimodal_reference":
+            raise InvalidArgument(
+                "reference_videos",
+                f"to {task_type} a video, pass exactly that one video",
+                allowed="one https URL, asset:// id, or the task id of a video this server made (`cgt-…`)",
+            )
+        if ratio not in (None, "adaptive"):
+            raise InvalidArgument(
+                "ratio", f"{'an edit' if task_type == 'edit' else 'an extension'} keeps the video's own ratio",
+                allowed="adaptive (or leave it out)",
+            )  # fmt: skip
+        ratio = "adaptive"
+    if task_type == "edit":
+        if duration not in (None, -1):
+            raise InvalidArgument("duration", "an edit keeps the video's own length", allowed="-1 (or leave it out)")
+        duration = -1
+    return ratio, duration
+
+
+def _check_newer_fields(args: GenerateArgs, spec: ModelSpec, model_id: str, mode: Mode, preset: Preset) -> None:
+    """The 2026 create fields (protocol.md §11.2), each against what this model takes."""
+    if args.output_format is not None and args.output_format not in spec.output_formats:
+        raise InvalidArgument(
+            "output_format",
+            f"{model_id} takes no output_format" if not spec.output_formats else f"{args.output_format!r} is unknown",
+            allowed=_listing(spec.output_formats) or "none for this model (it makes MP4)",
+            hint=f"Models with a choice: {_models_where(preset, lambda s: s.output_formats)}.",
+        )
+    if args.web_search:
+        if not spec.web_search:
+            raise InvalidArgument(
+                "web_search",
+                f"{model_id} has no web search",
+                hint=f"Drop it, or use {_models_where(preset, lambda s: s.web_search)}.",
+            )
+        if mode != "text":
+            raise InvalidArgument("web_search", "web search works on text-only requests", hint="Drop the images.")
+    if args.priority is not None:
+        if not spec.priority:
+            raise InvalidArgument("priority", f"{model_id} takes no priority", hint="Leave it out.")
+        if not 0 <= args.priority <= 9:
+            raise InvalidArgument("priority", f"{args.priority} is out of range", allowed="0-9 (9 goes first)")
+    expires = args.execution_expires_after
+    if expires is not None and not EXPIRES_MIN <= expires <= EXPIRES_MAX:
+        raise InvalidArgument(
+            "execution_expires_after",
+            f"{expires} s is out of range",
+            allowed=f"{EXPIRES_MIN}-{EXPIRES_MAX} seconds (1 to 72 hours)",
+        )
+    if args.draft_task_id is not None:
+        if not spec.draft:
+            raise InvalidArgument(
+                "draft_task_id",
+                f"{model_id} makes no drafts to finalise",
+                hint=f"Use the model that made the draft: {_models_with(preset, 'draft')}.",
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", args.draft_task_id.strip()):
+            raise InvalidArgument("draft_task_id", "it is not a task id", allowed="a draft's task id, `cgt-…`")
+        for name in _DRAFT_KEEPS:
+            if getattr(args, name) not in (None, (), []):
+                raise InvalidArgument(
+                    name,
+                    "finalising a draft renders it with the draft's own settings and media",
+                    hint=f"Leave {name} out; only resolution, watermark, return_last_frame and service_tier apply.",
+                )

@@ -42,6 +42,13 @@ class VideoRequest(BaseModel):
     draft: bool | None = None
     return_last_frame: bool | None = None
     service_tier: Literal["default", "flex"] | None = None
+    output_format: Literal["mp4", "mov"] | None = None
+    omni_reference_task_type: Literal["auto", "reference", "edit", "extend"] | None = None
+    web_search: bool | None = None
+    execution_expires_after: int | None = None
+    priority: int | None = None
+    draft_task_id: str | None = None
+    """Finalise this 1.5 pro draft task: its settings and media are the draft's."""
     effective_resolution: Resolution
     effective_ratio: Ratio
     effective_seconds: float

@@ -38,11 +38,18 @@ _BODY_FIELDS = (
     "draft",
     "return_last_frame",
     "service_tier",
+    "output_format",
+    "omni_reference_task_type",
+    "execution_expires_after",
+    "priority",
 )
 
 
 def build_content(request: VideoRequest) -> list[dict[str, Any]]:
-    """Ark `content[]`: the text item, then the media items with their roles (protocol.md §3.2)."""
+    """Ark `content[]`: the text item, then the media items with their roles (protocol.md §3.2); or, to finalise a
+    draft, only the draft task (its prompt and media are the draft's)."""
+    if request.draft_task_id is not None:
+        return [{"type": "draft_task", "draft_task": {"id": request.draft_task_id}}]
     content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
 
     def image(url: str, role: str) -> dict[str, Any]:
@@ -68,6 +75,8 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
         value = getattr(request, name)
         if value is not None:
             body[name] = value
+    if request.web_search:
+        body["tools"] = [{"type": "web_search"}]
     return body
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -13,10 +14,11 @@ from pydantic import Field
 
 from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import ConfigurationError, SeedanceError
+from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderError, SeedanceError, TaskNotFound
 from seedance_mcp.models import VideoTask
+from seedance_mcp.pricing import quote
 from seedance_mcp.results import dry_run_result, job_result
-from seedance_mcp.runtime import LazyRuntime
+from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.wire import VideoRequest
@@ -42,8 +44,9 @@ is the saved MP4.
 
 The mode follows the images given: none = text-to-video; first_frame (+ last_frame); reference_images /
 reference_videos / reference_audios (Seedance 2.0 multimodal references, or 1.0 lite i2v reference images).
-Leave an argument out to use the model's default. Arguments are checked against the model's limits before anything
-is sent. dry_run=true returns the exact provider request and the estimated tokens without sending it.
+Leave an argument out to use the model's default (on 2.5 a 5 s length is sent: its own default, -1, lets it
+pick the length and bill it; pass duration=-1 only if asked). Arguments are checked against the model's limits
+before anything is sent. dry_run=true returns the exact provider request and its estimated cost without sending it.
 
 Models on this provider (call list_models for full limits):
 {catalog_summary(preset, default_spec_key)}"""
@@ -76,7 +79,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             list[str] | None, Field(description="Reference images (2.0: up to 9; 1.0 lite i2v: 1-4).")
         ] = None,
         reference_videos: Annotated[
-            list[str] | None, Field(description="Seedance 2.0: up to 3 reference video URLs (https or asset://).")
+            list[str] | None,
+            Field(description="2.0 family/2.5: reference video URLs, asset:// ids, or task ids of videos made here."),
         ] = None,
         reference_audios: Annotated[
             list[str] | None,
@@ -87,7 +91,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             RatioArg | None, Field(description="Aspect ratio; `adaptive` follows the input image.")
         ] = None,
         duration: Annotated[
-            int | None, Field(strict=True, description="Length in seconds (per model; -1 lets 1.5 pro / 2.0 choose).")
+            int | None,
+            Field(strict=True, description="Seconds (per model); -1: the model chooses, billed as made."),
         ] = None,
         frames: Annotated[
             int | None,
@@ -110,6 +115,21 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         service_tier: Annotated[
             Literal["default", "flex"] | None,
             Field(description="`flex`: half price, may queue for hours (not on 2.0)."),
+        ] = None,
+        output_format: Annotated[Literal["mp4", "mov"] | None, Field(description="2.5: container.")] = None,
+        omni_reference_task_type: Annotated[
+            Literal["auto", "reference", "edit", "extend"] | None,
+            Field(description="2.5: `edit` or `extend` the one video in reference_videos."),
+        ] = None,
+        web_search: Annotated[
+            bool | None, Field(strict=True, description="2.0/2.0 fast, text only: let the model search the web.")
+        ] = None,
+        execution_expires_after: Annotated[
+            int | None, Field(strict=True, description="Seconds (3600-259200) before an unstarted task expires.")
+        ] = None,
+        priority: Annotated[int | None, Field(strict=True, description="2.0 family/2.5: 0-9, queue order.")] = None,
+        draft_task_id: Annotated[
+            str | None, Field(description="Render this 1.5 pro draft task for real (its prompt and settings).")
         ] = None,
         wait: Annotated[
             bool, Field(strict=True, description="Wait for the video (bounded) instead of returning at once.")
@@ -143,15 +163,33 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             draft=draft,
             return_last_frame=return_last_frame,
             service_tier=service_tier,
+            output_format=output_format,
+            omni_reference_task_type=omni_reference_task_type,
+            web_search=web_search,
+            execution_expires_after=execution_expires_after,
+            priority=priority,
+            draft_task_id=draft_task_id,
         )
+        lifecycle: str | None = None
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
-            request = validate_request(args, preset, settings.default_model)
-            request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
+            request = validate_request(args, preset, settings.default_model, settings.model_map)
+            lifecycle = MODELS_BY_KEY[request.model_key].lifecycle
             runtime = await runtime_of(ctx)
+            request = await _videos_of_tasks(runtime, request)
+            request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
             http_request = runtime.provider.create_request(request)
+            price = quote(
+                settings.price_table(),
+                preset.region,
+                model_key=request.model_key,
+                resolution=request.effective_resolution,
+                with_video_input=bool(request.reference_videos),
+                generate_audio=request.generate_audio,
+                flex=request.service_tier == "flex",
+            )
             if dry_run:
-                return dry_run_result(runtime, request, http_request)
+                return dry_run_result(runtime, request, http_request, price)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
@@ -165,13 +203,55 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 else expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
             )
             job, reused = await runtime.jobs.submit(
-                request, http_request, expected_render=expected, force_new=force_new
+                request, http_request, expected_render=expected, force_new=force_new, price=price
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
             return job_result(job, reused=reused)
+        except ProviderError as exc:
+            # A refusal of a model the provider is retiring: say what is known of it.
+            known = f" What is known of this model: {lifecycle}." if lifecycle else ""
+            raise ToolError(str(exc) + known) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
+
+
+async def _videos_of_tasks(runtime: Runtime, request: VideoRequest) -> VideoRequest:
+    """Reference videos given as task ids of this server's own videos become their (fresh) provider URLs, so an
+    agent can edit or extend a clip it made."""
+    if not any(_is_task_id(value) for value in request.reference_videos):
+        return request
+    videos: list[str] = []
+    for i, value in enumerate(request.reference_videos):
+        if not _is_task_id(value):
+            videos.append(value)
+            continue
+        try:
+            job = await runtime.jobs.find(value)
+        except TaskNotFound:
+            raise InvalidArgument(
+                f"reference_videos[{i}]", f"no task {value!r} in this server's journal", hint="Call list_tasks."
+            ) from None
+        if job.status != "succeeded" or job.task_id is None:
+            raise InvalidArgument(
+                f"reference_videos[{i}]", f"task {value!r} has no finished video (it is `{job.status}`)"
+            )
+        url = job.video_url
+        if url is None or (job.video_url_expires_at or float("inf")) < time.time() + 300:
+            fresh = await runtime.provider.fetch(job.task_id, job.model_key)
+            url = fresh.video_url
+        if not url or not url.lower().startswith(("https://", "http://")):
+            raise InvalidArgument(
+                f"reference_videos[{i}]",
+                f"the provider no longer serves task {value!r}'s video (URLs last 24 h)",
+                hint="Upload the saved MP4 somewhere public and pass its https URL.",
+            )
+        videos.append(url)
+    return request.model_copy(update={"reference_videos": tuple(videos)})
+
+
+def _is_task_id(value: str) -> bool:
+    return value.strip().lower().startswith(("cgt-", "job-"))
 
 
 def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:

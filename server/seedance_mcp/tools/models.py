@@ -6,13 +6,14 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from seedance_mcp.catalog import MODE_TEXT, MODELS_BY_KEY, Preset, estimate_tokens
+from seedance_mcp.catalog import MODE_TEXT, MODELS_BY_KEY, ModelSpec, Preset, estimate_tokens
 from seedance_mcp.config import Settings
 from seedance_mcp.models import ModelInfo, ModelList
+from seedance_mcp.pricing import CURRENCY_OF, PRICE_SOURCE
 from seedance_mcp.runtime import LazyRuntime
 
 
-def register(server: MCPServer[LazyRuntime], preset: Preset, default_spec_key: str) -> None:
+def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
     @server.tool(
         annotations=ToolAnnotations(
             title="List Seedance models", read_only_hint=True, idempotent_hint=True, open_world_hint=False
@@ -28,8 +29,9 @@ def register(server: MCPServer[LazyRuntime], preset: Preset, default_spec_key: s
             provider=preset.name,
             provider_title=preset.title,
             default_model=MODELS_BY_KEY[default_spec_key].model_id(preset.region),
-            models=[model_info(preset, key, default_spec_key) for key in preset.model_keys],
+            models=[model_info(preset, key, default_spec_key, settings) for key in preset.model_keys],
             gateway_limits=_limit_lines(preset),
+            price_source=PRICE_SOURCE if not settings.prices else "SEEDANCE_PRICES (set by the user)",
         )
 
 
@@ -39,7 +41,39 @@ def _duration_text(key: str) -> str:
     return text + " or -1 (auto)" if spec.duration_auto else text
 
 
-def model_info(preset: Preset, key: str, default_key: str) -> ModelInfo:
+def _options(spec: ModelSpec, preset: Preset) -> list[str]:
+    offered = [
+        ("output_format", f"output_format: {'|'.join(spec.output_formats)}", bool(spec.output_formats)),
+        (
+            "omni_reference_task_type",
+            f"omni_reference_task_type: {'|'.join(spec.omni_reference_task_types)}",
+            bool(spec.omni_reference_task_types),
+        ),
+        ("web_search", "web_search (text only)", spec.web_search),
+        ("priority", "priority: 0-9", spec.priority),
+        ("execution_expires_after", "execution_expires_after: 3600-259200 s", True),
+        ("draft_task_id", "draft_task_id (finalise a draft)", spec.draft),
+        ("service_tier", "service_tier: flex (half price)", spec.flex_tier),
+    ]
+    return [text for name, text, has in offered if has and name not in preset.limits.unsupported]
+
+
+def _price_text(settings: Settings, preset: Preset, spec: ModelSpec) -> str | None:
+    price = settings.price_table().get(preset.region, {}).get(spec.key)
+    if price is None:
+        return None
+    currency = CURRENCY_OF[preset.region]
+    text = f"{price.per_million:g} {currency}/1M tokens"
+    if price.per_million_with_video is not None:
+        text += f" ({price.per_million_with_video:g} with video input)"
+    if price.per_million_1080p is not None:
+        text += f"; 1080p {price.per_million_1080p:g}"
+    if price.silent_per_million is not None:
+        text += f"; silent {price.silent_per_million:g}"
+    return text
+
+
+def model_info(preset: Preset, key: str, default_key: str, settings: Settings | None = None) -> ModelInfo:
     spec = MODELS_BY_KEY[key]
     limits = preset.limits
     resolutions = [r for r in spec.resolutions if limits.resolutions is None or r in limits.resolutions]
@@ -72,6 +106,10 @@ def model_info(preset: Preset, key: str, default_key: str) -> ModelInfo:
         max_reference_audios=spec.max_reference_audios,
         typical_render_seconds=spec.typical_render_seconds,
         estimated_tokens_5s_default=estimate_tokens(width, height, 5),
+        options=_options(spec, preset),
+        price=_price_text(settings, preset, spec) if settings is not None else None,
+        lifecycle=spec.lifecycle,
+        declared_ids=[i for i, k in (settings.model_map.items() if settings else ()) if k == spec.key],
         notes=list(spec.notes),
     )
 
