@@ -185,3 +185,27 @@ def test_importing_the_postgres_store_does_not_load_psycopg() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=SERVER_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+async def test_the_server_keeps_its_journal_in_postgresql_when_given_a_database_url(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SEEDANCE_DATABASE_URL: a video made through the real server is journaled in PostgreSQL, not SQLite."""
+    from mcp import Client
+
+    from seedance_mcp.app import create_app
+    from seedance_mcp.store_postgres import open_postgres_store
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url=database_url)
+    with anyio.fail_after(30):
+        async with Client(create_app(settings)) as client:
+            made = await client.call_tool("generate_video", {"prompt": "journaled in postgres"})
+        store = await open_postgres_store(database_url)
+        try:
+            job = await store.get((made.structured_content or {})["task_id"])
+        finally:
+            await store.close()
+    assert (made.structured_content or {})["status"] == "succeeded"
+    assert job is not None and job.video_path is not None and Path(job.video_path).is_file()
+    assert not (settings.state_dir / "jobs.sqlite3").exists()

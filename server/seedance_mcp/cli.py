@@ -63,9 +63,8 @@ def _settings() -> Any:
         problems = "; ".join(f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
         sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
         raise SystemExit(2) from None
-    configure_logging(
-        settings.log_level, [settings.key, settings.http_token.get_secret_value() if settings.http_token else None]
-    )
+    secrets = [settings.key, *(s.get_secret_value() for s in (settings.http_token, settings.database_url) if s)]
+    configure_logging(settings.log_level, secrets)
     return settings
 
 

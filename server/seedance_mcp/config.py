@@ -95,6 +95,8 @@ class Settings(BaseModel):
     public_url: str | None = None
     """`serve --http`: the URL clients use (`https://video.example.com`); announced at start-up, named in the OAuth
     protected-resource metadata (`<url>/mcp`), and its host is a public host."""
+    database_url: SecretStr | None = None
+    """`postgresql://…`: keep the journal in PostgreSQL, shared by every replica (default: SQLite in state_dir)."""
     model_map: dict[str, str] = Field(default_factory=dict[str, str])
     """Model ids and Ark endpoints the catalog does not know, each declared as a catalog model:
     `ep-20251103-abcde=2.0,doubao-seedance-2-5-261001=2.5`."""

@@ -108,7 +108,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
     from seedance_mcp.providers import ProviderClient, dialect_for
     from seedance_mcp.providers._http import RetryPolicy
     from seedance_mcp.providers.client import DownloadLimits
-    from seedance_mcp.store import SqliteTaskStore
+    from seedance_mcp.store import SqliteTaskStore, TaskStore
 
     preset = effective_preset(settings)
     async with AsyncExitStack() as stack:
@@ -168,7 +168,13 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 max_bytes=settings.max_download_mb * 1024 * 1024, timeout=settings.download_timeout
             ),
         )
-        store = await SqliteTaskStore.open(settings.state_dir / "jobs.sqlite3")
+        store: TaskStore
+        if settings.database_url is not None:
+            from seedance_mcp.store_postgres import open_postgres_store
+
+            store = await open_postgres_store(settings.database_url.get_secret_value())
+        else:
+            store = await SqliteTaskStore.open(settings.state_dir / "jobs.sqlite3")
         stack.push_async_callback(store.close)
         jobs = JobManager(
             store=store,
