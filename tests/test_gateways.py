@@ -10,7 +10,7 @@ from mcp import Client
 
 from seedance_mcp.app import create_app
 from seedance_mcp.sandbox import SandboxServer
-from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, sandbox_stats, text_of
+from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_requests, sandbox_stats, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -21,13 +21,18 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "kkiai": ("/volc/v1", {"duration": 5, "ratio": "16:9"}),
     "gptge": ("", {"duration": 5, "resolution": "720p", "camera_fixed": False}),
     "yescale": ("", {"duration": 5, "resolution": "480p", "model": "1.0-pro"}),
-    "openai-compatible": ("", {"duration": 5, "resolution": "720p", "seed": 9}),
+    "openai-compatible": ("/v1", {"duration": 5, "resolution": "720p", "ratio": "9:16", "first_frame": "PNG"}),
+    "new-api": ("", {"duration": 5, "resolution": "720p", "seed": 7, "watermark": True}),
 }
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 async def test_each_preset_makes_a_video_end_to_end(preset: str, tmp_path: Path, sandbox: SandboxServer) -> None:
     path, arguments = PRESETS[preset]
+    if arguments.get("first_frame") == "PNG":
+        image = tmp_path / "first.png"
+        image.write_bytes(png_bytes(720, 1280))
+        arguments = {**arguments, "first_frame": str(image)}
     settings = make_settings(tmp_path, provider=preset, base_url=sandbox.url + path, api_key=SECRET_KEY)
     async with Client(create_app(settings)) as client:
         result = await client.call_tool("generate_video", {"prompt": f"a lighthouse on {preset}", **arguments})
@@ -65,7 +70,7 @@ async def test_openai_compatible_results_are_found_in_every_shape(
 
 
 async def test_gateway_wire_forms_reach_the_sandbox_as_documented(tmp_path: Path, sandbox: SandboxServer) -> None:
-    """What arrives at the gateway is the documented body: inline flags for gpt.ge, OpenAI fields for /v1/videos."""
+    """What arrives at the gateway is the documented body: inline flags for gpt.ge, the SDK's fields for /v1/videos."""
     for preset, arguments in (
         ("gptge", {"duration": 5, "resolution": "720p"}),
         ("openai-compatible", {"duration": 5, "ratio": "16:9"}),
@@ -75,7 +80,8 @@ async def test_gateway_wire_forms_reach_the_sandbox_as_documented(tmp_path: Path
             await client.call_tool("generate_video", {"prompt": "wire", "wait": False, **arguments})
     gptge, openai = (entry["body"] for entry in (await sandbox_requests(sandbox))[-2:])
     assert gptge["content"][0]["text"] == "wire --rs 720p --dur 5"
-    assert openai["prompt"] == "wire" and openai["seconds"] == "5" and openai["aspect_ratio"] == "16:9"
+    # The official `openai` SDK's field set: the 1.5 pro default resolution (720p) at 16:9 is 1280x720.
+    assert openai == {"model": "doubao-seedance-1-5-pro-251215", "prompt": "wire", "seconds": "5", "size": "1280x720"}
 
 
 async def test_the_sandbox_can_speak_any_dialect_without_a_key(tmp_path: Path) -> None:

@@ -357,6 +357,8 @@ class GatewayLimits:
     extra_ratios: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
     """Arguments this gateway has no way to carry: refused, never dropped."""
+    fixed_size: bool = False
+    """The gateway takes an output size (`WxH`), not a resolution and a ratio: no `adaptive` ratio, no `-1` length."""
 
 
 @dataclass(frozen=True)
@@ -364,7 +366,7 @@ class Preset:
     """A value of SEEDANCE_PROVIDER: a wire dialect, a default base URL, the models it sells."""
 
     name: str
-    dialect: Literal["ark", "gptge", "yescale", "openai"]
+    dialect: Literal["ark", "gptge", "yescale", "openai", "openai-extended"]
     base_url: str | None
     region: Region
     model_keys: tuple[str, ...]
@@ -467,6 +469,37 @@ PRESETS: dict[str, Preset] = {
             model_keys=_ALL,
             default_model="1.5-pro",
             cancel=True,
+            # The field set the official `openai` SDK sends (protocol.md §11.6): prompt, model, seconds, size and a
+            # first frame. Everything else is refused rather than dropped.
+            limits=GatewayLimits(
+                unsupported=(
+                    "last_frame",
+                    "reference_images",
+                    "reference_videos",
+                    "reference_audios",
+                    "frames",
+                    "seed",
+                    "camera_fixed",
+                    "watermark",
+                    "generate_audio",
+                    "draft",
+                    "return_last_frame",
+                    "service_tier",
+                    *_ARK_2026_FIELDS,
+                ),
+                fixed_size=True,
+            ),
+        ),
+        Preset(
+            name="new-api",
+            title="new-api gateway /v1/videos (extended fields)",
+            dialect="openai-extended",
+            base_url=None,
+            region="cn",
+            model_keys=_ALL,
+            default_model="1.5-pro",
+            cancel=True,
+            # new-api merges `metadata` into the Ark body (protocol.md §9.4); the 2026 fields are not documented.
             limits=GatewayLimits(unsupported=("service_tier", *_ARK_2026_FIELDS)),
         ),
         Preset(

@@ -21,7 +21,7 @@ from seedance_mcp.catalog import MODELS_BY_KEY, PRESETS, Preset, Region
 if TYPE_CHECKING:
     from seedance_mcp.pricing import Price
 
-ProviderName = Literal["ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "sandbox"]
+ProviderName = Literal["ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "sandbox"]
 
 
 def default_output_dir() -> Path:

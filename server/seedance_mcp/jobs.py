@@ -320,20 +320,29 @@ class JobManager:
         )
         window = self.settings.dedupe_window
         since = None if force_new or window <= 0 else now - window
-        self._held.add(job.job_id)
-        try:
-            earlier = await self.store.insert(
-                job, dedupe_since=since, lease_owner=self.owner, lease_seconds=self.settings.lease_seconds
-            )
-        except BaseException:
+        for _ in range(3):
+            self._held.add(job.job_id)
+            try:
+                earlier = await self.store.insert(
+                    job, dedupe_since=since, lease_owner=self.owner, lease_seconds=self.settings.lease_seconds
+                )
+            except BaseException:
+                self._held.discard(job.job_id)
+                raise
+            if earlier is None:
+                break
             self._held.discard(job.job_id)
-            raise
-        if earlier is not None:
-            self._held.discard(job.job_id)
+            if earlier.status == "submitting":
+                # The same call is being created right now (by this or another process): wait for its answer.
+                earlier = await self._create_outcome(earlier)
             if earlier.status in ("unknown", "submitting"):
                 raise DuplicateSubmission(earlier.job_id, earlier.status)
+            if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
+                continue  # that create was refused or never sent: this call may go ahead
             logger.info("identical request within the dedupe window: reusing %s", earlier.handle)
             return await self.current(earlier), True
+        else:
+            raise DuplicateSubmission(job.job_id, "submitting")
         safety_identifier = marker or self.settings.safety_identifier
         if safety_identifier is not None:
             http_request = self.provider.with_safety_identifier(http_request, safety_identifier)
@@ -341,6 +350,14 @@ class JobManager:
         with anyio.CancelScope(shield=True):
             job = await self._send_create(job, http_request)
         return job, False
+
+    async def _create_outcome(self, job: Job) -> Job:
+        """An identical job's state once its create request has been answered (bounded by the HTTP time-out)."""
+        with anyio.move_on_after(self.settings.reconcile_window):
+            while job.status == "submitting":
+                await anyio.sleep(STORE_WAIT_INTERVAL / 5)
+                job = await self.find(job.job_id)
+        return job
 
     async def _send_create(self, job: Job, http_request: HttpRequest) -> Job:
         try:

@@ -200,7 +200,7 @@ def validate_request(
     spec, model_id = resolve_model(args.model, preset, default_model, model_map)
     limits = preset.limits
     for name in limits.unsupported:
-        if getattr(args, name) is not None:
+        if getattr(args, name) not in (None, (), []):
             raise InvalidArgument(
                 name,
                 f"the `{preset.name}` provider has no way to send it",
@@ -243,6 +243,8 @@ def validate_request(
     effective_resolution: Resolution = resolution or default_resolution
 
     ratio = _check_ratio(args.ratio, spec, model_id, mode, preset)
+    if limits.fixed_size:
+        _check_fixed_size(args, spec, preset)
     ratio, duration = _check_task_type(args, spec, model_id, mode, ratio, preset)
     if spec.frame_modes_need_adaptive and mode in ("first_frame", "first_last_frame"):
         if ratio not in (None, "adaptive"):
@@ -478,3 +480,24 @@ def _check_newer_fields(args: GenerateArgs, spec: ModelSpec, model_id: str, mode
                     "finalising a draft renders it with the draft's own settings and media",
                     hint=f"Leave {name} out; only resolution, watermark, return_last_frame and service_tier apply.",
                 )
+
+
+def _check_fixed_size(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> None:
+    """An OpenAI-style gateway is told a size (`WxH`): a ratio it can be computed from, and a real length."""
+    if args.ratio == "adaptive":
+        raise InvalidArgument(
+            "ratio",
+            f"the `{preset.name}` gateway takes an output size, which `adaptive` has none of",
+            allowed=_listing(FIXED_RATIOS),
+        )
+    default_ratio = spec.default_t2v_ratio if args.first_frame is None else spec.default_i2v_ratio
+    if args.resolution is not None and args.ratio is None and default_ratio == "adaptive":
+        raise InvalidArgument(
+            "ratio",
+            f"the `{preset.name}` gateway needs a ratio with a resolution (it is told a size, e.g. 1280x720)",
+            allowed=_listing(FIXED_RATIOS),
+        )
+    if args.duration == -1:
+        raise InvalidArgument(
+            "duration", f"the `{preset.name}` gateway needs a length in seconds", allowed=_duration_text(spec)
+        )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from seedance_mcp.catalog import PRESETS
+from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers import dialect_for
+from seedance_mcp.providers.openai_videos import OpenAIVideosDialect
 from seedance_mcp.validation import GenerateArgs, validate_request
 
 IMG1, IMG2 = "https://e.com/first.png", "https://e.com/last.png"
@@ -126,9 +130,70 @@ def test_yescale_puts_its_four_documented_flags_in_the_prompt() -> None:
     }
 
 
-def test_openai_compatible_uses_the_aiid_fields_and_metadata_for_the_rest() -> None:
+def test_openai_compatible_sends_the_official_sdks_field_set() -> None:
+    """prompt, model, seconds as a string, size as WxH from the catalog, a first frame as input_reference."""
     method, url, body = build(
-        "openai-compatible",
+        "openai-compatible", model="1.0-pro", first_frame=IMG1, resolution="720p", ratio="4:3", duration=8
+    )
+    assert (method, url) == ("POST", "https://gw.example/v1/videos")
+    assert body == {
+        "model": "doubao-seedance-1-0-pro-250528",
+        "prompt": "a kitten yawns",
+        "seconds": "8",
+        "size": "1120x832",
+        "input_reference": {"image_url": IMG1},
+    }
+
+
+def test_openai_compatible_size_uses_the_models_own_size_table_and_default_resolution() -> None:
+    """1.5 pro at its default 720p and 9:16 is 720x1280; the 1.0 table differs (704x1248)."""
+    assert build("openai-compatible", model="1.5-pro", ratio="9:16")[2]["size"] == "720x1280"
+    assert build("openai-compatible", model="1.0-pro", resolution="720p", ratio="9:16")[2]["size"] == "704x1248"
+    assert "size" not in build("openai-compatible")[2]
+
+
+def test_openai_compatible_base_url_may_end_in_v1() -> None:
+    """A base URL pasted with its /v1 does not become /v1/v1/videos."""
+    dialect = dialect_for("openai")
+    for base in ("https://gw.example/v1", "https://gw.example/v1/", "https://gw.example"):
+        assert build("openai-compatible", base=base)[1] == "https://gw.example/v1/videos"
+        assert dialect.status_request("T", base).url == "https://gw.example/v1/videos/T"
+        cancel = dialect.cancel_request("T", base)
+        assert cancel is not None and cancel.url == "https://gw.example/v1/videos/T"
+    assert OpenAIVideosDialect().content_url("T", "https://gw.example/v1") == "https://gw.example/v1/videos/T/content"
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("seed", 5),
+        ("camera_fixed", False),
+        ("watermark", True),
+        ("return_last_frame", True),
+        ("reference_images", [IMG1]),
+        ("ratio", "adaptive"),
+        ("duration", -1),
+    ],
+)
+def test_openai_compatible_strict_set_refuses_what_it_cannot_carry(argument: str, value: Any) -> None:
+    """Nothing is silently dropped: an argument with no field in the SDK's set is an InvalidArgument."""
+    model = "2.0" if argument == "reference_images" else "1.0-pro" if argument == "camera_fixed" else "1.5-pro"
+    with pytest.raises(InvalidArgument) as refused:
+        build("openai-compatible", model=model, **{argument: value})
+    assert refused.value.argument == argument
+
+
+def extended(**kwargs: Any) -> dict[str, Any]:
+    p = PRESETS["new-api"]
+    request = validate_request(GenerateArgs(prompt="a kitten yawns", **kwargs), p, p.default_model)
+    body = OpenAIVideosDialect(extended=True).create_request(request, "https://gw.example").json_body
+    assert body is not None
+    return body
+
+
+def test_openai_extended_uses_the_aiid_fields_and_metadata_for_the_rest() -> None:
+    """The extended set (aiid / new-api gateways): mode, aspect_ratio, image URLs, the rest in metadata."""
+    body = extended(
         model="1.0-pro",
         first_frame=IMG1,
         last_frame=IMG2,
@@ -140,7 +205,6 @@ def test_openai_compatible_uses_the_aiid_fields_and_metadata_for_the_rest() -> N
         watermark=False,
         return_last_frame=True,
     )
-    assert (method, url) == ("POST", "https://gw.example/v1/videos")
     assert body == {
         "model": "doubao-seedance-1-0-pro-250528",
         "prompt": "a kitten yawns",
@@ -155,9 +219,9 @@ def test_openai_compatible_uses_the_aiid_fields_and_metadata_for_the_rest() -> N
     }
 
 
-def test_openai_compatible_references_become_url_lists() -> None:
-    _, _, body = build(
-        "openai-compatible",
+def test_openai_extended_references_become_url_lists() -> None:
+    """References travel as image_urls, video_urls and audio_urls with mode reference_material."""
+    body = extended(
         model="2.0",
         reference_images=[IMG1, IMG2],
         reference_videos=["https://e.com/v.mp4"],

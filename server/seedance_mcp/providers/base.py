@@ -90,6 +90,7 @@ def dialect_for(name: str) -> Dialect:
         "gptge": GptgeDialect(),
         "yescale": YescaleDialect(),
         "openai": OpenAIVideosDialect(),
+        "openai-extended": OpenAIVideosDialect(extended=True),
     }
     return dialects[name]
 

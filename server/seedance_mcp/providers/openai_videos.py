@@ -1,17 +1,26 @@
-"""The OpenAI-compatible video dialect: `POST /v1/videos`, `GET /v1/videos/{id}` (protocol.md §9.4).
+"""The OpenAI-compatible video dialect: `POST /v1/videos`, `GET /v1/videos/{id}` (protocol.md §9.4, §11.6).
 
-The body follows the `aiid` field set (`model`, `prompt`, `mode`, `seconds`, `aspect_ratio`, `resolution`,
-`image_url`/`image_urls`, `end_image_url`, `video_urls`, `audio_urls`, `generate_audio`, `watermark`); the Ark
-fields that have no top-level name (`seed`, `camera_fixed`, `frames`, `draft`, `return_last_frame`) travel in
-`metadata`, which new-api gateways merge into the Ark body. Answers are read wherever the gateways put things:
-the OpenAI video object, an Ark-like task, or `items[]`.
+Two field sets, chosen per preset with `OpenAIVideosDialect(extended=…)`:
+
+- **strict** (the default): what the official `openai` SDK sends and a strict OpenAI-shaped gateway accepts:
+  `prompt`, `model`, `seconds` (a string), `size` (`"WxH"`, from the catalog's output sizes) and a first frame as
+  `input_reference: {"image_url": "<URL or data: URL>"}` (the JSON form of the SDK's file part). Whatever else a
+  request asks for has no field here: the dialect refuses it (`STRICT_UNSUPPORTED`), it never drops it.
+- **extended**: the `aiid` field set (`mode`, `seconds`, `aspect_ratio`, `resolution`, `image_url`/`image_urls`,
+  `end_image_url`, `video_urls`, `audio_urls`, `generate_audio`, `watermark`), with the Ark fields that have no
+  top-level name (`seed`, `camera_fixed`, `frames`, `draft`, `return_last_frame`) in `metadata`, which new-api
+  gateways merge into the Ark body. Only for gateways that document these fields.
+
+Answers are read wherever the gateways put things: the OpenAI video object, an Ark-like task, or `items[]`.
+A base URL may be given with or without its trailing `/v1`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from seedance_mcp.errors import UnexpectedResponse
+from seedance_mcp.catalog import FIXED_RATIOS, MODELS, MODELS_BY_KEY, ModelSpec, Ratio, Resolution
+from seedance_mcp.errors import InvalidArgument, UnexpectedResponse
 from seedance_mcp.providers.base import (
     WithoutTaskList,
     as_epoch_seconds,
@@ -35,8 +44,69 @@ _MODES = {
 }
 _METADATA_FIELDS = ("seed", "camera_fixed", "frames", "draft", "return_last_frame")
 
+STRICT_UNSUPPORTED: tuple[str, ...] = (
+    "last_frame",
+    "reference_images",
+    "reference_videos",
+    "reference_audios",
+    "frames",
+    "seed",
+    "camera_fixed",
+    "watermark",
+    "generate_audio",
+    "draft",
+    "return_last_frame",
+    "service_tier",
+)
+"""The generate_video arguments the strict field set has no way to carry (validation should refuse them first).
+Besides these, two values cannot be said: `ratio="adaptive"` (a size names a width and a height) and
+`duration=-1` (`seconds` is a number of seconds)."""
+
 
 def build_body(request: VideoRequest) -> dict[str, Any]:
+    """The strict body: only the fields the official `openai` SDK sends (protocol.md §11.6)."""
+    for name in STRICT_UNSUPPORTED:
+        value = getattr(request, name)
+        if value is not None and value != ():
+            raise InvalidArgument(
+                name,
+                "an OpenAI-style /v1/videos gateway takes only prompt, model, seconds, size and a first frame",
+                hint="Leave it out (the gateway's default applies), or use a provider whose API carries it.",
+            )
+    body: dict[str, Any] = {"model": request.model_id, "prompt": request.prompt}
+    if request.duration is not None:
+        if request.duration < 1:
+            raise InvalidArgument(
+                "duration",
+                "an OpenAI-style /v1/videos gateway takes a number of seconds, not -1 (the model chooses)",
+                allowed="a whole number of seconds",
+            )
+        body["seconds"] = str(request.duration)
+    if request.resolution is not None or request.ratio is not None:
+        body["size"] = size_of(request)
+    if request.first_frame is not None:
+        body["input_reference"] = {"image_url": request.first_frame}
+    return body
+
+
+def size_of(request: VideoRequest) -> str:
+    """`"WxH"`: the catalog's output size for the request's resolution and (fixed) ratio."""
+    ratio = request.ratio or request.effective_ratio
+    fixed: Ratio | None = next((r for r in FIXED_RATIOS if r == ratio), None)
+    if fixed is None:
+        raise InvalidArgument(
+            "ratio",
+            f"an OpenAI-style /v1/videos gateway takes a size (width x height), which cannot say {ratio!r}",
+            allowed=", ".join(FIXED_RATIOS),
+            hint="Pass a fixed ratio with the resolution, or leave out both for the gateway's default size.",
+        )
+    spec = MODELS_BY_KEY[request.model_key]
+    width, height = spec.size(request.resolution or request.effective_resolution, fixed)
+    return f"{width}x{height}"
+
+
+def build_extended_body(request: VideoRequest) -> dict[str, Any]:
+    """The aiid / new-api body (protocol.md §9.4): every argument has a field or a `metadata` entry."""
     body: dict[str, Any] = {"model": request.model_id, "prompt": request.prompt, "mode": _MODES[request.mode]}
     if request.duration is not None:
         body["seconds"] = str(request.duration)
@@ -64,6 +134,18 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
     return body
 
 
+def resolution_and_ratio(size: str, model: str | None = None) -> tuple[Resolution, Ratio] | None:
+    """A `"WxH"` size read back as the catalog's resolution and ratio (the model's own table first)."""
+    wanted = size.strip().lower().replace("×", "x")
+    specs: list[ModelSpec] = [s for s in MODELS if model in (s.cn_id, s.byteplus_id, *s.aliases)]
+    for spec in (*specs, *MODELS):
+        for resolution, cells in spec.sizes.items():
+            for ratio, (width, height) in zip(FIXED_RATIOS, cells, strict=True):
+                if wanted == f"{width}x{height}":
+                    return resolution, ratio
+    return None
+
+
 def parse_video(body: Any, task_id: str) -> TaskSnapshot:
     """An OpenAI video object, a new-api task, or an aiid task whose results may sit in `items[]`."""
     if not isinstance(body, dict):
@@ -83,6 +165,8 @@ def parse_video(body: Any, task_id: str) -> TaskSnapshot:
         expires = signed_url_expiry(video_url)
     error = pick(("error",))
     size = pick(("size",))
+    model = pick(("model",))
+    from_size = resolution_and_ratio(size, model if isinstance(model, str) else None) if isinstance(size, str) else None
     return TaskSnapshot(
         task_id=str(first_of(body, ("id",), ("task_id",)) or task_id),
         status=status,
@@ -94,8 +178,8 @@ def parse_video(body: Any, task_id: str) -> TaskSnapshot:
         error_code=str(dig(error, "code")) if dig(error, "code") is not None else None,
         error_message=str(dig(error, "message") or (error if isinstance(error, str) else "")) or None,
         usage_tokens=as_int(pick(("usage", "completion_tokens"), ("usage", "total_tokens"))),
-        resolution=pick(("resolution",)) or (size if isinstance(size, str) else None),
-        ratio=pick(("ratio",), ("aspect_ratio",)),
+        resolution=pick(("resolution",)) or (from_size[0] if from_size else None),
+        ratio=pick(("ratio",), ("aspect_ratio",)) or (from_size[1] if from_size else None),
         duration=as_float(pick(("seconds",), ("duration",))),
         seed=as_int(pick(("seed",))),
         created_at=as_epoch_seconds(pick(("created_at",))),
@@ -103,24 +187,37 @@ def parse_video(body: Any, task_id: str) -> TaskSnapshot:
     )
 
 
+def _root(base_url: str) -> str:
+    """The base URL without a trailing `/v1` (users paste `https://gw.example/v1` as often as the bare host)."""
+    base = base_url.rstrip("/")
+    return base.removesuffix("/v1")
+
+
 class OpenAIVideosDialect(WithoutTaskList):
+    """`extended=False` (the default) speaks the official `openai` SDK's field set; `extended=True` the aiid /
+    new-api set, for gateways that document it."""
+
     name = "openai"
 
+    def __init__(self, *, extended: bool = False) -> None:
+        self.extended = extended
+
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
-        return HttpRequest(method="POST", url=f"{base_url}/v1/videos", json_body=build_body(request))
+        body = build_extended_body(request) if self.extended else build_body(request)
+        return HttpRequest(method="POST", url=f"{_root(base_url)}/v1/videos", json_body=body)
 
     def parse_created(self, body: Any) -> str:
         return require_task_id(body, "the video gateway")
 
     def status_request(self, task_id: str, base_url: str) -> HttpRequest:
-        return HttpRequest(method="GET", url=f"{base_url}/v1/videos/{task_id}")
+        return HttpRequest(method="GET", url=f"{_root(base_url)}/v1/videos/{task_id}")
 
     def parse_task(self, body: Any, task_id: str) -> TaskSnapshot:
         return parse_video(body, task_id)
 
     def cancel_request(self, task_id: str, base_url: str) -> HttpRequest | None:
-        return HttpRequest(method="DELETE", url=f"{base_url}/v1/videos/{task_id}")
+        return HttpRequest(method="DELETE", url=f"{_root(base_url)}/v1/videos/{task_id}")
 
     def content_url(self, task_id: str, base_url: str) -> str:
         """Where the OpenAI original and new-api serve the bytes when the object names no URL."""
-        return f"{base_url}/v1/videos/{task_id}/content"
+        return f"{_root(base_url)}/v1/videos/{task_id}/content"

@@ -6,7 +6,11 @@
 | kkiai 1.x | POST /volc/v1/contents/generations/tasks | GET …/tasks/{id} |
 | gpt.ge | POST /task/volces/seedance | GET /task/{id} |
 | YEScale | POST /seedance/generations | GET /seedance/generations/{id} |
-| OpenAI-compatible | POST /v1/videos | GET /v1/videos/{id}, GET /v1/videos/{id}/content |
+| OpenAI-compatible | POST /v1/videos | GET /v1/videos/{id} (also list, DELETE, …/content?variant=) |
+
+Faithful enough for the vendors' own clients (tests/test_sdk_contract.py): the Ark SDK's creates carry every field,
+unset ones as null, which Ark reads as absent; the `openai` SDK's creates are multipart/form-data with the first
+frame as a file part `input_reference`.
 
 Sandbox-only controls live under /_sandbox (faults, stats, the log of create bodies). Prompt markers steer one
 task: `[[render=30]]` seconds to render (`[[queue=5]]` of them queued), `[[fail=CODE]]` fail with that code,
@@ -16,6 +20,7 @@ task: `[[render=30]]` seconds to render (`[[queue=5]]` of them queued), `[[fail=
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
@@ -25,12 +30,13 @@ from typing import Any, cast
 
 import anyio
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from seedance_mcp.catalog import Ratio, Resolution, estimate_tokens
+from seedance_mcp.catalog import FIXED_RATIOS, estimate_tokens
 from seedance_mcp.sandbox.media import last_frame_png, padded_mp4, sample_mp4
 from seedance_mcp.sandbox.state import (
     ArkRejection,
@@ -39,7 +45,10 @@ from seedance_mcp.sandbox.state import (
     SandboxTask,
     check_ark_body,
     find_spec,
+    output_size,
     read_inline_flags,
+    size_settings,
+    without_nulls,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,25 @@ def ark_error(status: int, code: str, message: str, param: str = "") -> JSONResp
         }
     }
     return JSONResponse(body, status_code=status, headers={"X-Request-Id": request_id})
+
+
+def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
+    """OpenAI's error envelope, which the `openai` SDK reads into its APIStatusError."""
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": param or None, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+_ARK_STATUSES = frozenset({"queued", "running", "cancelled", "succeeded", "failed", "expired"})
+
+
+def _query_int(value: str | None, default: int) -> int | None:
+    """A query parameter as an integer (`default` when absent), None when it is not one."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 class _DroppedConnection(Exception):
@@ -127,6 +155,10 @@ def _take(state: SandboxState, route: str, kind: str) -> bool:
     return state.take_fault(route, frozenset({kind})) is not None
 
 
+# Create fields a task echoes back as they were sent (protocol.md §4.1).
+_ECHOED = ("safety_identifier", "priority", "draft", "output_format", "tools")
+
+
 def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word: str = "queued") -> dict[str, Any]:
     now = state.clock()
     status = task.status(now)
@@ -139,14 +171,18 @@ def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word:
         "updated_at": int(min(now, task.finished_at())),
         "seed": task.seed,
         "resolution": task.resolution,
-        "ratio": "16:9" if task.ratio == "adaptive" else task.ratio,
+        "ratio": task.ratio if task.ratio in FIXED_RATIOS else "16:9",
         "framespersecond": 24,
         "service_tier": task.body.get("service_tier") or "default",
         "execution_expires_after": task.body.get("execution_expires_after") or 172800,
     }
-    for echoed in ("safety_identifier", "priority", "draft"):
+    for echoed in _ECHOED:
         if task.body.get(echoed) is not None:
             body[echoed] = task.body[echoed]
+    if task.spec.draft and "draft" not in body:
+        body["draft"] = False
+    if task.draft_task_id is not None:
+        body["draft_task_id"] = task.draft_task_id
     if task.frames is not None:
         body["frames"] = task.frames
     else:
@@ -154,13 +190,12 @@ def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word:
     if task.generate_audio is not None:
         body["generate_audio"] = task.generate_audio
     if status == "succeeded":
-        content = {"video_url": _media_url(base, task, "mp4")}
+        content = {"video_url": _media_url(base, task, task.body.get("output_format") or "mp4")}
         if task.return_last_frame:
             content["last_frame_url"] = _media_url(base, task, "png")
         body["content"] = content
         seconds = task.frames / 24 if task.frames else float(body["duration"])
-        ratio: Ratio = task.ratio if task.ratio in task.spec.t2v_ratios else "16:9"  # type: ignore[assignment]
-        width, height = task.spec.size(cast(Resolution, task.resolution), ratio)
+        width, height = output_size(task)
         tokens = estimate_tokens(width, height, seconds)
         body["usage"] = {"completion_tokens": tokens, "total_tokens": tokens}
     elif status == "failed":
@@ -200,6 +235,16 @@ def _configure_task(task: SandboxTask, settings: dict[str, Any]) -> None:
     task.generate_audio = audio if isinstance(audio, bool) else (True if spec.audio else None)
 
 
+def _render_draft(task: SandboxTask, draft: SandboxTask, body: dict[str, Any]) -> None:
+    """A `draft_task` create: the draft's picture (ratio, length, seed, audio) at the requested resolution."""
+    task.draft_task_id = draft.id
+    task.ratio, task.duration, task.frames, task.seed = draft.ratio, draft.duration, draft.frames, draft.seed
+    task.generate_audio = draft.generate_audio
+    resolution = body.get("resolution")
+    task.resolution = resolution if resolution in task.spec.resolutions else task.spec.default_resolution
+    task.return_last_frame = bool(body.get("return_last_frame"))
+
+
 def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
     """The sandbox as an ASGI app. `app.state.sandbox` is its SandboxState."""
     state = state or SandboxState()
@@ -220,19 +265,47 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             return denied, None
         if (faulted := await _apply_fault(state, "create")) is not None:
             return faulted, None
-        body = await read_json(request)
         if dialect == "openai":
-            task = _openai_create(state, body)
+            task = _openai_create(state, await read_openai_body(request))
         else:
+            # The Ark SDK sends every create field, the unset ones as null: Ark reads null as absent.
+            body = without_nulls(await read_json(request))
             strict = dialect in ("ark", "kkiai")
-            spec, model, prompt = check_ark_body(body, strict_fields=strict)
-            task = state.new_task(dialect, spec, model, prompt, body)
-            settings = dict(body) if strict else {**read_inline_flags(prompt), **body}
-            _configure_task(task, settings)
+            checked = check_ark_body(body, strict_fields=strict, tasks=state.tasks, now=state.clock())
+            task = state.new_task(dialect, checked.spec, checked.model, checked.prompt, body)
+            if checked.draft is not None:
+                _render_draft(task, checked.draft, body)
+            else:
+                _configure_task(task, dict(body) if strict else {**read_inline_flags(checked.prompt), **body})
         await _delay_if_slow(state, "create")
         if _take(state, "create", "drop_after"):
             return DropResponse(), task
         return None, task
+
+    async def read_openai_body(request: Request) -> dict[str, Any]:
+        """A `/v1/videos` create as JSON or, as the `openai` SDK sends it, multipart/form-data; a file part
+        `input_reference` becomes `{"image_url": "data:<type>;base64,…"}` (the JSON form of the same thing)."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            return await read_json(request)
+        body: dict[str, Any] = {}
+        async with request.form() as form:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    media_type = (value.content_type or "application/octet-stream").lower()
+                    url = f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+                    body[name] = {"image_url": url, "filename": value.filename, "bytes": len(data)}
+                elif name.endswith("[]") or name in body:
+                    key = name.removesuffix("[]")
+                    previous = body.get(key)
+                    listed: list[Any] = cast("list[Any]", previous) if isinstance(previous, list) else []
+                    if isinstance(previous, str):
+                        listed.append(previous)
+                    body[key] = [*listed, value]
+                else:
+                    body[name] = value
+        return body
 
     async def ark_create(request: Request) -> Response:
         dialect = "kkiai" if request.url.path.startswith("/volc/") else "ark"
@@ -244,6 +317,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             return early
         assert task is not None
         body: dict[str, Any] = {"id": task.id}
+        if task.body.get("safety_identifier") is not None:
+            body["safety_identifier"] = task.body["safety_identifier"]
         if dialect == "kkiai":
             body["status"] = "submitted"
         return JSONResponse(body, headers={"X-Request-Id": _request_id()})
@@ -281,21 +356,11 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         try:
             early, task = await create_common(request, "openai")
         except ArkRejection as exc:
-            return JSONResponse({"error": {"code": "invalid_request_error", "message": exc.message}}, status_code=400)
+            return openai_error(400 if exc.status < 500 else exc.status, exc.message, exc.code, exc.param)
         if early is not None:
             return early
         assert task is not None
-        return JSONResponse(
-            {
-                "id": task.id,
-                "object": "video",
-                "model": task.model,
-                "status": "queued",
-                "progress": 0,
-                "created_at": int(task.created_at * 1000),
-                "seconds": str(task.duration or 5),
-            }
-        )
+        return JSONResponse(_openai_video(task, state, _base(request)))
 
     async def status_common(request: Request, dialect: str) -> tuple[Response | None, SandboxTask | None]:
         state.status_polls += 1
@@ -335,27 +400,21 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         body["request"] = {"model": task.model, "content": task.body.get("content")}
         return JSONResponse(body)
 
-    async def openai_get(request: Request) -> Response:
-        early, task = await status_common(request, "openai")
-        if early is not None:
-            return early
-        assert task is not None
-        return JSONResponse(_openai_video(task, state, _base(request)))
-
     async def ark_delete(request: Request) -> Response:
+        """Ark: queued → cancelled, running or cancelled → 400, finished → record deleted; 200 with no body."""
         if (denied := _auth_error(request)) is not None:
             return denied
         task = state.tasks.get(request.path_params["task_id"])
         if task is None:
-            return ark_error(404, "NotFound.TaskId", "The specified task does not exist.")
+            return ark_error(404, "NotFound.TaskId", "The specified task does not exist.", "id")
         status = task.status(state.clock())
         if status == "queued":
             task.cancelled_at = state.clock()
-            return Response(status_code=200)
+            return Response(status_code=200, headers={"X-Request-Id": _request_id()})
         if status in ("running", "cancelled"):
             return ark_error(400, "InvalidParameter.TaskStatus", f"A {status} task cannot be cancelled.", "id")
         del state.tasks[task.id]
-        return Response(status_code=200)
+        return Response(status_code=200, headers={"X-Request-Id": _request_id()})
 
     async def ark_list(request: Request) -> Response:
         state.list_polls += 1
@@ -369,11 +428,18 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         await _delay_if_slow(state, "status")
         query = request.query_params
         wanted = query.get("filter.status")
+        if wanted and wanted not in _ARK_STATUSES:
+            return ark_error(400, "InvalidParameter.filter.status", f"{wanted} is not a task status", "filter.status")
         model = query.get("filter.model")
         # As Ark: flex tasks are listed only when asked for by tier, default-tier ones otherwise.
         tier = query.get("filter.service_tier") or "default"
-        size = min(int(query.get("page_size") or 10), 500)
-        start = (max(int(query.get("page_num") or 1), 1) - 1) * size
+        size = _query_int(query.get("page_size"), 10)
+        page_num = _query_int(query.get("page_num"), 1)
+        if size is None or not 1 <= size <= 500:
+            return ark_error(400, "InvalidParameter.page_size", "page_size must be in [1, 500]", "page_size")
+        if page_num is None or page_num < 1:
+            return ark_error(400, "InvalidParameter.page_num", "page_num must be 1 or more", "page_num")
+        start = (page_num - 1) * size
         chosen = [
             t
             for t in sorted(state.tasks.values(), key=lambda t: t.created_at, reverse=True)
@@ -387,25 +453,86 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             task.polls += 1
         state.statuses_read += len(page)
         items = [_ark_task(t, state, _base(request)) for t in page]
-        return JSONResponse({"items": items, "total": len(chosen)})
+        return JSONResponse({"items": items, "total": len(chosen)}, headers={"X-Request-Id": _request_id()})
 
-    async def openai_content(request: Request) -> Response:
+    async def openai_get(request: Request) -> Response:
+        early, task = await status_common(request, "openai")
+        if early is not None:
+            return early
+        assert task is not None
+        return JSONResponse(_openai_video(task, state, _base(request)))
+
+    async def openai_list(request: Request) -> Response:
+        """`GET /v1/videos?after=&limit=&order=`: a cursor page of the videos made on `/v1/videos`."""
+        if (denied := _auth_error(request)) is not None:
+            return denied
+        query = request.query_params
+        limit = _query_int(query.get("limit"), 20)
+        order = query.get("order") or "desc"
+        if limit is None or not 1 <= limit <= 100:
+            return openai_error(400, "limit must be between 1 and 100", "invalid_value", "limit")
+        if order not in ("asc", "desc"):
+            return openai_error(400, "order must be asc or desc", "invalid_value", "order")
+        videos = sorted(
+            (t for t in state.tasks.values() if t.dialect == "openai"),
+            key=lambda t: t.created_at,
+            reverse=order == "desc",
+        )
+        after = query.get("after")
+        if after:
+            position = next((i for i, t in enumerate(videos) if t.id == after), None)
+            if position is None:
+                return openai_error(400, f"No video found with id '{after}'", "invalid_value", "after")
+            videos = videos[position + 1 :]
+        page = videos[:limit]
+        data = [_openai_video(t, state, _base(request)) for t in page]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+                "has_more": len(videos) > limit,
+            }
+        )
+
+    async def openai_delete(request: Request) -> Response:
+        """OpenAI deletes a finished (completed or failed) video; it does not stop a render."""
         if (denied := _auth_error(request)) is not None:
             return denied
         task = state.tasks.get(request.path_params["task_id"])
+        if task is None:
+            return openai_error(404, "Video not found", "not_found", "video_id")
+        if task.status(state.clock()) in ("queued", "running"):
+            return openai_error(
+                400, "The video is still being generated; only a finished video can be deleted.", "invalid_state"
+            )
+        del state.tasks[task.id]
+        return JSONResponse({"id": task.id, "object": "video.deleted", "deleted": True})
+
+    async def openai_content(request: Request) -> Response:
+        """The video's bytes, or (`variant=thumbnail|spritesheet`) a PNG still."""
+        if (denied := _auth_error(request)) is not None:
+            return denied
+        variant = request.query_params.get("variant") or "video"
+        if variant not in ("video", "thumbnail", "spritesheet"):
+            return openai_error(400, f"Unknown variant '{variant}'", "invalid_value", "variant")
+        task = state.tasks.get(request.path_params["task_id"])
         if task is None or task.status(state.clock()) != "succeeded":
-            return JSONResponse({"error": {"code": "not_found", "message": "no content yet"}}, status_code=404)
+            return openai_error(404, "no content yet", "not_found", "video_id")
+        if variant != "video":
+            return Response(last_frame_png(), media_type="image/png")
         return await _serve_video(task)
 
-    async def _serve_video(task: SandboxTask) -> Response:
+    async def _serve_video(task: SandboxTask, media_type: str = "video/mp4") -> Response:
         state.downloads += 1
         if task.video_bytes > len(sample_mp4()):
             return StreamingResponse(
                 _iterate(padded_mp4(task.video_bytes)),
-                media_type="video/mp4",
+                media_type=media_type,
                 headers={"Content-Length": str(task.video_bytes)},
             )
-        return Response(sample_mp4(), media_type="video/mp4")
+        return Response(sample_mp4(), media_type=media_type)
 
     async def media(request: Request) -> Response:
         name = request.path_params["name"]
@@ -421,7 +548,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             return Response("AccessDenied: Request has expired", status_code=403)
         if suffix == "png":
             return Response(last_frame_png(), media_type="image/png")
-        return await _serve_video(task)
+        return await _serve_video(task, "video/quicktime" if suffix == "mov" else "video/mp4")
 
     async def put_faults(request: Request) -> Response:
         body = await request.json()
@@ -476,8 +603,9 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         Route("/seedance/generations", yescale_create, methods=["POST"]),
         Route("/seedance/generations/{task_id}", yescale_get, methods=["GET"]),
         Route("/v1/videos", openai_create, methods=["POST"]),
+        Route("/v1/videos", openai_list, methods=["GET"]),
         Route("/v1/videos/{task_id}", openai_get, methods=["GET"]),
-        Route("/v1/videos/{task_id}", ark_delete, methods=["DELETE"]),
+        Route("/v1/videos/{task_id}", openai_delete, methods=["DELETE"]),
         Route("/v1/videos/{task_id}/content", openai_content, methods=["GET"]),
         Route("/media/{name}", media, methods=["GET"]),
         Route("/_sandbox/faults", put_faults, methods=["POST"]),
@@ -496,36 +624,137 @@ async def _iterate(chunks: Any) -> AsyncIterator[bytes]:
         yield chunk
 
 
+_OPENAI_MODES = ("t2v", "i2v", "i2v_first_last", "reference_images", "reference_material")
+
+
 def _openai_create(state: SandboxState, body: dict[str, Any]) -> SandboxTask:
+    """A `/v1/videos` create: the OpenAI fields (`prompt`, `model`, `seconds`, `size`, `input_reference`) and the
+    aiid / new-api extensions (`mode`, `aspect_ratio`, `resolution`, image and media URL lists, `metadata`),
+    checked as the Ark body a gateway would forward."""
     model = body.get("model")
     prompt = body.get("prompt")
     spec = find_spec(str(model))
     if spec is None:
-        raise ArkRejection(400, "invalid_request_error", f"model {model} is not available")
+        raise ArkRejection(400, "invalid_value", f"model {model} is not available", "model")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise ArkRejection(400, "invalid_request_error", "prompt is required")
-    if body.get("mode") in ("i2v", "i2v_first_last") and not body.get("image_url"):
-        raise ArkRejection(400, "invalid_request_error", "requires at least one image in `images`")
-    task = state.new_task("openai", spec, str(model), prompt, body)
-    metadata: dict[str, Any] = body.get("metadata") or {}
-    seconds = body.get("seconds")
-    settings = {
-        **metadata,
-        "resolution": body.get("resolution"),
-        "ratio": body.get("aspect_ratio"),
-        "duration": int(seconds) if isinstance(seconds, str) and seconds.lstrip("-").isdigit() else None,
-        "generate_audio": body.get("generate_audio"),
-    }
-    _configure_task(task, settings)
+        raise ArkRejection(400, "missing_required_parameter", "prompt is required", "prompt")
+    mode = body.get("mode")
+    if mode is not None and mode not in _OPENAI_MODES:
+        raise ArkRejection(400, "invalid_value", f"mode {mode} is not one of {', '.join(_OPENAI_MODES)}", "mode")
+    first = _image_url(body.get("input_reference"), "input_reference") or _text_of(body.get("image_url"))
+    last = _text_of(body.get("end_image_url")) or _text_of(body.get("last_image_url"))
+    images = _url_list(body.get("image_urls")) + _url_list(body.get("images"))
+    if mode in ("i2v", "i2v_first_last") and first is None and images:
+        first, images = images[0], images[1:]
+        if mode == "i2v_first_last" and last is None and images:
+            last, images = images[0], images[1:]
+    if mode in ("i2v", "i2v_first_last") and first is None:
+        raise ArkRejection(400, "invalid_request_error", "requires at least one image in `images`", "images")
+    content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
+
+    def media(kind: str, url: str, role: str) -> dict[str, Any]:
+        return {"type": kind, kind: {"url": url}, "role": role}
+
+    if first is not None:
+        content.append(media("image_url", first, "first_frame"))
+    if last is not None:
+        content.append(media("image_url", last, "last_frame"))
+    content += [media("image_url", url, "reference_image") for url in images]
+    content += [media("video_url", url, "reference_video") for url in _url_list(body.get("video_urls"))]
+    content += [media("audio_url", url, "reference_audio") for url in _url_list(body.get("audio_urls"))]
+    ark: dict[str, Any] = {"model": model, "content": content}
+    size = body.get("size")
+    if size is not None:
+        settings = size_settings(spec, str(size))
+        if settings is None:
+            allowed = ", ".join(f"{w}x{h}" for cells in spec.sizes.values() for w, h in cells)
+            raise ArkRejection(400, "invalid_value", f"size {size} is not one of {allowed}", "size")
+        ark["resolution"], ark["ratio"] = settings
+    for name, aliases in (("resolution", ("resolution", "quality")), ("ratio", ("aspect_ratio", "ratio"))):
+        for alias in aliases:
+            if body.get(alias) is not None:
+                ark[name] = body[alias]
+    seconds = body.get("seconds", body.get("duration"))
+    if seconds is not None:
+        if not str(seconds).lstrip("-").isdigit():
+            raise ArkRejection(400, "invalid_value", f"seconds {seconds!r} is not a whole number", "seconds")
+        ark["duration"] = int(seconds)
+    for name in ("generate_audio", "watermark", "seed"):
+        if body.get(name) is not None:
+            ark[name] = _form_value(body[name])
+    metadata: Any = body.get("metadata")
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            raise ArkRejection(400, "invalid_value", "metadata is not a JSON object", "metadata") from None
+    if isinstance(metadata, dict):
+        # new-api merges `metadata` into the Ark body it forwards.
+        ark.update({k: v for k, v in cast("dict[str, Any]", metadata).items() if k not in ("model", "content")})
+    ark = without_nulls(ark)
+    check_ark_body(ark, strict_fields=False)
+    task = state.new_task("openai", spec, str(model), prompt, ark, logged=_loggable(body))
+    _configure_task(task, ark)
     return task
 
 
+def _text_of(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _image_url(value: Any, name: str) -> str | None:
+    """`input_reference` as `{"image_url": …}` (JSON, or a file part read as a data URL); a `file_id` is refused."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, dict):
+        reference = cast("dict[str, Any]", value)
+        if isinstance(reference.get("image_url"), str):
+            return str(reference["image_url"])
+        if reference.get("file_id") is not None:
+            raise ArkRejection(400, "invalid_value", "the sandbox keeps no uploaded files: send image_url", name)
+    raise ArkRejection(400, "invalid_value", f'{name} must be an image file or {{"image_url": …}}', name)
+
+
+def _url_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list):
+        return [str(v) for v in cast("list[Any]", value) if isinstance(v, str) and v]
+    return []
+
+
+def _form_value(value: Any) -> Any:
+    """A multipart form sends every value as text: read `true`/`false` and whole numbers back."""
+    if isinstance(value, str):
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if value.lstrip("-").isdigit():
+            return int(value)
+    return value
+
+
+def _loggable(body: dict[str, Any]) -> dict[str, Any]:
+    """The create as received, for the request log; an uploaded file is noted by name and size."""
+    logged = dict(body)
+    reference: Any = logged.get("input_reference")
+    if isinstance(reference, dict) and "filename" in reference:
+        file = cast("dict[str, Any]", reference)
+        logged["input_reference"] = {"file": file.get("filename"), "bytes": file.get("bytes")}
+    return logged
+
+
 def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str, Any]:
+    """The OpenAI video object (every field of `openai.types.Video`), or another gateway's shape when the prompt
+    asks with `[[shape=metadata|toplevel|items]]`."""
     now = state.clock()
     ark = _ark_task(task, state, base)
     word = {"queued": "queued", "running": "in_progress", "succeeded": "completed"}.get(ark["status"], ark["status"])
     span = max(task.queued_seconds + task.render_seconds, 0.001)
     progress = 100 if word == "completed" else min(99, int(100 * (now - task.created_at) / span))
+    width, height = output_size(task)
+    done = word in ("completed", "failed")
     video: dict[str, Any] = {
         "id": task.id,
         "object": "video",
@@ -533,14 +762,16 @@ def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str
         "status": word,
         "progress": progress,
         "created_at": int(task.created_at),
+        "completed_at": int(task.finished_at()) if done else None,
+        "expires_at": int(task.finished_at() + 86400) if word == "completed" else None,
+        "error": None,
+        "prompt": task.prompt,
+        "remixed_from_video_id": None,
         "seconds": str(ark.get("duration", 5)),
-        "size": "1280x720",
+        "size": f"{width}x{height}",
     }
-    if word == "completed":
-        video["completed_at"] = int(task.finished_at())
-        video["expires_at"] = int(task.finished_at() + 86400)
-        if "usage" in ark:
-            video["usage"] = ark["usage"]
+    if word == "completed" and "usage" in ark:
+        video["usage"] = ark["usage"]
     if ark.get("error"):
         video["error"] = ark["error"]
     shape = task.markers.get("shape", "object")

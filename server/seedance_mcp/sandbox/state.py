@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from seedance_mcp.catalog import FIXED_RATIOS, MODELS, ModelSpec
+from seedance_mcp.catalog import FIXED_RATIOS, MODELS, ModelSpec, Ratio, Resolution
 
 FaultKind = Literal[
     "http_429", "http_500", "http_503", "slow", "drop_before", "drop_after", "malformed", "expired_url", "bad_status"
@@ -52,6 +53,8 @@ class SandboxTask:
     generate_audio: bool | None = None
     url_version: int = 0
     polls: int = 0
+    draft_task_id: str | None = None
+    """The draft this task renders for real (a `draft_task` content item), if any."""
     markers: dict[str, str] = field(default_factory=lambda: {})
     """The `[[name=value]]` markers of the prompt (sandbox-only steering)."""
 
@@ -100,7 +103,18 @@ class SandboxState:
                 return fault
         return None
 
-    def new_task(self, dialect: str, spec: ModelSpec, model: str, prompt: str, body: dict[str, Any]) -> SandboxTask:
+    def new_task(
+        self,
+        dialect: str,
+        spec: ModelSpec,
+        model: str,
+        prompt: str,
+        body: dict[str, Any],
+        *,
+        logged: dict[str, Any] | None = None,
+    ) -> SandboxTask:
+        """A task for a create that passed validation. `body` is its Ark-shaped body (what the task echoes);
+        `logged`, when given, is what the request log keeps instead (the OpenAI dialect's own fields)."""
         markers = {name: value for name, value in _MARKER.findall(prompt)}
         render = float(markers.get("render") or self.render_seconds)
         queued = float(markers["queue"]) if markers.get("queue") else min(1.0, render * 0.2)
@@ -123,7 +137,7 @@ class SandboxState:
         self.tasks[task.id] = task
         self.creates += 1
         self.creates_by_dialect[dialect] = self.creates_by_dialect.get(dialect, 0) + 1
-        self.requests.append({"dialect": dialect, "body": body})
+        self.requests.append({"dialect": dialect, "body": body if logged is None else logged})
         del self.requests[:-200]
         return task
 
@@ -152,8 +166,44 @@ def _invalid(param: str, detail: str) -> ArkRejection:
     )
 
 
-def check_ark_body(body: dict[str, Any], *, strict_fields: bool = True) -> tuple[ModelSpec, str, str]:
-    """Ark's create-time validation, from the catalog: the spec, the model id and the prompt, or ArkRejection."""
+# Every create field of the Ark SDK 5.0.54 (protocol.md §11.2); the SDK sends all of them, unset ones as null.
+ARK_CREATE_FIELDS = frozenset(
+    {
+        "model", "content", "safety_identifier", "callback_url", "return_last_frame", "service_tier",
+        "execution_expires_after", "priority", "generate_audio", "draft", "camera_fixed", "watermark", "seed",
+        "resolution", "ratio", "duration", "frames", "tools", "output_format", "omni_reference_task_type",
+    }
+)  # fmt: skip
+OUTPUT_FORMATS = ("mp4", "mov")
+OMNI_REFERENCE_TASK_TYPES = ("auto", "reference", "edit", "extend")
+_BOOLEAN_FIELDS = ("return_last_frame", "generate_audio", "draft", "camera_fixed", "watermark")
+
+
+def without_nulls(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body with its `null` fields dropped: Ark reads a null as "not given" (the SDK sends every field)."""
+    return {name: value for name, value in body.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ArkCreate:
+    """A create body that passed Ark's validation."""
+
+    spec: ModelSpec
+    model: str
+    prompt: str
+    draft: SandboxTask | None = None
+    """The succeeded draft task a `draft_task` item asks to render for real."""
+
+
+def check_ark_body(
+    body: dict[str, Any],
+    *,
+    strict_fields: bool = True,
+    tasks: Mapping[str, SandboxTask] | None = None,
+    now: float = 0.0,
+) -> ArkCreate:
+    """Ark's create-time validation, from the catalog, or ArkRejection. `body` has no nulls (see without_nulls);
+    `tasks` are the tasks a `draft_task` item may name (as of `now`)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ArkRejection(400, "MissingParameter.model", "The request is missing the required parameter `model`")
@@ -170,6 +220,7 @@ def check_ark_body(body: dict[str, Any], *, strict_fields: bool = True) -> tuple
     prompt = ""
     roles: list[str] = []
     kinds: list[str] = []
+    draft_ids: list[str] = []
     items: list[Any] = content  # pyright: ignore[reportUnknownVariableType]
     for item in items:
         if not isinstance(item, dict):
@@ -185,8 +236,18 @@ def check_ark_body(body: dict[str, Any], *, strict_fields: bool = True) -> tuple
                 raise _invalid("content", f"the {kind} item needs a url")
             kinds.append(str(kind))
             roles.append(str(entry.get("role") or ""))
+        elif kind == "draft_task":
+            reference: Any = entry.get("draft_task")
+            draft_id = cast("dict[str, Any]", reference).get("id") if isinstance(reference, dict) else None
+            if not isinstance(draft_id, str) or not draft_id:
+                raise _invalid("content", "the draft_task item needs the draft task's id")
+            draft_ids.append(draft_id)
         else:
             raise _invalid("content", f"unknown content type {kind!r}")
+    if draft_ids:
+        draft = _check_draft_item(body, spec, model, draft_ids, kinds, tasks or {}, now)
+        _check_fields(body, spec, "text", kinds, strict_fields)
+        return ArkCreate(spec, model, prompt or draft.prompt, draft)
     images = [r for r, k in zip(roles, kinds, strict=True) if k == "image_url"]
     if kinds.count("video_url") or kinds.count("audio_url") or "reference_image" in images:
         mode = "multimodal_reference" if "multimodal_reference" in spec.modes else "reference_images"
@@ -198,19 +259,69 @@ def check_ark_body(body: dict[str, Any], *, strict_fields: bool = True) -> tuple
         mode = "text"
     if mode not in spec.modes:
         raise _invalid("content", f"the model {model} does not support {mode.replace('_', ' ')}")
-    if "audio_url" in kinds and not ("image_url" in kinds or "video_url" in kinds):
+    audio_alone = "audio_url" in kinds and not ("image_url" in kinds or "video_url" in kinds)
+    if audio_alone and not _catalog(spec, "audio_only_references", False):
         raise _invalid("content", "audio cannot be the only reference media")
+    if mode in ("reference_images", "multimodal_reference"):
+        counts = {
+            "reference images": (roles.count("reference_image"), spec.max_reference_images),
+            "reference videos": (kinds.count("video_url"), spec.max_reference_videos),
+            "reference audios": (kinds.count("audio_url"), spec.max_reference_audios),
+        }
+        for what, (count, most) in counts.items():
+            if count > most:
+                raise _invalid("content", f"at most {most} {what} (got {count})")
+    fixed_ratio = body.get("ratio") not in (None, "adaptive")
+    if (
+        mode in ("first_frame", "first_last_frame")
+        and fixed_ratio
+        and _catalog(spec, "frame_modes_need_adaptive", False)
+    ):
+        raise ArkRejection(
+            400,
+            "InvalidParameter.TaskTypeConstraint",
+            f"The parameter `ratio` must be adaptive for {mode.replace('_', ' ')} tasks of {model}",
+            "ratio",
+        )
     if prompt and "[[sensitive]]" in prompt:
         raise ArkRejection(
             400,
             "InputTextSensitiveContentDetected",
             "The request failed because the input text may contain sensitive information.",
         )
-    _check_fields(body, spec, mode, strict_fields)
-    return spec, model, prompt
+    _check_fields(body, spec, mode, kinds, strict_fields)
+    return ArkCreate(spec, model, prompt)
 
 
-def _check_fields(body: dict[str, Any], spec: ModelSpec, mode: str, strict: bool) -> None:
+def _check_draft_item(
+    body: dict[str, Any],
+    spec: ModelSpec,
+    model: str,
+    draft_ids: list[str],
+    kinds: list[str],
+    tasks: Mapping[str, SandboxTask],
+    now: float,
+) -> SandboxTask:
+    """A `draft_task` item (1.5 pro): render an existing, succeeded draft of the same model for real."""
+    if not spec.draft:
+        raise _invalid("content", f"the model {model} has no draft tasks to render")
+    if len(draft_ids) > 1 or kinds:
+        raise _invalid("content", "a draft_task item goes alone (with at most a text item)")
+    if body.get("draft"):
+        raise _invalid("draft", "a draft_task item renders a draft for real; it cannot itself be a draft")
+    draft = tasks.get(draft_ids[0])
+    if draft is None:
+        raise ArkRejection(404, "NotFound.DraftTask", f"The draft task {draft_ids[0]} does not exist.", "content")
+    if not draft.body.get("draft"):
+        raise _invalid("content", f"the task {draft.id} is not a draft task")
+    if draft.spec.key != spec.key:
+        raise _invalid("content", f"the draft task {draft.id} was made with another model")
+    if draft.status(now) != "succeeded":
+        raise _invalid("content", f"the draft task {draft.id} has not succeeded")
+    return draft
+
+
+def _check_fields(body: dict[str, Any], spec: ModelSpec, mode: str, kinds: list[str], strict: bool) -> None:
     reference = mode in ("reference_images", "multimodal_reference")
     resolution = body.get("resolution")
     if resolution is not None:
@@ -226,19 +337,20 @@ def _check_fields(body: dict[str, Any], spec: ModelSpec, mode: str, strict: bool
             raise _invalid("ratio", f"{ratio} is not supported")
     duration = body.get("duration")
     if duration is not None:
-        ok = isinstance(duration, int) and (
+        ok = _is_int(duration) and (
             spec.duration_min <= duration <= spec.duration_max or (duration == -1 and spec.duration_auto)
         )
         if not ok:
             raise _invalid("duration", f"{duration} is out of range")
     frames = body.get("frames")
-    if frames is not None and (
-        not spec.frames or not isinstance(frames, int) or (frames - 25) % 4 or not 29 <= frames <= 289
-    ):
+    if frames is not None and (not spec.frames or not _is_int(frames) or (frames - 25) % 4 or not 29 <= frames <= 289):
         raise _invalid("frames", f"{frames} is not supported")
     seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or not -1 <= seed <= 2**32 - 1):
+    if seed is not None and (not _is_int(seed) or not -1 <= seed <= 2**32 - 1):
         raise _invalid("seed", f"{seed} is out of range")
+    for name in _BOOLEAN_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], bool):
+            raise _invalid(name, "it must be true or false")
     if body.get("camera_fixed") is not None and (not spec.camera_fixed or reference):
         raise _invalid("camera_fixed", "camera_fixed is not supported")
     if body.get("generate_audio") is not None and not spec.audio:
@@ -251,15 +363,90 @@ def _check_fields(body: dict[str, Any], spec: ModelSpec, mode: str, strict: bool
     tier = body.get("service_tier")
     if tier is not None and (tier not in ("default", "flex") or (tier == "flex" and not spec.flex_tier)):
         raise _invalid("service_tier", f"{tier} is not supported")
+    _check_task_fields(body, spec, mode, kinds)
     if strict:
-        known = {
-            "model", "content", "callback_url", "return_last_frame", "service_tier", "execution_expires_after",
-            "generate_audio", "draft", "safety_identifier", "priority", "tools", "resolution", "ratio", "duration",
-            "frames", "seed", "camera_fixed", "watermark",
-        }  # fmt: skip
-        unknown = set(body) - known
+        unknown = set(body) - ARK_CREATE_FIELDS
         if unknown:
             raise _invalid(sorted(unknown)[0], "unknown parameter")
+
+
+def _check_task_fields(body: dict[str, Any], spec: ModelSpec, mode: str, kinds: list[str]) -> None:
+    """The fields that steer the task rather than the picture (protocol.md §3.1, §11.1, §11.2), allowed per model
+    as the catalog says."""
+    expires = body.get("execution_expires_after")
+    if expires is not None and (not _is_int(expires) or not 3600 <= expires <= 259200):
+        raise _invalid("execution_expires_after", f"{expires} is not in [3600, 259200] seconds")
+    priority = body.get("priority")
+    if priority is not None:
+        if not _catalog(spec, "priority", True):
+            raise _invalid("priority", "this model takes no priority")
+        if not _is_int(priority) or not 0 <= priority <= 9:
+            raise _invalid("priority", f"{priority} is not in [0, 9]")
+    identifier = body.get("safety_identifier")
+    if identifier is not None and (not isinstance(identifier, str) or not identifier or len(identifier) > 64):
+        raise _invalid("safety_identifier", "it must be a string of 1 to 64 characters")
+    callback = body.get("callback_url")
+    if callback is not None and (not isinstance(callback, str) or not callback.startswith(("http://", "https://"))):
+        raise _invalid("callback_url", "it must be an http(s) URL")
+    output_format = body.get("output_format")
+    if output_format is not None:
+        formats: tuple[str, ...] = _catalog(spec, "output_formats", OUTPUT_FORMATS)
+        if output_format not in formats:
+            allowed = ", ".join(formats) if formats else "none: this model makes MP4 only"
+            raise _invalid("output_format", f"{output_format} is not supported (allowed: {allowed})")
+    task_type = body.get("omni_reference_task_type")
+    if task_type is not None:
+        family = OMNI_REFERENCE_TASK_TYPES if "multimodal_reference" in spec.modes else ()
+        types: tuple[str, ...] = _catalog(spec, "omni_reference_task_types", family)
+        if task_type not in types:
+            allowed = ", ".join(types) if types else "none for this model"
+            raise _invalid("omni_reference_task_type", f"{task_type} is not supported (allowed: {allowed})")
+        if task_type in ("edit", "extend") and "video_url" not in kinds:
+            raise _invalid("omni_reference_task_type", f"{task_type} needs a reference video to {task_type}")
+        if task_type == "reference" and mode != "multimodal_reference":
+            raise _invalid("omni_reference_task_type", "reference needs reference media")
+    tools: Any = body.get("tools")
+    if tools is not None:
+        if not _catalog(spec, "web_search", "multimodal_reference" in spec.modes):
+            raise _invalid("tools", "this model takes no tools")
+        if mode != "text":
+            raise _invalid("tools", "web search is for text-only requests")
+        listed: list[Any] = tools if isinstance(tools, list) else [None]  # pyright: ignore[reportUnknownVariableType]
+        for tool in listed:
+            if not isinstance(tool, dict) or cast("dict[str, Any]", tool).get("type") != "web_search":
+                raise _invalid("tools", 'the only tool is {"type": "web_search"}')
+
+
+def _catalog(spec: ModelSpec, name: str, default: Any) -> Any:
+    """A per-model fact from the catalog, or `default` where the catalog does not (yet) record it."""
+    return getattr(spec, name, default)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def size_settings(spec: ModelSpec, size: str) -> tuple[Resolution, Ratio] | None:
+    """The resolution and ratio whose output size (protocol.md §3.6) is `size` ("WxH") for this model."""
+    wanted = size.strip().lower().replace("×", "x")
+    for resolution, cells in spec.sizes.items():
+        for ratio, (width, height) in zip(FIXED_RATIOS, cells, strict=True):
+            if wanted == f"{width}x{height}":
+                return resolution, ratio
+    return None
+
+
+def output_size(task: SandboxTask) -> tuple[int, int]:
+    """The task's video size; `adaptive` is served as 16:9 (the sandbox has one sample video)."""
+    ratio: Ratio = "16:9"
+    for fixed in FIXED_RATIOS:
+        if fixed == task.ratio:
+            ratio = fixed
+    resolution: Resolution = task.spec.default_resolution
+    for known in task.spec.sizes:
+        if known == task.resolution:
+            resolution = known
+    return task.spec.size(resolution, ratio)
 
 
 _FLAG = re.compile(r"--(\w+)\s+(\S+)")
