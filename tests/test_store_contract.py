@@ -493,3 +493,52 @@ async def test_a_write_from_one_replica_is_read_by_another(journal: Journal) -> 
     job.status, job.task_id = "running", "cgt-9"
     assert await first.update(job)
     assert await second.get("cgt-9") == job
+
+
+# -- budgets -------------------------------------------------------------------------------------------------------
+
+
+async def test_budgeted_inserts_racing_on_several_replicas_never_pass_the_limit(journal: Journal) -> None:
+    """Twelve 1.0-cost jobs race for a 5.0 budget from four replicas: exactly five get in, nothing more is spent."""
+    from seedance_mcp.store import BudgetExceeded, SpendLimit
+
+    replicas = [await journal.replica() for _ in range(4)]
+    limit = SpendLimit(since=journal.clock.now - 3600, limit=5.0, name="SEEDANCE_DAILY_BUDGET")
+    refused: list[BudgetExceeded] = []
+
+    async def submit(store: TaskStore, index: int) -> None:
+        job = make_job(journal.clock, fingerprint=f"fp-{index}", estimated_tokens=1_000_000, cost_rate=1.0)
+        try:
+            await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
+        except BudgetExceeded as exc:
+            refused.append(exc)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            for index in range(12):
+                tg.start_soon(submit, replicas[index % len(replicas)], index)
+    _, total = await replicas[0].recent(None, 100)
+    assert total == 5 and len(refused) == 7
+    assert all(exc.spent == pytest.approx(5.0) and exc.cost == pytest.approx(1.0) for exc in refused)
+    [row] = await replicas[0].spend(journal.clock.now - 3600)
+    assert row.jobs == 5 and row.cost == pytest.approx(5.0)
+
+
+async def test_spend_settles_at_the_billed_cost_and_frees_the_budget_of_unbilled_jobs(journal: Journal) -> None:
+    from seedance_mcp.store import BudgetExceeded, SpendLimit
+
+    store = await journal.replica()
+    limit = SpendLimit(since=journal.clock.now - 3600, limit=2.0, name="SEEDANCE_DAILY_BUDGET")
+    first = make_job(journal.clock, fingerprint="a", estimated_tokens=1_000_000, cost_rate=1.0)
+    second = make_job(journal.clock, fingerprint="b", estimated_tokens=1_000_000, cost_rate=1.0)
+    for job in (first, second):
+        await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
+    third = make_job(journal.clock, fingerprint="c", estimated_tokens=500_000, cost_rate=1.0)
+    with pytest.raises(BudgetExceeded):
+        await store.insert(third, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
+    first.status, first.usage_tokens = "succeeded", 400_000  # billed less than estimated
+    second.status = "failed"  # moderation failures are not billed
+    assert await store.update(first) and await store.update(second)
+    await store.insert(third, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
+    [row] = await store.spend(journal.clock.now - 3600)
+    assert row.cost == pytest.approx(0.9) and row.billed_tokens == 400_000

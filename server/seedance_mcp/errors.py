@@ -6,6 +6,7 @@
     ├── UnsupportedOperation     this preset cannot do that (cancel on a gateway without a cancel call)
     ├── TaskNotFound             no job with that id in the journal
     ├── DuplicateSubmission      an identical paid job may already exist
+    ├── SpendRefused             a cost limit the user set would be passed, or needs the user's approval
     ├── ProviderError            the provider answered with an error (keeps code, HTTP status, request id)
     │   ├── AuthenticationFailed 401: the key was refused
     │   ├── RateLimited          429 (carries Retry-After)
@@ -77,6 +78,13 @@ class DuplicateSubmission(SeedanceError):
             f'"{job_id}")` or `list_tasks`, and look at the provider console\'s task list. If you are sure you want '
             "to pay for a second video, call `generate_video` again with `force_new=true`."
         )
+
+
+class SpendRefused(SeedanceError):
+    """Nothing was sent: a limit the user set (per video, per day) would be passed, or the cost needs approval."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message + " Nothing was sent to the provider and nothing was charged.")
 
 
 class ProviderError(SeedanceError):

@@ -23,7 +23,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,6 +42,7 @@ from seedance_mcp.errors import (
     ProviderUnreachable,
     RateLimited,
     SeedanceError,
+    SpendRefused,
     SubmitOutcomeUnknown,
     TaskNotFound,
     UnexpectedResponse,
@@ -51,7 +52,7 @@ from seedance_mcp.lost_creates import Verdict, identity_of, judge
 from seedance_mcp.polling import PollPolicy, ProgressMeter
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.status_batcher import StatusBatcher
-from seedance_mcp.store import Job, TaskIdTaken, TaskStore, new_job_id
+from seedance_mcp.store import BudgetExceeded, Job, SpendLimit, TaskIdTaken, TaskStore, new_job_id
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ class JobManager:
         expected_render: float,
         force_new: bool = False,
         price: tuple[float, str] | None = None,
+        limits: Sequence[SpendLimit] = (),
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused."""
         provider_name = self.provider.preset.name
@@ -324,8 +326,21 @@ class JobManager:
             self._held.add(job.job_id)
             try:
                 earlier = await self.store.insert(
-                    job, dedupe_since=since, lease_owner=self.owner, lease_seconds=self.settings.lease_seconds
+                    job,
+                    dedupe_since=since,
+                    lease_owner=self.owner,
+                    lease_seconds=self.settings.lease_seconds,
+                    limits=limits,
                 )
+            except BudgetExceeded as exc:
+                self._held.discard(job.job_id)
+                currency = price[1] if price else ""
+                raise SpendRefused(
+                    f"This video (about {exc.cost:.2f} {currency}) would take the spend counted against "
+                    f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
+                    f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
+                    "server's environment, or wait."
+                ) from exc
             except BaseException:
                 self._held.discard(job.job_id)
                 raise

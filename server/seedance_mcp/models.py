@@ -66,9 +66,29 @@ class VideoTask(BaseModel):
     next_step: str = Field(description="What to do next, in one sentence.")
 
 
+class ModelSpend(BaseModel):
+    model: str
+    jobs: int
+    billed_tokens: int
+    cost: float
+
+
+class Spend(BaseModel):
+    """Money spent or in flight (jobs not yet billed count at their estimate), at list prices."""
+
+    currency: str | None
+    today: float
+    today_billed_tokens: int
+    this_week: float
+    this_week_billed_tokens: int
+    this_week_by_model: list[ModelSpend]
+    daily_budget: float | None = Field(description="SEEDANCE_DAILY_BUDGET, when set.")
+
+
 class TaskList(BaseModel):
     tasks: list[VideoTask]
     total: int = Field(description="How many jobs matched before the limit.")
+    spend: Spend
 
 
 class ModelInfo(BaseModel):

@@ -154,3 +154,21 @@ def dry_run_result(
             + (", plus the reference videos' length at the same rate." if request.reference_videos else ".")
         ),
     )
+
+
+def declined_result(provider: str, request: VideoRequest, price: tuple[float, str] | None) -> VideoTask:
+    """The person said no when asked to approve the cost: nothing was sent."""
+    return VideoTask(
+        task_id="declined",
+        job_id="declined",
+        provider=provider,
+        model=request.model_id,
+        status="not_submitted",
+        prompt=request.prompt,
+        resolution=request.effective_resolution,
+        duration=request.effective_seconds,
+        estimated_tokens=request.estimated_tokens,
+        estimated_cost=money(request.estimated_tokens, price[0] if price else None),
+        currency=price[1] if price else None,
+        next_step="The user declined this video's cost, so nothing was sent or charged. Ask them what to change.",
+    )

@@ -27,6 +27,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -111,6 +112,20 @@ class Job(BaseModel):
         return self.is_terminal and not self.needs_download
 
     @property
+    def spend(self) -> float:
+        """What this job counts against a budget: its bill once known, its estimate while it may still be billed,
+        nothing once it ended unbilled (failed, cancelled, expired: only successful tasks are billed)."""
+        if self.cost_rate is None:
+            return 0.0
+        if self.usage_tokens is not None:
+            tokens = self.usage_tokens
+        elif self.status in _DEAD_STATUSES:
+            tokens = 0
+        else:
+            tokens = self.estimated_tokens or 0
+        return tokens * self.cost_rate / 1_000_000
+
+    @property
     def has_work(self) -> bool:
         """A worker has something to do for this job: create it, poll it, download it, or look for its task."""
         if self.status == "unknown":
@@ -120,6 +135,35 @@ class Job(BaseModel):
 
 def new_job_id() -> str:
     return f"job-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLimit:
+    """A budget the insert of a new job must stay within: `limit` over every job created since `since`."""
+
+    since: float
+    limit: float
+    name: str
+    """What the user calls it, e.g. `SEEDANCE_DAILY_BUDGET`."""
+
+
+class BudgetExceeded(Exception):
+    def __init__(self, limit: SpendLimit, spent: float, cost: float) -> None:
+        self.limit = limit
+        self.spent = spent
+        self.cost = cost
+        super().__init__(f"{limit.name}: {spent:.4f} spent or in flight + {cost:.4f} > {limit.limit:.4f}")
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """Spend of one model (in one currency) since a moment: jobs that may cost money, billed tokens, money."""
+
+    model: str
+    currency: str | None
+    jobs: int
+    billed_tokens: int
+    cost: float
 
 
 class TaskIdTaken(Exception):
@@ -138,14 +182,26 @@ class TaskStore(Protocol):
     """
 
     async def insert(
-        self, job: Job, *, dedupe_since: float | None, lease_owner: str | None, lease_seconds: float
+        self,
+        job: Job,
+        *,
+        dedupe_since: float | None,
+        lease_owner: str | None,
+        lease_seconds: float,
+        limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
         """Insert `job` unless a live job with its fingerprint was created at or after `dedupe_since`.
 
         Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that may have
         cost money: not failed, cancelled, expired or not submitted. With `lease_owner`, the new job starts
-        leased to it, so no other process picks it up mid-create.
+        leased to it, so no other process picks it up mid-create. Raises BudgetExceeded (and inserts nothing)
+        when the spend of the jobs created since a limit's `since` (`Job.spend`: billed, or estimated while in
+        flight) plus this job's would pass the limit; the check and the insert are one step.
         """
+        ...
+
+    async def spend(self, since: float) -> list[SpendRow]:
+        """Spend per model of the jobs created since `since`."""
         ...
 
     async def update(self, job: Job) -> bool:
@@ -202,6 +258,7 @@ _MIGRATIONS = (
     "ALTER TABLE jobs ADD COLUMN has_work INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
     "ALTER TABLE jobs ADD COLUMN lease_expires REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN spend REAL NOT NULL DEFAULT 0",
 )
 _INDEXES = """
 DROP INDEX IF EXISTS jobs_task_id;
@@ -276,7 +333,13 @@ class SqliteTaskStore:
                 self._settled.pop(job.task_id, None)
 
     async def insert(
-        self, job: Job, *, dedupe_since: float | None, lease_owner: str | None, lease_seconds: float
+        self,
+        job: Job,
+        *,
+        dedupe_since: float | None,
+        lease_owner: str | None,
+        lease_seconds: float,
+        limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
         now = self._clock()
         lease_expires = now + lease_seconds if lease_owner else 0.0
@@ -292,9 +355,15 @@ class SqliteTaskStore:
                     ).fetchone()
                     if row is not None:
                         return Job.model_validate_json(str(row[0]))
+                for limit in limits:
+                    (spent,) = db.execute(
+                        "SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ?", (limit.since,)
+                    ).fetchone()
+                    if float(spent) + job.spend > limit.limit:
+                        raise BudgetExceeded(limit, float(spent), job.spend)
                 db.execute(
                     "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
-                    "lease_owner, lease_expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "lease_owner, lease_expires, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job.job_id,
                         job.task_id,
@@ -306,6 +375,7 @@ class SqliteTaskStore:
                         int(job.has_work),
                         lease_owner,
                         lease_expires,
+                        job.spend,
                     ),
                 )
                 return None
@@ -319,7 +389,7 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> bool:
             try:
                 cursor = db.execute(
-                    "UPDATE jobs SET task_id = ?, status = ?, data = ?, version = ?, has_work = ?, "
+                    "UPDATE jobs SET task_id = ?, status = ?, data = ?, version = ?, has_work = ?, spend = ?, "
                     "lease_owner = CASE WHEN ? THEN lease_owner ELSE NULL END, "
                     "lease_expires = CASE WHEN ? THEN lease_expires ELSE 0 END "
                     "WHERE job_id = ? AND version = ?",
@@ -329,6 +399,7 @@ class SqliteTaskStore:
                         written.model_dump_json(),
                         written.version,
                         int(written.has_work),
+                        written.spend,
                         written.has_work,
                         written.has_work,
                         written.job_id,
@@ -374,6 +445,22 @@ class SqliteTaskStore:
             ).fetchall()
             (total,) = db.execute(f"SELECT COUNT(*) FROM jobs {where}", parameters).fetchone()
             return [Job.model_validate_json(str(row[0])) for row in rows], int(total)
+
+        return await self._in_thread(work)
+
+    async def spend(self, since: float) -> list[SpendRow]:
+        dead = ", ".join("?" for _ in _DEAD_STATUSES)
+
+        def work(db: sqlite3.Connection) -> list[SpendRow]:
+            rows = db.execute(
+                "SELECT json_extract(data, '$.model'), json_extract(data, '$.currency'), COUNT(*), "
+                "SUM(COALESCE(json_extract(data, '$.usage_tokens'), 0)), SUM(spend) FROM jobs "
+                f"WHERE created_at >= ? AND (status NOT IN ({dead}) OR spend > 0) GROUP BY 1, 2 ORDER BY 5 DESC",
+                (since, *_DEAD_STATUSES),
+            ).fetchall()
+            return [
+                SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows
+            ]
 
         return await self._in_thread(work)
 

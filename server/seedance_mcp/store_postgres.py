@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString
 
-from seedance_mcp.store import SETTLED_CACHE_SIZE, Job, TaskIdTaken
+from seedance_mcp.store import SETTLED_CACHE_SIZE, BudgetExceeded, Job, SpendLimit, SpendRow, TaskIdTaken
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -56,9 +56,9 @@ _NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM statement_ti
 
 _INSERT: LiteralString = f"""
 INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, version, has_work, lease_owner, lease_expires,
-                  data)
+                  data, spend)
 VALUES (%(job_id)s, %(task_id)s, %(status)s, %(fingerprint)s, %(created_at)s, %(version)s, %(has_work)s,
-        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END, %(data)s::jsonb)
+        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END, %(data)s::jsonb, %(spend)s)
 """
 _EARLIER_LIVE: LiteralString = """
 SELECT data::text FROM jobs
@@ -67,7 +67,7 @@ ORDER BY created_at DESC LIMIT 1
 """
 _UPDATE: LiteralString = """
 UPDATE jobs SET task_id = %(task_id)s, status = %(status)s, data = %(data)s::jsonb, version = %(version)s,
-    has_work = %(has_work)s,
+    has_work = %(has_work)s, spend = %(spend)s,
     lease_owner = CASE WHEN %(has_work)s THEN lease_owner END,
     lease_expires = CASE WHEN %(has_work)s THEN lease_expires ELSE 0 END
 WHERE job_id = %(job_id)s AND version = %(expected)s
@@ -98,6 +98,14 @@ RETURNING job_id
 _RELEASE: LiteralString = """
 UPDATE jobs SET lease_owner = NULL, lease_expires = 0 WHERE lease_owner = %(owner)s AND job_id = ANY(%(ids)s)
 """
+_SPENT: LiteralString = "SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= %(since)s"
+_SPEND: LiteralString = """
+SELECT data->>'model', data->>'currency', count(*), COALESCE(SUM((data->>'usage_tokens')::bigint), 0), SUM(spend)
+FROM jobs WHERE created_at >= %(since)s AND (status <> ALL(%(dead)s) OR spend > 0)
+GROUP BY 1, 2 ORDER BY 5 DESC
+"""
+BUDGET_LOCK_CLASS = DEDUPE_LOCK_CLASS + 1
+"""The advisory lock every budgeted insert takes, so two replicas cannot both spend the last of a budget."""
 _GET: LiteralString = """
 SELECT data::text FROM jobs WHERE job_id = %(key)s
 UNION ALL SELECT data::text FROM jobs WHERE task_id = %(key)s
@@ -135,7 +143,13 @@ class PostgresTaskStore:
                 self._settled.pop(job.task_id, None)
 
     async def insert(
-        self, job: Job, *, dedupe_since: float | None, lease_owner: str | None, lease_seconds: float
+        self,
+        job: Job,
+        *,
+        dedupe_since: float | None,
+        lease_owner: str | None,
+        lease_seconds: float,
+        limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
         row = {
             "job_id": job.job_id,
@@ -149,6 +163,7 @@ class PostgresTaskStore:
             "now": self._now(),
             "lease": float(lease_seconds),
             "data": _json(job),
+            "spend": job.spend,
         }
         async with self._pool.connection() as db, db.transaction():
             if dedupe_since is not None:
@@ -160,8 +175,20 @@ class PostgresTaskStore:
                 earlier = await cursor.fetchone()
                 if earlier is not None:
                     return Job.model_validate_json(earlier[0])
+            if limits:
+                await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
+            for limit in limits:
+                spent_row = await (await db.execute(_SPENT, {"since": limit.since})).fetchone()
+                spent = float(spent_row[0]) if spent_row else 0.0
+                if spent + job.spend > limit.limit:
+                    raise BudgetExceeded(limit, spent, job.spend)
             await db.execute(_INSERT, row)
             return None
+
+    async def spend(self, since: float) -> list[SpendRow]:
+        async with self._pool.connection() as db:
+            rows = await (await db.execute(_SPEND, {"since": since, "dead": DEAD_STATUSES})).fetchall()
+        return [SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows]
 
     async def update(self, job: Job) -> bool:
         from psycopg import errors
@@ -174,6 +201,7 @@ class PostgresTaskStore:
             "data": _json(written),
             "version": written.version,
             "has_work": written.has_work,
+            "spend": written.spend,
             "job_id": written.job_id,
             "expected": expected,
         }

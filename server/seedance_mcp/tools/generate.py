@@ -17,8 +17,9 @@ from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderError, SeedanceError, TaskNotFound
 from seedance_mcp.models import VideoTask
 from seedance_mcp.pricing import quote
-from seedance_mcp.results import dry_run_result, job_result
+from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
+from seedance_mcp.tools.approval import approved, check_cost, spend_limits
 from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.wire import VideoRequest
@@ -64,6 +65,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             idempotent_hint=False,
             open_world_hint=True,
         ),
+        meta={"ui": {"resourceUri": "ui://seedance/player"}},
     )
     async def generate_video(
         prompt: Annotated[str, Field(description="What happens in the video: subject, action, scene, camera, style.")],
@@ -128,6 +130,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             int | None, Field(strict=True, description="Seconds (3600-259200) before an unstarted task expires.")
         ] = None,
         priority: Annotated[int | None, Field(strict=True, description="2.0 family/2.5: 0-9, queue order.")] = None,
+        approve_cost: Annotated[
+            float | None, Field(description="The cost the user approved, when a call was refused for approval.")
+        ] = None,
         draft_task_id: Annotated[
             str | None, Field(description="Render this 1.5 pro draft task for real (its prompt and settings).")
         ] = None,
@@ -195,6 +200,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
+            estimate = check_cost(settings, request, price)
+            if not await approved(ctx, settings, request, estimate, price[1] if price else "", approve_cost):
+                return declined_result(preset.name, request, price)
             spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told, not as long as Seedance's.
             expected = (
@@ -203,7 +211,12 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 else expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
             )
             job, reused = await runtime.jobs.submit(
-                request, http_request, expected_render=expected, force_new=force_new, price=price
+                request,
+                http_request,
+                expected_render=expected,
+                force_new=force_new,
+                price=price,
+                limits=spend_limits(settings),
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))

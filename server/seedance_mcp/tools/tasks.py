@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Literal
 
 from mcp.server import MCPServer
@@ -11,9 +12,10 @@ from pydantic import Field
 
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
-from seedance_mcp.models import CancelResult, TaskList, VideoTask
+from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
 from seedance_mcp.results import job_result
 from seedance_mcp.runtime import LazyRuntime
+from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
 
 TaskId = Annotated[str, Field(description="A task id from generate_video or list_tasks (`cgt-…` or `job-…`).")]
@@ -24,6 +26,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         annotations=ToolAnnotations(
             title="Get a video task's status", read_only_hint=True, idempotent_hint=True, open_world_hint=True
         ),
+        meta={"ui": {"resourceUri": "ui://seedance/player"}},
     )
     async def get_task_status(
         task_id: TaskId,
@@ -53,6 +56,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         annotations=ToolAnnotations(
             title="List video tasks", read_only_hint=True, idempotent_hint=True, open_world_hint=False
         ),
+        meta={"ui": {"resourceUri": "ui://seedance/player"}},
     )
     async def list_tasks(
         ctx: ToolContext,
@@ -62,15 +66,33 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
     ) -> TaskList:
-        """List the video jobs this server has submitted, newest first, from its local journal; free.
+        """List the video jobs this server has submitted, newest first, from its journal; free.
 
-        Each has its task_id, prompt excerpt, model, status, saved video_path and created time. Use it to find a
-        task id again, or to check for a job before submitting one that may already exist.
+        Each has its task_id, prompt excerpt, model, status, saved video_path and created time; `spend` sums the
+        cost of today and this week, per model. Use it to find a task id again, or to check for a job before
+        submitting one that may already exist.
         """
         runtime = await runtime_of(ctx)
-        jobs, total = await runtime.jobs.store.recent(status, limit)
+        store = runtime.jobs.store
+        jobs, total = await store.recent(status, limit)
         live = [await runtime.jobs.current(job) for job in jobs]
-        return TaskList(tasks=[job_result(job) for job in live], total=total)
+        today = start_of_today()
+        week = today - 86400 * time.localtime(today).tm_wday
+        week_rows = await store.spend(week)
+        today_rows = await store.spend(today)
+        spend = Spend(
+            currency=next((row.currency for row in week_rows if row.currency), None),
+            today=round(sum(row.cost for row in today_rows), 4),
+            today_billed_tokens=sum(row.billed_tokens for row in today_rows),
+            this_week=round(sum(row.cost for row in week_rows), 4),
+            this_week_billed_tokens=sum(row.billed_tokens for row in week_rows),
+            this_week_by_model=[
+                ModelSpend(model=row.model, jobs=row.jobs, billed_tokens=row.billed_tokens, cost=round(row.cost, 4))
+                for row in week_rows
+            ],
+            daily_budget=settings.daily_budget,
+        )
+        return TaskList(tasks=[job_result(job) for job in live], total=total, spend=spend)
 
     @server.tool(
         annotations=ToolAnnotations(
