@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import anyio
@@ -79,3 +80,33 @@ async def test_an_invalid_configuration_is_reported_on_stderr_not_stdout(tmp_pat
     assert process.returncode == 2
     assert process.stdout == b""
     assert b"SEEDANCE_PROVIDER" in process.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal, as a person's shell has")
+def test_run_by_hand_in_a_terminal_it_says_what_it_is_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the server, as a person would start it in a shell
+        os.environ.update(SEEDANCE_PROVIDER="sandbox", SEEDANCE_STATE_DIR=str(tmp_path / "state"))
+        os.execv(sys.executable, [sys.executable, "-m", "seedance_mcp"])
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"Ctrl-C stops it" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += os.read(fd, 4096)
+    os.write(fd, b"\x03")
+    stopped_at = time.monotonic()
+    while time.monotonic() - stopped_at < 10:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)  # noqa: TID251  # a plain test without an event loop polling a child process
+    else:
+        os.kill(pid, 9)
+        raise AssertionError(f"still running 10 s after Ctrl-C: {seen!r}")
+    assert b"seedance-mcp demo" in seen
+    assert os.waitstatus_to_exitcode(status) == 130

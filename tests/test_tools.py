@@ -320,3 +320,13 @@ async def test_an_unwritable_state_dir_is_a_clear_tool_error_and_the_server_live
         models = await client.call_tool("list_models", {})
     assert failed.is_error is True and "SEEDANCE_STATE_DIR" in text_of(failed)
     assert models.is_error is False
+
+
+async def test_the_shot_guide_prompt_turns_an_idea_into_instructions(settings: Settings) -> None:
+    """The server offers a prompt that earns its place: how to describe a shot for Seedance."""
+    async with Client(create_app(settings)) as client:
+        listed = await client.list_prompts()
+        prompt = await client.get_prompt("seedance_shot", {"idea": "a fox in the snow"})
+    assert [p.name for p in listed.prompts] == ["seedance_shot"]
+    text = prompt.messages[0].content.text  # type: ignore[union-attr]
+    assert "a fox in the snow" in text and "generate_video" in text and "Camera" in text

@@ -40,7 +40,7 @@ def run(argv: list[str]) -> int:
         return _serve_stdio()
     args = _parser().parse_args(argv)
     if args.command == "sandbox":
-        return _run_sandbox(args.port, args.render_seconds)
+        return _run_sandbox(args.port, args.render_seconds)  # reads SEEDANCE_SANDBOX_AS, SEEDANCE_MODEL_MAP
     if args.command == "demo":
         from seedance_mcp.demo import run_demo
 
@@ -72,8 +72,33 @@ def _serve_stdio() -> int:
     settings = _settings()
     from seedance_mcp.app import create_app
 
-    create_app(settings).run()
+    if sys.stdin.isatty():
+        # A person ran it in a terminal: say what it is, or it looks hung.
+        sys.stderr.write(
+            "seedance-mcp: an MCP server, waiting for an MCP client on stdin/stdout (Claude Desktop, Cursor, VS Code "
+            "and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
+        )
+    _exit_soon_after_interrupt()
+    try:
+        create_app(settings).run()
+    except KeyboardInterrupt:
+        sys.stderr.write("seedance-mcp: stopped.\n")
+        return 130
     return 0
+
+
+def _exit_soon_after_interrupt() -> None:
+    """Ctrl-C stops the server: a graceful shutdown first, and an exit within two seconds however it goes (the
+    SDK's stdio reader waits in a thread for a line that never comes)."""
+    import os
+    import signal
+    import threading
+
+    def interrupted(signum: int, frame: Any) -> None:
+        threading.Timer(2.0, os._exit, args=(130,)).start()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def _is_loopback(host: str) -> bool:
@@ -117,6 +142,61 @@ def _announce(line: str) -> None:
     sys.stderr.flush()
 
 
+# What `seedance-mcp sandbox` prints per preset: (label, SEEDANCE_PROVIDER value).
+_SANDBOX_PRESETS = (
+    ("Ark", "ark"),
+    ("BytePlus", "byteplus"),
+    ("kkiai", "kkiai"),
+    ("gpt.ge", "gptge"),
+    ("YEScale", "yescale"),
+    ("OpenAI", "openai-compatible"),
+    ("new-api", "new-api"),
+    ("aiid", "aiid"),
+)
+
+
+def sandbox_lines(url: str, sandbox_as: str | None, model_map: dict[str, str]) -> list[str]:
+    """The standalone sandbox's banner: its URL, then the SEEDANCE_PROVIDER / SEEDANCE_BASE_URL to point a server at
+    it (only the chosen dialect's, when SEEDANCE_SANDBOX_AS names one), and the declared models it accepts."""
+    from seedance_mcp.catalog import PRESETS
+    from seedance_mcp.runtime import _sandbox_paths  # pyright: ignore[reportPrivateUsage]
+
+    lines = [f"Seedance sandbox on {url}"]
+    chosen = [(label, name) for label, name in _SANDBOX_PRESETS if sandbox_as in (None, "sandbox", name)]
+    if sandbox_as not in (None, "sandbox"):
+        lines.append(f"  set up for the {PRESETS[sandbox_as].title} dialect (SEEDANCE_SANDBOX_AS={sandbox_as}):")
+    for label, name in chosen:
+        base, _ = _sandbox_paths(PRESETS[name], url)
+        lines.append(f"  {label + ':':<10}SEEDANCE_PROVIDER={name} SEEDANCE_BASE_URL={base}")
+    if model_map:
+        declared = ",".join(f"{declared}={key}" for declared, key in model_map.items())
+        lines.append(f"  declared models (SEEDANCE_MODEL_MAP): {declared}")
+    lines.append("  any non-empty API key works; 'invalid-key' is refused. Ctrl+C stops.")
+    return lines
+
+
+def _sandbox_environment() -> tuple[str | None, dict[str, str]]:
+    """SEEDANCE_SANDBOX_AS and SEEDANCE_MODEL_MAP, checked; a bad value ends the command with exit code 2."""
+    import os
+
+    from seedance_mcp.catalog import PRESETS
+    from seedance_mcp.model_map import parse_model_map
+
+    sandbox_as = os.environ.get("SEEDANCE_SANDBOX_AS", "").strip() or None
+    if sandbox_as is not None and sandbox_as not in PRESETS:
+        sys.stderr.write(
+            f"seedance-mcp: invalid configuration: SEEDANCE_SANDBOX_AS: {sandbox_as!r} is not a provider "
+            f"(known: {', '.join(PRESETS)})\n"
+        )
+        raise SystemExit(2)
+    try:
+        model_map = parse_model_map(os.environ.get("SEEDANCE_MODEL_MAP", ""))
+    except ValueError as exc:
+        sys.stderr.write(f"seedance-mcp: invalid configuration: {exc}\n")
+        raise SystemExit(2) from None
+    return sandbox_as, model_map
+
+
 def _run_sandbox(port: int, render_seconds: float) -> int:
     import anyio
 
@@ -124,16 +204,13 @@ def _run_sandbox(port: int, render_seconds: float) -> int:
     from seedance_mcp.sandbox import SandboxServer, SandboxState
 
     configure_logging("WARNING")
+    sandbox_as, model_map = _sandbox_environment()
 
     async def serve() -> None:
-        server = SandboxServer(SandboxState(render_seconds=render_seconds), port=port)
-        print(f"Seedance sandbox on {server.url}", flush=True)
-        print(f"  Ark:      SEEDANCE_PROVIDER=ark SEEDANCE_BASE_URL={server.url}/api/v3", flush=True)
-        print(f"  kkiai:    SEEDANCE_PROVIDER=kkiai SEEDANCE_BASE_URL={server.url}/volc/v1", flush=True)
-        print(f"  gpt.ge:   SEEDANCE_PROVIDER=gptge SEEDANCE_BASE_URL={server.url}", flush=True)
-        print(f"  YEScale:  SEEDANCE_PROVIDER=yescale SEEDANCE_BASE_URL={server.url}", flush=True)
-        print(f"  OpenAI:   SEEDANCE_PROVIDER=openai-compatible SEEDANCE_BASE_URL={server.url}", flush=True)
-        print("  any non-empty API key works; 'invalid-key' is refused. Ctrl+C stops.", flush=True)
+        state = SandboxState(render_seconds=render_seconds, model_map=model_map, speaks=sandbox_as)
+        server = SandboxServer(state, port=port)
+        for line in sandbox_lines(server.url, sandbox_as, model_map):
+            print(line, flush=True)
         await server.serve()
         await anyio.sleep_forever()
 
