@@ -82,9 +82,13 @@ def image(url: str, role: str) -> dict[str, Any]:
 
 # --- (a) our bodies equal the SDKs' bodies ---------------------------------------------------------------------
 
+# Left unset, return_last_frame is sent as true on the Ark dialect (free there; it is the picture a finished result
+# shows the model), so the SDK call that makes the same request passes it too. A draft has no last frame.
+LAST_FRAME = {"return_last_frame": True}
+
 # name -> (generate_video arguments, the Ark SDK's create() parameters for the same request)
 ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "text only": ({}, {"model": model_id("1.5-pro"), "content": [text()]}),
+    "text only": ({}, {"model": model_id("1.5-pro"), "content": [text()], **LAST_FRAME}),
     "every setting": (
         {
             "model": "1.5-pro",
@@ -114,15 +118,15 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "frames instead of duration": (
         {"model": "1.0-pro", "frames": 121, "seed": -1},
-        {"model": model_id("1.0-pro"), "content": [text()], "frames": 121, "seed": -1},
+        {"model": model_id("1.0-pro"), "content": [text()], "frames": 121, "seed": -1, **LAST_FRAME},
     ),
     "first frame URL": (
         {"first_frame": IMG1},
-        {"model": model_id("1.5-pro"), "content": [text(), image(IMG1, "first_frame")]},
+        {"model": model_id("1.5-pro"), "content": [text(), image(IMG1, "first_frame")], **LAST_FRAME},
     ),
     "first frame data URL": (
         {"first_frame": PNG_DATA_URL},
-        {"model": model_id("1.5-pro"), "content": [text(), image(PNG_DATA_URL, "first_frame")]},
+        {"model": model_id("1.5-pro"), "content": [text(), image(PNG_DATA_URL, "first_frame")], **LAST_FRAME},
     ),
     "first and last frame": (
         {"model": "1.0-pro", "first_frame": IMG1, "last_frame": IMG2, "ratio": "adaptive"},
@@ -130,6 +134,7 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "model": model_id("1.0-pro"),
             "content": [text(), image(IMG1, "first_frame"), image(IMG2, "last_frame")],
             "ratio": "adaptive",
+            **LAST_FRAME,
         },
     ),
     "reference images (1.0 lite)": (
@@ -138,6 +143,7 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "model": model_id("1.0-lite-i2v"),
             "content": [text(), image(IMG1, "reference_image"), image(IMG2, "reference_image")],
             "resolution": "720p",
+            **LAST_FRAME,
         },
     ),
     "multimodal references (2.0)": (
@@ -159,6 +165,7 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             ],
             "generate_audio": True,
             "duration": -1,
+            **LAST_FRAME,
         },
     ),
     "draft": (

@@ -542,3 +542,28 @@ async def test_spend_settles_at_the_billed_cost_and_frees_the_budget_of_unbilled
     await store.insert(third, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
     [row] = await store.spend(journal.clock.now - 3600)
     assert row.cost == pytest.approx(0.9) and row.billed_tokens == 400_000
+
+
+async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Journal) -> None:
+    from seedance_mcp.store import BudgetExceeded, SpendLimit
+
+    store = await journal.replica()
+    for principal, count in (("alice", 2), ("bob", 1)):
+        for index in range(count):
+            job = make_job(
+                journal.clock, fingerprint=f"{principal}-{index}", principal=principal,
+                estimated_tokens=1_000_000, cost_rate=1.0,
+            )  # fmt: skip
+            await put(store, job)
+    alice, alice_total = await store.recent(None, 10, principal="alice")
+    assert alice_total == 2 and {job.principal for job in alice} == {"alice"}
+    assert (await store.recent(None, 10))[1] == 3
+    [bob_spend] = await store.spend(journal.clock.now - 1, principal="bob")
+    assert bob_spend.cost == pytest.approx(1.0)
+    limit = SpendLimit(since=journal.clock.now - 1, limit=2.5, name="daily budget of bob", principal="bob")
+    third = make_job(journal.clock, fingerprint="bob-2", principal="bob", estimated_tokens=1_000_000, cost_rate=1.0)
+    await store.insert(third, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
+    alice_limit = SpendLimit(since=journal.clock.now - 1, limit=2.5, name="daily budget of alice", principal="alice")
+    fourth = make_job(journal.clock, fingerprint="a-3", principal="alice", estimated_tokens=1_000_000, cost_rate=1.0)
+    with pytest.raises(BudgetExceeded):
+        await store.insert(fourth, dedupe_since=None, lease_owner=None, lease_seconds=LEASE, limits=[alice_limit])

@@ -14,7 +14,7 @@ from mcp.server import MCPServer
 from seedance_mcp import __version__
 from seedance_mcp.config import Settings
 from seedance_mcp.runtime import LazyRuntime, effective_preset
-from seedance_mcp.tools import generate, models, tasks
+from seedance_mcp.tools import app_ui, generate, models, prompts, resources, tasks
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import TokenVerifier
@@ -59,6 +59,9 @@ def create_app(
     generate.register(server, settings, preset, default_spec_key)
     tasks.register(server, settings)
     models.register(server, settings, preset, default_spec_key)
+    resources.register(server, settings)
+    app_ui.register(server, settings)
+    prompts.register(server)
     _accept_log_level_requests(server)
     return server
 

@@ -90,6 +90,10 @@ class ModelSpec:
     """`priority` 0-9 (queue order within an endpoint)."""
     lifecycle: str | None = None
     """What is known of the model's retirement, with its source; None for a model on sale."""
+    durations: tuple[int, ...] | None = None
+    """A fixed set of lengths in seconds (gemini-omni: 4, 6, 8, 10), instead of every whole second in the range."""
+    family: Literal["seedance", "gemini"] = "seedance"
+    """Seedance proper, or another model a gateway sells through its Seedance task API (aiid's gemini-omni)."""
 
     def model_id(self, region: Region) -> str:
         return self.byteplus_id if region == "byteplus" else self.cn_id
@@ -343,6 +347,48 @@ MODELS: tuple[ModelSpec, ...] = (
         lifecycle=_LITE_RETIRED,
         aliases=("doubao-seedance-1-0-lite-i2v", "seedance-1-0-lite-i2v"),
     ),
+    # Sold only by aiid, through its Seedance task API (shared/seeds/openai-compatible-videos.txt, "seed 002"). The
+    # document names its modes (t2v, r2v, edit) and its lengths (4/6/8/10 s, other lengths "automatically mapped");
+    # it says nothing of resolutions, ratios or reference counts: 720p/1080p, 16:9 and 9:16, three reference
+    # images and one video are this catalog's conservative choice.
+    ModelSpec(
+        key="gemini-omni",
+        name="Gemini Omni (via aiid)",
+        cn_id="gemini-omni",
+        byteplus_id="gemini-omni",
+        modes=("text", "multimodal_reference"),
+        resolutions=("720p", "1080p"),
+        default_resolution="720p",
+        t2v_ratios=("16:9", "9:16"),
+        i2v_ratios=("16:9", "9:16"),
+        default_t2v_ratio="16:9",
+        default_i2v_ratio="16:9",
+        duration_min=4,
+        duration_max=10,
+        duration_auto=False,
+        durations=(4, 6, 8, 10),
+        frames=False,
+        audio=True,
+        draft=False,
+        camera_fixed=False,
+        flex_tier=False,
+        sizes=_SIZES_V15,
+        typical_render_seconds=120.0,
+        max_reference_images=3,
+        max_reference_videos=1,
+        reference_resolutions=("720p", "1080p"),
+        omni_reference_task_types=("reference", "edit"),
+        family="gemini",
+        notes=(
+            "Not a Seedance model: aiid sells it through the same task API (modes t2v, r2v, edit).",
+            "Only 4, 6, 8 or 10 s; the gateway would silently round any other length, so this server refuses it.",
+            "References: up to 3 images (r2v). Edit a video: one reference_videos item and "
+            "omni_reference_task_type=edit (keeps the video's own length and ratio).",
+            "Resolutions, ratios and reference counts are not documented by aiid: 720p/1080p, 16:9/9:16 assumed. "
+            "generate_audio is sent as the task API documents it; whether gemini-omni honours it is not said.",
+        ),
+        aliases=("gemini_omni",),
+    ),
 )
 
 MODELS_BY_KEY: dict[str, ModelSpec] = {m.key: m for m in MODELS}
@@ -366,7 +412,7 @@ class Preset:
     """A value of SEEDANCE_PROVIDER: a wire dialect, a default base URL, the models it sells."""
 
     name: str
-    dialect: Literal["ark", "gptge", "yescale", "openai", "openai-extended"]
+    dialect: Literal["ark", "gptge", "yescale", "openai", "openai-extended", "aiid"]
     base_url: str | None
     region: Region
     model_keys: tuple[str, ...]
@@ -378,7 +424,7 @@ class Preset:
     """Model keys that live under another base URL on this gateway (kkiai serves 2.0 on /api/v3)."""
 
 
-_ALL = tuple(m.key for m in MODELS)
+_ALL = tuple(m.key for m in MODELS if m.family == "seedance")
 # The create fields Ark added by 2026 (protocol.md §11.2), which the gateways' documents do not carry.
 _ARK_2026_FIELDS = (
     "output_format",
@@ -501,6 +547,31 @@ PRESETS: dict[str, Preset] = {
             cancel=True,
             # new-api merges `metadata` into the Ark body (protocol.md §9.4); the 2026 fields are not documented.
             limits=GatewayLimits(unsupported=("service_tier", *_ARK_2026_FIELDS)),
+        ),
+        Preset(
+            name="aiid",
+            title="aiid Seedance task API (/api/v3/contents/generations/tasks)",
+            dialect="aiid",
+            base_url="https://api.aiid.edu.kg",
+            region="cn",
+            # The model ids its document lists, and gemini-omni, which only this gateway sells.
+            model_keys=("2.0", "2.0-fast", *_V1_AND_15, "gemini-omni"),
+            default_model="2.0",
+            cancel=False,
+            # Its document names model, prompt, content[], function_mode, mode, the media URL aliases, duration,
+            # ratio, resolution, fps, generate_audio and watermark; nothing else has a field there.
+            # omni_reference_task_type stays: gemini-omni's edit is sent as `mode: edit` (Seedance 2.0 takes none).
+            limits=GatewayLimits(
+                unsupported=(
+                    "frames",
+                    "seed",
+                    "camera_fixed",
+                    "draft",
+                    "return_last_frame",
+                    "service_tier",
+                    *(f for f in _ARK_2026_FIELDS if f != "omni_reference_task_type"),
+                )
+            ),
         ),
         Preset(
             name="sandbox",

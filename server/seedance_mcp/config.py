@@ -21,7 +21,9 @@ from seedance_mcp.catalog import MODELS_BY_KEY, PRESETS, Preset, Region
 if TYPE_CHECKING:
     from seedance_mcp.pricing import Price
 
-ProviderName = Literal["ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "sandbox"]
+ProviderName = Literal[
+    "ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "aiid", "sandbox"
+]
 
 
 def default_output_dir() -> Path:
@@ -95,6 +97,15 @@ class Settings(BaseModel):
     public_url: str | None = None
     """`serve --http`: the URL clients use (`https://video.example.com`); announced at start-up, named in the OAuth
     protected-resource metadata (`<url>/mcp`), and its host is a public host."""
+    max_cost_per_video: float | None = Field(default=None, ge=0)
+    """Refuse a video whose estimated cost (in the provider's currency) is above this."""
+    daily_budget: float | None = Field(default=None, ge=0)
+    """Refuse a video that would take today's spend (billed, plus jobs in flight at their estimate) above this."""
+    confirm_above: float | None = Field(default=None, ge=0)
+    """Ask the person (elicitation) before a video that costs more than this; clients that cannot ask get a
+    refusal naming the cost, and the model calls again with `approve_cost`."""
+    require_confirmation: bool = False
+    """Mark generate_video as needing the user's interaction in hosts that honour it (Claude Code)."""
     database_url: SecretStr | None = None
     """`postgresql://…`: keep the journal in PostgreSQL, shared by every replica (default: SQLite in state_dir)."""
     model_map: dict[str, str] = Field(default_factory=dict[str, str])
@@ -193,6 +204,9 @@ class Settings(BaseModel):
 
     @property
     def preset(self) -> Preset:
+        """The preset whose rules apply (the sandbox speaking another provider's dialect takes that one's)."""
+        if self.provider == "sandbox" and self.sandbox_as not in (None, "sandbox"):
+            return PRESETS[self.sandbox_as]
         return PRESETS[self.provider]
 
     @property

@@ -107,19 +107,28 @@ class JobSettings:
     """How often a process looks for jobs nobody follows (new ones, or a dead process's)."""
     safety_identifier: str | None = None
     """The user's own `safety_identifier`; without one, each job sends a marker of its own in that field."""
+    simulated: bool = False
+    """The provider is the sandbox: jobs cost nothing and make a sample clip."""
     max_concurrent_polls: int = 8
     """Polls take milliseconds; a few at a time keep up with hundreds of jobs, and a small connection pool keeps
     httpcore's per-request scan of its connections cheap."""
     max_concurrent_downloads: int = 8
+    max_concurrent_creates: int = 16
+    """Creates beyond this wait their turn before the request leaves (at most the HTTP pool's connections): a
+    thousand creates queued inside the HTTP client cost more CPU than they save time."""
 
 
-def fingerprint_of(provider: str, request: HttpRequest) -> str:
-    """Identical calls (same provider, same path, same request body) share a fingerprint.
+def fingerprint_of(provider: str, request: HttpRequest, principal: str = "") -> str:
+    """Identical calls (same caller, same provider, same path, same request body) share a fingerprint.
 
-    The host is left out: the embedded sandbox gets a new port on every start.
+    The host is left out: the embedded sandbox gets a new port on every start. The principal is in, so one
+    person's call never returns another's job.
     """
     path = urlsplit(request.url).path
-    canonical = json.dumps([provider, path, request.json_body], sort_keys=True, ensure_ascii=False)
+    parts: list[object] = [provider, path, request.json_body]
+    if principal:
+        parts.append(principal)
+    canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -154,6 +163,8 @@ class JobManager:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._batcher: StatusBatcher | None = None
         self._nudge = anyio.Event()
+        self._output_dir_made = False
+        self._create_limiter = anyio.CapacityLimiter(settings.max_concurrent_creates)
         self._markers_echoed = False
         """Seen: this provider echoes a job's marker on its task (then an unmarked task is never a job's own)."""
         self._poll_limiter = anyio.CapacityLimiter(settings.max_concurrent_polls)
@@ -225,7 +236,8 @@ class JobManager:
                 continue
             for job_id in set(held) - kept:
                 live = self._live.get(job_id)
-                if live is not None and job_id in self._held:
+                # A job that just finished gave its lease back with its last write: nothing was lost.
+                if live is not None and job_id in self._held and live.job.has_work:
                     logger.warning("lost the lease of %s to another process; leaving it to that one", job_id)
                     live.scope.cancel()
 
@@ -280,10 +292,11 @@ class JobManager:
         force_new: bool = False,
         price: tuple[float, str] | None = None,
         limits: Sequence[SpendLimit] = (),
+        principal: str = "",
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused."""
         provider_name = self.provider.preset.name
-        fingerprint = await anyio.to_thread.run_sync(fingerprint_of, provider_name, http_request)
+        fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
         now = self._clock()
         job_id = new_job_id()
         marker = None
@@ -311,6 +324,8 @@ class JobManager:
             seed=request.seed,
             service_tier=request.service_tier,
             marker=marker,
+            simulated=self.settings.simulated,
+            principal=principal,
             identity=identity_of(
                 resolution=request.resolution,
                 ratio=request.ratio,
@@ -376,7 +391,8 @@ class JobManager:
 
     async def _send_create(self, job: Job, http_request: HttpRequest) -> Job:
         try:
-            task_id = await self.provider.submit(http_request)
+            async with self._create_limiter:
+                task_id = await self.provider.submit(http_request)
         except CreateAnswerLost as exc:
 
             def lost(j: Job, reason: str = str(exc)) -> None:
@@ -593,9 +609,12 @@ class JobManager:
             failures = 0
             if job.progress is not None:
                 last_progress = (job.progress, elapsed)
-            if _differs(job, snapshot):
+            downloads_next = snapshot.status == "succeeded" and snapshot.video_url is not None
+            if _differs(job, snapshot) and not downloads_next:
                 job = await self._change(job, lambda j, answer=snapshot: self._apply(j, answer))
             else:
+                # Unchanged, or about to be downloaded: the download's own write records it (if this process dies
+                # first, whoever takes the job over polls again and sees the same answer).
                 self._apply(job, snapshot)
             job.poll_count += 1
             live.publish(job)
@@ -649,7 +668,9 @@ class JobManager:
 
     async def _download(self, job: Job) -> Job:
         directory = self.settings.output_dir
-        await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
+        if not self._output_dir_made:
+            await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
+            self._output_dir_made = True
         video_path = error = None
         permanent = False
         if job.video_path is None and job.video_url:
@@ -703,13 +724,17 @@ class JobManager:
 
     # -- read, wait, cancel ----------------------------------------------------------------------------------
 
-    async def find(self, key: str) -> Job:
+    async def find(self, key: str, principal: str | None = None) -> Job:
+        """A job by its job id or task id; with `principal`, only that principal's (another's is "not found")."""
         key = key.strip()
+        job: Job | None = None
         for live in self._live.values():
             if key in (live.job.job_id, live.job.task_id):
-                return live.job.model_copy()
-        job = await self.store.get(key)
-        if job is None:
+                job = live.job.model_copy()
+                break
+        else:
+            job = await self.store.get(key)
+        if job is None or (principal is not None and job.principal != principal):
             raise TaskNotFound(key)
         return job
 
@@ -729,9 +754,11 @@ class JobManager:
             self._nudge.set()
         return job
 
-    async def wait(self, key: str, seconds: float, report: ProgressCallback | None = None) -> Job:
+    async def wait(
+        self, key: str, seconds: float, report: ProgressCallback | None = None, principal: str | None = None
+    ) -> Job:
         """Wait up to `seconds` for a job to settle, reporting strictly increasing progress."""
-        job = await self.find(key)
+        job = await self.find(key, principal)
         meter = ProgressMeter(expected_seconds=job.expected_render_seconds)
         started = anyio.current_time()
         deadline = started + seconds
@@ -761,9 +788,9 @@ class JobManager:
                 # Another process follows this job (or none yet: ours will claim it): its progress is in the journal.
                 await anyio.sleep(min(remaining, STORE_WAIT_INTERVAL))
 
-    async def cancel(self, key: str) -> tuple[Job, bool, str]:
+    async def cancel(self, key: str, principal: str | None = None) -> tuple[Job, bool, str]:
         """Ask the provider to cancel a queued task. The job, whether it was cancelled, and why (not)."""
-        job = await self.find(key)
+        job = await self.find(key, principal)
         if job.is_terminal:
             return job, False, f"The task already ended as `{job.status}`; there is nothing to cancel."
         if job.task_id is None:

@@ -54,6 +54,7 @@ class VideoTask(BaseModel):
     estimated_cost: float | None = Field(default=None, description="estimated_tokens at the list price.")
     cost: float | None = Field(default=None, description="usage_tokens at the list price: what this video cost.")
     currency: str | None = Field(default=None, description="CNY or USD; prices are list prices (list_models).")
+    simulated: bool = Field(default=False, description="Made by the sandbox: nothing billed, a sample clip.")
     error_code: str | None = None
     error_message: str | None = None
     request_id: str | None = None

@@ -24,7 +24,8 @@ def next_step(job: Job) -> str:
     handle = job.handle
     match job.status:
         case "succeeded" if job.video_path:
-            return f"The video is saved at {job.video_path}. Give the user this path."
+            simulated = " (The sandbox simulated it: a sample clip, nothing was billed.)" if job.simulated else ""
+            return f"The video is saved at {job.video_path}. Give the user this path.{simulated}"
         case "succeeded" if job.download_error:
             return (
                 f"The video is ready but saving it failed ({job.download_error}). Call get_task_status(task_id="
@@ -33,10 +34,11 @@ def next_step(job: Job) -> str:
         case "succeeded":
             return f'The video is ready and downloading: call get_task_status(task_id="{handle}", wait=true).'
         case "queued" | "running" | "submitting":
-            typical = f"about {job.expected_render_seconds:.0f} s in all"
+            state = "Rendering" if job.status == "running" else "Waiting in the provider's queue"
+            typical = f"a render takes about {job.expected_render_seconds:.0f} s"
             return (
-                f'Still rendering ({typical}). Call get_task_status(task_id="{handle}", wait=true) to keep '
-                "waiting. Do not call generate_video again for this video: that would pay for a second one."
+                f'{state} ({typical}). Call get_task_status(task_id="{handle}", wait=true) to keep waiting. Do not '
+                "call generate_video again for this video: that would pay for a second one."
             )
         case "failed":
             return (
@@ -58,6 +60,19 @@ def next_step(job: Job) -> str:
             return "Nothing was sent."
 
 
+def progress_of(job: Job, now: float) -> float | None:
+    """The percent a person is shown: reported by the provider where it says, else the same estimate the progress
+    notifications carry (from elapsed time against the expected render time)."""
+    if job.status == "succeeded":
+        return 100.0
+    if job.status not in ("queued", "running", "submitting"):
+        return job.progress
+    from seedance_mcp.polling import ProgressMeter
+
+    elapsed = now - (job.submitted_at or job.created_at)
+    return ProgressMeter(expected_seconds=job.expected_render_seconds).estimate(job.status, elapsed, job.progress)
+
+
 def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = time.time) -> VideoTask:
     end = job.finished_at or clock()
     return VideoTask(
@@ -67,7 +82,7 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
         model=job.model,
         status=job.status,
         prompt=job.prompt if len(job.prompt) <= 200 else job.prompt[:199] + "…",
-        progress_percent=100.0 if job.status == "succeeded" else job.progress,
+        progress_percent=progress_of(job, clock()),
         video_path=job.video_path,
         video_url=job.video_url,
         video_url_expires_at=_iso(job.video_url_expires_at),
@@ -83,6 +98,7 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
         estimated_cost=money(job.estimated_tokens, job.cost_rate),
         cost=money(job.usage_tokens, job.cost_rate),
         currency=job.currency if job.cost_rate is not None else None,
+        simulated=job.simulated,
         error_code=job.error_code,
         error_message=job.error_message or job.download_error or job.last_poll_error,
         request_id=job.request_id,

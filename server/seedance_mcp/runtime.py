@@ -51,6 +51,8 @@ def _sandbox_paths(preset: Preset, url: str) -> tuple[str, dict[str, str]]:
         return f"{url}/volc/v1", {"2.0": f"{url}/api/v3", "2.0-fast": f"{url}/api/v3"}
     if preset.dialect == "ark":
         return f"{url}/api/v3", {}
+    if preset.dialect == "aiid":
+        return url, {}  # the aiid dialect adds /api/v3/contents/generations/tasks to the bare host
     return url, {}
 
 
@@ -121,7 +123,12 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
 
             sandbox = await stack.enter_async_context(
                 running_sandbox(
-                    SandboxState(render_seconds=settings.sandbox_render_seconds), port=settings.sandbox_port
+                    SandboxState(
+                        render_seconds=settings.sandbox_render_seconds,
+                        model_map=dict(settings.model_map),
+                        speaks=settings.sandbox_as,
+                    ),
+                    port=settings.sandbox_port,
                 )
             )
             base_url, by_model = _sandbox_paths(preset, sandbox.url)
@@ -191,6 +198,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 lease_seconds=settings.lease_seconds,
                 claim_interval=min(2.0, settings.lease_seconds / 3),
                 safety_identifier=settings.safety_identifier,
+                simulated=is_sandbox,
             ),
         )
         task_group = await stack.enter_async_context(anyio.create_task_group())

@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -89,6 +89,10 @@ class Job(BaseModel):
     error_message: str | None = None
     request_id: str | None = None
     last_poll_error: str | None = None
+    simulated: bool = False
+    """Made by the sandbox: no money, a sample clip."""
+    principal: str = ""
+    """Whose job this is: the authenticated caller over HTTP, `""` for the one local user on stdio."""
     search_done: bool = False
     """For an `unknown` job: the look for its task in the provider's list is over (found, or a person must check)."""
 
@@ -145,6 +149,8 @@ class SpendLimit:
     limit: float
     name: str
     """What the user calls it, e.g. `SEEDANCE_DAILY_BUDGET`."""
+    principal: str | None = None
+    """Count only this principal's jobs (None: everyone's)."""
 
 
 class BudgetExceeded(Exception):
@@ -200,8 +206,8 @@ class TaskStore(Protocol):
         """
         ...
 
-    async def spend(self, since: float) -> list[SpendRow]:
-        """Spend per model of the jobs created since `since`."""
+    async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
+        """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
         ...
 
     async def update(self, job: Job) -> bool:
@@ -215,8 +221,8 @@ class TaskStore(Protocol):
         """A job by its job id or its provider task id."""
         ...
 
-    async def recent(self, status: str | None, limit: int) -> tuple[list[Job], int]:
-        """Newest first, optionally of one status; and how many matched in all."""
+    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
+        """Newest first, optionally of one status and one principal; and how many matched in all."""
         ...
 
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
@@ -259,11 +265,17 @@ _MIGRATIONS = (
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
     "ALTER TABLE jobs ADD COLUMN lease_expires REAL NOT NULL DEFAULT 0",
     "ALTER TABLE jobs ADD COLUMN spend REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN principal TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE jobs ADD COLUMN currency TEXT",
+    "ALTER TABLE jobs ADD COLUMN billed_tokens INTEGER NOT NULL DEFAULT 0",
 )
 _INDEXES = """
 DROP INDEX IF EXISTS jobs_task_id;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_task_id_unique ON jobs (task_id) WHERE task_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_with_work ON jobs (lease_expires) WHERE has_work = 1;
+CREATE INDEX IF NOT EXISTS jobs_principal ON jobs (principal, created_at);
+CREATE INDEX IF NOT EXISTS jobs_spend ON jobs (created_at, principal, status, spend, model, currency, billed_tokens);
 """
 
 _DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
@@ -279,6 +291,9 @@ class SqliteTaskStore:
         self._connection: sqlite3.Connection | None = None
         # One worker thread at a time: the sqlite3 connection is shared, and this keeps its use serial.
         self._limiter = anyio.CapacityLimiter(1)
+        self._queue: list[_Operation[Any]] = []
+        self._draining = False
+        self._drained = anyio.Event()
         # Settled jobs never change again (but for a retried download, which goes through `update`): a bounded
         # cache makes a status call for one a dictionary look-up.
         self._settled: OrderedDict[str, Job] = OrderedDict()
@@ -301,11 +316,21 @@ class SqliteTaskStore:
                 for statement in _MIGRATIONS:
                     if statement.split()[5] not in columns:
                         connection.execute(statement)
-                # An older journal may hold one task id twice; only the first job keeps it as its key.
-                connection.execute(
-                    "UPDATE jobs SET task_id = NULL WHERE task_id IS NOT NULL AND rowid NOT IN "
-                    "(SELECT MIN(rowid) FROM jobs WHERE task_id IS NOT NULL GROUP BY task_id)"
-                )
+                if "model" not in columns:
+                    connection.execute(
+                        "UPDATE jobs SET model = COALESCE(json_extract(data, '$.model'), ''), "
+                        "currency = json_extract(data, '$.currency'), "
+                        "billed_tokens = COALESCE(json_extract(data, '$.usage_tokens'), 0)"
+                    )
+                unique = connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_task_id_unique'"
+                ).fetchone()
+                if unique is None:
+                    # An older journal may hold one task id twice; only the first job keeps it as its key.
+                    connection.execute(
+                        "UPDATE jobs SET task_id = NULL WHERE task_id IS NOT NULL AND rowid NOT IN "
+                        "(SELECT MIN(rowid) FROM jobs WHERE task_id IS NOT NULL GROUP BY task_id)"
+                    )
             connection.executescript(_INDEXES)
         except BaseException:
             connection.close()
@@ -313,11 +338,42 @@ class SqliteTaskStore:
         self._connection = connection
 
     async def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        def run() -> _T:
-            assert self._connection is not None, "the store is closed"
-            return work(self._connection)
+        """Run `work` on the connection in the worker thread, batched with whatever else is waiting.
 
-        return await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        Each piece of work keeps its own transaction; what is batched is the trip to the thread. Under load
+        (thousands of jobs writing at once) one trip carries hundreds of operations instead of one each, so the
+        journal keeps up with the event loop rather than queueing every submit behind every poll's write.
+        """
+        op = _Operation(work)
+        self._queue.append(op)
+        while not op.finished.is_set():
+            if self._draining:
+                await self._drained.wait()
+                continue
+            await self._drain()
+        return op.outcome()
+
+    async def _drain(self) -> None:
+        self._draining = True
+        batch, self._queue = self._queue, []
+        try:
+            await anyio.to_thread.run_sync(self._run_batch, batch, limiter=self._limiter)
+        finally:
+            self._draining = False
+            for op in batch:
+                op.finished.set()
+            drained, self._drained = self._drained, anyio.Event()
+            drained.set()
+
+    def _run_batch(self, batch: list[_Operation[Any]]) -> None:
+        for op in batch:
+            if self._connection is None:
+                op.error = RuntimeError("the store is closed")
+                continue
+            try:
+                op.value = op.work(self._connection)
+            except BaseException as exc:  # handed back to the caller that queued it
+                op.error = exc
 
     def _remember(self, job: Job) -> None:
         if job.settled and not job.download_error:
@@ -356,14 +412,17 @@ class SqliteTaskStore:
                     if row is not None:
                         return Job.model_validate_json(str(row[0]))
                 for limit in limits:
+                    scope, values = _scope(limit.principal)
                     (spent,) = db.execute(
-                        "SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ?", (limit.since,)
+                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}",
+                        (limit.since, *values),
                     ).fetchone()
                     if float(spent) + job.spend > limit.limit:
                         raise BudgetExceeded(limit, float(spent), job.spend)
                 db.execute(
                     "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
-                    "lease_owner, lease_expires, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "lease_owner, lease_expires, spend, principal, model, currency, billed_tokens) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job.job_id,
                         job.task_id,
@@ -376,6 +435,10 @@ class SqliteTaskStore:
                         lease_owner,
                         lease_expires,
                         job.spend,
+                        job.principal,
+                        job.model,
+                        job.currency,
+                        job.usage_tokens or 0,
                     ),
                 )
                 return None
@@ -390,6 +453,7 @@ class SqliteTaskStore:
             try:
                 cursor = db.execute(
                     "UPDATE jobs SET task_id = ?, status = ?, data = ?, version = ?, has_work = ?, spend = ?, "
+                    "currency = ?, billed_tokens = ?, "
                     "lease_owner = CASE WHEN ? THEN lease_owner ELSE NULL END, "
                     "lease_expires = CASE WHEN ? THEN lease_expires ELSE 0 END "
                     "WHERE job_id = ? AND version = ?",
@@ -400,6 +464,8 @@ class SqliteTaskStore:
                         written.version,
                         int(written.has_work),
                         written.spend,
+                        written.currency,
+                        written.usage_tokens or 0,
                         written.has_work,
                         written.has_work,
                         written.job_id,
@@ -436,8 +502,10 @@ class SqliteTaskStore:
         self._remember(job.model_copy(deep=True))
         return job
 
-    async def recent(self, status: str | None, limit: int) -> tuple[list[Job], int]:
-        where, parameters = ("WHERE status = ?", (status,)) if status else ("", ())
+    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
+        clauses = [c for c in ("status = ?" if status else "", "principal = ?" if principal is not None else "") if c]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        parameters = tuple(v for v in (status, principal) if v is not None)
 
         def work(db: sqlite3.Connection) -> tuple[list[Job], int]:
             rows = db.execute(
@@ -448,15 +516,16 @@ class SqliteTaskStore:
 
         return await self._in_thread(work)
 
-    async def spend(self, since: float) -> list[SpendRow]:
+    async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
         dead = ", ".join("?" for _ in _DEAD_STATUSES)
+        scope, values = _scope(principal)
 
         def work(db: sqlite3.Connection) -> list[SpendRow]:
             rows = db.execute(
-                "SELECT json_extract(data, '$.model'), json_extract(data, '$.currency'), COUNT(*), "
-                "SUM(COALESCE(json_extract(data, '$.usage_tokens'), 0)), SUM(spend) FROM jobs "
-                f"WHERE created_at >= ? AND (status NOT IN ({dead}) OR spend > 0) GROUP BY 1, 2 ORDER BY 5 DESC",
-                (since, *_DEAD_STATUSES),
+                "SELECT model, currency, COUNT(*), SUM(billed_tokens), SUM(spend) FROM jobs "
+                f"WHERE created_at >= ? AND (status NOT IN ({dead}) OR spend > 0) {scope} GROUP BY 1, 2 "
+                "ORDER BY 5 DESC",
+                (since, *_DEAD_STATUSES, *values),
             ).fetchall()
             return [
                 SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows
@@ -544,6 +613,26 @@ class SqliteTaskStore:
                 self._connection = None
 
         await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+
+class _Operation(Generic[_T]):
+    """One piece of journal work waiting for the worker thread, and what it gave back."""
+
+    def __init__(self, work: Callable[[sqlite3.Connection], _T]) -> None:
+        self.work = work
+        self.finished = anyio.Event()
+        self.value: _T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> _T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # set whenever error is not
+
+
+def _scope(principal: str | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL that narrows a query to one principal's jobs (nothing for everyone's)."""
+    return ("AND principal = ?", (principal,)) if principal is not None else ("", ())
 
 
 @contextmanager

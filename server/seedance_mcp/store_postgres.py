@@ -56,9 +56,10 @@ _NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM statement_ti
 
 _INSERT: LiteralString = f"""
 INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, version, has_work, lease_owner, lease_expires,
-                  data, spend)
+                  data, spend, principal, model, currency, billed_tokens)
 VALUES (%(job_id)s, %(task_id)s, %(status)s, %(fingerprint)s, %(created_at)s, %(version)s, %(has_work)s,
-        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END, %(data)s::jsonb, %(spend)s)
+        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END, %(data)s::jsonb, %(spend)s,
+        %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s)
 """
 _EARLIER_LIVE: LiteralString = """
 SELECT data::text FROM jobs
@@ -67,7 +68,7 @@ ORDER BY created_at DESC LIMIT 1
 """
 _UPDATE: LiteralString = """
 UPDATE jobs SET task_id = %(task_id)s, status = %(status)s, data = %(data)s::jsonb, version = %(version)s,
-    has_work = %(has_work)s, spend = %(spend)s,
+    has_work = %(has_work)s, spend = %(spend)s, currency = %(currency)s, billed_tokens = %(billed_tokens)s,
     lease_owner = CASE WHEN %(has_work)s THEN lease_owner END,
     lease_expires = CASE WHEN %(has_work)s THEN lease_expires ELSE 0 END
 WHERE job_id = %(job_id)s AND version = %(expected)s
@@ -98,10 +99,14 @@ RETURNING job_id
 _RELEASE: LiteralString = """
 UPDATE jobs SET lease_owner = NULL, lease_expires = 0 WHERE lease_owner = %(owner)s AND job_id = ANY(%(ids)s)
 """
-_SPENT: LiteralString = "SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= %(since)s"
+_SPENT: LiteralString = """
+SELECT COALESCE(SUM(spend), 0) FROM jobs
+WHERE created_at >= %(since)s AND (%(principal)s::text IS NULL OR principal = %(principal)s)
+"""
 _SPEND: LiteralString = """
-SELECT data->>'model', data->>'currency', count(*), COALESCE(SUM((data->>'usage_tokens')::bigint), 0), SUM(spend)
+SELECT model, currency, count(*), COALESCE(SUM(billed_tokens), 0), SUM(spend)
 FROM jobs WHERE created_at >= %(since)s AND (status <> ALL(%(dead)s) OR spend > 0)
+  AND (%(principal)s::text IS NULL OR principal = %(principal)s)
 GROUP BY 1, 2 ORDER BY 5 DESC
 """
 BUDGET_LOCK_CLASS = DEDUPE_LOCK_CLASS + 1
@@ -164,6 +169,10 @@ class PostgresTaskStore:
             "lease": float(lease_seconds),
             "data": _json(job),
             "spend": job.spend,
+            "principal": job.principal,
+            "model": job.model,
+            "currency": job.currency,
+            "billed_tokens": job.usage_tokens or 0,
         }
         async with self._pool.connection() as db, db.transaction():
             if dedupe_since is not None:
@@ -178,16 +187,19 @@ class PostgresTaskStore:
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
             for limit in limits:
-                spent_row = await (await db.execute(_SPENT, {"since": limit.since})).fetchone()
+                spent_row = await (
+                    await db.execute(_SPENT, {"since": limit.since, "principal": limit.principal})
+                ).fetchone()
                 spent = float(spent_row[0]) if spent_row else 0.0
                 if spent + job.spend > limit.limit:
                     raise BudgetExceeded(limit, spent, job.spend)
             await db.execute(_INSERT, row)
             return None
 
-    async def spend(self, since: float) -> list[SpendRow]:
+    async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
+        values = {"since": since, "dead": DEAD_STATUSES, "principal": principal}
         async with self._pool.connection() as db:
-            rows = await (await db.execute(_SPEND, {"since": since, "dead": DEAD_STATUSES})).fetchall()
+            rows = await (await db.execute(_SPEND, values)).fetchall()
         return [SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows]
 
     async def update(self, job: Job) -> bool:
@@ -202,6 +214,8 @@ class PostgresTaskStore:
             "version": written.version,
             "has_work": written.has_work,
             "spend": written.spend,
+            "currency": written.currency,
+            "billed_tokens": written.usage_tokens or 0,
             "job_id": written.job_id,
             "expected": expected,
         }
@@ -232,9 +246,12 @@ class PostgresTaskStore:
         self._remember(_copy(job))
         return job
 
-    async def recent(self, status: str | None, limit: int) -> tuple[list[Job], int]:
-        where: LiteralString = "WHERE status = %(status)s" if status else ""
-        values = {"status": status, "limit": limit}
+    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
+        where: LiteralString = (
+            "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
+            "AND (%(principal)s::text IS NULL OR principal = %(principal)s)"
+        )
+        values = {"status": status, "limit": limit, "principal": principal}
         async with self._pool.connection() as db:
             cursor = await db.execute(
                 f"SELECT data::text FROM jobs {where} ORDER BY created_at DESC LIMIT %(limit)s", values

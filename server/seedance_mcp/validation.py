@@ -304,7 +304,7 @@ def validate_request(
         watermark=args.watermark,
         generate_audio=args.generate_audio,
         draft=args.draft,
-        return_last_frame=args.return_last_frame,
+        return_last_frame=_return_last_frame(args, preset),
         service_tier=args.service_tier,  # pyright: ignore[reportArgumentType]  # checked above
         output_format=args.output_format,  # pyright: ignore[reportArgumentType]  # checked above
         omni_reference_task_type=args.omni_reference_task_type,  # pyright: ignore[reportArgumentType]
@@ -317,6 +317,21 @@ def validate_request(
         effective_seconds=effective_seconds,
         estimated_tokens=estimate_tokens(width, height, effective_seconds),
     )
+
+
+def _return_last_frame(args: GenerateArgs, preset: Preset) -> bool | None:
+    """What to send for `return_last_frame`: the caller's choice, else `true` where it is free (the Ark dialect).
+
+    The last frame is the picture a finished result shows the model (and chains clips), and Ark returns it at no
+    cost; so an Ark-dialect request the caller left it out of asks for it. Deterministic, so identical calls keep
+    one body and one dedupe fingerprint. A draft has no last frame, and a gateway that cannot carry the field gets
+    nothing (the preview then comes from the video's own frames).
+    """
+    if args.return_last_frame is not None:
+        return args.return_last_frame
+    if preset.dialect != "ark" or "return_last_frame" in preset.limits.unsupported or args.draft:
+        return None
+    return True
 
 
 def _check_reference_counts(args: GenerateArgs, spec: ModelSpec, model_id: str) -> None:
@@ -369,6 +384,19 @@ def _check_length(args: GenerateArgs, spec: ModelSpec, model_id: str, preset: Pr
             )
         return args.frames / 24
     gateway_durations = preset.limits.durations
+    if spec.durations is not None:
+        # A fixed set of lengths (gemini-omni): the gateway would round any other one, so it is refused here.
+        usable = [d for d in spec.durations if gateway_durations is None or d in gateway_durations]
+        if args.duration is None:
+            return float(max(usable, default=spec.duration_max))  # the gateway's default: estimate the longest
+        if args.duration not in usable:
+            raise InvalidArgument(
+                "duration",
+                f"{args.duration} s is not a length {model_id} renders (it makes only fixed lengths)",
+                allowed=f"{_listing(usable)} (seconds)",
+                hint="Pick one of these; the gateway would otherwise round it to one of them for you.",
+            )
+        return float(args.duration)
     if args.duration is None:
         return 5.0
     if gateway_durations is not None:
@@ -390,6 +418,8 @@ def _check_length(args: GenerateArgs, spec: ModelSpec, model_id: str, preset: Pr
 
 
 def _duration_text(spec: ModelSpec) -> str:
+    if spec.durations is not None:
+        return f"{_listing(spec.durations)} s"
     text = f"{spec.duration_min}-{spec.duration_max} s"
     return text + " or -1 (the model chooses)" if spec.duration_auto else text
 
@@ -414,6 +444,15 @@ def _check_task_type(
             allowed=_listing(spec.omni_reference_task_types) or "none for this model",
             hint=f"Models that edit or extend videos: {_models_where(preset, lambda s: s.omni_reference_task_types)}.",
         )
+    if task_type == "reference" and mode != "multimodal_reference":
+        raise InvalidArgument(
+            "omni_reference_task_type",
+            "`reference` generates from reference media, and this request has none",
+            hint="Add reference_images or reference_videos, or leave omni_reference_task_type out.",
+        )
+    # Seedance says "keep the input's" with ratio adaptive and duration -1; a model without those (gemini-omni)
+    # is sent neither, and its edit keeps the video's own ratio and length all the same.
+    adaptive = "adaptive" in spec.i2v_ratios
     if task_type in ("edit", "extend"):
         if len(args.reference_videos) != 1 or mode != "multimodal_reference":
             raise InvalidArgument(
@@ -421,16 +460,20 @@ def _check_task_type(
                 f"to {task_type} a video, pass exactly that one video",
                 allowed="one https URL, asset:// id, or the task id of a video this server made (`cgt-…`)",
             )
-        if ratio not in (None, "adaptive"):
+        if ratio not in (None, "adaptive" if adaptive else None):
             raise InvalidArgument(
                 "ratio", f"{'an edit' if task_type == 'edit' else 'an extension'} keeps the video's own ratio",
-                allowed="adaptive (or leave it out)",
+                allowed="adaptive (or leave it out)" if adaptive else "leave it out",
             )  # fmt: skip
-        ratio = "adaptive"
+        ratio = "adaptive" if adaptive else None
     if task_type == "edit":
-        if duration not in (None, -1):
-            raise InvalidArgument("duration", "an edit keeps the video's own length", allowed="-1 (or leave it out)")
-        duration = -1
+        if duration not in (None, -1 if spec.duration_auto else None):
+            raise InvalidArgument(
+                "duration",
+                "an edit keeps the video's own length",
+                allowed="-1 (or leave it out)" if spec.duration_auto else "leave it out",
+            )
+        duration = -1 if spec.duration_auto else None
     return ratio, duration
 
 

@@ -88,8 +88,13 @@ def test_ark_carries_2_0_multimodal_references_with_roles() -> None:
 
 
 def test_an_argument_left_out_is_not_sent() -> None:
+    """Only the last frame is asked for unasked on Ark: it is free there, and it is the result's picture."""
     _, _, body = build("ark")
-    assert body == {"model": "doubao-seedance-1-5-pro-251215", "content": [{"type": "text", "text": "a kitten yawns"}]}
+    assert body == {
+        "model": "doubao-seedance-1-5-pro-251215",
+        "content": [{"type": "text", "text": "a kitten yawns"}],
+        "return_last_frame": True,
+    }
 
 
 def test_gptge_puts_parameters_in_short_inline_flags_and_audio_in_the_body() -> None:

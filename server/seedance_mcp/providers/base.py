@@ -80,6 +80,7 @@ class WithoutTaskList:
 
 
 def dialect_for(name: str) -> Dialect:
+    from seedance_mcp.providers.aiid import AiidDialect
     from seedance_mcp.providers.ark import ArkDialect
     from seedance_mcp.providers.gptge import GptgeDialect
     from seedance_mcp.providers.openai_videos import OpenAIVideosDialect
@@ -91,6 +92,7 @@ def dialect_for(name: str) -> Dialect:
         "yescale": YescaleDialect(),
         "openai": OpenAIVideosDialect(),
         "openai-extended": OpenAIVideosDialect(extended=True),
+        "aiid": AiidDialect(),
     }
     return dialects[name]
 

@@ -7,6 +7,12 @@
 | gpt.ge | POST /task/volces/seedance | GET /task/{id} |
 | YEScale | POST /seedance/generations | GET /seedance/generations/{id} |
 | OpenAI-compatible | POST /v1/videos | GET /v1/videos/{id} (also list, DELETE, …/content?variant=) |
+| aiid | POST /api/v3/contents/generations/tasks with a top-level `prompt` | GET /api/v3/…/tasks/{id} (`task_…` ids) |
+
+Ark and aiid share a path: a create with a top-level `prompt`, `mode` or `function_mode` (fields Ark does not
+have) is aiid's; a task answers its status in the dialect it was created in. aiid's status puts the results in
+`items[]` unless the prompt says otherwise (`[[shape=toplevel|flat|bare|string]]`: top-level `content`,
+`items[].video_url`, no top-level status, `items` as a JSON string). gemini-omni is accepted on aiid creates only.
 
 Faithful enough for the vendors' own clients (tests/test_sdk_contract.py): the Ark SDK's creates carry every field,
 unset ones as null, which Ark reads as absent; the `openai` SDK's creates are multipart/form-data with the first
@@ -44,7 +50,6 @@ from seedance_mcp.sandbox.state import (
     SandboxState,
     SandboxTask,
     check_ark_body,
-    find_spec,
     output_size,
     read_inline_flags,
     size_settings,
@@ -72,6 +77,11 @@ def ark_error(status: int, code: str, message: str, param: str = "") -> JSONResp
         }
     }
     return JSONResponse(body, status_code=status, headers={"X-Request-Id": request_id})
+
+
+def aiid_error(status: int, message: str, code: str = "invalid_request_error") -> JSONResponse:
+    """aiid's error envelope (seed 002): `{"error": {"code": "invalid_request_error", "message": …}}`."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
@@ -267,11 +277,15 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             return faulted, None
         if dialect == "openai":
             task = _openai_create(state, await read_openai_body(request))
+        elif dialect == "aiid":
+            task = _aiid_create(state, await read_json(request))
         else:
             # The Ark SDK sends every create field, the unset ones as null: Ark reads null as absent.
             body = without_nulls(await read_json(request))
             strict = dialect in ("ark", "kkiai")
-            checked = check_ark_body(body, strict_fields=strict, tasks=state.tasks, now=state.clock())
+            checked = check_ark_body(
+                body, strict_fields=strict, tasks=state.tasks, now=state.clock(), model_map=state.model_map
+            )
             task = state.new_task(dialect, checked.spec, checked.model, checked.prompt, body)
             if checked.draft is not None:
                 _render_draft(task, checked.draft, body)
@@ -309,6 +323,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
 
     async def ark_create(request: Request) -> Response:
         dialect = "kkiai" if request.url.path.startswith("/volc/") else "ark"
+        if dialect == "ark" and _is_aiid_create(await request.body()):
+            return await aiid_create(request)
         try:
             early, task = await create_common(request, dialect)
         except ArkRejection as exc:
@@ -322,6 +338,18 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if dialect == "kkiai":
             body["status"] = "submitted"
         return JSONResponse(body, headers={"X-Request-Id": _request_id()})
+
+    async def aiid_create(request: Request) -> Response:
+        """aiid: `{"id":"task_…","created_at":"…","items":[…]}`; refusals in its `invalid_request_error` envelope."""
+        try:
+            early, task = await create_common(request, "aiid")
+        except ArkRejection as exc:
+            return aiid_error(exc.status, exc.message, exc.code)
+        if early is not None:
+            return early
+        assert task is not None
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(task.created_at))
+        return JSONResponse({"id": task.id, "created_at": created, "items": [{"id": task.id, "status": "queued"}]})
 
     async def gptge_create(request: Request) -> Response:
         try:
@@ -381,6 +409,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if early is not None:
             return early
         assert task is not None
+        if task.dialect == "aiid":
+            return JSONResponse(_aiid_task(task, state, _base(request)))
         return JSONResponse(_ark_task(task, state, _base(request)), headers={"X-Request-Id": _request_id()})
 
     async def gptge_get(request: Request) -> Response:
@@ -567,6 +597,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             by_status[task.status(now)] = by_status.get(task.status(now), 0) + 1
         return JSONResponse(
             {
+                "speaks": state.speaks,
+                "model_map": state.model_map,
                 "creates": state.creates,
                 "create_attempts": state.create_attempts,
                 "creates_by_dialect": state.creates_by_dialect,
@@ -633,7 +665,7 @@ def _openai_create(state: SandboxState, body: dict[str, Any]) -> SandboxTask:
     checked as the Ark body a gateway would forward."""
     model = body.get("model")
     prompt = body.get("prompt")
-    spec = find_spec(str(model))
+    spec = state.spec_for(str(model))
     if spec is None:
         raise ArkRejection(400, "invalid_value", f"model {model} is not available", "model")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -692,7 +724,7 @@ def _openai_create(state: SandboxState, body: dict[str, Any]) -> SandboxTask:
         # new-api merges `metadata` into the Ark body it forwards.
         ark.update({k: v for k, v in cast("dict[str, Any]", metadata).items() if k not in ("model", "content")})
     ark = without_nulls(ark)
-    check_ark_body(ark, strict_fields=False)
+    check_ark_body(ark, strict_fields=False, model_map=state.model_map)
     task = state.new_task("openai", spec, str(model), prompt, ark, logged=_loggable(body))
     _configure_task(task, ark)
     return task
@@ -789,3 +821,203 @@ def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str
             item["error"] = ark["error"]
         return {"id": task.id, "model": task.model, "created_at": int(task.created_at), "items": [item]}
     return video
+
+
+# aiid (protocol.md §9.4, seed 002): Ark's path, a required `prompt`, `mode`, `function_mode` and alias fields.
+AIID_MODES = ("t2v", "i2v", "i2v_first_last", "reference_images", "reference_material")
+GEMINI_MODES = ("t2v", "r2v", "edit")
+GEMINI_LENGTHS = (4, 6, 8, 10)
+AIID_FIELDS = frozenset(
+    {
+        "model", "prompt", "content", "function_mode", "mode", "image_url", "image_urls", "input_reference",
+        "reference_images", "end_image_url", "last_image_url", "video_urls", "audio_urls", "seconds", "duration",
+        "aspect_ratio", "ratio", "size", "quality", "resolution", "fps", "generate_audio", "watermark",
+    }
+)  # fmt: skip
+_AIID_MARKS = ("prompt", "mode", "function_mode")
+
+
+def _is_aiid_create(raw: bytes) -> bool:
+    """Whether a create on Ark's path is aiid's: it has a top-level field Ark does not (`prompt`, `mode`, …)."""
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and any(name in body for name in _AIID_MARKS)
+
+
+def _aiid_invalid(message: str, status: int = 400) -> ArkRejection:
+    return ArkRejection(status, "invalid_request_error", message)
+
+
+def _aiid_media(body: dict[str, Any], mode: str | None) -> list[dict[str, Any]]:
+    """The media of an aiid create as Ark content items: `content[]`'s own, then the alias fields', each with the
+    role its mode gives it (the first image of an `i2v` is the first frame, of `r2v` a reference)."""
+    media: list[dict[str, Any]] = []
+    content: Any = body.get("content")
+    if content is not None and not isinstance(content, list):
+        raise _aiid_invalid("`content` must be an array")
+    for raw in cast("list[Any]", content or []):
+        if not isinstance(raw, dict):
+            raise _aiid_invalid("every `content` item must be an object")
+        item = cast("dict[str, Any]", raw)
+        if item.get("type") in ("image_url", "video_url", "audio_url"):
+            media.append(item)
+        elif item.get("type") != "text":
+            raise _aiid_invalid(f"unknown content type {item.get('type')!r}")
+    images = [*_url_list(body.get("image_url")), *_url_list(body.get("image_urls"))]
+    images += [
+        *_url_list(_image_url(body.get("input_reference"), "input_reference")),
+        *_url_list(body.get("reference_images")),
+    ]
+    last = _text_of(body.get("end_image_url")) or _text_of(body.get("last_image_url"))
+
+    def item_of(kind: str, url: str, role: str) -> dict[str, Any]:
+        return {"type": kind, kind: {"url": url}, "role": role}
+
+    # Without a mode, a lone image is a first frame (as Ark reads one image); with one, the mode decides.
+    as_frame = mode in ("i2v", "i2v_first_last") or (
+        mode is None and len(images) == 1 and not body.get("function_mode")
+    )
+    if as_frame and images:
+        media.append(item_of("image_url", images.pop(0), "first_frame"))
+    if last is not None:
+        media.append(item_of("image_url", last, "last_frame"))
+    media += [item_of("image_url", url, "reference_image") for url in images]
+    media += [item_of("video_url", url, "reference_video") for url in _url_list(body.get("video_urls"))]
+    media += [item_of("audio_url", url, "reference_audio") for url in _url_list(body.get("audio_urls"))]
+    return media
+
+
+def _aiid_settings(body: dict[str, Any], spec: Any) -> dict[str, Any]:
+    """`resolution`, `ratio` and `duration` from their aliases (`quality`, `aspect_ratio`, `size`, `seconds`)."""
+    settings: dict[str, Any] = {}
+    size = body.get("size")
+    if size is not None:
+        found = size_settings(spec, str(size))
+        if found is None:
+            raise _aiid_invalid(f"size {size} is not an output size of {body.get('model')}")
+        settings["resolution"], settings["ratio"] = found
+    for name, aliases in (("resolution", ("quality", "resolution")), ("ratio", ("aspect_ratio", "ratio"))):
+        for alias in aliases:
+            if body.get(alias) is not None:
+                settings[name] = body[alias]
+    seconds = body.get("duration", body.get("seconds"))
+    if seconds is not None:
+        if isinstance(seconds, bool) or not str(seconds).lstrip("-").isdigit():
+            raise _aiid_invalid(f"duration {seconds!r} is not a whole number of seconds")
+        settings["duration"] = int(seconds)
+    for name in ("generate_audio", "watermark"):
+        if body.get(name) is not None:
+            settings[name] = body[name]
+    return settings
+
+
+def _aiid_create(state: SandboxState, raw_body: dict[str, Any]) -> SandboxTask:
+    """An aiid create, checked as the gateway would (Seedance models as the Ark body it forwards; gemini-omni
+    by its modes, lengths snapped to 4/6/8/10 s as the gateway does)."""
+    body = without_nulls(raw_body)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _aiid_invalid("`model` is required")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise _aiid_invalid("`prompt` is required and cannot be empty")
+    unknown = sorted(set(body) - AIID_FIELDS)
+    if unknown:
+        raise _aiid_invalid(f"unknown parameter `{unknown[0]}`")
+    spec = state.spec_for(model, families=("seedance", "gemini"))
+    if spec is None:
+        raise _aiid_invalid(f"model {model} is not available", 404)
+    gemini = spec.family == "gemini"
+    mode = body.get("mode")
+    modes = GEMINI_MODES if gemini else AIID_MODES
+    if mode is not None and mode not in modes:
+        raise _aiid_invalid(f"mode {mode} is not one of {', '.join(modes)} for {model}")
+    function_mode = body.get("function_mode")
+    if function_mode is not None and (function_mode != "omni_reference" or gemini):
+        raise _aiid_invalid(f"function_mode {function_mode} is not supported for {model}")
+    media = _aiid_media(body, mode)
+    settings = _aiid_settings(body, spec)
+    roles = [str(item.get("role") or "") for item in media]
+    kinds = [str(item.get("type")) for item in media]
+    references = [r for r in roles if r.startswith("reference_")]
+    if mode in ("i2v", "i2v_first_last") and "first_frame" not in roles:
+        raise _aiid_invalid("requires at least one image in `images`")
+    if mode == "i2v_first_last" and "last_frame" not in roles:
+        raise _aiid_invalid("i2v_first_last requires a last frame (`end_image_url`)")
+    if (mode in ("reference_images", "reference_material", "r2v") or function_mode) and not references:
+        raise _aiid_invalid(f"{mode or function_mode} requires reference materials in `content`")
+    if mode == "t2v" and media:
+        raise _aiid_invalid("t2v takes no images, videos or audio")
+    content = [{"type": "text", "text": prompt}, *media]
+    if gemini:
+        ark = _gemini_body(spec, model, mode or ("r2v" if media else "t2v"), content, kinds, settings)
+    else:
+        ark = {"model": model, "content": content, **settings}
+        check_ark_body(ark, strict_fields=False, model_map=state.model_map)
+    task = state.new_task("aiid", spec, model, prompt, ark, logged=body, id_prefix="task_")
+    _configure_task(task, ark)
+    return task
+
+
+def _gemini_body(
+    spec: Any, model: str, mode: str, content: list[dict[str, Any]], kinds: list[str], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """gemini-omni's checks (t2v, r2v with images, edit of one video) and its task body; a length is snapped to
+    the nearest of 4/6/8/10 s as the gateway documents (an edit keeps its video's, served as 8 s here)."""
+    if mode == "edit" and kinds.count("video_url") != 1:
+        raise _aiid_invalid("edit requires exactly one video in `video_urls`")
+    if kinds.count("image_url") > spec.max_reference_images:
+        raise _aiid_invalid(f"at most {spec.max_reference_images} reference images")
+    if "audio_url" in kinds:
+        raise _aiid_invalid(f"{model} takes no reference audio")
+    resolution = settings.get("resolution")
+    if resolution is not None and resolution not in spec.resolutions:
+        raise _aiid_invalid(f"resolution {resolution} is not one of {', '.join(spec.resolutions)}")
+    ratio = settings.get("ratio")
+    if ratio is not None and ratio not in spec.t2v_ratios:
+        raise _aiid_invalid(f"aspect_ratio {ratio} is not one of {', '.join(spec.t2v_ratios)}")
+    asked: int | None = settings.get("duration")
+    body: dict[str, Any] = {"model": model, "content": content, "mode": mode, **settings}
+    body["duration"] = 8 if asked is None else min(GEMINI_LENGTHS, key=lambda n: (abs(n - asked), -n))
+    return body
+
+
+def _aiid_task(task: SandboxTask, state: SandboxState, base: str) -> dict[str, Any]:
+    """aiid's task: `id, model, status, error, created_at, updated_at, usage, items`, with the results (status,
+    `content.video_url`, error, progress) in `items[]`; `[[shape=…]]` in the prompt moves them (see the module)."""
+    ark = _ark_task(task, state, base)
+    now = state.clock()
+    span = max(task.queued_seconds + task.render_seconds, 0.001)
+    progress = 100 if ark["status"] == "succeeded" else min(99, int(100 * (now - task.created_at) / span))
+    url = cast("dict[str, Any]", ark.get("content") or {}).get("video_url")
+    shape = task.markers.get("shape", "items")
+    item: dict[str, Any] = {"id": task.id, "status": ark["status"], "progress": progress}
+    if url and shape == "flat":
+        item["video_url"] = url
+    elif url:
+        item["content"] = {"video_url": url}
+    if ark.get("error"):
+        item["error"] = ark["error"]
+    answer: dict[str, Any] = {
+        "id": task.id,
+        "model": task.model,
+        "status": ark["status"],
+        "error": ark.get("error"),
+        "created_at": ark["created_at"],
+        "updated_at": ark["updated_at"],
+        "mode": task.body.get("mode"),
+        "items": [item],
+    }
+    if "usage" in ark:
+        answer["usage"] = ark["usage"]
+    if shape == "toplevel":
+        answer["items"] = []
+        if "content" in ark:
+            answer["content"] = ark["content"]
+    elif shape == "bare":
+        del answer["status"], answer["error"]
+    elif shape == "string":
+        answer["items"] = json.dumps(answer["items"])
+    return answer

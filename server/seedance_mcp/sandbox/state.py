@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from seedance_mcp.catalog import FIXED_RATIOS, MODELS, ModelSpec, Ratio, Resolution
+from seedance_mcp.catalog import FIXED_RATIOS, MODELS, MODELS_BY_KEY, ModelSpec, Ratio, Resolution
 
 FaultKind = Literal[
     "http_429", "http_500", "http_503", "slow", "drop_before", "drop_after", "malformed", "expired_url", "bad_status"
@@ -92,6 +92,15 @@ class SandboxState:
     requests: list[dict[str, Any]] = field(default_factory=lambda: [])
     """Every create body received, newest last (bounded), for tests that pin the wire form."""
     clock: Any = time.time
+    speaks: str | None = None
+    """The provider it was set up for (SEEDANCE_SANDBOX_AS), reported by /_sandbox/stats; every dialect is served."""
+    model_map: dict[str, str] = field(default_factory=lambda: {})
+    """Model ids and endpoints (`ep-…`) the user declared, lower-cased → catalog key (SEEDANCE_MODEL_MAP): the
+    sandbox accepts them as the provider would and applies the mapped model's rules."""
+
+    def spec_for(self, model: str, *, families: tuple[str, ...] = ("seedance",)) -> ModelSpec | None:
+        """The catalog model a create's `model` names (a declared id first), among the given families."""
+        return find_spec(model, self.model_map, families=families)
 
     def take_fault(self, route: str, kinds: frozenset[str] | None = None) -> Fault | None:
         """The next planned fault for `route` (of one of `kinds`, when given), used up by one request."""
@@ -112,16 +121,19 @@ class SandboxState:
         body: dict[str, Any],
         *,
         logged: dict[str, Any] | None = None,
+        id_prefix: str | None = None,
     ) -> SandboxTask:
         """A task for a create that passed validation. `body` is its Ark-shaped body (what the task echoes);
-        `logged`, when given, is what the request log keeps instead (the OpenAI dialect's own fields)."""
+        `logged`, when given, is what the request log keeps instead (the gateway's own fields). A gateway's own
+        ids (`task_…`) are asked for with `id_prefix`; the default is Ark's `cgt-<time>-<hex>`."""
         markers = {name: value for name, value in _MARKER.findall(prompt)}
         render = float(markers.get("render") or self.render_seconds)
         queued = float(markers["queue"]) if markers.get("queue") else min(1.0, render * 0.2)
         now = self.clock()
         stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+        task_id = f"cgt-{stamp}-{secrets.token_hex(3)[:5]}" if id_prefix is None else id_prefix + secrets.token_hex(8)
         task = SandboxTask(
-            id=f"cgt-{stamp}-{secrets.token_hex(3)[:5]}",
+            id=task_id,
             dialect=dialect,
             model=model,
             spec=spec,
@@ -150,9 +162,16 @@ class ArkRejection(Exception):
         self.status, self.code, self.message, self.param = status, code, message, param
 
 
-def find_spec(model: str) -> ModelSpec | None:
+def find_spec(
+    model: str, model_map: Mapping[str, str] | None = None, *, families: tuple[str, ...] = ("seedance",)
+) -> ModelSpec | None:
+    """The catalog model for a create's `model`: a declared id or endpoint (`model_map`, lower-cased keys) first,
+    then the catalog's ids and aliases; only models of `families` (gemini-omni is sold by aiid alone)."""
+    declared = (model_map or {}).get(model.strip().lower())
+    if declared is not None and declared in MODELS_BY_KEY and MODELS_BY_KEY[declared].family in families:
+        return MODELS_BY_KEY[declared]
     for spec in MODELS:
-        if model in (spec.cn_id, spec.byteplus_id, *spec.aliases):
+        if spec.family in families and model in (spec.cn_id, spec.byteplus_id, *spec.aliases):
             return spec
     return None
 
@@ -201,13 +220,14 @@ def check_ark_body(
     strict_fields: bool = True,
     tasks: Mapping[str, SandboxTask] | None = None,
     now: float = 0.0,
+    model_map: Mapping[str, str] | None = None,
 ) -> ArkCreate:
     """Ark's create-time validation, from the catalog, or ArkRejection. `body` has no nulls (see without_nulls);
-    `tasks` are the tasks a `draft_task` item may name (as of `now`)."""
+    `tasks` are the tasks a `draft_task` item may name (as of `now`); `model_map` the declared ids and endpoints."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ArkRejection(400, "MissingParameter.model", "The request is missing the required parameter `model`")
-    spec = find_spec(model)
+    spec = find_spec(model, model_map)
     if spec is None:
         raise ArkRejection(
             404,

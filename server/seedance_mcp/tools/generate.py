@@ -9,7 +9,7 @@ import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
@@ -22,6 +22,7 @@ from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import approved, check_cost, spend_limits
 from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
 from seedance_mcp.tools.models import catalog_summary
+from seedance_mcp.tools.resources import task_result
 from seedance_mcp.wire import VideoRequest
 
 # Reusable argument types: the descriptions are what the model reads.
@@ -112,7 +113,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         ] = None,
         draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: a cheap 480p preview.")] = None,
         return_last_frame: Annotated[
-            bool | None, Field(strict=True, description="Also save the last frame as a PNG (to chain clips).")
+            bool | None,
+            Field(strict=True, description="Save the last frame as a PNG (to chain clips); on Ark, on by default."),
         ] = None,
         service_tier: Annotated[
             Literal["default", "flex"] | None,
@@ -121,7 +123,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         output_format: Annotated[Literal["mp4", "mov"] | None, Field(description="2.5: container.")] = None,
         omni_reference_task_type: Annotated[
             Literal["auto", "reference", "edit", "extend"] | None,
-            Field(description="2.5: `edit` or `extend` the one video in reference_videos."),
+            Field(description="2.5 (and gemini-omni `edit`): edit or extend the one video in reference_videos."),
         ] = None,
         web_search: Annotated[
             bool | None, Field(strict=True, description="2.0/2.0 fast, text only: let the model search the web.")
@@ -146,7 +148,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         force_new: Annotated[
             bool, Field(strict=True, description="Pay for a new video even if an identical request was just made.")
         ] = False,
-    ) -> VideoTask:
+    ) -> Annotated[CallToolResult, VideoTask]:
         from seedance_mcp.validation import GenerateArgs, validate_request
 
         args = GenerateArgs(
@@ -194,7 +196,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 flex=request.service_tier == "flex",
             )
             if dry_run:
-                return dry_run_result(runtime, request, http_request, price)
+                return await task_result(dry_run_result(runtime, request, http_request, price))
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
@@ -202,7 +204,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 )
             estimate = check_cost(settings, request, price)
             if not await approved(ctx, settings, request, estimate, price[1] if price else "", approve_cost):
-                return declined_result(preset.name, request, price)
+                return await task_result(declined_result(preset.name, request, price))
             spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told, not as long as Seedance's.
             expected = (
@@ -220,7 +222,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
-            return job_result(job, reused=reused)
+            return await task_result(job_result(job, reused=reused), job)
         except ProviderError as exc:
             # A refusal of a model the provider is retiring: say what is known of it.
             known = f" What is known of this model: {lifecycle}." if lifecycle else ""

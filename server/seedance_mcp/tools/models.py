@@ -37,6 +37,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
 
 def _duration_text(key: str) -> str:
     spec = MODELS_BY_KEY[key]
+    if spec.durations:
+        return ", ".join(map(str, spec.durations))
     text = f"{spec.duration_min}-{spec.duration_max}"
     return text + " or -1 (auto)" if spec.duration_auto else text
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from seedance_mcp.config import Settings
@@ -17,6 +17,7 @@ from seedance_mcp.results import job_result
 from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
+from seedance_mcp.tools.resources import task_result
 
 TaskId = Annotated[str, Field(description="A task id from generate_video or list_tasks (`cgt-…` or `job-…`).")]
 
@@ -34,7 +35,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         wait: Annotated[
             bool, Field(description="Wait (bounded, with progress notifications) for the video to finish.")
         ] = False,
-    ) -> VideoTask:
+    ) -> Annotated[CallToolResult, VideoTask]:
         """Get the state of a video job started by generate_video; free.
 
         Returns the status (queued, running, succeeded, failed, cancelled, expired, unknown), the saved MP4's
@@ -48,7 +49,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             job = await runtime.jobs.retry_download(job)
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
-            return job_result(job)
+            return await task_result(job_result(job), job)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
 

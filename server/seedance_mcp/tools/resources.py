@@ -1,0 +1,185 @@
+"""Results you can see: a finished task's picture for the model, and its files as MCP resources for the client.
+
+- `task_result(task, job)` is what generate_video and get_task_status return: the VideoTask as structured content
+  and as JSON text (as before), plus, once the video is saved, an `image` block (the preview JPEG, ≤ 100 KB: a
+  contact sheet ending on the last frame; see previews.py) and `resource_link` blocks for the saved files.
+- `register(server, settings)` adds the resource templates those links point at, served by `resources/read`:
+  `seedance://tasks/{task_id}/video` (video/mp4), `…/last-frame` (image/png), `…/preview` (image/jpeg).
+  Reads are bounded: a file over the cap is refused with the local path and provider URL to use instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import pydantic_core
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
+
+from seedance_mcp.config import Settings
+from seedance_mcp.errors import SeedanceError, TaskNotFound
+from seedance_mcp.models import VideoTask
+from seedance_mcp.runtime import LazyRuntime
+from seedance_mcp.tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from seedance_mcp.store import Job
+
+logger = logging.getLogger(__name__)
+
+VIDEO_URI = "seedance://tasks/{task_id}/video"
+LAST_FRAME_URI = "seedance://tasks/{task_id}/last-frame"
+PREVIEW_URI = "seedance://tasks/{task_id}/preview"
+MAX_VIDEO_BYTES = 50 * 1024 * 1024
+"""The largest video `resources/read` returns: base64 in one JSON message grows it by a third."""
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+def task_uri(template: str, task_id: str) -> str:
+    return template.replace("{task_id}", task_id)
+
+
+async def task_result(task: VideoTask, job: Job | None = None) -> CallToolResult:
+    """A tool result for one task: the VideoTask (structured, and as JSON text), and for a finished job with saved
+    files the preview picture and links to the files. Making the preview never fails the call."""
+    content: list[ContentBlock] = [TextContent(type="text", text=pydantic_core.to_json(task, indent=2).decode())]
+    if job is not None and job.status == "succeeded" and (job.video_path or job.last_frame_path):
+        try:
+            content.extend(await anyio.to_thread.run_sync(_media_blocks, job, task.task_id))
+        except Exception:  # a picture is a bonus: the result stands without it
+            logger.exception("the media blocks of %s could not be made", task.task_id)
+    return CallToolResult(content=content, structured_content=task.model_dump(mode="json", by_alias=True))
+
+
+def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
+    """The preview image and the resource links of a finished job's saved files (blocking: a worker thread)."""
+    from seedance_mcp.previews import ensure_preview
+
+    blocks: list[ContentBlock] = []
+    preview = ensure_preview(job.video_path, job.last_frame_path)
+    if preview is not None:
+        data = preview.read_bytes()
+        blocks.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type="image/jpeg"))
+    files = (
+        (job.video_path, VIDEO_URI, "video/mp4", "The video", f"the saved MP4 (also at {job.video_path})"),
+        (
+            job.last_frame_path,
+            LAST_FRAME_URI,
+            "image/png",
+            "The last frame",
+            f"the video's last frame as a PNG, for chaining clips (also at {job.last_frame_path})",
+        ),
+        (str(preview) if preview else None, PREVIEW_URI, "image/jpeg", "Preview", "frames of the video, as a JPEG"),
+    )
+    for path, template, mime_type, title, description in files:
+        if path is None or not Path(path).is_file():
+            continue
+        blocks.append(
+            ResourceLink(
+                type="resource_link",
+                uri=task_uri(template, task_id),
+                name=Path(path).name,
+                title=f"{title} of {task_id}",
+                description=description[0].upper() + description[1:] + ".",
+                mime_type=mime_type,
+                size=Path(path).stat().st_size,
+            )
+        )
+    return blocks
+
+
+def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
+    """The resource templates of a task's saved files."""
+
+    @server.resource(
+        VIDEO_URI,
+        name="task_video",
+        title="A finished task's video",
+        description=f"The saved MP4 of a finished video task (at most {MAX_VIDEO_BYTES // 2**20} MB).",
+        mime_type="video/mp4",
+    )
+    async def task_video(task_id: str, ctx: ToolContext) -> bytes:
+        job = await _job(ctx, task_id)
+        return await _read(job, job.video_path, "video", MAX_VIDEO_BYTES)
+
+    @server.resource(
+        LAST_FRAME_URI,
+        name="task_last_frame",
+        title="A finished task's last frame",
+        description="The last frame of a finished video task, as a PNG (to chain clips).",
+        mime_type="image/png",
+    )
+    async def task_last_frame(task_id: str, ctx: ToolContext) -> bytes:
+        job = await _job(ctx, task_id)
+        return await _read(job, job.last_frame_path, "last frame", MAX_IMAGE_BYTES)
+
+    @server.resource(
+        PREVIEW_URI,
+        name="task_preview",
+        title="A finished task's preview",
+        description="A small JPEG of a finished video task: frames spread over it, ending on its last frame.",
+        mime_type="image/jpeg",
+    )
+    async def task_preview(task_id: str, ctx: ToolContext) -> bytes:
+        from seedance_mcp.previews import prepare_preview
+
+        job = await _job(ctx, task_id)
+        preview = None
+        if job.status == "succeeded":
+            preview = await prepare_preview(job.video_path, job.last_frame_path)
+        return await _read(job, str(preview) if preview else None, "preview", MAX_IMAGE_BYTES)
+
+
+async def _job(ctx: ToolContext, task_id: str) -> Job:
+    try:
+        runtime = await ctx.request_context.lifespan_context.get()
+        return await runtime.jobs.find(task_id)
+    except TaskNotFound:
+        raise ResourceNotFoundError(
+            f"No task {task_id!r} in this server's journal. Call list_tasks for the task ids it has."
+        ) from None
+    except SeedanceError as exc:
+        raise ResourceError(str(exc)) from exc
+
+
+async def _read(job: Job, path: str | None, what: str, cap: int) -> bytes:
+    """The bytes of one of a job's saved files, or a ResourceError that says why not and what to use instead."""
+    if path is None:
+        if job.status != "succeeded":
+            state = f"it is `{job.status}`"
+            advice = f'call get_task_status(task_id="{job.handle}", wait=true) until it has succeeded'
+        else:
+            state = "it is not saved on this server"
+            advice = (
+                "the provider sent no last frame (ask for one with return_last_frame=true)"
+                if what == "last frame"
+                else f'call get_task_status(task_id="{job.handle}") to retry the download'
+            )
+        raise ResourceError(f"Task {job.handle} has no {what} to read: {state}; {advice}.")
+    return await anyio.to_thread.run_sync(_read_capped, job, Path(path), what, cap)
+
+
+def _read_capped(job: Job, path: Path, what: str, cap: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > cap:
+            elsewhere = f"open video_path ({job.video_path})" if job.video_path else "use the saved file"
+            if job.video_url:
+                elsewhere += " or download video_url"
+            raise ResourceError(
+                f"The {what} of task {job.handle} is {size:,} bytes, over the {cap:,}-byte limit of resources/read: "
+                f"{elsewhere} instead."
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ResourceError(
+            f"The {what} of task {job.handle} was saved at {path} but is no longer there (moved or deleted)."
+        ) from None
+
+
+__all__ = ["LAST_FRAME_URI", "PREVIEW_URI", "VIDEO_URI", "register", "task_result", "task_uri"]
