@@ -13,6 +13,7 @@ from mcp.server import MCPServer
 
 from seedance_mcp import __version__
 from seedance_mcp.config import Settings
+from seedance_mcp.principals import load_principals
 from seedance_mcp.runtime import LazyRuntime, effective_preset
 from seedance_mcp.tools import app_ui, generate, models, prompts, resources, tasks
 
@@ -24,18 +25,26 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+    settings: Settings,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
+    runtimes: list[LazyRuntime] | None = None,
 ) -> MCPServer[LazyRuntime]:
     """The seedance-mcp server for these settings: nothing is opened until a client connects.
 
-    `token_verifier` and `auth` protect the streamable HTTP transport (see http_server.py).
+    `token_verifier` and `auth` protect the streamable HTTP transport (see http_server.py); `runtimes` receives the
+    runtime once the server starts (for the HTTP server's readiness and metrics routes).
     """
     preset = effective_preset(settings)
+    principals = load_principals(settings.tokens_file) if settings.tokens_file else {}
     default_spec_key = models.default_key(settings, preset)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[LazyRuntime]) -> AsyncGenerator[LazyRuntime]:
-        lazy = LazyRuntime(settings, delay=settings.startup_delay)
+        lazy = LazyRuntime(settings, delay=settings.startup_delay, principals=principals)
+        if runtimes is not None:
+            runtimes.append(lazy)
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(lazy.run)
             yield lazy
@@ -55,6 +64,7 @@ def create_app(
         lifespan=lifespan,
         token_verifier=token_verifier,
         auth=auth,
+        request_state_security=_request_state_security(settings),
     )
     generate.register(server, settings, preset, default_spec_key)
     tasks.register(server, settings)
@@ -95,6 +105,15 @@ def _accept_log_level_requests(server: MCPServer[LazyRuntime]) -> None:
     server._lowlevel_server.add_request_handler(  # pyright: ignore[reportPrivateUsage]
         "logging/setLevel", SetLevelRequestParams, set_level
     )
+
+
+def _request_state_security(settings: Settings) -> Any:
+    """Shared keys when given (every replica reads what another sealed); the SDK's per-process key otherwise."""
+    if not settings.request_state_keys:
+        return None
+    from mcp.server.request_state import RequestStateSecurity
+
+    return RequestStateSecurity(keys=[key.get_secret_value() for key in settings.request_state_keys])
 
 
 __all__ = ["create_app"]

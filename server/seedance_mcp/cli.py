@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the sandbox provider alone on 127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8766)
     sandbox.add_argument("--render-seconds", type=float, default=6.0, help="time from create to success")
+    token = commands.add_parser("token", help="make a bearer token for a principal (for SEEDANCE_TOKENS_FILE)")
+    token.add_argument("name", help="the principal, e.g. a person's name")
     demo = commands.add_parser("demo", help="make a video on the sandbox through a real MCP client over stdio")
     demo.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street, cinematic")
     demo.add_argument("--output-dir", default=None, help="where to save the MP4 (default: ./seedance-demo)")
@@ -45,6 +47,8 @@ def run(argv: list[str]) -> int:
         from seedance_mcp.demo import run_demo
 
         return run_demo(args.prompt, args.output_dir)
+    if args.command == "token":
+        return _new_token(args.name)
     if args.command == "serve" and args.http:
         return _serve_http(args.host, args.port)
     return _serve_stdio()
@@ -117,16 +121,17 @@ def _serve_http(host: str, port: int) -> int:
     from seedance_mcp.http_server import CannotListen, serve_http
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    if token is None and not _is_loopback(host):
+    authenticated = token is not None or settings.tokens_file is not None
+    if not authenticated and not _is_loopback(host):
         sys.stderr.write(
-            f"seedance-mcp: refusing to listen on {host} without a token: set SEEDANCE_HTTP_TOKEN, "
-            "or bind to 127.0.0.1.\n"
+            f"seedance-mcp: refusing to listen on {host} without a token: set SEEDANCE_HTTP_TOKEN (or "
+            "SEEDANCE_TOKENS_FILE), or bind to 127.0.0.1.\n"
         )
         return 2
-    if token is None and (settings.public_hosts or settings.public_url):
+    if not authenticated and (settings.public_hosts or settings.public_url):
         sys.stderr.write(
             "seedance-mcp: SEEDANCE_PUBLIC_HOSTS / SEEDANCE_PUBLIC_URL let remote clients in (through a proxy): "
-            "set SEEDANCE_HTTP_TOKEN too.\n"
+            "set SEEDANCE_HTTP_TOKEN or SEEDANCE_TOKENS_FILE too.\n"
         )
         return 2
     try:
@@ -134,6 +139,19 @@ def _serve_http(host: str, port: int) -> int:
     except CannotListen as exc:
         sys.stderr.write(f"seedance-mcp: {exc}\n")
         return 2
+    return 0
+
+
+def _new_token(name: str) -> int:
+    """Print a new token (give it to the person, once) and the tokens-file entry that holds only its hash."""
+    import json
+
+    from seedance_mcp.principals import new_token, token_hash
+
+    token = new_token()
+    print(f"token for {name} (give it to them; it is not stored anywhere): {token}", file=sys.stderr)
+    print(json.dumps({name: {"token_sha256": token_hash(token)}}))
+    print("add that entry to the JSON object in SEEDANCE_TOKENS_FILE, then restart the server", file=sys.stderr)
     return 0
 
 

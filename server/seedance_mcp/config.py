@@ -106,6 +106,14 @@ class Settings(BaseModel):
     refusal naming the cost, and the model calls again with `approve_cost`."""
     require_confirmation: bool = False
     """Mark generate_video as needing the user's interaction in hosts that honour it (Claude Code)."""
+    tokens_file: Path | None = None
+    """`serve --http`: a JSON file of principals, each with the SHA-256 of its bearer token and its own limits
+    (`seedance-mcp token NAME` makes one); each principal sees and spends only on its own jobs."""
+    http_stateless: bool = False
+    """`serve --http`: no sessions, so any request may land on any replica behind a load balancer."""
+    request_state_keys: tuple[SecretStr, ...] = ()
+    """`serve --http`: the shared secret(s) (≥ 32 bytes, comma-separated; the first seals) for the state the
+    2026-07-28 protocol hands back and forth, so every replica reads what another sealed."""
     database_url: SecretStr | None = None
     """`postgresql://…`: keep the journal in PostgreSQL, shared by every replica (default: SQLite in state_dir)."""
     model_map: dict[str, str] = Field(default_factory=dict[str, str])
@@ -158,6 +166,16 @@ class Settings(BaseModel):
             raise ValueError(f"expected an http(s) URL like https://video.example.com: {value!r}")
         _host_entry(parts.netloc)
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+    @field_validator("request_state_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            keys = tuple(part.strip() for part in value.split(",") if part.strip())
+            if any(len(key.encode()) < 32 for key in keys):
+                raise ValueError("each request-state key must be at least 32 bytes of secret randomness")
+            return keys
+        return value
 
     @field_validator("model_map", mode="before")
     @classmethod

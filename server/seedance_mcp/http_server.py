@@ -7,13 +7,13 @@ redaction) instead of uvicorn's stdout access handler, with query-string credent
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mcp.server.auth.provider import AccessToken
+import anyio
+from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -22,23 +22,14 @@ from seedance_mcp.config import Settings
 if TYPE_CHECKING:
     import socket
 
+    from seedance_mcp.principals import PrincipalTokenVerifier
+    from seedance_mcp.runtime import LazyRuntime
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 LOOPBACK_HOSTS = [*LOOPBACK_NAMES, *(f"{name}:*" for name in LOOPBACK_NAMES)]
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
 
 logger = logging.getLogger("seedance_mcp.http")
-
-
-class StaticTokenVerifier:
-    """Accepts exactly one bearer token (compared in constant time)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        if hmac.compare_digest(token.encode(), self._token):
-            return AccessToken(token="***", client_id="seedance-mcp-user", scopes=["video"])
-        return None
 
 
 def url_host(host: str) -> str:
@@ -107,7 +98,7 @@ class HttpPlan:
 
     url: str
     """The URL clients use: the public URL's `/mcp`, else the local one."""
-    verifier: StaticTokenVerifier | None
+    verifier: PrincipalTokenVerifier | None
     auth: AuthSettings | None
     security: TransportSecuritySettings
     warnings: tuple[str, ...]
@@ -130,20 +121,23 @@ def http_plan(settings: Settings, *, host: str, port: int, token: str | None) ->
             "clients will get 421 (Invalid Host header) until SEEDANCE_PUBLIC_HOSTS (or SEEDANCE_PUBLIC_URL) names "
             "the host they connect to, e.g. SEEDANCE_PUBLIC_HOSTS=video.example.com"
         )
-    if token is None:
+    if token is None and settings.tokens_file is None:
         return HttpPlan(f"{base}/mcp", None, None, security, tuple(warnings))
+    from seedance_mcp.principals import PrincipalTokenVerifier, load_principals
+
+    principals = load_principals(settings.tokens_file) if settings.tokens_file else {}
     auth = AuthSettings(
         issuer_url=base,  # pyright: ignore[reportArgumentType]
         resource_server_url=f"{base}/mcp",  # pyright: ignore[reportArgumentType]
         required_scopes=["video"],
         validate_token_resource=False,
     )
-    return HttpPlan(f"{base}/mcp", StaticTokenVerifier(token), auth, security, tuple(warnings))
+    return HttpPlan(f"{base}/mcp", PrincipalTokenVerifier(principals, single=token), auth, security, tuple(warnings))
 
 
 def announcement(plan: HttpPlan, *, host: str, port: int, token: str | None) -> str:
     """The start-up line: where to connect, and whether a token is needed."""
-    detail = "bearer token required" if token is not None else "no token: local clients only"
+    detail = "bearer token required" if plan.verifier is not None else "no token: local clients only"
     listening = f"{url_host(host) or '*'}:{port}"
     if listening not in plan.url:
         detail += f"; listening on {listening}"
@@ -199,9 +193,11 @@ def serve_http(
     sock = bind(host, port)
     bound_port: int = sock.getsockname()[1]
     plan = http_plan(settings, host=host, port=bound_port, token=token)
-    server = create_app(settings, token_verifier=plan.verifier, auth=plan.auth)
+    runtimes: list[LazyRuntime] = []
+    server = create_app(settings, token_verifier=plan.verifier, auth=plan.auth, runtimes=runtimes)
+    add_operations_routes(server, settings, runtimes)
     config = uvicorn.Config(
-        server.streamable_http_app(transport_security=plan.security, host=host),
+        server.streamable_http_app(transport_security=plan.security, host=host, stateless_http=settings.http_stateless),
         host=host,
         port=bound_port,
         log_config=None,  # records propagate to the server's stderr handler; uvicorn's own sends access to stdout
@@ -213,3 +209,64 @@ def serve_http(
         announce(announcement(plan, host=host, port=bound_port, token=token))
     with sock:
         anyio.run(uvicorn.Server(config).serve, [sock])
+
+
+def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, runtimes: list[LazyRuntime]) -> None:
+    """`/healthz` (the process answers), `/readyz` (the journal and the provider answer), `/metrics` (Prometheus).
+
+    Outside the MCP endpoint and its bearer check, as load balancers and scrapers expect; they show no job,
+    prompt, key or token."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+    from seedance_mcp import metrics
+
+    metrics.enable()
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        checks = {"journal": "not open yet", "provider": "not checked"}
+        ready = False
+        if runtimes:
+            try:
+                with anyio.fail_after(5):
+                    runtime = await runtimes[0].get()
+                    await runtime.jobs.store.recent(None, 1)
+                    checks["journal"] = "ok"
+                    checks["provider"] = await _provider_reachable(runtime.provider.base_url)
+                    ready = checks["provider"] == "ok"
+            except Exception as exc:  # a readiness probe reports failures; it never raises them
+                checks["journal" if checks["journal"] != "ok" else "provider"] = type(exc).__name__
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    async def scrape(request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from seedance_mcp.tools.approval import start_of_today
+
+        store = None
+        if runtimes:
+            with anyio.move_on_after(5):
+                store = (await runtimes[0].get()).jobs.store
+        return Response(await metrics.render(store, start_of_today()), media_type=CONTENT_TYPE_LATEST)
+
+    server.custom_route("/healthz", methods=["GET"])(healthz)
+    server.custom_route("/readyz", methods=["GET"])(readyz)
+    server.custom_route("/metrics", methods=["GET"])(scrape)
+
+
+async def _provider_reachable(base_url: str) -> str:
+    """Whether the provider's host accepts a TCP connection (no request is sent: nothing is billed or counted)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with anyio.fail_after(3):
+            stream = await anyio.connect_tcp(parts.hostname or "", port)
+            await stream.aclose()
+    except (OSError, TimeoutError) as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok"

@@ -32,6 +32,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from seedance_mcp import metrics
 from seedance_mcp.errors import (
     AuthenticationFailed,
     CreateAnswerLost,
@@ -585,8 +586,10 @@ class JobManager:
                     rate = (job.progress - last_progress[0]) / (elapsed - last_progress[1])
                 delay = self.settings.poll.next_delay(elapsed, job.progress, rate, job.expected_render_seconds)
             await anyio.sleep(delay)
+            polled = anyio.current_time()
             try:
                 snapshot = await self.batcher.fetch(task_id, job.model_key)
+                metrics.observe_poll(anyio.current_time() - polled)
             except RateLimited as exc:
                 # Not the job's fault: wait as long as asked, and do not count it as a failure.
                 live.publish(job, None)
@@ -680,6 +683,7 @@ class JobManager:
                 size = await self._download_one(job, job.video_url, target, authenticated=job.video_needs_auth)
                 video_path = str(target)
                 seconds = anyio.current_time() - started
+                metrics.observe_download(seconds)
                 logger.info("saved %s: %d bytes in %.3f s to %s", job.handle, size, seconds, target)
             except DownloadFailed as exc:
                 error, permanent = str(exc), exc.permanent

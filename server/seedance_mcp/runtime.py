@@ -19,7 +19,10 @@ from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, SeedanceError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from seedance_mcp.jobs import JobManager
+    from seedance_mcp.principals import Principal
     from seedance_mcp.providers.client import ProviderClient
 
 logger = logging.getLogger(__name__)
@@ -64,9 +67,11 @@ class LazyRuntime:
     jobs moments after start-up, whether or not any tool is called.
     """
 
-    def __init__(self, settings: Settings, delay: float) -> None:
+    def __init__(self, settings: Settings, delay: float, principals: Mapping[str, Principal] | None = None) -> None:
         self._settings = settings
         self._delay = delay
+        self.principals: Mapping[str, Principal] = principals or {}
+        """The named principals of SEEDANCE_TOKENS_FILE, with their own limits."""
         self._wanted = anyio.Event()
         self._ready = anyio.Event()
         self._runtime: Runtime | None = None

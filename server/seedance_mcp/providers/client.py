@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Literal
 import anyio
 import httpx
 
+from seedance_mcp import metrics
 from seedance_mcp.catalog import Preset
 from seedance_mcp.errors import (
     CreateAnswerLost,
@@ -111,12 +112,18 @@ class ProviderClient:
     async def _send(self, request: HttpRequest) -> httpx.Response:
         """Send with the key; the answer comes back already scrubbed of it (body, headers), before anything
         parses it into a task id, an error, a request id or a snapshot."""
-        response = await self._http.request(
-            request.method,
-            request.url,
-            json=request.json_body,
-            headers={**self.auth_headers(), "Accept": "application/json"},
-        )
+        kind = _kind_of(request)
+        try:
+            response = await self._http.request(
+                request.method,
+                request.url,
+                json=request.json_body,
+                headers={**self.auth_headers(), "Accept": "application/json"},
+            )
+        except httpx.TransportError:
+            metrics.observe_request(kind, "error")
+            raise
+        metrics.observe_request(kind, response.status_code)
         return scrub_response(response, self._api_key)
 
     def _error(self, response: httpx.Response) -> ProviderError:
@@ -475,6 +482,15 @@ class _FileWriter:
             await self._task_group.__aexit__(None, None, None)
         if self._error is not None and exc_info[0] is None:
             raise DownloadFailed(f"writing the video failed: {self._error}")
+
+
+def _kind_of(request: HttpRequest) -> str:
+    """What a request is, for the metrics: create, status, list or cancel."""
+    if request.method == "POST":
+        return "create"
+    if request.method == "DELETE":
+        return "cancel"
+    return "list" if "?" in request.url else "status"
 
 
 def clock_offset(response: httpx.Response) -> float | None:

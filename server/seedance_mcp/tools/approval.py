@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from seedance_mcp.config import Settings
 from seedance_mcp.errors import SpendRefused
 from seedance_mcp.results import money
 from seedance_mcp.store import SpendLimit
 
 if TYPE_CHECKING:
-    from seedance_mcp.tools.context import ToolContext
+    from seedance_mcp.tools.context import Caller, ToolContext
     from seedance_mcp.wire import VideoRequest
 
 
@@ -33,15 +32,16 @@ def start_of_today(now: float | None = None) -> float:
     return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
-def spend_limits(settings: Settings, now: float | None = None) -> list[SpendLimit]:
-    if settings.daily_budget is None:
+def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
+    if who.daily_budget is None:
         return []
-    return [SpendLimit(since=start_of_today(now), limit=settings.daily_budget, name="SEEDANCE_DAILY_BUDGET")]
+    name = f"the daily budget of {who.principal} (SEEDANCE_TOKENS_FILE)" if who.principal else "SEEDANCE_DAILY_BUDGET"
+    return [SpendLimit(since=start_of_today(now), limit=who.daily_budget, name=name, principal=who.principal or None)]
 
 
-def check_cost(settings: Settings, request: VideoRequest, price: tuple[float, str] | None) -> float | None:
+def check_cost(who: Caller, request: VideoRequest, price: tuple[float, str] | None) -> float | None:
     """The estimated cost, after the per-video limit; refuses when a limit is set but no price is known."""
-    limited = settings.max_cost_per_video is not None or settings.daily_budget is not None
+    limited = who.max_cost_per_video is not None or who.daily_budget is not None
     if price is None:
         if limited:
             raise SpendRefused(
@@ -50,10 +50,10 @@ def check_cost(settings: Settings, request: VideoRequest, price: tuple[float, st
             )
         return None
     estimate = money(request.estimated_tokens, price[0]) or 0.0
-    if settings.max_cost_per_video is not None and estimate > settings.max_cost_per_video:
+    if who.max_cost_per_video is not None and estimate > who.max_cost_per_video:
         raise SpendRefused(
             f"This video would cost about {estimate:.2f} {price[1]} ({request.estimated_tokens:,} output tokens), "
-            f"above SEEDANCE_MAX_COST_PER_VIDEO = {settings.max_cost_per_video:.2f} {price[1]}. Make it cheaper "
+            f"above SEEDANCE_MAX_COST_PER_VIDEO = {who.max_cost_per_video:.2f} {price[1]}. Make it cheaper "
             "(shorter, lower resolution, a cheaper model: see list_models) or ask the user to raise the limit."
         )
     return estimate
@@ -61,7 +61,7 @@ def check_cost(settings: Settings, request: VideoRequest, price: tuple[float, st
 
 async def approved(
     ctx: ToolContext,
-    settings: Settings,
+    who: Caller,
     request: VideoRequest,
     estimate: float | None,
     currency: str,
@@ -71,7 +71,7 @@ async def approved(
 
     Asked through elicitation where the client can show a form; otherwise refused with the cost, so the model
     asks the person and calls again with `approve_cost`."""
-    threshold = settings.confirm_above
+    threshold = who.confirm_above
     if threshold is None or estimate is None or estimate <= threshold:
         return True
     if approve_cost is not None and approve_cost >= estimate - 0.005:

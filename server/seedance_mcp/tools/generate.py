@@ -20,7 +20,7 @@ from seedance_mcp.pricing import quote
 from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import approved, check_cost, spend_limits
-from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
+from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.tools.resources import task_result
 from seedance_mcp.wire import VideoRequest
@@ -183,7 +183,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             request = validate_request(args, preset, settings.default_model, settings.model_map)
             lifecycle = MODELS_BY_KEY[request.model_key].lifecycle
             runtime = await runtime_of(ctx)
-            request = await _videos_of_tasks(runtime, request)
+            who = caller(ctx, settings)
+            request = await _videos_of_tasks(runtime, request, who.principal)
             request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
             http_request = runtime.provider.create_request(request)
             price = quote(
@@ -202,8 +203,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
-            estimate = check_cost(settings, request, price)
-            if not await approved(ctx, settings, request, estimate, price[1] if price else "", approve_cost):
+            estimate = check_cost(who, request, price)
+            if not await approved(ctx, who, request, estimate, price[1] if price else "", approve_cost):
                 return await task_result(declined_result(preset.name, request, price))
             spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told, not as long as Seedance's.
@@ -218,10 +219,11 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 expected_render=expected,
                 force_new=force_new,
                 price=price,
-                limits=spend_limits(settings),
+                limits=spend_limits(who),
+                principal=who.principal,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
-                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
+                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
             return await task_result(job_result(job, reused=reused), job)
         except ProviderError as exc:
             # A refusal of a model the provider is retiring: say what is known of it.
@@ -231,7 +233,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             raise ToolError(str(exc)) from exc
 
 
-async def _videos_of_tasks(runtime: Runtime, request: VideoRequest) -> VideoRequest:
+async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
     """Reference videos given as task ids of this server's own videos become their (fresh) provider URLs, so an
     agent can edit or extend a clip it made."""
     if not any(_is_task_id(value) for value in request.reference_videos):
@@ -242,7 +244,7 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest) -> VideoRequ
             videos.append(value)
             continue
         try:
-            job = await runtime.jobs.find(value)
+            job = await runtime.jobs.find(value, principal)
         except TaskNotFound:
             raise InvalidArgument(
                 f"reference_videos[{i}]", f"no task {value!r} in this server's journal", hint="Call list_tasks."

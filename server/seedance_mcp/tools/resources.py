@@ -137,8 +137,12 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
 
 async def _job(ctx: ToolContext, task_id: str) -> Job:
     try:
+        from mcp.server.auth.middleware.auth_context import get_access_token
+
+        from seedance_mcp.principals import principal_of
+
         runtime = await ctx.request_context.lifespan_context.get()
-        return await runtime.jobs.find(task_id)
+        return await runtime.jobs.find(task_id, principal_of(get_access_token()))
     except TaskNotFound:
         raise ResourceNotFoundError(
             f"No task {task_id!r} in this server's journal. Call list_tasks for the task ids it has."

@@ -16,7 +16,7 @@ from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, Video
 from seedance_mcp.results import job_result
 from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.approval import start_of_today
-from seedance_mcp.tools.context import ToolContext, reporter, runtime_of
+from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
 from seedance_mcp.tools.resources import task_result
 
 TaskId = Annotated[str, Field(description="A task id from generate_video or list_tasks (`cgt-…` or `job-…`).")]
@@ -45,10 +45,11 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         """
         runtime = await runtime_of(ctx)
         try:
-            job = await runtime.jobs.find(task_id)
+            principal = caller(ctx, settings).principal
+            job = await runtime.jobs.find(task_id, principal)
             job = await runtime.jobs.retry_download(job)
             if wait and settings.wait_seconds > 0 and not job.settled:
-                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx))
+                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), principal)
             return await task_result(job_result(job), job)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
@@ -75,12 +76,13 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         """
         runtime = await runtime_of(ctx)
         store = runtime.jobs.store
-        jobs, total = await store.recent(status, limit)
+        who = caller(ctx, settings)
+        jobs, total = await store.recent(status, limit, who.principal)
         live = [await runtime.jobs.current(job) for job in jobs]
         today = start_of_today()
         week = today - 86400 * time.localtime(today).tm_wday
-        week_rows = await store.spend(week)
-        today_rows = await store.spend(today)
+        week_rows = await store.spend(week, who.principal)
+        today_rows = await store.spend(today, who.principal)
         spend = Spend(
             currency=next((row.currency for row in week_rows if row.currency), None),
             today=round(sum(row.cost for row in today_rows), 4),
@@ -91,7 +93,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
                 ModelSpend(model=row.model, jobs=row.jobs, billed_tokens=row.billed_tokens, cost=round(row.cost, 4))
                 for row in week_rows
             ],
-            daily_budget=settings.daily_budget,
+            daily_budget=who.daily_budget,
         )
         return TaskList(tasks=[job_result(job) for job in live], total=total, spend=spend)
 
@@ -112,7 +114,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         """
         runtime = await runtime_of(ctx)
         try:
-            job, cancelled, message = await runtime.jobs.cancel(task_id)
+            job, cancelled, message = await runtime.jobs.cancel(task_id, caller(ctx, settings).principal)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
         return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)

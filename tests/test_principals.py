@@ -1,0 +1,116 @@
+"""Each person's jobs are their own: principals from bearer tokens, over the real `serve --http` server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from seedance_mcp.principals import load_principals, token_hash
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import SECRET_KEY, free_port_for_tests, sandbox_stats, text_of
+from tests.stdio_helpers import server_env
+
+pytestmark = pytest.mark.anyio
+
+ALICE, BOB = "alice-token-0123456789abcdef", "bob-token-0123456789abcdef"
+
+
+def tokens_file(tmp_path: Path, **extra: dict[str, Any]) -> Path:
+    path = tmp_path / "tokens.json"
+    entries = {"alice": {"token_sha256": token_hash(ALICE)}, "bob": {"token_sha256": token_hash(BOB)}}
+    for name, fields in extra.items():
+        entries[name].update(fields)
+    path.write_text(json.dumps(entries))
+    return path
+
+
+@asynccontextmanager
+async def http_server(tmp_path: Path, sandbox: SandboxServer, **env: str) -> AsyncGenerator[str]:
+    port = free_port_for_tests()
+    environment = server_env(
+        tmp_path,
+        SEEDANCE_PROVIDER="ark",
+        SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
+        SEEDANCE_API_KEY=SECRET_KEY,
+        SEEDANCE_TOKENS_FILE=str(tokens_file(tmp_path)),
+        **env,
+    )
+    log = (tmp_path / "server.log").open("wb")
+    process = await anyio.open_process(
+        [sys.executable, "-m", "seedance_mcp", "serve", "--http", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        with anyio.fail_after(20):
+            while True:
+                try:
+                    async with httpx.AsyncClient() as probe:
+                        await probe.get(url)
+                    break
+                except httpx.TransportError:
+                    await anyio.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        with anyio.move_on_after(5):
+            await process.wait()
+        log.close()
+
+
+def as_person(url: str, token: str) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return Client(streamable_http_client(url, http_client=http))
+
+
+async def test_principals_cannot_see_or_cancel_each_others_tasks(tmp_path: Path, sandbox: SandboxServer) -> None:
+    sandbox.state.render_seconds = 1.0
+    async with http_server(tmp_path, sandbox) as url:
+        with anyio.fail_after(60):
+            async with as_person(url, ALICE) as alice:
+                made = await alice.call_tool("generate_video", {"prompt": "alice's kite [[queue=20]]", "wait": False})
+                handle = (made.structured_content or {})["task_id"]
+                async with as_person(url, BOB) as bob:
+                    peek = await bob.call_tool("get_task_status", {"task_id": handle})
+                    cancel = await bob.call_tool("cancel_task", {"task_id": handle})
+                    listed = (await bob.call_tool("list_tasks", {})).structured_content or {}
+                    same = await bob.call_tool("generate_video", {"prompt": "alice's kite [[queue=20]]", "wait": False})
+                own = (await alice.call_tool("list_tasks", {})).structured_content or {}
+                mine = await alice.call_tool("get_task_status", {"task_id": handle})
+    assert peek.is_error and "No task" in text_of(peek) and "alice" not in text_of(peek).replace(handle, "")
+    assert cancel.is_error and "No task" in text_of(cancel)
+    assert listed["total"] == 0 and listed["tasks"] == []
+    # The same call by another person is that person's own job, never a reuse of someone else's.
+    assert (same.structured_content or {})["reused_existing"] is False
+    assert (same.structured_content or {})["task_id"] != handle
+    assert own["total"] == 1 and (mine.structured_content or {})["status"] in ("queued", "running")
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
+async def test_an_unknown_token_is_refused(tmp_path: Path, sandbox: SandboxServer) -> None:
+    async with http_server(tmp_path, sandbox) as url, httpx.AsyncClient() as client:
+        answer = await client.post(url, headers={"Authorization": "Bearer nobody-0123456789"}, json={})
+    assert answer.status_code == 401
+
+
+def test_a_tokens_file_keeps_hashes_and_per_person_limits(tmp_path: Path) -> None:
+    principals = load_principals(tokens_file(tmp_path, alice={"daily_budget": 12.5}))
+    assert principals["alice"].daily_budget == 12.5 and principals["bob"].daily_budget is None
+    assert ALICE not in (tmp_path / "tokens.json").read_text()
+    (tmp_path / "bad.json").write_text(json.dumps({"eve": {"token": "plain"}}))
+    with pytest.raises(ValueError, match="eve"):
+        load_principals(tmp_path / "bad.json")
