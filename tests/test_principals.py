@@ -114,3 +114,21 @@ def test_a_tokens_file_keeps_hashes_and_per_person_limits(tmp_path: Path) -> Non
     (tmp_path / "bad.json").write_text(json.dumps({"eve": {"token": "plain"}}))
     with pytest.raises(ValueError, match="eve"):
         load_principals(tmp_path / "bad.json")
+
+
+async def test_health_readiness_and_metrics_answer_without_a_token(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Load balancers and scrapers reach /healthz, /readyz and /metrics; they show counts, never secrets."""
+    async with http_server(tmp_path, sandbox) as url:
+        base = url.removesuffix("/mcp")
+        async with as_person(url, ALICE) as alice:
+            await alice.call_tool("generate_video", {"prompt": "counted", "model": "2.0"})
+        async with httpx.AsyncClient() as client:
+            health = await client.get(f"{base}/healthz")
+            ready = await client.get(f"{base}/readyz")
+            scraped = await client.get(f"{base}/metrics")
+    assert health.status_code == 200 and ready.status_code == 200 and ready.json()["ready"] is True
+    text = scraped.text
+    assert 'seedance_provider_requests_total{kind="create",status="200"} 1.0' in text
+    assert 'seedance_jobs{state="succeeded"} 1.0' in text and "seedance_download_seconds_count 1.0" in text
+    assert 'seedance_spend_today{currency="CNY"}' in text
+    assert SECRET_KEY not in text and ALICE not in text
