@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import cold_start, concurrency, download, journal_growth, many_jobs, per_call, polling
+from bench import cold_start, concurrency, download, journal_growth, many_jobs, per_call, polling, tool_list
 from bench.common import Row, machine
 
 BENCHMARKS: dict[int, Callable[[], Awaitable[Row]]] = {
@@ -29,6 +29,7 @@ BENCHMARKS: dict[int, Callable[[], Awaitable[Row]]] = {
     5: download.measure,
     6: journal_growth.measure,
     7: many_jobs.measure,
+    9: tool_list.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

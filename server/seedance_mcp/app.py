@@ -73,7 +73,25 @@ def create_app(
     app_ui.register(server, settings)
     prompts.register(server)
     _accept_log_level_requests(server)
+    _lean_tool_schemas(server)
     return server
+
+
+def _lean_tool_schemas(server: MCPServer[LazyRuntime]) -> None:
+    """Publish lean schemas (tools/lean_schemas.py). Arguments and results are still validated by the same
+    pydantic models; only the JSON the client receives (and every conversation pays for) gets smaller. The SDK
+    reads a tool's schemas live from these fields, and has no public setter for them."""
+    from seedance_mcp.tools.lean_schemas import lean_schema
+
+    for tool in server._tool_manager.list_tools():  # pyright: ignore[reportPrivateUsage]
+        tool.parameters = lean_schema(tool.parameters, keep_descriptions=True)
+        output = tool.fn_metadata.output_schema
+        if output is None:
+            continue
+        # generate_video's result shape is published once; the other tools say "an object" (get_task_status
+        # returns the same shape, and the text content carries everything for the model).
+        full = tool.name == "generate_video"
+        tool.fn_metadata.output_schema = lean_schema(output, keep_descriptions=False) if full else {"type": "object"}
 
 
 _MCP_LOG_LEVELS = {

@@ -301,15 +301,24 @@ class SqliteTaskStore:
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteTaskStore:
         store = cls(path, clock=clock)
-        await anyio.to_thread.run_sync(store._open_sync)
-        return store
+        # Two servers starting together race to create the file and switch it to WAL; that switch takes a lock
+        # SQLite's busy timeout does not wait for, so the loser tries again.
+        for attempt in range(40):
+            try:
+                await anyio.to_thread.run_sync(store._open_sync)
+                return store
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 39:
+                    raise
+                await anyio.sleep(0.05 + 0.05 * attempt)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
         try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
             with _write_transaction(connection):
                 columns = {str(row[1]) for row in connection.execute("PRAGMA table_info(jobs)")}

@@ -117,17 +117,8 @@ def model_info(preset: Preset, key: str, default_key: str, settings: Settings | 
 
 
 def catalog_summary(preset: Preset, default_key: str) -> str:
-    lines: list[str] = []
-    for key in preset.model_keys:
-        spec = MODELS_BY_KEY[key]
-        info = model_info(preset, key, default_key)
-        extras = [m for m in ("audio" if info.generate_audio else "", "draft" if info.draft else "") if m]
-        mark = " (default)" if info.is_default else ""
-        lines.append(
-            f"- {info.model_id}{mark}: {', '.join(spec.modes).replace('_', ' ')}; {'/'.join(info.resolutions)}; "
-            f"{info.duration_seconds} s" + (f"; {', '.join(extras)}" if extras else "")
-        )
-    return "\n".join(lines)
+    """`2.5, 2.0-mini, 1.5-pro (default), …`: the keys a call may name."""
+    return ", ".join(f"{key} (default)" if key == default_key else key for key in preset.model_keys)
 
 
 def default_key(settings: Settings, preset: Preset) -> str:
