@@ -26,6 +26,7 @@ from seedance_mcp.catalog import PRESETS
 from seedance_mcp.config import Settings
 from seedance_mcp.jobs import fingerprint_of
 from seedance_mcp.providers.ark import ArkDialect
+from seedance_mcp.sandbox import SandboxServer
 from seedance_mcp.sandbox.media import last_frame_png, sample_mp4
 from seedance_mcp.tools import resources
 from seedance_mcp.validation import GenerateArgs, validate_request
@@ -282,3 +283,21 @@ def test_starting_the_server_does_not_load_pyav_or_pillow() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=SERVER_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+async def test_a_video_saved_on_another_replicas_disk_is_served_from_the_provider_url(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Replicas that share no disk: resources/read fetches the video once from its URL into this server's dir."""
+    from tests.conftest import SECRET_KEY, sandbox_stats
+
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    async with Client(create_app(settings)) as client:
+        made = (await client.call_tool("generate_video", {"prompt": "elsewhere"})).structured_content or {}
+        saved = Path(made["video_path"])
+        original = saved.read_bytes()
+        saved.unlink()  # as if another replica had saved it on its own disk
+        read = await client.read_resource(f"seedance://tasks/{made['task_id']}/video")
+    blob = read.contents[0]
+    assert base64.b64decode(blob.blob) == original  # type: ignore[union-attr]
+    assert (await sandbox_stats(sandbox))["downloads"] == 2

@@ -137,3 +137,12 @@ async def test_list_tasks_reports_the_spend_of_today_and_this_week_per_model(tmp
     by_model = {row["model"]: row for row in spend["this_week_by_model"]}
     assert by_model["doubao-seedance-2-0-260128"]["cost"] == pytest.approx(COST, abs=1e-3)
     assert spend["today"] == pytest.approx(spend["this_week"]) and spend["today_billed_tokens"] > 0
+
+
+async def test_hosts_that_honour_it_are_told_generate_video_needs_the_user(tmp_path: Path) -> None:
+    async with Client(create_app(make_settings(tmp_path, require_confirmation=True))) as client:
+        marked = {t.name: t for t in (await client.list_tools()).tools}["generate_video"]
+    async with Client(create_app(make_settings(tmp_path))) as client:
+        plain = {t.name: t for t in (await client.list_tools()).tools}["generate_video"]
+    assert (marked.meta or {}).get("anthropic/requiresUserInteraction") is True
+    assert "anthropic/requiresUserInteraction" not in (plain.meta or {})

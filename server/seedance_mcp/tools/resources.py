@@ -105,7 +105,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
     )
     async def task_video(task_id: str, ctx: ToolContext) -> bytes:
         job = await _job(ctx, task_id)
-        return await _read(job, job.video_path, "video", MAX_VIDEO_BYTES)
+        return await _read(job, await _video_here(ctx, job), "video", MAX_VIDEO_BYTES)
 
     @server.resource(
         LAST_FRAME_URI,
@@ -149,6 +149,31 @@ async def _job(ctx: ToolContext, task_id: str) -> Job:
         ) from None
     except SeedanceError as exc:
         raise ResourceError(str(exc)) from exc
+
+
+async def _video_here(ctx: ToolContext, job: Job) -> str | None:
+    """The video's path on this server's disk. Replicas that share no disk: a video another replica saved is
+    fetched once from the provider URL into this one's output directory (bounded by the download limits)."""
+    path = job.video_path
+    if job.status != "succeeded" or not job.video_url:
+        return path
+    if path is not None and await anyio.to_thread.run_sync(Path(path).is_file):
+        return path
+    from seedance_mcp.errors import DownloadFailed
+    from seedance_mcp.jobs import video_filename
+
+    runtime = await ctx.request_context.lifespan_context.get()
+    local = runtime.settings.output_dir / video_filename(job, ".mp4")
+    if not await anyio.to_thread.run_sync(local.is_file):
+        try:
+            await anyio.to_thread.run_sync(lambda: local.parent.mkdir(parents=True, exist_ok=True))
+            await runtime.provider.download(job.video_url, local, authenticated=job.video_needs_auth)
+        except (DownloadFailed, OSError) as exc:
+            raise ResourceError(
+                f"The video of task {job.handle} is not on this server's disk and fetching it from the provider "
+                f"failed ({exc}); its URL lasts 24 h."
+            ) from exc
+    return str(local)
 
 
 async def _read(job: Job, path: str | None, what: str, cap: int) -> bytes:
