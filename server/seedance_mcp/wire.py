@@ -63,6 +63,9 @@ class HttpRequest(BaseModel):
     method: Literal["GET", "POST", "DELETE"]
     url: str
     json_body: dict[str, Any] | None = None
+    multipart: bool = False
+    """Send `json_body` as multipart/form-data (as the `openai` SDK does): strings as fields, and a `data:` URL
+    under `input_reference` as a file part."""
 
 
 class TaskSnapshot(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -114,12 +115,16 @@ class ProviderClient:
         parses it into a task id, an error, a request id or a snapshot."""
         kind = _kind_of(request)
         try:
-            response = await self._http.request(
-                request.method,
-                request.url,
-                json=request.json_body,
-                headers={**self.auth_headers(), "Accept": "application/json"},
-            )
+            headers = {**self.auth_headers(), "Accept": "application/json"}
+            if request.multipart and request.json_body is not None:
+                fields, files = multipart_parts(request.json_body)
+                response = await self._http.request(
+                    request.method, request.url, data=fields, files=files, headers=headers
+                )
+            else:
+                response = await self._http.request(
+                    request.method, request.url, json=request.json_body, headers=headers
+                )
         except httpx.TransportError:
             metrics.observe_request(kind, "error")
             raise
@@ -350,11 +355,27 @@ class ProviderClient:
                         f"{what} is {declared} bytes, over the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
                         permanent=True,
                     )
+                # Videos are sent unencoded; raw bytes skip httpx's decoder chain unless the server encoded them.
+                encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+                if declared is not None and declared <= SMALL_BODY and not encoded:
+                    # A small file in one piece: the write, the check and the rename in one trip to a thread.
+                    body = b"".join([piece async for piece in response.aiter_raw()])
+                    if len(body) != declared:
+                        raise _RetryableDownload(
+                            DownloadFailed(f"{what} arrived with {len(body)} of its {declared} bytes (cut off)")
+                        )
+                    problem = await anyio.to_thread.run_sync(_save_small, body, partial, destination, kind == "video")
+                    if problem is not None:
+                        error = DownloadFailed(
+                            f"{what} arrived damaged ({len(body)} bytes): {problem[0]}", permanent=problem[1]
+                        )
+                        if problem[1]:
+                            raise error
+                        raise _RetryableDownload(error)
+                    return len(body)
                 written = 0
                 pending: list[bytes] = []
                 pending_size = 0
-                # Videos are sent unencoded; raw bytes skip httpx's decoder chain unless the server encoded them.
-                encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
                 pieces = response.aiter_bytes() if encoded else response.aiter_raw()
                 async with _FileWriter(partial, check_video=kind == "video") as writer:
                     async for piece in pieces:
@@ -387,6 +408,23 @@ class ProviderClient:
             await anyio.to_thread.run_sync(os.replace, partial, destination)
             return written
         raise DownloadFailed(f"{what} URL redirected more than {MAX_REDIRECTS} times", permanent=True)
+
+
+SMALL_BODY = 4 * 1024 * 1024
+"""Files up to this size (as declared) are received whole in memory and saved in one thread hop."""
+
+
+def _save_small(body: bytes, partial: Path, destination: Path, check_video: bool) -> tuple[str, bool] | None:
+    """Write, check (an MP4's boxes must add up), and rename into place; the problem, if any (nothing renamed)."""
+    with partial.open("w+b") as handle:
+        handle.write(body)
+        if check_video:
+            handle.flush()
+            problem = video_structure_problem(handle, len(body))
+            if problem is not None:
+                return problem
+    os.replace(partial, destination)
+    return None
 
 
 class _RetryableDownload(Exception):
@@ -482,6 +520,27 @@ class _FileWriter:
             await self._task_group.__aexit__(None, None, None)
         if self._error is not None and exc_info[0] is None:
             raise DownloadFailed(f"writing the video failed: {self._error}")
+
+
+def multipart_parts(body: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+    """A JSON create body as form fields and file parts: `input_reference`'s `data:` URL becomes a file."""
+    import base64
+
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes, str]] = {}
+    for name, value in body.items():
+        url = value.get("image_url") if isinstance(value, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if name == "input_reference" and isinstance(url, str) and url.startswith("data:"):
+            header, _, payload = url.partition(",")
+            mime = header[5:].split(";")[0] or "application/octet-stream"
+            files[name] = (f"input_reference.{mime.rsplit('/', 1)[-1]}", base64.b64decode(payload), mime)
+        elif isinstance(value, bool):
+            fields[name] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            fields[name] = str(value)
+        else:
+            fields[name] = json.dumps(value)
+    return fields, files
 
 
 def _kind_of(request: HttpRequest) -> str:

@@ -204,7 +204,9 @@ class OpenAIVideosDialect(WithoutTaskList):
 
     def create_request(self, request: VideoRequest, base_url: str) -> HttpRequest:
         body = build_extended_body(request) if self.extended else build_body(request)
-        return HttpRequest(method="POST", url=f"{_root(base_url)}/v1/videos", json_body=body)
+        # A local image travels as a file part, as the official SDK sends it; a URL in the JSON form.
+        upload = not self.extended and (request.first_frame or "").startswith("data:")
+        return HttpRequest(method="POST", url=f"{_root(base_url)}/v1/videos", json_body=body, multipart=upload)
 
     def parse_created(self, body: Any) -> str:
         return require_task_id(body, "the video gateway")
