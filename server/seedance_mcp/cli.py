@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="make a video on the sandbox through a real MCP client over stdio")
     demo.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street, cinematic")
     demo.add_argument("--output-dir", default=None, help="where to save the MP4 (default: ./seedance-demo)")
+    demo.add_argument("--open", action="store_true", help="open the saved video with the system's player")
     return parser
 
 
@@ -46,7 +47,7 @@ def run(argv: list[str]) -> int:
     if args.command == "demo":
         from seedance_mcp.demo import run_demo
 
-        return run_demo(args.prompt, args.output_dir)
+        return run_demo(args.prompt, args.output_dir, open_video=args.open)
     if args.command == "token":
         return _new_token(args.name)
     if args.command == "serve" and args.http:

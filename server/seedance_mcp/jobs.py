@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 import anyio.to_thread
+import httpx
 
 from seedance_mcp import metrics
 from seedance_mcp.errors import (
@@ -715,7 +716,9 @@ class JobManager:
         try:
             return await self.provider.download(url, target, authenticated=authenticated)
         except DownloadFailed as exc:
-            if not exc.expired:
+            # A refused connection: the URL's host is gone (e.g. a restarted sandbox's old port).
+            refused = isinstance(exc.__cause__, httpx.ConnectError)
+            if not (exc.expired or refused):
                 raise
             # A signed URL expires (Ark keeps them 24 h): ask the provider for a fresh one, once.
             assert job.task_id is not None

@@ -124,18 +124,22 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
         api_key = settings.key
         is_sandbox = settings.provider == "sandbox"
         if is_sandbox and not settings.base_url:
-            from seedance_mcp.sandbox import SandboxState, running_sandbox
+            from anyio import to_thread
 
-            sandbox = await stack.enter_async_context(
-                running_sandbox(
-                    SandboxState(
-                        render_seconds=settings.sandbox_render_seconds,
-                        model_map=dict(settings.model_map),
-                        speaks=settings.sandbox_as,
-                    ),
-                    port=settings.sandbox_port,
+            from seedance_mcp.sandbox import SandboxState, running_sandbox
+            from seedance_mcp.sandbox.state import TASKS_FILE as SANDBOX_TASKS_FILE
+
+            # Its tasks are kept in the state dir, so a server started afresh (a client that starts one per call)
+            # still answers for them; it binds its last port again when free, so earlier video URLs still work.
+            sandbox_state = await to_thread.run_sync(
+                lambda: SandboxState.kept_in(
+                    settings.state_dir / SANDBOX_TASKS_FILE,
+                    render_seconds=settings.sandbox_render_seconds,
+                    model_map=dict(settings.model_map),
+                    speaks=settings.sandbox_as,
                 )
             )
+            sandbox = await stack.enter_async_context(running_sandbox(sandbox_state, port=settings.sandbox_port))
             base_url, by_model = _sandbox_paths(preset, sandbox.url)
         if is_sandbox:
             api_key = api_key or SANDBOX_KEY

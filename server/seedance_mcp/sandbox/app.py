@@ -43,7 +43,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from seedance_mcp.catalog import FIXED_RATIOS, estimate_tokens
-from seedance_mcp.sandbox.media import last_frame_png, padded_mp4, sample_mp4
+from seedance_mcp.sandbox.media import last_frame_png, padded_mp4, sample_clip, sample_mp4
 from seedance_mcp.sandbox.state import (
     ArkRejection,
     Fault,
@@ -206,14 +206,32 @@ def _ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word:
         body["content"] = content
         seconds = task.frames / 24 if task.frames else float(body["duration"])
         width, height = output_size(task)
+        # `usage` is what Ark would bill for the video asked for (the simulated cost); nothing is billed.
         tokens = estimate_tokens(width, height, seconds)
         body["usage"] = {"completion_tokens": tokens, "total_tokens": tokens}
+        body["sandbox_video"] = sandbox_video()
     elif status == "failed":
         body["error"] = {
             "code": task.fail_code,
             "message": "The request failed because the output video may contain sensitive information.",
         }
     return body
+
+
+def sandbox_video() -> dict[str, Any]:
+    """What a finished sandbox task really serves, whatever it was asked for (a sandbox-only field of its answers,
+    beside the Ark fields, which describe the video asked for and what Ark would bill for it)."""
+    clip = sample_clip()
+    return {
+        "width": clip.width,
+        "height": clip.height,
+        "seconds": clip.seconds,
+        "simulated": True,
+        "note": (
+            f"the sandbox serves its {clip.seconds:g} s {clip.width}x{clip.height} sample clip for every task; "
+            "`usage` is what the video asked for would bill, and nothing is billed"
+        ),
+    }
 
 
 def _media_url(base: str, task: SandboxTask, suffix: str) -> str:
@@ -291,6 +309,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
                 _render_draft(task, checked.draft, body)
             else:
                 _configure_task(task, dict(body) if strict else {**read_inline_flags(checked.prompt), **body})
+        state.save_task(task)
         await _delay_if_slow(state, "create")
         if _take(state, "create", "drop_after"):
             return DropResponse(), task
@@ -397,7 +416,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if (faulted := await _apply_fault(state, "status")) is not None:
             return faulted, None
         await _delay_if_slow(state, "status")
-        task = state.tasks.get(request.path_params["task_id"])
+        task = state.task(request.path_params["task_id"])
         if task is None:
             return ark_error(404, "NotFound.TaskId", "The specified task does not exist."), None
         task.polls += 1
@@ -434,16 +453,18 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         """Ark: queued → cancelled, running or cancelled → 400, finished → record deleted; 200 with no body."""
         if (denied := _auth_error(request)) is not None:
             return denied
-        task = state.tasks.get(request.path_params["task_id"])
+        task = state.task(request.path_params["task_id"])
         if task is None:
             return ark_error(404, "NotFound.TaskId", "The specified task does not exist.", "id")
         status = task.status(state.clock())
         if status == "queued":
             task.cancelled_at = state.clock()
+            state.save_task(task)
             return Response(status_code=200, headers={"X-Request-Id": _request_id()})
         if status in ("running", "cancelled"):
             return ark_error(400, "InvalidParameter.TaskStatus", f"A {status} task cannot be cancelled.", "id")
         del state.tasks[task.id]
+        state.save_deleted(task.id)
         return Response(status_code=200, headers={"X-Request-Id": _request_id()})
 
     async def ark_list(request: Request) -> Response:
@@ -451,6 +472,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if (denied := _auth_error(request)) is not None:
             return denied
         ids = request.query_params.getlist("filter.task_ids")
+        if state.tasks_file is not None and any(i not in state.tasks for i in ids):
+            state.load_tasks()  # made before a restart, or by another process sharing the state dir
         if _take(state, "status", "bad_status"):
             return JSONResponse({"items": [{"id": i, "status": "levitating"} for i in ids], "total": len(ids)})
         if (faulted := await _apply_fault(state, "status")) is not None:
@@ -530,7 +553,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         """OpenAI deletes a finished (completed or failed) video; it does not stop a render."""
         if (denied := _auth_error(request)) is not None:
             return denied
-        task = state.tasks.get(request.path_params["task_id"])
+        task = state.task(request.path_params["task_id"])
         if task is None:
             return openai_error(404, "Video not found", "not_found", "video_id")
         if task.status(state.clock()) in ("queued", "running"):
@@ -538,6 +561,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
                 400, "The video is still being generated; only a finished video can be deleted.", "invalid_state"
             )
         del state.tasks[task.id]
+        state.save_deleted(task.id)
         return JSONResponse({"id": task.id, "object": "video.deleted", "deleted": True})
 
     async def openai_content(request: Request) -> Response:
@@ -547,7 +571,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         variant = request.query_params.get("variant") or "video"
         if variant not in ("video", "thumbnail", "spritesheet"):
             return openai_error(400, f"Unknown variant '{variant}'", "invalid_value", "variant")
-        task = state.tasks.get(request.path_params["task_id"])
+        task = state.task(request.path_params["task_id"])
         if task is None or task.status(state.clock()) != "succeeded":
             return openai_error(404, "no content yet", "not_found", "video_id")
         if variant != "video":
@@ -567,7 +591,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
     async def media(request: Request) -> Response:
         name = request.path_params["name"]
         task_id, _, suffix = name.rpartition(".")
-        task = state.tasks.get(task_id)
+        task = state.task(task_id)
         if (faulted := await _apply_fault(state, "download")) is not None:
             return faulted
         if task is None or task.status(state.clock()) != "succeeded":
@@ -575,6 +599,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         if _take(state, "download", "expired_url") or request.query_params.get("v") != str(task.url_version):
             # The signature has expired: a fresh status answer carries a new URL.
             task.url_version += 1
+            state.save_task(task)
             return Response("AccessDenied: Request has expired", status_code=403)
         if suffix == "png":
             return Response(last_frame_png(), media_type="image/png")
@@ -804,6 +829,7 @@ def _openai_video(task: SandboxTask, state: SandboxState, base: str) -> dict[str
     }
     if word == "completed" and "usage" in ark:
         video["usage"] = ark["usage"]
+        video["sandbox_video"] = ark["sandbox_video"]
     if ark.get("error"):
         video["error"] = ark["error"]
     shape = task.markers.get("shape", "object")
@@ -1012,6 +1038,7 @@ def _aiid_task(task: SandboxTask, state: SandboxState, base: str) -> dict[str, A
     }
     if "usage" in ark:
         answer["usage"] = ark["usage"]
+        answer["sandbox_video"] = ark["sandbox_video"]
     if shape == "toplevel":
         answer["items"] = []
         if "content" in ark:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -11,6 +12,40 @@ from importlib import resources
 @cache
 def sample_mp4() -> bytes:
     return resources.files("seedance_mcp.sandbox").joinpath("assets/sample.mp4").read_bytes()
+
+
+@dataclass(frozen=True)
+class SampleClip:
+    """What the sandbox really serves for every task, whatever was asked: the shipped sample's size and length."""
+
+    width: int
+    height: int
+    seconds: float
+
+
+@cache
+def sample_clip() -> SampleClip:
+    """The sample MP4's picture size (its video track's `tkhd`) and length (`mvhd`), read from the file."""
+    video = sample_mp4()
+    seconds, width, height = 2.0, 320, 180  # what the shipped file holds, should a box not be found
+    at = video.find(b"mvhd")
+    if at > 0:
+        version = video[at + 4]
+        scale, length = (
+            struct.unpack(">IQ", video[at + 24 : at + 36])
+            if version == 1
+            else struct.unpack(">II", video[at + 16 : at + 24])
+        )
+        seconds = length / scale if scale else seconds
+    at = video.find(b"tkhd")
+    while at > 0:
+        end = at + 4 + (92 if video[at + 4] == 1 else 84)
+        w, h = struct.unpack(">II", video[end - 8 : end])
+        if w and h:  # the audio track's tkhd has no size
+            width, height = w >> 16, h >> 16
+            break
+        at = video.find(b"tkhd", at + 4)
+    return SampleClip(width, height, round(seconds, 3))
 
 
 @cache

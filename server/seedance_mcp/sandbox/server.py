@@ -22,19 +22,37 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+def _bound(host: str, port: int, *, fall_back: bool) -> socket.socket:
+    """A socket bound to `port`; with `fall_back`, to any free port when that one is taken (or 0)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        if not (fall_back and port):
+            sock.close()
+            raise
+        sock.bind((host, 0))
+    return sock
+
+
 class SandboxServer:
-    """A sandbox bound to a loopback port; `url` is its base, e.g. `http://127.0.0.1:41234`."""
+    """A sandbox bound to a loopback port; `url` is its base, e.g. `http://127.0.0.1:41234`.
+
+    `port=0` picks a free port, or, when the state keeps its tasks in a file (`SandboxState.kept_in`), the port
+    it served on last time if that is free: video URLs handed out before a restart carry that port.
+    """
 
     def __init__(self, state: SandboxState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state or SandboxState()
         self.app = create_sandbox_app(self.state)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = _bound(host, port or self.state.last_port, fall_back=not port)
         self._socket.listen(1024)
         self._socket.setblocking(False)
         bound_host, bound_port = self._socket.getsockname()[:2]
         self.url = f"http://{bound_host}:{bound_port}"
+        if bound_port != self.state.last_port:
+            self.state.save_port(bound_port)
         config = uvicorn.Config(
             self.app,
             log_config=None,  # uvicorn's default config logs to stdout, which is the MCP channel

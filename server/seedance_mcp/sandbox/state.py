@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from seedance_mcp.catalog import FIXED_RATIOS, MODELS, MODELS_BY_KEY, ModelSpec, Ratio, Resolution
@@ -16,7 +21,32 @@ FaultKind = Literal[
 ]
 Route = Literal["create", "status", "download", "any"]
 
+logger = logging.getLogger(__name__)
+
 _MARKER = re.compile(r"\[\[(\w+)(?:=([^\]]*))?\]\]")
+
+TASKS_FILE = "sandbox-tasks.jsonl"
+"""The embedded sandbox's tasks, in the server's state dir: one JSON line per change, replayed at start."""
+KEEP_TASKS_SECONDS = 7 * 86400.0
+"""Tasks older than this are dropped when the file is compacted (a real provider keeps them about as long)."""
+
+
+def prompt_markers(prompt: str) -> dict[str, str]:
+    """The `[[name=value]]` markers of a prompt (sandbox-only steering)."""
+    return {name: value for name, value in _MARKER.findall(prompt)}
+
+
+def planned_seconds(prompt: str, default: float) -> float:
+    """Seconds from create to finished video for a sandbox task with this prompt: its `[[render=N]]` marker (and
+    `[[queue=N]]`, when longer), else `default` (SEEDANCE_SANDBOX_RENDER_SECONDS). What the job's progress
+    estimate should expect."""
+    markers = prompt_markers(prompt)
+    try:
+        render = float(markers.get("render") or default)
+        queued = float(markers.get("queue") or 0.0)
+    except ValueError:
+        return default
+    return max(render, queued, 0.0)
 
 
 @dataclass
@@ -71,6 +101,26 @@ class SandboxTask:
     def finished_at(self) -> float:
         return self.created_at + self.queued_seconds + self.render_seconds
 
+    def to_record(self) -> dict[str, Any]:
+        """The task as JSON for the tasks file: its model as a catalog key, inline media (data: URLs) elided."""
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spec", "body", "polls")}
+        record["spec"] = self.spec.key
+        record["body"] = _elide_inline_media(self.body)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SandboxTask | None:
+        """A task read back from the tasks file, or None when it no longer makes sense (an unknown model)."""
+        spec = MODELS_BY_KEY.get(str(record.get("spec")))
+        if spec is None:
+            return None
+        known = {f.name for f in fields(cls)} - {"spec"}
+        values = {name: value for name, value in record.items() if name in known}
+        try:
+            return cls(spec=spec, **values)
+        except TypeError:
+            return None
+
 
 @dataclass
 class SandboxState:
@@ -97,6 +147,122 @@ class SandboxState:
     model_map: dict[str, str] = field(default_factory=lambda: {})
     """Model ids and endpoints (`ep-…`) the user declared, lower-cased → catalog key (SEEDANCE_MODEL_MAP): the
     sandbox accepts them as the provider would and applies the mapped model's rules."""
+    tasks_file: Path | None = None
+    """Where the tasks are kept across restarts (the embedded sandbox's `<state dir>/sandbox-tasks.jsonl`): one
+    JSON line per change, appended as it happens and replayed by `load_tasks`. None: in memory only."""
+    last_port: int = 0
+    """The port the sandbox last served on, as the tasks file says: a restarted sandbox binds it again when it
+    is free, so the video URLs it handed out before keep working."""
+    _file_offset: int = field(default=0, init=False, repr=False)
+
+    def load_tasks(self) -> None:
+        """Read the tasks file (if any): tasks, deletions and the last port; tasks written by another process
+        sharing the file since the last read are picked up too. A damaged line is skipped."""
+        if self.tasks_file is None:
+            return
+        try:
+            with self.tasks_file.open("rb") as file:
+                file.seek(self._file_offset)
+                data = file.read()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            logger.warning("the sandbox could not read its tasks from %s: %s", self.tasks_file, exc)
+            return
+        complete = data.rfind(b"\n") + 1  # a line still being written is read next time
+        self._file_offset += complete
+        for line in data[:complete].splitlines():
+            self._replay(line)
+
+    def _replay(self, line: bytes) -> None:
+        try:
+            entry: Any = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(entry, dict):
+            return
+        event = cast("dict[str, Any]", entry)
+        if isinstance(event.get("task"), dict):
+            task = SandboxTask.from_record(cast("dict[str, Any]", event["task"]))
+            known = self.tasks.get(task.id) if task is not None else None
+            if known is not None and task is not None:  # a change (a cancel, a new URL) made by another process
+                known.cancelled_at = task.cancelled_at if known.cancelled_at is None else known.cancelled_at
+                known.url_version = max(known.url_version, task.url_version)
+            elif task is not None:
+                self.tasks[task.id] = task
+        elif isinstance(event.get("deleted"), str):
+            self.tasks.pop(event["deleted"], None)
+        elif isinstance(event.get("port"), int):
+            self.last_port = event["port"]
+
+    def task(self, task_id: str) -> SandboxTask | None:
+        """A task by id; one this process does not know is looked for in the tasks file (another process sharing
+        the state dir may have created it, or this sandbox was restarted)."""
+        task = self.tasks.get(task_id)
+        if task is None and self.tasks_file is not None:
+            self.load_tasks()
+            task = self.tasks.get(task_id)
+        return task
+
+    def save_task(self, task: SandboxTask) -> None:
+        """Record a created or changed task in the tasks file (nothing without one)."""
+        self._append({"task": task.to_record()})
+
+    def save_deleted(self, task_id: str) -> None:
+        self._append({"deleted": task_id})
+
+    def save_port(self, port: int) -> None:
+        self.last_port = port
+        self._append({"port": port})
+
+    def _append(self, event: dict[str, Any]) -> None:
+        """One line, appended in one write (O_APPEND): a crash loses at most that line, never the file."""
+        if self.tasks_file is None:
+            return
+        line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        try:
+            self.tasks_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.tasks_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            logger.warning("the sandbox could not record a task in %s: %s", self.tasks_file, exc)
+
+    def compact(self) -> None:
+        """Rewrite the tasks file with one line per live task (dropping those older than KEEP_TASKS_SECONDS),
+        atomically (a temporary file renamed over it); done at start when the file has grown well past that."""
+        if self.tasks_file is None:
+            return
+        cutoff = self.clock() - KEEP_TASKS_SECONDS
+        for task_id in [t.id for t in self.tasks.values() if t.created_at < cutoff]:
+            del self.tasks[task_id]
+        lines = [json.dumps({"port": self.last_port}, separators=(",", ":"))] if self.last_port else []
+        lines += [json.dumps({"task": t.to_record()}, separators=(",", ":")) for t in self.tasks.values()]
+        data = ("\n".join(lines) + "\n").encode() if lines else b""
+        temporary = self.tasks_file.with_name(f".{self.tasks_file.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, self.tasks_file)
+            self._file_offset = len(data)
+        except OSError as exc:
+            logger.warning("the sandbox could not compact %s: %s", self.tasks_file, exc)
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+
+    @classmethod
+    def kept_in(cls, path: Path, **settings: Any) -> SandboxState:
+        """A sandbox state whose tasks survive restarts in `path` (read now, appended to on every change)."""
+        state = cls(tasks_file=path, **settings)
+        state.load_tasks()
+        try:
+            lines = state._file_offset and path.read_bytes().count(b"\n")
+        except OSError:
+            lines = 0
+        if lines > 2 * len(state.tasks) + 1000:
+            state.compact()
+        return state
 
     def spec_for(self, model: str, *, families: tuple[str, ...] = ("seedance",)) -> ModelSpec | None:
         """The catalog model a create's `model` names (a declared id first), among the given families."""
@@ -126,7 +292,7 @@ class SandboxState:
         """A task for a create that passed validation. `body` is its Ark-shaped body (what the task echoes);
         `logged`, when given, is what the request log keeps instead (the gateway's own fields). A gateway's own
         ids (`task_…`) are asked for with `id_prefix`; the default is Ark's `cgt-<time>-<hex>`."""
-        markers = {name: value for name, value in _MARKER.findall(prompt)}
+        markers = prompt_markers(prompt)
         render = float(markers.get("render") or self.render_seconds)
         queued = float(markers["queue"]) if markers.get("queue") else min(1.0, render * 0.2)
         now = self.clock()
@@ -152,6 +318,17 @@ class SandboxState:
         self.requests.append({"dialect": dialect, "body": body if logged is None else logged})
         del self.requests[:-200]
         return task
+
+
+def _elide_inline_media(value: Any) -> Any:
+    """A create body for the tasks file: `data:` URLs (inline images, up to 30 MB each) cut to their header."""
+    if isinstance(value, dict):
+        return {k: _elide_inline_media(v) for k, v in cast("dict[str, Any]", value).items()}
+    if isinstance(value, list):
+        return [_elide_inline_media(v) for v in cast("list[Any]", value)]
+    if isinstance(value, str) and value.startswith("data:") and len(value) > 200:
+        return value.split(",", 1)[0] + ",…"
+    return value
 
 
 class ArkRejection(Exception):

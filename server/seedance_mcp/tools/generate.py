@@ -28,7 +28,7 @@ from seedance_mcp.wire import VideoRequest
 # Reusable argument types: the descriptions are what the model reads.
 ImageArg = Annotated[
     str | None,
-    Field(description="An https URL, a data:image/...;base64 URL, or a local file path (jpeg/png/webp/bmp/tiff/gif)."),
+    Field(description="https URL, data: URL or local file path."),
 ]
 Resolution = Literal["480p", "720p", "1080p"]
 RatioArg = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive", "9:21", "keep_ratio"]
@@ -36,22 +36,15 @@ RatioArg = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive", "9:2
 
 def description(settings: Settings, preset: Preset, default_spec_key: str) -> str:
     """What the model reads about generate_video: cost, waiting, modes, and this provider's models."""
-    return f"""Make a video with ByteDance Seedance on {preset.title}; save the MP4. COSTS MONEY.
+    return f"""Make a video with ByteDance Seedance on {preset.title} and save the MP4. COSTS MONEY.
 
-Submits one paid job, then waits up to about {settings.wait_seconds:.0f} s while reporting progress. Renders take
-30 s to 5 min. If the video is not done in time, the result has status `queued`/`running` and a task_id: call
-get_task_status(task_id, wait=true) to keep waiting — do not call generate_video again, that pays twice (an
-identical call within {settings.dedupe_window / 60:.0f} min returns the first job instead). On success, video_path
-is the saved MP4.
-
-The mode follows the images given: none = text-to-video; first_frame (+ last_frame); reference_images /
-reference_videos / reference_audios (Seedance 2.0 multimodal references, or 1.0 lite i2v reference images).
-Leave an argument out to use the model's default (on 2.5 a 5 s length is sent: its own default, -1, lets it
-pick the length and bill it; pass duration=-1 only if asked). Arguments are checked against the model's limits
-before anything is sent. dry_run=true returns the exact provider request and its estimated cost without sending it.
-
-Models on this provider (call list_models for full limits):
-{catalog_summary(preset, default_spec_key)}"""
+Waits up to {settings.wait_seconds:.0f} s, reporting progress (renders take 30 s-5 min). If it returns `queued` or
+`running`, call get_task_status(task_id, wait=true); never call generate_video again for the same video (that pays
+twice; an identical call within {settings.dedupe_window / 60:.0f} min returns the first job). Images decide the mode:
+none = text-to-video; first_frame (+ last_frame); reference_*. Omitted arguments take the model's default (2.5 gets
+an explicit 5 s: its own default bills the length it picks). Checked against the model's limits before sending;
+dry_run=true shows the request and its cost. Models: {catalog_summary(preset, default_spec_key)}; list_models has
+their limits and prices."""
 
 
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
@@ -66,87 +59,76 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             idempotent_hint=False,
             open_world_hint=True,
         ),
-        meta={"ui": {"resourceUri": "ui://seedance/player"}},
+        meta={
+            "ui": {"resourceUri": "ui://seedance/player"},
+            **({"anthropic/requiresUserInteraction": True} if settings.require_confirmation else {}),
+        },
     )
     async def generate_video(
-        prompt: Annotated[str, Field(description="What happens in the video: subject, action, scene, camera, style.")],
+        prompt: Annotated[str, Field(description="What happens: subject, action, scene, camera, style.")],
         ctx: ToolContext,
         model: Annotated[
-            str | None, Field(description="Model id or short key (e.g. `1.5-pro`); default: the configured model.")
+            str | None, Field(description="Model id or key (e.g. `2.0`); default: the configured one.")
         ] = None,
         first_frame: ImageArg = None,
-        last_frame: Annotated[
-            str | None, Field(description="Last frame image (needs first_frame); same forms as first_frame.")
-        ] = None,
+        last_frame: Annotated[str | None, Field(description="Needs first_frame; same forms.")] = None,
         reference_images: Annotated[
-            list[str] | None, Field(description="Reference images (2.0: up to 9; 1.0 lite i2v: 1-4).")
+            list[str] | None, Field(description="Reference images (per model, see list_models).")
         ] = None,
         reference_videos: Annotated[
             list[str] | None,
-            Field(description="2.0 family/2.5: reference video URLs, asset:// ids, or task ids of videos made here."),
+            Field(description="Video URLs, asset:// ids, or task ids of videos made here."),
         ] = None,
         reference_audios: Annotated[
             list[str] | None,
-            Field(description="Seedance 2.0: up to 3 reference audios (URL or local wav/mp3); never alone."),
+            Field(description="Audio URLs or local wav/mp3."),
         ] = None,
-        resolution: Annotated[Resolution | None, Field(description="Output resolution.")] = None,
-        ratio: Annotated[
-            RatioArg | None, Field(description="Aspect ratio; `adaptive` follows the input image.")
-        ] = None,
+        resolution: Annotated[Resolution | None, Field()] = None,
+        ratio: Annotated[RatioArg | None, Field(description="`adaptive` follows the input image.")] = None,
         duration: Annotated[
             int | None,
-            Field(strict=True, description="Seconds (per model); -1: the model chooses, billed as made."),
+            Field(strict=True, description="Seconds; -1: the model picks (billed as made)."),
         ] = None,
         frames: Annotated[
             int | None,
-            Field(strict=True, description="Length in frames instead of duration: 25 + 4n, 29-289 (1.0 models)."),
+            Field(strict=True, description="Instead of duration (1.0): 25+4n, 29-289."),
         ] = None,
-        seed: Annotated[
-            int | None, Field(strict=True, description="-1 for random, or 0-4294967295 to repeat a result.")
-        ] = None,
-        camera_fixed: Annotated[
-            bool | None, Field(strict=True, description="Ask for a static camera (not on 2.0).")
-        ] = None,
-        watermark: Annotated[bool | None, Field(strict=True, description="Add the 'AI generated' watermark.")] = None,
+        seed: Annotated[int | None, Field(strict=True, description="-1 random, or 0-4294967295.")] = None,
+        camera_fixed: Annotated[bool | None, Field(strict=True, description="Static camera (1.x).")] = None,
+        watermark: Annotated[bool | None, Field(strict=True, description="'AI generated' mark.")] = None,
         generate_audio: Annotated[
-            bool | None, Field(strict=True, description="1.5 pro and 2.0: generate sound (default true).")
+            bool | None, Field(strict=True, description="Sound (default on where offered).")
         ] = None,
-        draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: a cheap 480p preview.")] = None,
+        draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: cheap 480p preview.")] = None,
         return_last_frame: Annotated[
             bool | None,
-            Field(strict=True, description="Save the last frame as a PNG (to chain clips); on Ark, on by default."),
+            Field(strict=True, description="Save the last frame PNG (on by default on Ark)."),
         ] = None,
         service_tier: Annotated[
             Literal["default", "flex"] | None,
-            Field(description="`flex`: half price, may queue for hours (not on 2.0)."),
+            Field(description="`flex`: half price, may queue for hours."),
         ] = None,
-        output_format: Annotated[Literal["mp4", "mov"] | None, Field(description="2.5: container.")] = None,
+        output_format: Annotated[Literal["mp4", "mov"] | None, Field()] = None,
         omni_reference_task_type: Annotated[
             Literal["auto", "reference", "edit", "extend"] | None,
-            Field(description="2.5 (and gemini-omni `edit`): edit or extend the one video in reference_videos."),
+            Field(description="Edit or extend the one reference video (2.5)."),
         ] = None,
         web_search: Annotated[
-            bool | None, Field(strict=True, description="2.0/2.0 fast, text only: let the model search the web.")
+            bool | None, Field(strict=True, description="Text-only 2.0: let it search the web.")
         ] = None,
         execution_expires_after: Annotated[
-            int | None, Field(strict=True, description="Seconds (3600-259200) before an unstarted task expires.")
+            int | None, Field(strict=True, description="3600-259200 s before an unstarted task expires.")
         ] = None,
-        priority: Annotated[int | None, Field(strict=True, description="2.0 family/2.5: 0-9, queue order.")] = None,
-        approve_cost: Annotated[
-            float | None, Field(description="The cost the user approved, when a call was refused for approval.")
-        ] = None,
-        draft_task_id: Annotated[
-            str | None, Field(description="Render this 1.5 pro draft task for real (its prompt and settings).")
-        ] = None,
-        wait: Annotated[
-            bool, Field(strict=True, description="Wait for the video (bounded) instead of returning at once.")
-        ] = True,
+        priority: Annotated[int | None, Field(strict=True, description="0-9, queue order.")] = None,
+        approve_cost: Annotated[float | None, Field(description="The cost the user approved, when asked to.")] = None,
+        draft_task_id: Annotated[str | None, Field(description="Render this 1.5 pro draft task for real.")] = None,
+        wait: Annotated[bool, Field(strict=True, description="Wait (bounded) for the video.")] = True,
         dry_run: Annotated[
             bool,
-            Field(strict=True, description="Validate and show the exact request and estimated tokens; send nothing."),
+            Field(strict=True, description="Show the request and cost; send nothing."),
         ] = False,
         force_new: Annotated[
-            bool, Field(strict=True, description="Pay for a new video even if an identical request was just made.")
+            bool, Field(strict=True, description="Pay again even if an identical call was just made.")
         ] = False,
     ) -> Annotated[CallToolResult, VideoTask]:
         from seedance_mcp.validation import GenerateArgs, validate_request
@@ -207,12 +189,14 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             if not await approved(ctx, who, request, estimate, price[1] if price else "", approve_cost):
                 return await task_result(declined_result(preset.name, request, price))
             spec = MODELS_BY_KEY[request.model_key]
-            # The sandbox's renders take as long as it is told, not as long as Seedance's.
-            expected = (
-                settings.sandbox_render_seconds
-                if settings.provider == "sandbox"
-                else expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
-            )
+            # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
+            # SEEDANCE_SANDBOX_RENDER_SECONDS), not as long as Seedance's.
+            if settings.provider == "sandbox":
+                from seedance_mcp.sandbox.state import planned_seconds
+
+                expected = planned_seconds(request.prompt, settings.sandbox_render_seconds)
+            else:
+                expected = expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
             job, reused = await runtime.jobs.submit(
                 request,
                 http_request,
