@@ -1,6 +1,6 @@
 """Run every benchmark, print the table, and write it to bench/RESULTS.md with the machine and the date.
 
-    python -m bench.run            # all seven
+    python -m bench.run            # all of them
     python -m bench.run 6 7        # some of them (the other rows of RESULTS.md are kept, marked as earlier)
 
 Benchmarks are not tests: CI does not run them. Each figure is a ratio or a count measured side by side in one
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import cold_start, concurrency, download, journal_growth, many_jobs, per_call, polling, tool_list
+from bench import cold_start, concurrency, download, journal_growth, many_jobs, per_call, polling, replicas, tool_list
 from bench.common import Row, machine
 
 BENCHMARKS: dict[int, Callable[[], Awaitable[Row]]] = {
@@ -29,6 +29,7 @@ BENCHMARKS: dict[int, Callable[[], Awaitable[Row]]] = {
     5: download.measure,
     6: journal_growth.measure,
     7: many_jobs.measure,
+    8: replicas.measure,
     9: tool_list.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -89,7 +90,8 @@ def main(argv: list[str]) -> int:
         "`bench/hello_server.py`, a one-tool MCPServer on the same SDK, in alternating runs. #3-#5 run the sandbox "
         "as a separate process (`seedance-mcp sandbox`) and read the server process's RSS and CPU time from /proc. #6 "
         "builds journals of 1k-100k finished jobs and starts stdio servers on them; #7 runs 2,000 jobs through the "
-        "in-memory MCP client against the sandbox process.\n"
+        "in-memory MCP client against the sandbox process; #8 runs 500 jobs through 1, 2 and 3 `serve --http` "
+        "replicas on one throwaway PostgreSQL server, behind a round-robin proxy.\n"
     )
     return 0 if all(row.passed for row in rows) else 1
 

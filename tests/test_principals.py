@@ -72,9 +72,14 @@ async def http_server(tmp_path: Path, sandbox: SandboxServer, **env: str) -> Asy
         log.close()
 
 
-def as_person(url: str, token: str) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    return Client(streamable_http_client(url, http_client=http))
+@asynccontextmanager
+async def as_person(url: str, token: str) -> AsyncGenerator[Client]:
+    """An MCP client sending this person's token; its HTTP client is closed with it."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
 
 
 async def test_principals_cannot_see_or_cancel_each_others_tasks(tmp_path: Path, sandbox: SandboxServer) -> None:

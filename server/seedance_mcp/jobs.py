@@ -67,6 +67,8 @@ MAX_FOLLOW_SECONDS = 3 * 24 * 3600.0
 POLL_ERROR_BACKOFF_CAP = 300.0
 MISSING_URL_PATIENCE = 3600.0
 """How long a task reported `succeeded` without a video URL keeps being asked for one."""
+SWEEP_INTERVAL = 300.0
+"""How often partial downloads left by dead processes are swept (besides at start-up)."""
 STORE_WAIT_INTERVAL = 0.5
 """How often a caller waiting on a job another process follows re-reads the journal."""
 
@@ -218,10 +220,15 @@ class JobManager:
                 return
 
     async def _claim_loop(self) -> None:
+        swept_at = anyio.current_time()
         while True:
             with anyio.move_on_after(self.settings.claim_interval):
                 await self._nudge.wait()
             self._nudge = anyio.Event()
+            if anyio.current_time() - swept_at > SWEEP_INTERVAL:
+                # A process that died mid-download left a part file; whoever took its job over saved its own.
+                swept_at = anyio.current_time()
+                await anyio.to_thread.run_sync(self._sweep_partial_files)
             try:
                 await self._claim()
             except Exception:  # a busy or broken journal must not stop the worker; the next round tries again

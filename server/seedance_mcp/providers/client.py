@@ -338,6 +338,7 @@ class ProviderClient:
             # The key only ever goes to the provider's origin, whichever hop of a redirect chain this is.
             headers = self.auth_headers() if authenticated and self._is_provider_origin(url) else {}
             async with self._download_http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+                metrics.observe_request("download", response.status_code)
                 if response.next_request is not None:
                     url = str(response.next_request.url)
                     if not _is_sound_url(url):

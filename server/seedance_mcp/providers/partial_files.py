@@ -1,9 +1,9 @@
-"""Partial downloads: `.{name}.{pid}.part` beside the destination, and the start-up sweep of abandoned ones.
+"""Partial downloads: `.{name}.{host}-{pid}.part` beside the destination, and the sweep of abandoned ones.
 
-A download streams into a hidden file named after the final name and the downloading process's id, then
-renames it into place; two servers sharing an output directory each write their own. A process killed mid-way
-leaves its part file behind: `sweep_partial_files` removes those whose process is gone, and any older than a
-day (a pid may have been reused since).
+A download streams into a hidden file named after the final name, the machine and the downloading process's id,
+then renames it into place; servers sharing an output directory each write their own. A process killed mid-way
+leaves its part file behind: `sweep_partial_files` removes those of this machine whose process is gone, and any
+older than a day (a pid may have been reused since; another machine's processes cannot be checked from here).
 """
 
 from __future__ import annotations
@@ -18,12 +18,19 @@ logger = logging.getLogger(__name__)
 
 MAX_AGE = 24 * 3600.0
 """Seconds after which a part file is abandoned whoever wrote it (no download runs that long)."""
-_PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.part$")
+_PART = re.compile(r"^\.(?P<name>.+)\.(?:(?P<host>[A-Za-z0-9_-]+)-)?(?P<pid>\d+)\.part$")
+
+
+def this_host() -> str:
+    """This machine's name as it appears in part files (replicas on several machines may share a disk)."""
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64] or "host"
 
 
 def partial_path(destination: Path, pid: int | None = None) -> Path:
-    """Where a download to `destination` streams its bytes before the rename: `.{name}.{pid}.part`."""
-    return destination.with_name(f".{destination.name}.{os.getpid() if pid is None else pid}.part")
+    """Where a download to `destination` streams its bytes before the rename: `.{name}.{host}-{pid}.part`."""
+    return destination.with_name(f".{destination.name}.{this_host()}-{os.getpid() if pid is None else pid}.part")
 
 
 def process_is_alive(pid: int) -> bool:
@@ -53,13 +60,16 @@ def sweep_partial_files(directory: Path, *, max_age: float = MAX_AGE, now: float
     except (FileNotFoundError, NotADirectoryError):
         return 0
     removed = 0
+    host = this_host()
     for path in entries:
         found = _PART.match(path.name)
         if found is None:
             continue
         try:
             age = now - path.stat().st_mtime
-            if age <= max_age and process_is_alive(int(found["pid"])):
+            # Another machine's process cannot be checked from here: its files wait for the age rule.
+            elsewhere = found["host"] is not None and found["host"] != host
+            if age <= max_age and (elsewhere or process_is_alive(int(found["pid"]))):
                 continue
             path.unlink()
         except FileNotFoundError:
