@@ -425,6 +425,22 @@ class Preset:
 
 
 _ALL = tuple(m.key for m in MODELS if m.family == "seedance")
+OPENAI_STRICT_UNSUPPORTED: tuple[str, ...] = (
+    "last_frame",
+    "reference_images",
+    "reference_videos",
+    "reference_audios",
+    "frames",
+    "seed",
+    "camera_fixed",
+    "watermark",
+    "generate_audio",
+    "draft",
+    "return_last_frame",
+    "service_tier",
+)
+"""The generate_video arguments the `openai` SDK's field set has no way to carry (prompt, model, seconds, size
+and a first frame are all it sends)."""
 # The create fields Ark added by 2026 (protocol.md §11.2), which the gateways' documents do not carry.
 _ARK_2026_FIELDS = (
     "output_format",
@@ -517,24 +533,7 @@ PRESETS: dict[str, Preset] = {
             cancel=True,
             # The field set the official `openai` SDK sends (protocol.md §11.6): prompt, model, seconds, size and a
             # first frame. Everything else is refused rather than dropped.
-            limits=GatewayLimits(
-                unsupported=(
-                    "last_frame",
-                    "reference_images",
-                    "reference_videos",
-                    "reference_audios",
-                    "frames",
-                    "seed",
-                    "camera_fixed",
-                    "watermark",
-                    "generate_audio",
-                    "draft",
-                    "return_last_frame",
-                    "service_tier",
-                    *_ARK_2026_FIELDS,
-                ),
-                fixed_size=True,
-            ),
+            limits=GatewayLimits(unsupported=(*OPENAI_STRICT_UNSUPPORTED, *_ARK_2026_FIELDS), fixed_size=True),
         ),
         Preset(
             name="new-api",

@@ -19,7 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedance_mcp.catalog import FIXED_RATIOS, MODELS, MODELS_BY_KEY, ModelSpec, Ratio, Resolution
+from seedance_mcp.catalog import (
+    FIXED_RATIOS,
+    MODELS,
+    MODELS_BY_KEY,
+    OPENAI_STRICT_UNSUPPORTED,
+    ModelSpec,
+    Ratio,
+    Resolution,
+)
 from seedance_mcp.errors import InvalidArgument, UnexpectedResponse
 from seedance_mcp.providers.base import (
     WithoutTaskList,
@@ -44,20 +52,7 @@ _MODES = {
 }
 _METADATA_FIELDS = ("seed", "camera_fixed", "frames", "draft", "return_last_frame")
 
-STRICT_UNSUPPORTED: tuple[str, ...] = (
-    "last_frame",
-    "reference_images",
-    "reference_videos",
-    "reference_audios",
-    "frames",
-    "seed",
-    "camera_fixed",
-    "watermark",
-    "generate_audio",
-    "draft",
-    "return_last_frame",
-    "service_tier",
-)
+STRICT_UNSUPPORTED = OPENAI_STRICT_UNSUPPORTED
 """The generate_video arguments the strict field set has no way to carry (validation should refuse them first).
 Besides these, two values cannot be said: `ratio="adaptive"` (a size names a width and a height) and
 `duration=-1` (`seconds` is a number of seconds)."""
