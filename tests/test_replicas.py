@@ -221,7 +221,7 @@ async def test_a_replica_killed_mid_render_leaves_its_jobs_to_the_others_once(
 
 def _parts(videos: Path, pid: int | None = None) -> list[str]:
     """The partial downloads in the output directory (of one process, or of any)."""
-    suffix = f".{pid}.part" if pid is not None else ".part"
+    suffix = f"-{pid}.part" if pid is not None else ".part"  # `.{name}.{host}-{pid}.part`
     return sorted(p.name for p in videos.iterdir() if p.name.endswith(suffix)) if videos.is_dir() else []
 
 
