@@ -330,3 +330,14 @@ async def test_the_shot_guide_prompt_turns_an_idea_into_instructions(settings: S
     assert [p.name for p in listed.prompts] == ["seedance_shot"]
     text = prompt.messages[0].content.text  # type: ignore[union-attr]
     assert "a fox in the snow" in text and "generate_video" in text and "Camera" in text
+
+
+def test_the_sandbox_never_hands_out_one_task_id_twice() -> None:
+    """Thousands of creates in one second: each gets its own id (a reused id would lose a paid task)."""
+    from seedance_mcp.catalog import MODELS_BY_KEY
+    from seedance_mcp.sandbox import SandboxState
+
+    state = SandboxState(render_seconds=1.0, clock=lambda: 1_800_000_000.0)
+    spec = MODELS_BY_KEY["1.5-pro"]
+    ids = {state.new_task("ark", spec, spec.cn_id, f"job {i}", {}).id for i in range(5000)}
+    assert len(ids) == 5000

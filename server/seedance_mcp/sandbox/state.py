@@ -297,7 +297,11 @@ class SandboxState:
         queued = float(markers["queue"]) if markers.get("queue") else min(1.0, render * 0.2)
         now = self.clock()
         stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
-        task_id = f"cgt-{stamp}-{secrets.token_hex(3)[:5]}" if id_prefix is None else id_prefix + secrets.token_hex(8)
+        while True:  # an id is never handed out twice (5 hex digits repeat within a busy second)
+            suffix = secrets.token_hex(3)[:5] if id_prefix is None else secrets.token_hex(8)
+            task_id = f"cgt-{stamp}-{suffix}" if id_prefix is None else id_prefix + suffix
+            if task_id not in self.tasks:
+                break
         task = SandboxTask(
             id=task_id,
             dialect=dialect,
