@@ -274,8 +274,11 @@ _INDEXES = """
 DROP INDEX IF EXISTS jobs_task_id;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_task_id_unique ON jobs (task_id) WHERE task_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_with_work ON jobs (lease_expires) WHERE has_work = 1;
-CREATE INDEX IF NOT EXISTS jobs_principal ON jobs (principal, created_at);
-CREATE INDEX IF NOT EXISTS jobs_spend ON jobs (created_at, principal, status, spend, model, currency, billed_tokens);
+DROP INDEX IF EXISTS jobs_principal;
+DROP INDEX IF EXISTS jobs_spend;
+CREATE INDEX IF NOT EXISTS jobs_principal_status ON jobs (principal, status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_principal_spend
+    ON jobs (principal, created_at, status, spend, model, currency, billed_tokens);
 """
 
 _DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
