@@ -12,10 +12,7 @@ principal is `""`.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -36,15 +33,21 @@ class Principal:
 
 
 def token_hash(token: str) -> str:
+    import hashlib
+
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:
+    import secrets
+
     return "smcp_" + secrets.token_urlsafe(32)
 
 
 def load_principals(path: Path) -> dict[str, Principal]:
     """The principals of a tokens file; ValueError naming what is wrong."""
+    import json
+
     try:
         data: Any = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 
 from seedance_mcp.errors import SpendRefused
 from seedance_mcp.results import money
-from seedance_mcp.store import SpendLimit
 
 if TYPE_CHECKING:
+    from seedance_mcp.store import SpendLimit
     from seedance_mcp.tools.context import Caller, ToolContext
     from seedance_mcp.wire import VideoRequest
 
@@ -35,6 +35,8 @@ def start_of_today(now: float | None = None) -> float:
 def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
     if who.daily_budget is None:
         return []
+    from seedance_mcp.store import SpendLimit
+
     name = f"the daily budget of {who.principal} (SEEDANCE_TOKENS_FILE)" if who.principal else "SEEDANCE_DAILY_BUDGET"
     return [SpendLimit(since=start_of_today(now), limit=who.daily_budget, name=name, principal=who.principal or None)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -12,18 +12,19 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+if TYPE_CHECKING:
+    from seedance_mcp.wire import VideoRequest
+
 from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderError, SeedanceError, TaskNotFound
 from seedance_mcp.models import VideoTask
-from seedance_mcp.pricing import quote
 from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import approved, check_cost, spend_limits
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.tools.resources import task_result
-from seedance_mcp.wire import VideoRequest
 
 # Reusable argument types: the descriptions are what the model reads.
 ImageArg = Annotated[
@@ -169,6 +170,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             request = await _videos_of_tasks(runtime, request, who.principal)
             request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
             http_request = runtime.provider.create_request(request)
+            from seedance_mcp.pricing import quote
+
             price = quote(
                 settings.price_table(),
                 preset.region,
