@@ -517,7 +517,11 @@ class JobManager:
                 verdict = Verdict("wait", reason=f"the provider's task list could not be read ({exc})")
             else:
                 owners = await self.store.owner_of([task.task_id for task in search.tasks])
-                rivals, _ = await self.store.recent("unknown", 100)
+                # Jobs whose answer was lost, and jobs whose create is still in flight (here or in another
+                # process), may each own a task that fits: none of them is taken on settings alone.
+                lost, _ = await self.store.recent("unknown", 500)
+                in_flight, _ = await self.store.recent("submitting", 500)
+                rivals = [*lost, *in_flight]
                 verdict = judge(
                     job,
                     search,
@@ -578,6 +582,7 @@ class JobManager:
         assert task_id is not None
         failures = 0
         last_progress: tuple[float, float] | None = None
+        unwritten: TaskSnapshot | None = None
         while not job.is_terminal or self._waiting_for_url(job):
             elapsed = self._clock() - (job.submitted_at or job.created_at)
             if elapsed > MAX_FOLLOW_SECONDS or (self._waiting_for_url(job) and self._url_overdue(job)):
@@ -627,11 +632,12 @@ class JobManager:
                 # Unchanged, or about to be downloaded: the download's own write records it (if this process dies
                 # first, whoever takes the job over polls again and sees the same answer).
                 self._apply(job, snapshot)
+                unwritten = snapshot if downloads_next else None
             job.poll_count += 1
             live.publish(job)
         if job.needs_download:
             async with self._download_limiter:
-                job = await self._download(job)
+                job = await self._download(job, unwritten)
             live.publish(job)
 
     @staticmethod
@@ -677,7 +683,9 @@ class JobManager:
         if job.is_terminal and job.finished_at is None:
             job.finished_at = self._clock()
 
-    async def _download(self, job: Job) -> Job:
+    async def _download(self, job: Job, answer: TaskSnapshot | None = None) -> Job:
+        """Save the video (and last frame); one write records the files and `answer`, the status answer that
+        said they were ready (re-applied if another writer changed the job meanwhile)."""
         directory = self.settings.output_dir
         if not self._output_dir_made:
             await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
@@ -708,6 +716,8 @@ class JobManager:
                 frame_failed = True
 
         def saved(j: Job) -> None:
+            if answer is not None:
+                self._apply(j, answer)
             if video_path is not None:
                 j.video_path = video_path
             if error is not None and j.video_path is None:
@@ -823,10 +833,10 @@ class JobManager:
             )
         fresh = await self.provider.fetch(job.task_id, job.model_key)
         if fresh.status not in ("queued", "running"):
-            job = await self._change(job, lambda j: self._apply(j, fresh))
+            job = await self._change(job, lambda j: self._apply(j, fresh)) if _differs(job, fresh) else job
             return job, False, f"The task already ended as `{fresh.status}`; there is nothing to cancel."
         if fresh.status == "running" or self.provider.dialect.name != "ark":
-            job = await self._change(job, lambda j: self._apply(j, fresh))
+            job = await self._change(job, lambda j: self._apply(j, fresh)) if _differs(job, fresh) else job
             if self.provider.dialect.name == "ark":
                 why = "The task is already rendering and Ark cannot cancel a running task"
             else:

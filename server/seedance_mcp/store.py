@@ -358,11 +358,21 @@ class SqliteTaskStore:
         """
         op = _Operation(work)
         self._queue.append(op)
-        while not op.finished.is_set():
-            if self._draining:
-                await self._drained.wait()
-                continue
-            await self._drain()
+        try:
+            while not op.finished.is_set():
+                if self._draining:
+                    await self._drained.wait()
+                    continue
+                await self._drain()
+        except BaseException:
+            if op in self._queue:
+                # Cancelled before any thread took it: it never runs (a write the caller gave up on stays unmade).
+                self._queue.remove(op)
+                raise
+            # Already in a batch: it runs; the caller learns nothing, but the next drain must not wait on it.
+            with anyio.CancelScope(shield=True):
+                await op.finished.wait()
+            raise
         return op.outcome()
 
     async def _drain(self) -> None:
