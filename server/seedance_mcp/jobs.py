@@ -488,7 +488,6 @@ class JobManager:
         settle_after = live.job.created_at + settings.reconcile_window
         give_up_at = live.job.created_at + max(settings.reconcile_patience, settings.reconcile_window)
         delays = list(settings.reconcile_delays)
-        verdict: Verdict | None = None
         while True:
             if delays:
                 delay = delays.pop(0)

@@ -58,13 +58,6 @@ PRICE_TABLE: dict[Region, dict[str, Price]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
-    amount: float
-    currency: Currency
-    rate_per_million: float
-
-
 def rate_for(
     price: Price, *, resolution: Resolution, with_video_input: bool, generate_audio: bool, flex: bool
 ) -> float:
@@ -81,12 +74,6 @@ def rate_for(
     if flex:
         rate *= price.flex_discount
     return rate
-
-
-def cost_of(tokens: int, rate_per_million: float, currency: Currency) -> Cost:
-    return Cost(
-        amount=round(tokens * rate_per_million / 1_000_000, 4), currency=currency, rate_per_million=rate_per_million
-    )
 
 
 def quote(

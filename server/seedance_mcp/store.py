@@ -25,7 +25,7 @@ import sqlite3
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +123,7 @@ class Job(BaseModel):
             return 0.0
         if self.usage_tokens is not None:
             tokens = self.usage_tokens
-        elif self.status in _DEAD_STATUSES:
+        elif self.status in DEAD_STATUSES:
             tokens = 0
         else:
             tokens = self.estimated_tokens or 0
@@ -281,8 +281,40 @@ CREATE INDEX IF NOT EXISTS jobs_principal_spend
     ON jobs (principal, created_at, status, spend, model, currency, billed_tokens);
 """
 
-_DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
 SETTLED_CACHE_SIZE = 2048
+DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
+"""Jobs in these states cost nothing and never block an identical new call."""
+
+
+class SettledJobs:
+    """The bounded cache every store keeps of settled jobs, by job id and task id. Settled jobs never change again
+    (but for a retried download, which goes through `update`), so a status call for one is a dictionary look-up.
+    It keeps copies and hands out copies: nothing a caller changes reaches it."""
+
+    def __init__(self, size: int = SETTLED_CACHE_SIZE) -> None:
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._size = size
+
+    def get(self, key: str) -> Job | None:
+        cached = self._jobs.get(key)
+        return cached.model_copy(deep=True) if cached is not None else None
+
+    def remember(self, job: Job) -> None:
+        if not (job.settled and not job.download_error):
+            self.forget(job)
+            return
+        kept = job.model_copy(deep=True)
+        for key in (job.job_id, job.task_id):
+            if key:
+                self._jobs[key] = kept
+                self._jobs.move_to_end(key)
+        while len(self._jobs) > self._size:
+            self._jobs.popitem(last=False)
+
+    def forget(self, job: Job) -> None:
+        self._jobs.pop(job.job_id, None)
+        if job.task_id:
+            self._jobs.pop(job.task_id, None)
 
 
 class SqliteTaskStore:
@@ -297,9 +329,7 @@ class SqliteTaskStore:
         self._queue: list[_Operation[Any]] = []
         self._draining = False
         self._drained = anyio.Event()
-        # Settled jobs never change again (but for a retried download, which goes through `update`): a bounded
-        # cache makes a status call for one a dictionary look-up.
-        self._settled: OrderedDict[str, Job] = OrderedDict()
+        self._settled = SettledJobs()
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteTaskStore:
@@ -397,19 +427,6 @@ class SqliteTaskStore:
             except BaseException as exc:  # handed back to the caller that queued it
                 op.error = exc
 
-    def _remember(self, job: Job) -> None:
-        if job.settled and not job.download_error:
-            for key in (job.job_id, job.task_id):
-                if key:
-                    self._settled[key] = job
-                    self._settled.move_to_end(key)
-            while len(self._settled) > SETTLED_CACHE_SIZE:
-                self._settled.popitem(last=False)
-        else:
-            self._settled.pop(job.job_id, None)
-            if job.task_id:
-                self._settled.pop(job.task_id, None)
-
     async def insert(
         self,
         job: Job,
@@ -421,7 +438,7 @@ class SqliteTaskStore:
     ) -> Job | None:
         now = self._clock()
         lease_expires = now + lease_seconds if lease_owner else 0.0
-        dead = ", ".join("?" for _ in _DEAD_STATUSES)
+        dead = ", ".join("?" for _ in DEAD_STATUSES)
 
         def work(db: sqlite3.Connection) -> Job | None:
             with _write_transaction(db):
@@ -429,7 +446,7 @@ class SqliteTaskStore:
                     row = db.execute(
                         f"SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? AND status NOT IN ({dead}) "
                         "ORDER BY created_at DESC LIMIT 1",
-                        (job.fingerprint, dedupe_since, *_DEAD_STATUSES),
+                        (job.fingerprint, dedupe_since, *DEAD_STATUSES),
                     ).fetchone()
                     if row is not None:
                         return Job.model_validate_json(str(row[0]))
@@ -501,15 +518,15 @@ class SqliteTaskStore:
         won = await self._in_thread(work)
         if won:
             job.version, job.updated_at = written.version, written.updated_at
-            self._remember(written)
+            self._settled.remember(written)
         else:
-            self._settled.pop(job.job_id, None)
+            self._settled.forget(job)
         return won
 
     async def get(self, key: str) -> Job | None:
         cached = self._settled.get(key)
         if cached is not None:
-            return cached.model_copy(deep=True)
+            return cached
 
         def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
             return db.execute(
@@ -521,7 +538,7 @@ class SqliteTaskStore:
         if not rows:
             return None
         job = Job.model_validate_json(str(rows[0][0]))
-        self._remember(job.model_copy(deep=True))
+        self._settled.remember(job)
         return job
 
     async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
@@ -539,7 +556,7 @@ class SqliteTaskStore:
         return await self._in_thread(work)
 
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
-        dead = ", ".join("?" for _ in _DEAD_STATUSES)
+        dead = ", ".join("?" for _ in DEAD_STATUSES)
         scope, values = _scope(principal)
 
         def work(db: sqlite3.Connection) -> list[SpendRow]:
@@ -547,7 +564,7 @@ class SqliteTaskStore:
                 "SELECT model, currency, COUNT(*), SUM(billed_tokens), SUM(spend) FROM jobs "
                 f"WHERE created_at >= ? AND (status NOT IN ({dead}) OR spend > 0) {scope} GROUP BY 1, 2 "
                 "ORDER BY 5 DESC",
-                (since, *_DEAD_STATUSES, *values),
+                (since, *DEAD_STATUSES, *values),
             ).fetchall()
             return [
                 SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows
@@ -667,7 +684,3 @@ def _write_transaction(db: sqlite3.Connection) -> Generator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-
-
-def job_ids(jobs: Iterable[Job]) -> list[str]:
-    return [job.job_id for job in jobs]

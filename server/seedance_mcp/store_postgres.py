@@ -30,11 +30,10 @@ import importlib.resources
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString
 
-from seedance_mcp.store import SETTLED_CACHE_SIZE, BudgetExceeded, Job, SpendLimit, SpendRow, TaskIdTaken
+from seedance_mcp.store import DEAD_STATUSES, BudgetExceeded, Job, SettledJobs, SpendLimit, SpendRow, TaskIdTaken
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -48,8 +47,6 @@ MIGRATION_LOCK_KEY = 0x5EEDA_0C0DE
 """The session advisory lock (one bigint key) held while migrations run."""
 DEDUPE_LOCK_CLASS = 0x5EED
 """The first half of the two-int advisory lock taken per fingerprint (a space of its own, apart from other apps)."""
-DEAD_STATUSES = ["failed", "cancelled", "expired", "not_submitted"]
-"""Jobs in these states cost nothing and never block an identical new call (as in `SqliteTaskStore`)."""
 
 _NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8)"
 """The lease clock: the store's own clock when it has one, else the database's (one value per statement)."""
@@ -126,26 +123,11 @@ class PostgresTaskStore:
     ) -> None:
         self._pool = pool
         self._clock = clock
-        # As in SqliteTaskStore: settled jobs never change again (but for a retried download, which goes through
-        # `update`), so a bounded cache makes a status call for one a dictionary look-up.
-        self._settled: OrderedDict[str, Job] = OrderedDict()
+        self._settled = SettledJobs()
 
     def _now(self) -> float | None:
         """The lease clock's reading to send, or None for the database's clock."""
         return self._clock() if self._clock is not None else None
-
-    def _remember(self, job: Job) -> None:
-        if job.settled and not job.download_error:
-            for key in (job.job_id, job.task_id):
-                if key:
-                    self._settled[key] = job
-                    self._settled.move_to_end(key)
-            while len(self._settled) > SETTLED_CACHE_SIZE:
-                self._settled.popitem(last=False)
-        else:
-            self._settled.pop(job.job_id, None)
-            if job.task_id:
-                self._settled.pop(job.task_id, None)
 
     async def insert(
         self,
@@ -179,7 +161,7 @@ class PostgresTaskStore:
                 # Queue behind anyone inserting this fingerprint; what they wrote is committed once we hold it.
                 await db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (DEDUPE_LOCK_CLASS, job.fingerprint))
                 cursor = await db.execute(
-                    _EARLIER_LIVE, {"fingerprint": job.fingerprint, "since": dedupe_since, "dead": DEAD_STATUSES}
+                    _EARLIER_LIVE, {"fingerprint": job.fingerprint, "since": dedupe_since, "dead": list(DEAD_STATUSES)}
                 )
                 earlier = await cursor.fetchone()
                 if earlier is not None:
@@ -197,7 +179,7 @@ class PostgresTaskStore:
             return None
 
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
-        values = {"since": since, "dead": DEAD_STATUSES, "principal": principal}
+        values = {"since": since, "dead": list(DEAD_STATUSES), "principal": principal}
         async with self._pool.connection() as db:
             rows = await (await db.execute(_SPEND, values)).fetchall()
         return [SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows]
@@ -229,21 +211,21 @@ class PostgresTaskStore:
             won = cursor.rowcount == 1
         if won:
             job.version, job.updated_at = written.version, written.updated_at
-            self._remember(_copy(written))
+            self._settled.remember(written)
         else:
-            self._settled.pop(job.job_id, None)
+            self._settled.forget(job)
         return won
 
     async def get(self, key: str) -> Job | None:
         cached = self._settled.get(key)
         if cached is not None:
-            return _copy(cached)
+            return cached
         async with self._pool.connection() as db:
             row = await (await db.execute(_GET, {"key": key})).fetchone()
         if row is None:
             return None
         job = Job.model_validate_json(row[0])
-        self._remember(_copy(job))
+        self._settled.remember(job)
         return job
 
     async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
@@ -305,11 +287,6 @@ def _json(job: Job) -> str:
     """
     text = job.model_dump_json()
     return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
-
-
-def _copy(job: Job) -> Job:
-    """A copy sharing nothing a caller could change with the cached job (`identity` is its one mutable field)."""
-    return job.model_copy(update={"identity": dict(job.identity)})
 
 
 def migrations() -> list[tuple[str, str]]:
