@@ -160,7 +160,9 @@ def bind(host: str, port: int) -> socket.socket:
     import socket
 
     bare = host.strip().strip("[]") or "0.0.0.0"
-    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on accepted sockets whose `proto` says TCP; without it
+    # every answer written in two pieces (headers, body) waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((bare, port))
