@@ -90,7 +90,8 @@ class Settings(BaseModel):
     """Multiplies every retry back-off (tests set it near zero)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     direct_downloads: bool = True
-    """Download videos over a dedicated fast connection; off when the environment names an HTTP proxy."""
+    """Download videos through a transport of their own (pooled, large reads, none of the client's layers); off when
+    the environment names an HTTP proxy."""
     public_hosts: tuple[str, ...] = ()
     """`serve --http`: the `host[:port]` names remote clients reach the server under (comma-separated); their Host
     and Origin headers are accepted besides loopback's."""

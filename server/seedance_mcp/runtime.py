@@ -150,25 +150,22 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 f"SEEDANCE_BASE_URL is required for the `{preset.name}` provider (the gateway's address, "
                 "e.g. https://api.example.com)."
             )
+        from seedance_mcp.providers.transport import API_LIMITS, DOWNLOAD_LIMITS, VIDEO_READ_BYTES, PooledTransport
+
+        timeout = httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout))
+        user_agent = {"User-Agent": f"seedance-mcp/{__version__}"}
         http = await stack.enter_async_context(
             httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30.0),
+                transport=PooledTransport(API_LIMITS),
+                timeout=timeout,
                 trust_env=not is_sandbox,
-                headers={"User-Agent": f"seedance-mcp/{__version__}"},
+                headers=user_agent,
             )
         )
-        download_http: httpx.AsyncClient | None = None
+        download_transport: httpx.AsyncBaseTransport | None = None
         if settings.direct_downloads:
-            from seedance_mcp.providers.bulk_transport import BulkDownloadTransport
-
-            download_http = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=BulkDownloadTransport(),
-                    timeout=httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
-                    headers={"User-Agent": f"seedance-mcp/{__version__}"},
-                )
-            )
+            download_transport = PooledTransport(DOWNLOAD_LIMITS, read_bytes=VIDEO_READ_BYTES)
+            stack.push_async_callback(download_transport.aclose)
         scale = settings.retry_scale
         retry = RetryPolicy(base_delay=0.5 * scale, max_delay=8.0 * scale, max_retry_after=60.0 * scale)
         provider = ProviderClient(
@@ -178,7 +175,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
             base_url_by_model=by_model,
             api_key=api_key,
             http=http,
-            download_http=download_http,
+            download_transport=download_transport,
             retry=retry,
             download=DownloadLimits(
                 max_bytes=settings.max_download_mb * 1024 * 1024, timeout=settings.download_timeout

@@ -1,0 +1,106 @@
+"""The pooled transport under both clients: real bytes over loopback, httpx's errors, connections kept alive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from seedance_mcp.providers.transport import API_LIMITS, DOWNLOAD_LIMITS, VIDEO_READ_BYTES, PooledTransport
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import free_port_for_tests
+from tests.fake_ark import running_fake_ark
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_large_video_arrives_whole(sandbox: SandboxServer, tmp_path: Path) -> None:
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer k"}) as api:
+        created = await api.post(
+            f"{sandbox.url}/api/v3/contents/generations/tasks",
+            json={"model": "doubao-seedance-1-5-pro-251215", "content": [{"type": "text", "text": "[[size_mb=20]]"}]},
+        )
+        sandbox.state.tasks[created.json()["id"]].queued_seconds = 0
+        sandbox.state.tasks[created.json()["id"]].render_seconds = 0
+        task = (await api.get(f"{sandbox.url}/api/v3/contents/generations/tasks/{created.json()['id']}")).json()
+    size = 0
+    async with (
+        httpx.AsyncClient(transport=PooledTransport(DOWNLOAD_LIMITS, read_bytes=VIDEO_READ_BYTES)) as client,
+        client.stream("GET", task["content"]["video_url"]) as response,
+    ):
+        assert response.status_code == 200
+        async for piece in response.aiter_raw():
+            size += len(piece)
+    assert size == 20 * 1024 * 1024 == int(response.headers["content-length"])
+
+
+async def test_connection_failures_are_httpx_errors() -> None:
+    async with httpx.AsyncClient(transport=PooledTransport(DOWNLOAD_LIMITS, read_bytes=VIDEO_READ_BYTES)) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port_for_tests()}/video.mp4")
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await client.get("ftp://example.com/video.mp4")
+
+
+async def test_requests_in_turn_share_one_kept_alive_connection() -> None:
+    """Keep-alive works through the pools: three requests one after another arrive on one connection."""
+    async with running_fake_ark() as fake, httpx.AsyncClient(transport=PooledTransport(API_LIMITS)) as client:
+        for _ in range(3):
+            response = await client.get(f"{fake.url}/api/v3/contents/generations/tasks?page_size=1")
+            assert response.status_code == 200
+    assert len({record.connection for record in fake.requests}) == 1
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    """A server that closes a kept-alive connection after answering: the next request sees the close before it is
+    sent (the readable-socket check) and goes out on a new connection, instead of failing on the dead one."""
+    accepted = 0
+    closed = anyio.Event()
+
+    async def serve(stream: SocketStream) -> None:
+        nonlocal accepted
+        accepted += 1
+        async with stream:
+            reader = BufferedByteReceiveStream(stream)
+            await reader.receive_until(b"\r\n\r\n", 65536)
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        closed.set()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    url = f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}/"
+    async with (
+        listener,
+        anyio.create_task_group() as group,
+        httpx.AsyncClient(transport=PooledTransport(API_LIMITS)) as client,
+    ):
+        group.start_soon(listener.serve, serve)
+        with anyio.fail_after(10):
+            assert (await client.post(url, json={"n": 1})).text == "ok"
+            await closed.wait()
+            assert (await client.post(url, json={"n": 2})).text == "ok"
+        group.cancel_scope.cancel()
+    assert accepted == 2
+
+
+async def test_many_requests_at_once_spread_over_the_pools_and_all_return() -> None:
+    """Forty requests at once over pools of a few connections each: every one answered, none lost in the
+    bookkeeping of which pool is least busy (a failed request is counted out too)."""
+    transport = PooledTransport(API_LIMITS)
+    async with running_fake_ark() as fake, httpx.AsyncClient(transport=transport) as client:
+        statuses: list[int] = []
+
+        async def one() -> None:
+            statuses.append((await client.get(f"{fake.url}/api/v3/contents/generations/tasks?page_size=1")).status_code)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(40):
+                group.start_soon(one)
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port_for_tests()}/")
+        assert statuses == [200] * 40
+        assert transport.requests_under_way() == 0
+    assert 1 < len({record.connection for record in fake.requests}) <= (API_LIMITS.max_connections or 0)
