@@ -139,7 +139,7 @@ async def test_an_insert_whose_caller_was_cancelled_while_queued_is_not_written_
         async with anyio.create_task_group() as group:
             group.start_soon(lambda: store.claim("me", 30.0, limit=10))  # the claim loop: blocked on the lock
             with anyio.fail_after(5):
-                while not store._draining:  # pyright: ignore[reportPrivateUsage]
+                while not store._thread.busy:  # pyright: ignore[reportPrivateUsage]
                     await anyio.sleep(0.01)
             with anyio.move_on_after(0.2):  # the tool call is cancelled while its insert waits its turn
                 await store.insert(job, dedupe_since=now - 600, lease_owner="me", lease_seconds=30.0)

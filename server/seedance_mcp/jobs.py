@@ -116,8 +116,10 @@ class JobSettings:
     max_concurrent_polls: int = 8
     """Polls take milliseconds; a few at a time keep up with hundreds of jobs, and a small connection pool keeps
     httpcore's per-request scan of its connections cheap."""
-    max_concurrent_downloads: int = 8
-    max_concurrent_creates: int = 16
+    max_concurrent_downloads: int = 64
+    """Jobs downloading at once. A small file costs a millisecond of CPU, a big one is bound by the network; the
+    journal write after the files holds no slot."""
+    max_concurrent_creates: int = 12
     """Creates beyond this wait their turn before the request leaves (at most the HTTP pool's connections): a
     thousand creates queued inside the HTTP client cost more CPU than they save time."""
 
@@ -273,14 +275,16 @@ class JobManager:
             self._live.pop(job_id, None)
             if job_id in self._held:
                 self._held.discard(job_id)
-                with anyio.CancelScope(shield=True):
-                    await self.store.release(self.owner, [job_id])
+                # A write that leaves a job without work clears its lease in the same statement.
+                if live.job.has_work:
+                    with anyio.CancelScope(shield=True):
+                        await self.store.release(self.owner, [job_id])
             live.publish(live.job)
 
     async def _change(self, job: Job, mutate: Callable[[Job], None]) -> Job:
         """Apply `mutate` to the job and write it, compare-and-set; if another writer won, apply it to theirs."""
         for _ in range(20):
-            candidate = job.model_copy(deep=True)
+            candidate = job.clone()
             mutate(candidate)
             if await self.store.update(candidate):
                 return candidate
@@ -635,8 +639,7 @@ class JobManager:
             job.poll_count += 1
             live.publish(job)
         if job.needs_download:
-            async with self._download_limiter:
-                job = await self._download(job, unwritten)
+            job = await self._download(job, unwritten)
             live.publish(job)
 
     @staticmethod
@@ -689,30 +692,30 @@ class JobManager:
         if not self._output_dir_made:
             await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
             self._output_dir_made = True
-        video_path = error = None
-        permanent = False
-        if job.video_path is None and job.video_url:
-            target = directory / video_filename(job, ".mp4")
-            started = anyio.current_time()
-            try:
-                size = await self._download_one(job, job.video_url, target, authenticated=job.video_needs_auth)
-                video_path = str(target)
-                seconds = anyio.current_time() - started
-                metrics.observe_download(seconds)
-                logger.info("saved %s: %d bytes in %.3f s to %s", job.handle, size, seconds, target)
-            except DownloadFailed as exc:
-                error, permanent = str(exc), exc.permanent
-                logger.warning("download of %s failed: %s", job.handle, exc)
-        frame_path: str | None = None
-        frame_failed = False
-        if job.want_last_frame and job.last_frame_url and job.last_frame_path is None:
-            target = directory / video_filename(job, "-last-frame.png")
-            try:
-                await self._download_one(job, job.last_frame_url, target, authenticated=False)
-                frame_path = str(target)
-            except DownloadFailed as exc:
-                logger.warning("download of the last frame of %s failed: %s", job.handle, exc)
-                frame_failed = True
+        video_path = error = frame_path = None
+        permanent = frame_failed = False
+        # The journal write after the files holds no download slot.
+        async with self._download_limiter:
+            if job.video_path is None and job.video_url:
+                target = directory / video_filename(job, ".mp4")
+                started = anyio.current_time()
+                try:
+                    size = await self._download_one(job, job.video_url, target, authenticated=job.video_needs_auth)
+                    video_path = str(target)
+                    seconds = anyio.current_time() - started
+                    metrics.observe_download(seconds)
+                    logger.info("saved %s: %d bytes in %.3f s to %s", job.handle, size, seconds, target)
+                except DownloadFailed as exc:
+                    error, permanent = str(exc), exc.permanent
+                    logger.warning("download of %s failed: %s", job.handle, exc)
+            if job.want_last_frame and job.last_frame_url and job.last_frame_path is None:
+                target = directory / video_filename(job, "-last-frame.png")
+                try:
+                    await self._download_one(job, job.last_frame_url, target, authenticated=False)
+                    frame_path = str(target)
+                except DownloadFailed as exc:
+                    logger.warning("download of the last frame of %s failed: %s", job.handle, exc)
+                    frame_failed = True
 
         def saved(j: Job) -> None:
             if answer is not None:

@@ -168,7 +168,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             runtime = await runtime_of(ctx)
             who = caller(ctx, settings)
             request = await _videos_of_tasks(runtime, request, who.principal)
-            request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
+            if _has_media(request):
+                request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
             http_request = runtime.provider.create_request(request)
             from seedance_mcp.pricing import quote
 
@@ -256,6 +257,16 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: s
 
 def _is_task_id(value: str) -> bool:
     return value.strip().lower().startswith(("cgt-", "job-"))
+
+
+def _has_media(request: VideoRequest) -> bool:
+    return bool(
+        request.first_frame is not None
+        or request.last_frame is not None
+        or request.reference_images
+        or request.reference_videos
+        or request.reference_audios
+    )
 
 
 def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
