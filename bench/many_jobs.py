@@ -39,6 +39,7 @@ async def measure(jobs: int = JOBS, render_seconds: float = RENDER_SECONDS, prof
     from seedance_mcp.app import create_app
     from seedance_mcp.config import Settings
     from seedance_mcp.logs import configure_logging
+    from seedance_mcp.process import tune_garbage_collector
 
     pid = os.getpid()
     with temp_dirs() as (state, videos), sandbox_process(render_seconds=render_seconds) as sandbox:
@@ -54,8 +55,10 @@ async def measure(jobs: int = JOBS, render_seconds: float = RENDER_SECONDS, prof
         )
         # As the command line sets it up for the server (the SDK's own logging setup would log every request).
         configure_logging(settings.log_level, [settings.key])
+        app = create_app(settings)
+        tune_garbage_collector()
         failures: list[str] = []
-        async with Client(create_app(settings)) as client:
+        async with Client(app) as client:
             await client.call_tool("list_tasks", {})  # the runtime (journal, HTTP client, worker) is open
 
             async def submit(index: int) -> None:

@@ -76,6 +76,7 @@ def _settings() -> Any:
 def _serve_stdio() -> int:
     settings = _settings()
     from seedance_mcp.app import create_app
+    from seedance_mcp.process import tune_garbage_collector
 
     if sys.stdin.isatty():
         # A person ran it in a terminal: say what it is, or it looks hung.
@@ -84,8 +85,10 @@ def _serve_stdio() -> int:
             "and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
         )
     _exit_soon_after_interrupt()
+    app = create_app(settings)
+    tune_garbage_collector()
     try:
-        create_app(settings).run()
+        app.run()
     except KeyboardInterrupt:
         sys.stderr.write("seedance-mcp: stopped.\n")
         return 130

@@ -207,6 +207,9 @@ def serve_http(
     )
     for warning in plan.warnings:
         logger.warning(warning)
+    from seedance_mcp.process import tune_garbage_collector
+
+    tune_garbage_collector()
     if announce is not None:
         announce(announcement(plan, host=host, port=bound_port, token=token))
     with sock:
