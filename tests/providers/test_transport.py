@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import ssl
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+import trustme
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSStream
 
 from seedance_mcp.providers.transport import API_LIMITS, DOWNLOAD_LIMITS, VIDEO_READ_BYTES, PooledTransport
 from seedance_mcp.sandbox import SandboxServer
@@ -104,3 +109,62 @@ async def test_many_requests_at_once_spread_over_the_pools_and_all_return() -> N
         assert statuses == [200] * 40
         assert transport.requests_under_way() == 0
     assert 1 < len({record.connection for record in fake.requests}) <= (API_LIMITS.max_connections or 0)
+
+
+async def _serve_https(ca: trustme.CA, answer: bytes) -> AsyncGenerator[str]:
+    """An HTTPS server on 127.0.0.1 with a certificate from `ca` that answers every request with `answer`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    async def serve(stream: SocketStream) -> None:
+        # The client hanging up (or refusing the certificate) ends the connection; that is not the test's failure.
+        with contextlib.suppress(anyio.IncompleteRead, anyio.BrokenResourceError, ssl.SSLError, OSError):
+            async with stream:
+                tls = await TLSStream.wrap(stream, server_side=True, ssl_context=context, standard_compatible=False)
+                reader = BufferedByteReceiveStream(tls)
+                while True:
+                    await reader.receive_until(b"\r\n\r\n", 65536)
+                    await tls.send(answer)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        yield f"https://127.0.0.1:{listener.extra(SocketAttribute.local_port)}/"
+        group.cancel_scope.cancel()
+
+
+async def test_https_answers_arrive_over_the_transports_own_tls_handshake() -> None:
+    """Real providers are HTTPS: the handshake (asyncio's start_tls), certificate checking against the trusted CA
+    and two requests on the one kept-alive TLS connection; a server whose certificate is not trusted is refused."""
+    ca = trustme.CA()
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    body = b'{"id": "cgt-tls"}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with anyio.fail_after(10):
+        async with contextlib.asynccontextmanager(_serve_https)(ca, answer) as url:
+            async with httpx.AsyncClient(transport=PooledTransport(API_LIMITS, ssl_context=trusted)) as client:
+                for _ in range(2):
+                    response = await client.get(url)
+                    assert response.json() == {"id": "cgt-tls"}
+            async with httpx.AsyncClient(transport=PooledTransport(API_LIMITS)) as client:
+                with pytest.raises(httpx.ConnectError):
+                    await client.get(url)
+
+
+async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
+    """A request the server reads and never answers ends with httpx's ReadTimeout after the read time-out."""
+
+    async def serve(stream: SocketStream) -> None:
+        async with stream:
+            await BufferedByteReceiveStream(stream).receive_until(b"\r\n\r\n", 65536)
+            await anyio.sleep_forever()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    url = f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}/"
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        async with httpx.AsyncClient(transport=PooledTransport(API_LIMITS), timeout=httpx.Timeout(5, read=0.3)) as c:
+            with anyio.fail_after(10), pytest.raises(httpx.ReadTimeout):
+                await c.get(url)
+        group.cancel_scope.cancel()
