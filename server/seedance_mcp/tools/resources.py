@@ -47,13 +47,19 @@ def task_uri(template: str, task_id: str) -> str:
 async def task_result(task: VideoTask, job: Job | None = None) -> CallToolResult:
     """A tool result for one task: the VideoTask (structured, and as JSON text), and for a finished job with saved
     files the preview picture and links to the files. Making the preview never fails the call."""
-    content: list[ContentBlock] = [TextContent(type="text", text=pydantic_core.to_json(task, indent=2).decode())]
+    # Fields with nothing to say are left out (the schema makes them optional): a result a third shorter, for the
+    # model that reads it and the client that checks it against the output schema.
+    content: list[ContentBlock] = [
+        TextContent(type="text", text=pydantic_core.to_json(task, indent=2, exclude_none=True).decode())
+    ]
     if job is not None and job.status == "succeeded" and (job.video_path or job.last_frame_path):
         try:
             content.extend(await anyio.to_thread.run_sync(_media_blocks, job, task.task_id))
         except Exception:  # a picture is a bonus: the result stands without it
             logger.exception("the media blocks of %s could not be made", task.task_id)
-    return CallToolResult(content=content, structured_content=task.model_dump(mode="json", by_alias=True))
+    return CallToolResult(
+        content=content, structured_content=task.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
 
 
 def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
