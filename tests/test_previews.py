@@ -76,7 +76,7 @@ async def test_a_finished_video_shows_the_model_a_small_jpeg_and_links_its_files
     """generate_video's finished result carries a JPEG under 100 KB and resource links to the MP4, frame and JPEG."""
     with anyio.fail_after(20):
         async with Client(create_app(quick(tmp_path)), mode=mode) as client:
-            result = await make_video(client)
+            result = await make_video(client, return_last_frame=True)
     data = result.structured_content or {}
     task_id = data["task_id"]
     image = image_of(result)
@@ -101,7 +101,7 @@ async def test_each_link_reads_back_its_file_with_the_right_mime_type(tmp_path: 
     """resources/read of each link returns the saved file's exact bytes as a blob of its MIME type."""
     with anyio.fail_after(20):
         async with Client(create_app(quick(tmp_path)), mode=mode) as client:
-            result = await make_video(client)
+            result = await make_video(client, return_last_frame=True)
             links = links_of(result)
             read = {name: (await client.read_resource(link.uri)).contents for name, link in links.items()}
     data = result.structured_content or {}
@@ -176,7 +176,7 @@ async def test_a_provider_without_last_frames_still_gets_a_preview_from_the_mp4(
         async with Client(create_app(quick(tmp_path, sandbox_as="gptge")), mode=mode) as client:
             result = await make_video(client)
     data = result.structured_content or {}
-    assert data["last_frame_path"] is None
+    assert data.get("last_frame_path") is None
     shown = picture(base64.b64decode(image_of(result).data))
     assert shown.format == "JPEG" and shown.width > 0
     assert set(links_of(result)) == {"video", "preview"}
@@ -188,7 +188,7 @@ async def test_the_preview_is_made_once_and_reused_by_later_status_calls(
     """A second status call returns the cached JPEG: the file is not rewritten and no frame is decoded again."""
     with anyio.fail_after(20):
         async with Client(create_app(quick(tmp_path))) as client:
-            made = await make_video(client)
+            made = await make_video(client, return_last_frame=True)
             data = made.structured_content or {}
             cached = previews.preview_path_for(data["video_path"], data["last_frame_path"])
             assert cached is not None and cached.is_file()
@@ -204,6 +204,42 @@ async def test_the_preview_is_made_once_and_reused_by_later_status_calls(
     assert not list(cached.parent.glob(".*.part"))
     assert base64.b64decode(image_of(again).data) == cached.read_bytes()
     assert set(links_of(again)) == {"video", "last-frame", "preview"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_call_that_does_not_ask_for_the_last_frame_gets_its_url_and_no_png(tmp_path: Path, mode: str) -> None:
+    """Left out, the last frame is not saved: its URL (usable as the next shot's `first_frame`) is in the result,
+    the preview comes from the MP4's own frames, and only the video and the preview are linked."""
+    with anyio.fail_after(20):
+        async with Client(create_app(quick(tmp_path)), mode=mode) as client:
+            result = await make_video(client)
+    data = result.structured_content or {}
+    assert data.get("last_frame_path") is None
+    assert str(data["last_frame_url"]).startswith("http")
+    assert set(links_of(result)) == {"video", "preview"}
+    assert picture(base64.b64decode(image_of(result).data)).format == "JPEG"
+    assert not list(Path(data["video_path"]).parent.glob("*.png"))
+
+
+async def test_an_identical_call_that_asks_for_the_last_frame_has_it_saved(tmp_path: Path) -> None:
+    """The same video asked again with `return_last_frame=true` reuses the job (no second payment) and the PNG is
+    saved for it after all."""
+    with anyio.fail_after(30):
+        async with Client(create_app(quick(tmp_path))) as client:
+            first = await make_video(client)
+            again = await client.call_tool(
+                "generate_video", {"prompt": "a kitten yawns", "duration": 5, "return_last_frame": True}
+            )
+            assert again.is_error is False, text_of(again)
+            first_data, again_data = first.structured_content or {}, again.structured_content or {}
+            assert again_data["task_id"] == first_data["task_id"] and again_data["reused_existing"] is True
+            while True:
+                status = await client.call_tool("get_task_status", {"task_id": first_data["task_id"], "wait": True})
+                path = (status.structured_content or {}).get("last_frame_path")
+                if path:
+                    break
+                await anyio.sleep(0.1)
+    assert Path(path).read_bytes()[:4] == b"\x89PNG"
 
 
 # --- asking Ark for the last frame ----------------------------------------------------------------------------

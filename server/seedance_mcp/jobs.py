@@ -326,7 +326,7 @@ class JobManager:
             created_at=now,
             updated_at=now,
             expected_render_seconds=expected_render,
-            want_last_frame=bool(request.return_last_frame),
+            want_last_frame=request.save_last_frame,
             estimated_tokens=request.estimated_tokens,
             cost_rate=price[0] if price else None,
             currency=price[1] if price else None,
@@ -383,6 +383,8 @@ class JobManager:
             if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
                 continue  # that create was refused or never sent: this call may go ahead
             logger.info("identical request within the dedupe window: reusing %s", earlier.handle)
+            if request.save_last_frame and not earlier.want_last_frame:
+                earlier = await self._want_last_frame(earlier)
             return await self.current(earlier), True
         else:
             raise DuplicateSubmission(job.job_id, "submitting")
@@ -393,6 +395,17 @@ class JobManager:
         with anyio.CancelScope(shield=True):
             job = await self._send_create(job, http_request)
         return job, False
+
+    async def _want_last_frame(self, job: Job) -> Job:
+        """An identical call asked for the last frame the first one did not: the job saves it too (a job already
+        settled has work again, and a worker fetches it)."""
+
+        def want(j: Job) -> None:
+            j.want_last_frame = True
+
+        job = await self._change(job, want)
+        self._nudge.set()
+        return job
 
     async def _create_outcome(self, job: Job) -> Job:
         """An identical job's state once its create request has been answered (bounded by the HTTP time-out)."""

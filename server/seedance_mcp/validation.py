@@ -305,6 +305,7 @@ def validate_request(
         generate_audio=args.generate_audio,
         draft=args.draft,
         return_last_frame=_return_last_frame(args, preset),
+        save_last_frame=args.return_last_frame is True,
         service_tier=args.service_tier,  # pyright: ignore[reportArgumentType]  # checked above
         output_format=args.output_format,  # pyright: ignore[reportArgumentType]  # checked above
         omni_reference_task_type=args.omni_reference_task_type,  # pyright: ignore[reportArgumentType]
@@ -322,10 +323,10 @@ def validate_request(
 def _return_last_frame(args: GenerateArgs, preset: Preset) -> bool | None:
     """What to send for `return_last_frame`: the caller's choice, else `true` where it is free (the Ark dialect).
 
-    The last frame is the picture a finished result shows the model (and chains clips), and Ark returns it at no
-    cost; so an Ark-dialect request the caller left it out of asks for it. Deterministic, so identical calls keep
-    one body and one dedupe fingerprint. A draft has no last frame, and a gateway that cannot carry the field gets
-    nothing (the preview then comes from the video's own frames).
+    Ark returns the last frame's URL at no cost, and a result that carries it lets the next shot start from it
+    (`first_frame=<that URL>`); the PNG itself is saved only when the caller asked (`VideoRequest.save_last_frame`).
+    Deterministic, so identical calls keep one body and one dedupe fingerprint. A draft has no last frame, and a
+    gateway that cannot carry the field gets nothing.
     """
     if args.return_last_frame is not None:
         return args.return_last_frame

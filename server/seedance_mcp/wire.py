@@ -41,6 +41,9 @@ class VideoRequest(BaseModel):
     generate_audio: bool | None = None
     draft: bool | None = None
     return_last_frame: bool | None = None
+    save_last_frame: bool = False
+    """The caller asked for the last frame (`return_last_frame=true`): save it as a PNG beside the video. Otherwise
+    its URL, when the provider gives one, is only in the result."""
     service_tier: Literal["default", "flex"] | None = None
     output_format: Literal["mp4", "mov"] | None = None
     omni_reference_task_type: Literal["auto", "reference", "edit", "extend"] | None = None

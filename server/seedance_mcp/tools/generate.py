@@ -103,7 +103,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: cheap 480p preview.")] = None,
         return_last_frame: Annotated[
             bool | None,
-            Field(strict=True, description="Save the last frame PNG (on by default on Ark)."),
+            Field(strict=True, description="Also save the last frame as a PNG (Ark gives its URL anyway)."),
         ] = None,
         service_tier: Annotated[
             Literal["default", "flex"] | None,
