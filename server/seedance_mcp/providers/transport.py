@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
@@ -29,7 +30,7 @@ API_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keep
 DOWNLOAD_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=30.0)
 
 
-_HIGH_WATER = 4 * 1024 * 1024
+_HIGH_WATER = 2 * 1024 * 1024
 """Bytes a connection buffers before it stops reading from the socket until the reader catches up."""
 
 
@@ -39,7 +40,8 @@ class _Connection(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
         self.eof = False
         self.error: BaseException | None = None
         self.reading_paused = False
@@ -50,8 +52,9 @@ class _Connection(asyncio.Protocol):
         self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > _HIGH_WATER and not self.reading_paused and self.transport is not None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > _HIGH_WATER and not self.reading_paused and self.transport is not None:
             self.transport.pause_reading()
             self.reading_paused = True
         self._wake()
@@ -112,14 +115,18 @@ class _Stream(httpcore.AsyncNetworkStream):
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         connection = self._connection
-        while not connection.buffer and not connection.eof:
+        while not connection.chunks and not connection.eof:
             if not await connection.wait(timeout):
                 raise httpcore.ReadTimeout("timed out waiting for the server's answer")
-        if connection.buffer:
+        if connection.chunks:
+            # One chunk as the socket delivered it (up to 256 KiB): no joining, no copying of what stays buffered.
+            data = connection.chunks.popleft()
             size = max(max_bytes, self._read_bytes)
-            data = bytes(connection.buffer[:size])
-            del connection.buffer[:size]
-            if connection.reading_paused and len(connection.buffer) < _HIGH_WATER // 2 and connection.transport:
+            if len(data) > size:
+                connection.chunks.appendleft(data[size:])
+                data = data[:size]
+            connection.buffered -= len(data)
+            if connection.reading_paused and connection.buffered < _HIGH_WATER // 2 and connection.transport:
                 connection.transport.resume_reading()
                 connection.reading_paused = False
             return data
@@ -171,7 +178,7 @@ class _Stream(httpcore.AsyncNetworkStream):
     def get_extra_info(self, info: str) -> Any:
         connection = self._connection
         if info == "is_readable":
-            return connection.eof or bool(connection.buffer)
+            return connection.eof or bool(connection.chunks)
         transport = connection.transport
         if transport is None:
             return None
