@@ -98,7 +98,14 @@ async def _measure(jobs: int, render_seconds: float, profile: Path | None, *, la
                 assert profile is not None
                 profiler.dump_stats(profile)
             stats = sandbox_stats(sandbox)
-            listed = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 1})
+            # The journal records a job as saved just after its file lands: it must agree within moments.
+            with anyio.move_on_after(30):
+                while True:
+                    listed = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 1})
+                    if int(str((listed.structured_content or {}).get("total", 0))) >= jobs:
+                        break
+                    await anyio.sleep(0.05)
+            journal_lag = time.perf_counter() - done
         saved = _saved(videos)
     finished_at: dict[str, float] = stats["finished_at"]  # type: ignore[assignment]
     finished = list(finished_at.values())
@@ -119,7 +126,7 @@ async def _measure(jobs: int, render_seconds: float, profile: Path | None, *, la
         f"CPU {cpu_done - cpu_start:.1f} s ({cpu_submitted - cpu_start:.1f} s submitting, "
         f"{(cpu_done - cpu_start) / jobs * 1000:.1f} ms per job); sandbox saw {creates} creates, "
         f"{stats['list_polls']} list + {stats['status_polls']} status polls, {stats['downloads']} downloads; "
-        f"{saved} MP4s saved (was 3.4-4.1 ×)",
+        f"{saved} MP4s saved, the journal agreeing {journal_lag:.1f} s later (was 3.4-4.1 ×)",
         f"≤ {WALL_LIMIT} × render; creates = saved = {jobs}",
         ok,
         note="; ".join(failures[:2]),
