@@ -382,7 +382,7 @@ class SqliteTaskStore:
             raise
         self._connection = connection
 
-    async def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _in_thread(self, work: Callable[[sqlite3.Connection], _T], *, writes: bool = True) -> _T:
         """Run `work` on the connection in the worker thread, batched with whatever else is waiting: under load
         (thousands of jobs writing at once) one trip carries hundreds of operations, so the journal keeps up with
         the event loop rather than queueing every submit behind every poll's write. A write whose caller gave up
@@ -393,7 +393,7 @@ class SqliteTaskStore:
                 raise RuntimeError("the store is closed")
             return work(self._connection)
 
-        return await self._thread.run(on_connection)
+        return await self._thread.run(on_connection, writes=writes)
 
     def _run_batch(self, batch: list[Call[Any]]) -> None:
         """All the operations in one transaction: one commit for the batch instead of one each. Each operation is
@@ -401,17 +401,29 @@ class SqliteTaskStore:
         here); if the commit fails, every operation that looked done is told so. Few statements matter as much as
         few commits: each one hands the GIL back to a busy event loop and waits to get it again."""
         db = self._connection
-        if db is None or len(batch) == 1:
-            run_each(batch)
+        if db is None or len(batch) == 1 or not any(call.writes for call in batch):
+            run_each(batch)  # reads alone take no write lock (WAL answers them while another process writes)
             return
+        done: list[Call[Any]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            run_each(batch)
+            for index, call in enumerate(batch):
+                call.run()
+                done.append(call)
+                if not db.in_transaction:
+                    # SQLite rolled the whole transaction back (a full disk, an I/O error): what ran before is
+                    # undone, so it failed too; what is left runs on its own.
+                    lost = call.error or sqlite3.OperationalError("the journal's transaction was rolled back")
+                    for earlier in done:
+                        if earlier.error is None:
+                            earlier.value, earlier.error = None, lost
+                    run_each(batch[index + 1 :])
+                    return
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            for call in batch:
+            for call in done:
                 if call.error is None:
                     call.value, call.error = None, exc
 
@@ -523,7 +535,7 @@ class SqliteTaskStore:
                 (key, key),
             ).fetchall()
 
-        rows = await self._in_thread(work)
+        rows = await self._in_thread(work, writes=False)
         if not rows:
             return None
         job = Job.model_validate_json(str(rows[0][0]))
@@ -542,7 +554,7 @@ class SqliteTaskStore:
             (total,) = db.execute(f"SELECT COUNT(*) FROM jobs {where}", parameters).fetchone()
             return [Job.model_validate_json(str(row[0])) for row in rows], int(total)
 
-        return await self._in_thread(work)
+        return await self._in_thread(work, writes=False)
 
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
         dead = ", ".join("?" for _ in DEAD_STATUSES)
@@ -559,7 +571,7 @@ class SqliteTaskStore:
                 SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows
             ]
 
-        return await self._in_thread(work)
+        return await self._in_thread(work, writes=False)
 
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
@@ -570,7 +582,7 @@ class SqliteTaskStore:
             rows = db.execute(f"SELECT task_id, job_id FROM jobs WHERE task_id IN ({marks})", tuple(task_ids))
             return {str(task_id): str(job_id) for task_id, job_id in rows}
 
-        return await self._in_thread(work)
+        return await self._in_thread(work, writes=False)
 
     async def claim(self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None) -> list[Job]:
         now = self._clock()
@@ -657,8 +669,9 @@ def _write_transaction(db: sqlite3.Connection) -> Generator[None]:
         try:
             yield
         except BaseException:
-            db.execute("ROLLBACK TO operation")
-            db.execute("RELEASE operation")
+            if db.in_transaction:  # else SQLite already rolled everything back; the caller's error stands
+                db.execute("ROLLBACK TO operation")
+                db.execute("RELEASE operation")
             raise
         db.execute("RELEASE operation")
         return

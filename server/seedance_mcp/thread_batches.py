@@ -18,8 +18,9 @@ _T = TypeVar("_T")
 class Call(Generic[_T]):
     """One piece of blocking work waiting for the worker thread, and what it gave back."""
 
-    def __init__(self, work: Callable[[], _T]) -> None:
+    def __init__(self, work: Callable[[], _T], *, writes: bool = True) -> None:
         self.work = work
+        self.writes = writes
         self.finished = anyio.Event()
         self.value: _T | None = None
         self.error: BaseException | None = None
@@ -60,8 +61,9 @@ class BatchedThread:
         """A trip is under way (calls queued now wait for the next one)."""
         return self._draining
 
-    async def run(self, work: Callable[[], _T]) -> _T:
-        call = Call(work)
+    async def run(self, work: Callable[[], _T], *, writes: bool = True) -> _T:
+        """`work`'s result, run in the worker thread. `writes=False` tells `run_batch` the call only reads."""
+        call = Call(work, writes=writes)
         self._queue.append(call)
         try:
             while not call.finished.is_set():
@@ -82,7 +84,10 @@ class BatchedThread:
         self._draining = True
         batch, self._queue = self._queue, []
         try:
-            await anyio.to_thread.run_sync(self._run_batch, batch, limiter=self.limiter)
+            # Shielded: the batch holds other callers' calls, which must run (or fail) even if the caller that
+            # happens to carry them to the thread is cancelled; marked finished unrun, they would read as done.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._run_batch, batch, limiter=self.limiter)
         finally:
             self._draining = False
             for call in batch:

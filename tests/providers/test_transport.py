@@ -168,3 +168,38 @@ async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
             with anyio.fail_after(10), pytest.raises(httpx.ReadTimeout):
                 await c.get(url)
         group.cancel_scope.cancel()
+
+
+async def test_a_close_that_came_while_the_event_loop_was_busy_is_noticed_before_reuse() -> None:
+    """The server closes a kept-alive connection while the event loop is too busy to read the close: before the
+    next request the idle connection's socket is asked, and the request goes out on a new connection."""
+    import socketserver
+    import threading
+    import time
+
+    closed = threading.Event()
+
+    class CloseAfterAnswering(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += self.request.recv(65536)
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            self.request.close()
+            closed.set()
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), CloseAfterAnswering)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        async with httpx.AsyncClient(transport=PooledTransport(API_LIMITS)) as client:
+            assert (await client.get(url)).text == "ok"
+            # The loop busy with CPU-bound work while the server's FIN arrives, and for a while after.
+            assert closed.wait(5)
+            until = time.monotonic() + 0.2
+            while time.monotonic() < until:
+                pass
+            assert (await client.get(url)).text == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()

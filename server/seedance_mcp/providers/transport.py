@@ -14,6 +14,8 @@ the second. Everything else (connection reuse, keep-alive expiry, limits, timeou
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
 import ssl
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -25,13 +27,30 @@ import sniffio
 
 API_READ_BYTES = 64 * 1024
 VIDEO_READ_BYTES = 1024 * 1024
-API_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=30.0)
-"""API calls: creates and polls are each limited below this (JobSettings), so requests rarely queue in the pool."""
-DOWNLOAD_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=30.0)
+API_LIMITS = httpx.Limits(max_connections=24, max_keepalive_connections=24, keepalive_expiry=30.0)
+"""API calls: creates and polls are limited above the transport (JobSettings: 12 + 8) to fewer than this, so a
+request never waits in a pool."""
+DOWNLOAD_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30.0)
+"""Downloads: one request at a time per downloading job, and JobSettings.max_concurrent_downloads jobs at once."""
 
 
 _HIGH_WATER = 2 * 1024 * 1024
 """Bytes a connection buffers before it stops reading from the socket until the reader catches up."""
+
+
+_FRESH = 0.05
+"""Seconds after the last bytes from the server during which an idle connection is trusted without asking its
+socket: under load a connection is reused within milliseconds, and a poll() per idle connection per request was
+a large part of a request's CPU; a connection idle longer is asked (a server may close it any time)."""
+
+
+def _socket_readable(transport: asyncio.Transport | None) -> bool:
+    sock: socket.socket | None = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.fileno() == -1:
+        return True
+    poller = select.poll()  # not select.select: a busy server's descriptors go past FD_SETSIZE
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _Connection(asyncio.Protocol):
@@ -42,6 +61,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
+        self.last_heard = loop.time()
         self.eof = False
         self.error: BaseException | None = None
         self.reading_paused = False
@@ -52,6 +72,7 @@ class _Connection(asyncio.Protocol):
         self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = self.loop.time()
         self.chunks.append(data)
         self.buffered += len(data)
         if self.buffered > _HIGH_WATER and not self.reading_paused and self.transport is not None:
@@ -178,7 +199,12 @@ class _Stream(httpcore.AsyncNetworkStream):
     def get_extra_info(self, info: str) -> Any:
         connection = self._connection
         if info == "is_readable":
-            return connection.eof or bool(connection.chunks)
+            if connection.eof or connection.chunks:
+                return True
+            if connection.loop.time() - connection.last_heard < _FRESH:
+                return False
+            # Idle for a while: the server may have closed it while the loop was too busy to notice; ask the socket.
+            return _socket_readable(connection.transport)
         transport = connection.transport
         if transport is None:
             return None
@@ -291,7 +317,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
     """An httpx transport over httpcore's connection pools, HTTP/1.1, with the network backend described above.
 
     `limits.max_connections` is shared out among pools of `SHARD_CONNECTIONS`; a request goes to the pool with the
-    fewest requests under way, so no request waits while another pool has a free connection."""
+    fewest requests under way, so while requests do not outnumber connections (the callers' limits see to it) none
+    waits in a pool."""
 
     def __init__(
         self, limits: httpx.Limits, *, read_bytes: int = API_READ_BYTES, ssl_context: ssl.SSLContext | None = None

@@ -1,0 +1,132 @@
+"""BatchedThread and the journal's batches: work queued by many callers, run in one thread, many per trip."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from seedance_mcp.store import Job, SqliteTaskStore
+from seedance_mcp.thread_batches import BatchedThread
+
+pytestmark = pytest.mark.anyio
+
+
+def _job(job_id: str, prompt: str = "p") -> Job:
+    now = time.time()
+    return Job(
+        job_id=job_id,
+        provider="ark",
+        model="m",
+        model_key="1.5-pro",
+        prompt=prompt,
+        status="submitting",
+        fingerprint=job_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def test_a_cancelled_caller_that_carries_others_calls_to_the_thread_still_runs_them() -> None:
+    """A caller whose scope is already cancelled becomes the one that takes the queued calls of others to the
+    thread: their work must run and they must get its results, never a `None` as if it had."""
+    batched = BatchedThread()
+    gate = threading.Event()
+    ran: list[str] = []
+    results: dict[str, object] = {}
+
+    async def first() -> None:
+        results["a"] = await batched.run(lambda: gate.wait() and "a")
+        with anyio.move_on_after(0):  # no checkpoint since: this call starts in an expired scope
+            await batched.run(lambda: ran.append("x") or "x")
+
+    async def other(name: str) -> None:
+        results[name] = await batched.run(lambda: ran.append(name) or name)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(first)
+            while not batched.busy:
+                await anyio.sleep(0.01)
+            group.start_soon(other, "b")
+            group.start_soon(other, "c")
+            await anyio.sleep(0.05)
+            gate.set()
+    assert results == {"a": "a", "b": "b", "c": "c"}
+    assert {"b", "c"} <= set(ran)
+
+
+async def test_journal_reads_batched_together_do_not_wait_for_another_process_writing(tmp_path: Path) -> None:
+    """Reads alone take no write lock: two status reads in one batch are answered while another process holds
+    the journal's write lock (WAL lets readers through), as one read alone is."""
+    path = tmp_path / "jobs.sqlite3"
+    store = await SqliteTaskStore.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    gate = threading.Event()
+
+    def hold(_db: sqlite3.Connection) -> bool:
+        return gate.wait()
+
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(store._in_thread, hold)  # pyright: ignore[reportPrivateUsage]
+                while not store._thread.busy:  # pyright: ignore[reportPrivateUsage]
+                    await anyio.sleep(0.01)
+                group.start_soon(store.get, "job-a")  # these two wait for the next trip: one batch
+                group.start_soon(store.get, "job-b")
+                await anyio.sleep(0.05)
+                gate.set()
+        other.execute("COMMIT")
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_batch_that_sqlite_rolls_back_whole_tells_each_caller_the_truth(tmp_path: Path) -> None:
+    """A full disk makes SQLite roll back the batch's whole transaction: the jobs written before it in the batch
+    are reported failed (they are not in the journal), those after it are written and reported written."""
+    path = tmp_path / "jobs.sqlite3"
+    store = await SqliteTaskStore.open(path)
+    db = store._connection  # pyright: ignore[reportPrivateUsage]
+    assert db is not None
+    (pages,) = db.execute("PRAGMA page_count").fetchone()
+    db.execute(f"PRAGMA max_page_count = {pages + 8}")  # room for small jobs, not for a big one
+    gate = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def hold(_db: sqlite3.Connection) -> bool:
+        return gate.wait()
+
+    async def insert(job: Job) -> None:
+        try:
+            await store.insert(job, dedupe_since=None, lease_owner="me", lease_seconds=60)
+            outcomes[job.job_id] = "written"
+        except sqlite3.Error as exc:
+            outcomes[job.job_id] = f"failed: {exc}"
+
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(store._in_thread, hold)  # pyright: ignore[reportPrivateUsage]
+                while not store._thread.busy:  # pyright: ignore[reportPrivateUsage]
+                    await anyio.sleep(0.01)
+                group.start_soon(insert, _job("job-a"))
+                await anyio.sleep(0.02)
+                group.start_soon(insert, _job("job-big", prompt="x" * 200_000))
+                await anyio.sleep(0.02)
+                group.start_soon(insert, _job("job-c"))
+                await anyio.sleep(0.05)
+                gate.set()
+        in_journal = {key: await store.get(key) is not None for key in outcomes}
+    finally:
+        await store.close()
+    assert outcomes["job-big"].startswith("failed")
+    for key, outcome in outcomes.items():
+        assert in_journal[key] == (outcome == "written"), (key, outcome)
+    assert in_journal["job-c"]
