@@ -13,6 +13,7 @@ import pytest
 
 from seedance_mcp.config import Settings
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
+from seedance_mcp.store import Job, new_job_id
 
 SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
 """A recognisable fake key: every test that could leak it scans for it."""
@@ -84,3 +85,21 @@ def free_port_for_tests() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def make_job(**fields: object) -> Job:
+    """A journal job with plausible fields; `fields` override them."""
+    return Job.model_validate(
+        {
+            "job_id": new_job_id(),
+            "provider": "ark",
+            "model": "seedance-1-0-pro-250528",
+            "model_key": "pro",
+            "prompt": "a red kite over the sea",
+            "status": "queued",
+            "fingerprint": "fp-1",
+            "created_at": 1_750_000_000.0,
+            "updated_at": 1_750_000_000.0,
+            **fields,
+        }
+    )

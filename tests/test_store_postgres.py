@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from seedance_mcp.store import Job, new_job_id
+from tests.conftest import make_job
 
 if TYPE_CHECKING:
     from tests.postgres_server import PostgresServer
@@ -30,23 +30,6 @@ async def database_url(postgres_server: PostgresServer) -> str:
     from tests.postgres_server import fresh_database
 
     return await fresh_database(postgres_server)
-
-
-def make_job(**fields: object) -> Job:
-    return Job.model_validate(
-        {
-            "job_id": new_job_id(),
-            "provider": "ark",
-            "model": "seedance-1-0-pro-250528",
-            "model_key": "pro",
-            "prompt": "a red kite over the sea",
-            "status": "queued",
-            "fingerprint": "fp-1",
-            "created_at": 1_750_000_000.0,
-            "updated_at": 1_750_000_000.0,
-            **fields,
-        }
-    )
 
 
 async def test_replicas_opening_an_empty_database_together_apply_each_migration_once(database_url: str) -> None:

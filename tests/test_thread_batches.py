@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import anyio
@@ -12,23 +11,9 @@ import pytest
 
 from seedance_mcp.store import Job, SqliteTaskStore
 from seedance_mcp.thread_batches import BatchedThread
+from tests.conftest import make_job
 
 pytestmark = pytest.mark.anyio
-
-
-def _job(job_id: str, prompt: str = "p") -> Job:
-    now = time.time()
-    return Job(
-        job_id=job_id,
-        provider="ark",
-        model="m",
-        model_key="1.5-pro",
-        prompt=prompt,
-        status="submitting",
-        fingerprint=job_id,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 async def test_a_cancelled_caller_that_carries_others_calls_to_the_thread_still_runs_them() -> None:
@@ -116,11 +101,13 @@ async def test_a_batch_that_sqlite_rolls_back_whole_tells_each_caller_the_truth(
                 group.start_soon(store._in_thread, hold)  # pyright: ignore[reportPrivateUsage]
                 while not store._thread.busy:  # pyright: ignore[reportPrivateUsage]
                     await anyio.sleep(0.01)
-                group.start_soon(insert, _job("job-a"))
+                group.start_soon(insert, make_job(job_id="job-a", fingerprint="job-a", status="submitting"))
                 await anyio.sleep(0.02)
-                group.start_soon(insert, _job("job-big", prompt="x" * 200_000))
+                group.start_soon(
+                    insert, make_job(job_id="job-big", fingerprint="job-big", status="submitting", prompt="x" * 200_000)
+                )
                 await anyio.sleep(0.02)
-                group.start_soon(insert, _job("job-c"))
+                group.start_soon(insert, make_job(job_id="job-c", fingerprint="job-c", status="submitting"))
                 await anyio.sleep(0.05)
                 gate.set()
         in_journal = {key: await store.get(key) is not None for key in outcomes}
