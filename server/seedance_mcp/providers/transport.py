@@ -1,11 +1,11 @@
-"""The HTTP transport under both clients: httpcore's connection pool over a network backend of our own.
+"""The HTTP transport under both clients: httpcore's connection pools over a network backend of our own.
 
-httpx's transport gives no say over httpcore's network backend, and at a few hundred requests a second two of its
+httpx's transport gives no say over httpcore's network backend, and at a few hundred requests a second its
 habits cost more CPU than the requests: before every request the pool asks each idle connection whether the
-server closed it, and each answer rebuilds anyio's socket attributes (a `getpeername` system call among them); and
-pooled connections read 64 KiB at a time, so a video arrives in thousands of trips through h11 and the event
-loop. The backend here keeps each connection's socket at hand for the first and reads `read_bytes` at a time for
-the second. Everything else (connection reuse, keep-alive expiry, limits, timeouts, TLS) is httpcore's.
+server closed it (rebuilding anyio's socket attributes and polling the socket each time), every read sets up a
+cancel scope and pauses and resumes reading, and pooled connections read 64 KiB at a time. The backend here
+(`_Connection`, `_Stream`) avoids all three; its pools are small because httpcore's bookkeeping is quadratic in
+a pool's connections. Connection reuse, keep-alive expiry, limits and HTTP itself stay httpcore's.
 """
 
 # httpcore's network interfaces take their timeouts as parameters.
@@ -126,8 +126,9 @@ class _Stream(httpcore.AsyncNetworkStream):
 
     Compared with httpcore's anyio streams: no cancel scope per read and write (a timer only while waiting), no
     pause and resume of reading around every read (two epoll_ctl calls), and the pool's question before each
-    request, whether the server closed an idle connection, is answered from what the protocol already saw instead
-    of a poll() of every idle socket. Reads return up to `read_bytes` whatever httpcore asks (it asks for 64 KiB:
+    request, whether the server closed an idle connection, is answered from what the protocol already saw for a
+    connection that heard from the server in the last `_FRESH` seconds (its socket is polled after that). Reads
+    return up to `read_bytes` whatever httpcore asks (it asks for 64 KiB:
     a video would take thousands of trips through h11)."""
 
     def __init__(self, connection: _Connection, read_bytes: int) -> None:
