@@ -35,6 +35,8 @@ Kinds:
     http_status       answer `status` (default 500) with an Ark error envelope; optional `code`, `message`, `type`,
                       `retry_after` (sent as the Retry-After header). Nothing is created.
     slow              wait `delay` seconds (default 1.0), then answer normally.
+    hold              wait until the anyio.Event given as `release` is set, then answer normally (a create DOES
+                      create the task): the test decides what happens while the request is in flight.
     echo_key          put the request's bearer key (the Authorization value without "Bearer ") in the answer, as
                       `where` says:
                         error_code         a 400 whose error.code is the key (any route; nothing is created);
@@ -47,6 +49,7 @@ Kinds:
     no_video_url      (status, list) the task(s) answered as `succeeded` without `content.video_url`.
     oversize          (download) `size` bytes (default 64 MiB): the MP4 then zeros, with a true Content-Length.
     expired_url       (download, frame) 403 with an XML AccessDenied body, as an expired signed URL gets.
+    not_video         (download) 200 `video/mp4` whose body is an HTML page: no video at all.
 
 Everything the fake sees is in `fake.requests` (method, path, query, headers, body, time, and what was answered:
 `status`, `sent_body_bytes`); `fake.handler_errors` collects unexpected exceptions of the fake itself (should stay
@@ -100,12 +103,14 @@ FaultKind = Literal[
     "lie_length",
     "http_status",
     "slow",
+    "hold",
     "echo_key",
     "redirect_loop",
     "bad_encoding",
     "no_video_url",
     "oversize",
     "expired_url",
+    "not_video",
 ]
 ROUTES: tuple[str, ...] = get_args(Route)
 _ANY_ROUTE = frozenset(ROUTES)
@@ -118,12 +123,14 @@ FAULT_ROUTES: dict[str, frozenset[str]] = {
     "lie_length": _ANY_ROUTE,
     "http_status": _ANY_ROUTE,
     "slow": _ANY_ROUTE,
+    "hold": _ANY_ROUTE,
     "echo_key": _ANY_ROUTE,
     "redirect_loop": _FILES,
     "bad_encoding": _FILES,
     "no_video_url": frozenset({"status", "list"}),
     "oversize": frozenset({"download"}),
     "expired_url": _FILES,
+    "not_video": frozenset({"download"}),
 }
 ECHO_WHERE: dict[str, frozenset[str]] = {
     "error_code": _ANY_ROUTE,
@@ -521,6 +528,8 @@ class FakeArk:
             return False
         if fault is not None and kind == "slow":
             await anyio.sleep(float(fault.extra.get("delay", 1.0)))
+        if fault is not None and kind == "hold":
+            await fault.extra["release"].wait()
         if fault is not None and kind == "http_status":
             status = int(fault.extra.get("status", 500))
             response = self._error(status, fault.extra.get("code"), fault.extra.get("message"), fault.extra.get("type"))
@@ -544,6 +553,8 @@ class FakeArk:
                 response.request_id = key
             elif fault is not None and kind == "bad_encoding" and response.status == 200:
                 response.headers.append(("Content-Encoding", "gzip"))
+            elif fault is not None and kind == "not_video" and response.status == 200:
+                response.body = b"<!doctype html><html><body>Access portal</body></html>"
             elif fault is not None and kind == "oversize" and response.status == 200:
                 size = int(fault.extra.get("size", 64 * 1024 * 1024))
                 response.body = response.body[:size]

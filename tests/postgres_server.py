@@ -46,14 +46,28 @@ log_min_messages = warning
 
 @dataclass(frozen=True, slots=True)
 class PostgresServer:
-    """A running server: where its socket is, and how to reach one of its databases."""
+    """A running server: where its socket is, how to reach one of its databases, and how to stop and start it."""
 
     socket_dir: Path
     port: int = 5432
+    data_dir: Path | None = None
+    bindir: Path | None = None
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL for `database` over the unix socket (the form SEEDANCE_DATABASE_URL takes)."""
         return f"postgresql://{SUPERUSER}@/{database}?host={quote(str(self.socket_dir), safe='')}&port={self.port}"
+
+    def stop(self) -> None:
+        """`pg_ctl stop -m fast`: every client connection is cut, new ones are refused (the socket file goes)."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """`pg_ctl start`: the same data, the same socket; waits until it accepts connections."""
+        self._pg_ctl("-l", str(self.socket_dir / "server.log"), "-w", "-t", "60", "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        assert self.bindir is not None and self.data_dir is not None, "not a server started by running_postgres"
+        _run_as_server_user(self.socket_dir, str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), *args, timeout=90)
 
 
 def find_bindir() -> Path | None:
@@ -89,33 +103,38 @@ def _server_user() -> pwd.struct_passwd | None:
     raise RuntimeError("running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL")
 
 
+def _run_as_server_user(root: Path, *args: str, timeout: float) -> None:
+    """Run a server binary as the server's user (see `_server_user`), in `root`; its errors with the server log."""
+    user = _server_user()
+    log = root / "server.log"
+    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+    if user is not None:
+        env |= {"HOME": str(root), "USER": user.pw_name, "LOGNAME": user.pw_name}
+    result = subprocess.run(
+        args,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        user=None if user is None else user.pw_uid,
+        group=None if user is None else user.pw_gid,
+        extra_groups=None if user is None else [],
+    )
+    if result.returncode != 0:
+        server_log = log.read_text(errors="replace") if log.exists() else ""
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}{server_log}")
+
+
 @contextlib.contextmanager
-def running_postgres(bindir: Path) -> Generator[PostgresServer]:
-    """Start a PostgreSQL server from `bindir` in a temporary directory; stop it and remove everything on exit."""
+def running_postgres(bindir: Path, settings: str = "") -> Generator[PostgresServer]:
+    """Start a PostgreSQL server from `bindir` in a temporary directory; stop it and remove everything on exit.
+    `settings`: more postgresql.conf lines (e.g. `shared_preload_libraries`)."""
     user = _server_user()
     root = Path(tempfile.mkdtemp(prefix="seedance-pg-"))
     data = root / "data"
     log = root / "server.log"
-
-    def run(*args: str, timeout: float) -> None:
-        env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
-        if user is not None:
-            env |= {"HOME": str(root), "USER": user.pw_name, "LOGNAME": user.pw_name}
-        result = subprocess.run(
-            args,
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            user=None if user is None else user.pw_uid,
-            group=None if user is None else user.pw_gid,
-            extra_groups=None if user is None else [],
-        )
-        if result.returncode != 0:
-            server_log = log.read_text(errors="replace") if log.exists() else ""
-            raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}{server_log}")
 
     started = False
     try:
@@ -123,7 +142,8 @@ def running_postgres(bindir: Path) -> Generator[PostgresServer]:
             os.chown(root, user.pw_uid, user.pw_gid)
             if user.pw_name == "nobody":
                 root.chmod(0o711)  # root's own client reaches the socket either way
-        run(
+        _run_as_server_user(
+            root,
             str(bindir / "initdb"),
             "-D",
             str(data),
@@ -136,14 +156,18 @@ def running_postgres(bindir: Path) -> Generator[PostgresServer]:
             timeout=120,
         )
         with (data / "postgresql.conf").open("a") as conf:
-            conf.write(_SETTINGS.format(socket_dir=root))
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start", timeout=90)
+            conf.write(_SETTINGS.format(socket_dir=root) + settings)
+        _run_as_server_user(
+            root, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start", timeout=90
+        )
         started = True
-        yield PostgresServer(socket_dir=root)
+        yield PostgresServer(socket_dir=root, data_dir=data, bindir=bindir)
     finally:
         try:
-            if started:
-                run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop", timeout=60)
+            if started and (data / "postmaster.pid").exists():  # a test may have stopped it
+                _run_as_server_user(
+                    root, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop", timeout=60
+                )
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -157,6 +181,16 @@ def postgres_server() -> Iterator[PostgresServer]:
             "no PostgreSQL server binaries (initdb, pg_ctl) on this machine: "
             "install the `postgresql` package (apt-get install postgresql) to run the PostgreSQL store tests"
         )
+    with running_postgres(bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own, which the test may stop and start again (an outage)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
     with running_postgres(bindir) as server:
         yield server
 

@@ -131,6 +131,72 @@ async def running_proxy(upstreams: Sequence[int]) -> AsyncGenerator[RoundRobinPr
             group.cancel_scope.cancel()
 
 
+@dataclass
+class DatabaseLink:
+    """A TCP way to a PostgreSQL server's unix socket that a test can cut (a network partition between one replica
+    and its database, the provider still in reach) and restore. Give the replica `url(database)`."""
+
+    socket_path: Path
+    port: int = 0
+    cut_off: bool = False
+    _scopes: set[anyio.CancelScope] = field(default_factory=set[anyio.CancelScope])
+
+    def url(self, database_url: str) -> str:
+        """`database_url` (a URL on the unix socket) pointed at this link instead."""
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        parts = urlsplit(database_url)
+        query = dict(parse_qsl(parts.query))
+        query.update(host="127.0.0.1", port=str(self.port))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def cut(self) -> None:
+        """Every connection through the link dies at once, and new ones are closed as they come."""
+        self.cut_off = True
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+    async def handle(self, client: SocketStream) -> None:
+        async with client:
+            if self.cut_off:
+                return
+            try:
+                upstream = await anyio.connect_unix(str(self.socket_path))
+            except OSError:
+                return
+            async with upstream, anyio.create_task_group() as group:
+                self._scopes.add(group.cancel_scope)
+                group.start_soon(_pipe_any, client, upstream, group.cancel_scope)
+                group.start_soon(_pipe_any, upstream, client, group.cancel_scope)
+            self._scopes.discard(group.cancel_scope)
+
+
+async def _pipe_any(source: Any, sink: Any, scope: anyio.CancelScope) -> None:
+    try:
+        async for chunk in source:
+            await sink.send(chunk)
+        await sink.send_eof()
+    except _GONE:
+        scope.cancel()
+
+
+@asynccontextmanager
+async def running_database_link(socket_dir: Path, port: int = 5432) -> AsyncGenerator[DatabaseLink]:
+    """A `DatabaseLink` to the server whose socket is in `socket_dir`, on a free loopback port."""
+    link = DatabaseLink(socket_dir / f".s.PGSQL.{port}")
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    link.port = listener.extra(SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, link.handle)
+        try:
+            yield link
+        finally:
+            group.cancel_scope.cancel()
+
+
 # -- replicas --------------------------------------------------------------------------------------------------------
 
 
@@ -170,8 +236,17 @@ class Replica:
         """SIGKILL: no shutdown, no lease given back, a download cut wherever it was."""
         os.kill(self.pid, signal.SIGKILL)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process stops where it is (a long GC pause, a VM migration), its leases running out."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: it carries on from where it stopped, believing for a moment that it still holds its jobs."""
+        os.kill(self.pid, signal.SIGCONT)
+
     async def stop(self) -> None:
         if self.process.returncode is None:
+            self.thaw()  # a frozen process would not act on the signal
             self.process.terminate()
             with anyio.move_on_after(8):
                 await self.process.wait()
@@ -210,8 +285,11 @@ def replica_env(
     return server_env(root, **{**variables, **extra})
 
 
-async def start_replica(root: Path, name: str, env: dict[str, str], *, ready_within: float = 30.0) -> Replica:
-    """Start `serve --http` on a free port and wait until its /readyz says the journal and provider answer."""
+async def start_replica(
+    root: Path, name: str, env: dict[str, str], *, ready_within: float = 30.0, ready_path: str = "/readyz"
+) -> Replica:
+    """Start `serve --http` on a free port and wait until its /readyz says the journal and provider answer (or, with
+    `ready_path="/healthz"`, only until the process answers)."""
     port = free_port()
     log = root / f"{name}.log"
     with log.open("ab") as errlog:
@@ -230,7 +308,7 @@ async def start_replica(root: Path, name: str, env: dict[str, str], *, ready_wit
                     if process.returncode is not None:
                         raise RuntimeError(f"replica {name} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
                     try:
-                        if (await probe.get(f"{replica.base}/readyz")).status_code == 200:
+                        if (await probe.get(f"{replica.base}{ready_path}")).status_code == 200:
                             return replica
                     except httpx.TransportError:
                         pass
