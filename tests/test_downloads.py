@@ -84,10 +84,11 @@ async def test_a_whole_video_is_saved_and_nothing_else_is_left(tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
 
 
-async def test_a_redirect_loop_fails_permanently(tmp_path: Path) -> None:
-    """A URL that redirects forever is a permanent DownloadFailed, not httpx.TooManyRedirects."""
+async def test_a_redirect_loop_fails_this_download_but_not_for_good(tmp_path: Path) -> None:
+    """A URL that redirects forever is a DownloadFailed (not httpx.TooManyRedirects), not retried within this
+    download, and not permanent: the fault may pass, and a fresh URL may not loop (the worker tries again later)."""
     error, server = await failed_download(always(answer(302, headers={"Location": "/files/v.mp4"})), tmp_path)
-    assert error.permanent and not error.expired
+    assert not error.permanent and not error.expired and error.over_cap is None
     assert len(server.seen) == 11  # the first request and ten redirects, once: not retried
 
 
@@ -99,13 +100,14 @@ async def test_a_body_that_fails_to_decode_is_a_download_failure(tmp_path: Path)
     assert len(server.seen) == FAST.attempts
 
 
-async def test_non_http_and_invalid_urls_are_refused_permanently(tmp_path: Path) -> None:
-    """A file:// URL or a URL httpx cannot parse never reaches the network and is permanent."""
+async def test_non_http_and_invalid_urls_are_refused_unsent(tmp_path: Path) -> None:
+    """A file:// URL or a URL httpx cannot parse never reaches the network; not permanent (only a file that is no
+    video is): the provider's next, fresh URL may be sound."""
     async with provider_at(always(answer(200, VIDEO))) as (client, server):
         for url in ("file:///etc/passwd", "ftp://example.com/v.mp4", "http://[::1/v.mp4", "http://127.0.0.1:99999/v"):
             with pytest.raises(DownloadFailed) as caught:
                 await client.download(url, tmp_path / "v.mp4")
-            assert caught.value.permanent, url
+            assert not caught.value.permanent, url
         assert server.seen == []
     assert list(tmp_path.iterdir()) == []
 
@@ -119,10 +121,11 @@ async def test_an_expired_signed_url_is_flagged_expired_and_not_retried(status: 
 
 
 @pytest.mark.parametrize("status", [400, 401, 405, 451])
-async def test_other_refusals_are_permanent(status: int, tmp_path: Path) -> None:
-    """A 4xx other than the expiry answers (and 408/429) will not change by asking again."""
+async def test_other_refusals_are_not_retried_within_the_download(status: int, tmp_path: Path) -> None:
+    """A 4xx other than the expiry answers (and 408/429) is not asked again at once; not permanent either (the
+    worker tries later, then with a fresh URL)."""
     error, server = await failed_download(always(answer(status, "no")), tmp_path)
-    assert error.permanent and not error.expired and len(server.seen) == 1
+    assert not error.permanent and not error.expired and len(server.seen) == 1
 
 
 async def test_server_errors_are_retried_then_fail_transiently(tmp_path: Path) -> None:
@@ -131,8 +134,9 @@ async def test_server_errors_are_retried_then_fail_transiently(tmp_path: Path) -
     assert not error.permanent and not error.expired and len(server.seen) == FAST.attempts
 
 
-async def test_a_video_over_the_size_cap_is_permanent_whether_declared_or_not(tmp_path: Path) -> None:
-    """Over the cap by Content-Length or by the bytes that came: permanent, so it is not fetched on every poll."""
+async def test_a_video_over_the_size_cap_says_so_whether_declared_or_not(tmp_path: Path) -> None:
+    """Over the cap by Content-Length or by the bytes that came: `over_cap` names the cap, so the worker waits for
+    it to be raised instead of fetching the video on a timer."""
     big = VIDEO + bytes(2048)
     for sized in (True, False):
         out = tmp_path / f"sized-{sized}"
@@ -141,7 +145,8 @@ async def test_a_video_over_the_size_cap_is_permanent_whether_declared_or_not(tm
         async with provider_at(handler, max_bytes=len(VIDEO) + 1024) as (client, server):
             with pytest.raises(DownloadFailed) as caught:
                 await client.download(f"{server.url}/files/v.mp4", out / "v.mp4")
-            assert caught.value.permanent and len(server.seen) == 1
+            assert caught.value.over_cap == len(VIDEO) + 1024 and not caught.value.permanent
+            assert len(server.seen) == 1
         assert list(out.iterdir()) == []
 
 
@@ -201,7 +206,7 @@ async def test_the_key_goes_only_to_the_providers_own_origin(tmp_path: Path) -> 
         async with provider_at(api) as (client, server):
             with pytest.raises(DownloadFailed) as caught:
                 await client.download(f"{storage.url}/v.mp4", tmp_path / "a.mp4", authenticated=True)
-            assert caught.value.permanent and storage.seen == []
+            assert not caught.value.permanent and storage.seen == []
             size = await client.download(
                 f"{server.url}/api/v3/videos/1/content", tmp_path / "b.mp4", authenticated=True
             )

@@ -94,7 +94,7 @@ async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restar
         job_id=new_job_id(), provider="sandbox", model="m", model_key="1.5-pro", prompt="cut off",
         status="submitting", fingerprint=fingerprint, created_at=now, updated_at=now,
     )  # fmt: skip
-    await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=0)
+    await store.insert(job, dedupe_window=None, lease_owner=None, lease_seconds=0)
     await store.close()
     async with Client(create_app(settings)) as client:
         status = await client.call_tool("get_task_status", {"task_id": job.job_id})

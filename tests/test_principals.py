@@ -98,11 +98,15 @@ async def test_principals_cannot_see_or_cancel_each_others_tasks(tmp_path: Path,
                 mine = await alice.call_tool("get_task_status", {"task_id": handle})
     assert peek.is_error and "No task" in text_of(peek) and "alice" not in text_of(peek).replace(handle, "")
     assert cancel.is_error and "No task" in text_of(cancel)
-    assert listed["total"] == 0 and listed["tasks"] == []
+    assert not listed["more"] and listed["tasks"] == []
     # The same call by another person is that person's own job, never a reuse of someone else's.
     assert (same.structured_content or {})["reused_existing"] is False
     assert (same.structured_content or {})["task_id"] != handle
-    assert own["total"] == 1 and (mine.structured_content or {})["status"] in ("queued", "running")
+    assert (
+        len(own["tasks"]) == 1
+        and not own["more"]
+        and (mine.structured_content or {})["status"] in ("queued", "running")
+    )
     assert (await sandbox_stats(sandbox))["creates"] == 2
 
 

@@ -97,7 +97,7 @@ async def test_a_lost_create_does_not_adopt_the_task_of_another_job_whose_create
                     }
                 )
                 assert (
-                    await store.insert(b, dedupe_since=None, lease_owner="other-host:1:abcdef", lease_seconds=60)
+                    await store.insert(b, dedupe_window=None, lease_owner="other-host:1:abcdef", lease_seconds=60)
                     is None
                 )
             finally:
@@ -142,7 +142,7 @@ async def test_an_insert_whose_caller_was_cancelled_while_queued_is_not_written_
                 while not store._thread.busy:  # pyright: ignore[reportPrivateUsage]
                     await anyio.sleep(0.01)
             with anyio.move_on_after(0.2):  # the tool call is cancelled while its insert waits its turn
-                await store.insert(job, dedupe_since=now - 600, lease_owner="me", lease_seconds=30.0)
+                await store.insert(job, dedupe_window=600, lease_owner="me", lease_seconds=30.0)
             other.execute("COMMIT")
         await store.get("anything")  # the next journal call of any task
         assert await store.get(job.job_id) is None, "the cancelled call's job was journaled as `submitting`"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from seedance_mcp.store import FIRST_TOKEN
 from tests.conftest import make_job
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ async def test_replicas_opening_an_empty_database_together_apply_each_migration_
                 for _ in range(6):
                     tg.start_soon(start)
         job = make_job()
-        assert await stores[0].insert(job, dedupe_since=None, lease_owner=None, lease_seconds=30) is None
+        assert await stores[0].insert(job, dedupe_window=None, lease_owner=None, lease_seconds=30) is None
         assert await stores[-1].get(job.job_id) == job
     finally:
         for store in stores:
@@ -77,10 +78,10 @@ async def test_leases_run_on_the_database_clock_when_the_store_has_none(database
     store = await open_postgres_store(database_url)
     try:
         job = make_job()
-        assert await store.insert(job, dedupe_since=None, lease_owner="a", lease_seconds=60) is None
+        assert await store.insert(job, dedupe_window=None, lease_owner="a", lease_seconds=60) is None
         assert await store.claim("b", 60, limit=10) == []
-        assert await store.renew("a", [job.job_id], -1) == {job.job_id}  # now lapsed: ran out a second ago
-        assert [j.job_id for j in await store.claim("b", 60, limit=10)] == [job.job_id]
+        assert await store.renew("a", {job.job_id: FIRST_TOKEN}, -1) == {job.job_id}  # lapsed a second ago
+        assert [j.job_id for j, _ in await store.claim("b", 60, limit=10)] == [job.job_id]
         assert await store.claim("a", 60, limit=10) == []
     finally:
         await store.close()
@@ -95,7 +96,7 @@ async def test_the_indexed_columns_agree_with_the_stored_job(database_url: str) 
     store = await open_postgres_store(database_url)
     try:
         job = make_job()
-        assert await store.insert(job, dedupe_since=None, lease_owner="a", lease_seconds=60) is None
+        assert await store.insert(job, dedupe_window=None, lease_owner="a", lease_seconds=60) is None
         job.status, job.task_id = "succeeded", "cgt-1"
         job.video_url, job.video_path = "https://cdn.example/v.mp4", "/videos/v.mp4"
         assert await store.update(job)
@@ -116,7 +117,7 @@ async def test_a_nul_character_in_a_jobs_text_is_kept_as_a_replacement_character
     store = await open_postgres_store(database_url)
     try:
         job = make_job(prompt="a\x00b \\u0000", error_message="\x00")
-        assert await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=30) is None
+        assert await store.insert(job, dedupe_window=None, lease_owner=None, lease_seconds=30) is None
         job.status = "running"
         assert await store.update(job)
         stored = await store.get(job.job_id)
@@ -135,7 +136,7 @@ async def test_connections_the_server_dropped_are_replaced_before_the_next_write
     store = await open_postgres_store(database_url, min_size=2, max_size=2)
     try:
         job = make_job()
-        assert await store.insert(job, dedupe_since=None, lease_owner=None, lease_seconds=30) is None
+        assert await store.insert(job, dedupe_window=None, lease_owner=None, lease_seconds=30) is None
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -144,20 +145,82 @@ async def test_connections_the_server_dropped_are_replaced_before_the_next_write
         with anyio.fail_after(10):
             job.status = "running"
             assert await store.update(job)
-            assert [j.job_id for j in await store.claim("a", 30, limit=10)] == [job.job_id]
+            assert [j.job_id for j, _ in await store.claim("a", 30, limit=10)] == [job.job_id]
     finally:
         await store.close()
 
 
 async def test_a_database_that_cannot_be_reached_fails_at_open(postgres_server: PostgresServer) -> None:
-    """A URL naming no server fails at once with psycopg's own connection error, not after a pool time-out."""
+    """A URL naming no server fails at once as JournalUnavailable (the runtime tries again later), with psycopg's
+    own reason, not after a pool time-out."""
+    from seedance_mcp.errors import JournalUnavailable
+    from seedance_mcp.store_postgres import open_postgres_store
+
+    url = postgres_server.url("postgres").replace("port=5432", "port=1")
+    with anyio.fail_after(15), pytest.raises(JournalUnavailable) as caught:
+        await open_postgres_store(url)
+    assert "PostgreSQL journal" in str(caught.value) and "OperationalError" in caught.value.reason
+
+
+async def test_created_at_is_the_databases_clock_when_the_store_has_none(database_url: str) -> None:
+    """Without a clock of its own the store stamps a job with the database's time, whatever the caller put in it."""
     import psycopg
 
     from seedance_mcp.store_postgres import open_postgres_store
 
-    url = postgres_server.url("postgres").replace("port=5432", "port=1")
-    with anyio.fail_after(10), pytest.raises(psycopg.OperationalError):
-        await open_postgres_store(url)
+    async def database_now() -> float:
+        async with await psycopg.AsyncConnection.connect(database_url) as db:
+            row = await (await db.execute("SELECT extract(epoch FROM clock_timestamp())::float8")).fetchone()
+        assert row is not None
+        return float(row[0])
+
+    store = await open_postgres_store(database_url)
+    try:
+        before = await database_now()
+        job = make_job(created_at=before - 660, updated_at=before - 660)  # a caller 11 minutes behind
+        assert await store.insert(job, dedupe_window=600, lease_owner="a", lease_seconds=60) is None
+        after = await database_now()
+        stored = await store.get(job.job_id)
+        assert stored is not None and before <= stored.created_at <= after and stored.created_at == job.created_at
+        assert before <= await store.now() - 0 and await store.now() <= await database_now()
+    finally:
+        await store.close()
+
+
+async def test_a_store_outlives_a_database_outage_without_being_reopened(own_postgres_server: PostgresServer) -> None:
+    """The server stops under an open store: its calls raise JournalUnavailable (naming the journal) within the
+    pool's time-out instead of hanging or crashing; once the server is back, the same store works again."""
+    from seedance_mcp.errors import JournalUnavailable
+    from seedance_mcp.store_postgres import POOL_TIMEOUT, open_postgres_store
+    from tests.postgres_server import fresh_database
+
+    url = await fresh_database(own_postgres_server)
+    store = await open_postgres_store(url, max_size=2)
+    try:
+        job = make_job()
+        assert await store.insert(job, dedupe_window=600, lease_owner="a", lease_seconds=60) is None
+        await anyio.to_thread.run_sync(own_postgres_server.stop)
+        try:
+            with anyio.fail_after(2 * POOL_TIMEOUT + 10):  # two calls, each bounded by the pool's time-out
+                with pytest.raises(JournalUnavailable) as during:
+                    await store.insert(make_job(), dedupe_window=600, lease_owner="a", lease_seconds=60)
+                with pytest.raises(JournalUnavailable):
+                    await store.get(job.job_id)
+        finally:
+            await anyio.to_thread.run_sync(own_postgres_server.start)
+        with anyio.fail_after(30):
+            while True:
+                try:
+                    stored = await store.get(job.job_id)
+                    break
+                except JournalUnavailable:
+                    await anyio.sleep(0.2)
+            job.status = "running"
+            assert await store.update(job)
+        assert stored is not None and stored.job_id == job.job_id
+    finally:
+        await store.close()
+    assert "the PostgreSQL journal" in str(during.value)
 
 
 def test_importing_the_postgres_store_does_not_load_psycopg() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from seedance_mcp.errors import JournalUnavailable
 from seedance_mcp.store import Job, SqliteTaskStore
 from seedance_mcp.thread_batches import BatchedThread
 from tests.conftest import make_job
@@ -90,9 +91,9 @@ async def test_a_batch_that_sqlite_rolls_back_whole_tells_each_caller_the_truth(
 
     async def insert(job: Job) -> None:
         try:
-            await store.insert(job, dedupe_since=None, lease_owner="me", lease_seconds=60)
+            await store.insert(job, dedupe_window=None, lease_owner="me", lease_seconds=60)
             outcomes[job.job_id] = "written"
-        except sqlite3.Error as exc:
+        except JournalUnavailable as exc:  # SQLite's "database or disk is full"
             outcomes[job.job_id] = f"failed: {exc}"
 
     try:

@@ -16,8 +16,11 @@
     ├── SubmitOutcomeUnknown     the same, told to the caller with the job id: a paid task may exist
     ├── UnexpectedResponse       the provider answered 2xx with something we cannot read
     ├── PollFailed               a status poll failed while a caller waited; the job is still followed
-    └── DownloadFailed           the finished video could not be saved (`permanent`: never try again;
-                                 `expired`: the signed URL is dead, ask the provider for a fresh one once)
+    ├── JournalUnavailable       the task journal cannot be reached or written now (database down, disk full)
+    ├── TaskNotRecorded          the task was created but the journal could not record it yet (kept, retried)
+    └── DownloadFailed           the finished video could not be saved (`permanent`: it is no video, never try
+                                 again; `over_cap`: too large for the cap; `expired`: the signed URL is dead, ask
+                                 the provider for a fresh one; else transient, tried again later)
 
 Messages say what happened, to what, and what to do next. None of them ever contains the API key, nor any
 piece of it: the provider client scrubs every answer of the key on arrival, before anything parses it, and
@@ -30,6 +33,10 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seedance_mcp.store import Job
 
 
 class SeedanceError(Exception):
@@ -160,6 +167,53 @@ class SubmitOutcomeUnknown(SeedanceError):
         )
 
 
+class JournalUnavailable(SeedanceError):
+    """The journal cannot be read or written now: its database is down or unreachable, its disk is full.
+
+    Transient: the worker waits it out and carries on by itself; a caller is told what it means for them (`then`).
+    """
+
+    def __init__(self, journal: str, reason: str, *, then: str | None = None) -> None:
+        self.journal = journal
+        self.reason = reason
+        then = then or "The server keeps trying to reach it; try again in a minute."
+        super().__init__(f"The task journal ({journal}) is unavailable: {reason}. {then}")
+
+    def refusing_a_video(self) -> JournalUnavailable:
+        """The same, told to a caller whose new video it stops: nothing left, so nothing is owed."""
+        return JournalUnavailable(
+            self.journal,
+            self.reason,
+            then="Nothing was sent to the provider and nothing was charged: a video is only ever requested once the "
+            "journal has recorded it. Call generate_video again once the journal is back (the server reconnects by "
+            "itself, usually within a minute).",
+        )
+
+
+class TaskNotRecorded(SeedanceError):
+    """The provider created the task, but the journal could not record its id yet (it is kept and retried), or
+    another server process took the job over meanwhile (and finds the task by its marker)."""
+
+    def __init__(self, job: Job, journal: str, *, kept: bool = True) -> None:
+        self.task_id = job.task_id
+        self.job_id = job.job_id
+        if kept:
+            what = (
+                f"{journal[0].upper()}{journal[1:]} could not record it yet (it is unavailable); this server keeps "
+                "the task id and records it as soon as the journal is back, then saves the video as usual."
+            )
+        else:
+            what = (
+                "Another server process took the job over while the request was in flight; it finds the task in "
+                "the provider's task list and saves the video."
+            )
+        super().__init__(
+            f"The provider created task `{job.task_id}` for job `{job.job_id}`: it is being rendered and will be "
+            f"billed. {what} Do not call generate_video again for this video: that would pay for a second one. "
+            f'Follow it with get_task_status(task_id="{job.task_id}").'
+        )
+
+
 class UnexpectedResponse(SeedanceError):
     def __init__(self, provider: str, what: str, body: str) -> None:
         self.provider = provider
@@ -180,18 +234,26 @@ class PollFailed(SeedanceError):
 class DownloadFailed(SeedanceError):
     """A video or frame could not be saved; nothing was left at the destination (no final file, no `.part`).
 
-    `permanent`: trying again cannot help (over the size cap, not an HTTP URL, a 4xx refusal, a body that is no
-    video, the key would go to a foreign host): record it and stop. `expired`: the URL answered 403/404/410, as
-    a signed URL past its lifetime does; ask the provider for a fresh URL once. Neither: a transient failure
-    (network, 5xx, a truncated body) that outlived this download's own retries; worth a later, bounded retry.
+    `permanent`: the file is no video at all (it does not start like an MP4/MOV): downloading it again cannot help.
+    `over_cap`: it is larger than the size cap (this many bytes); worth another go only once the cap is raised.
+    `expired`: the URL answered 403/404/410, as a signed URL past its lifetime does; ask the provider for a fresh
+    one. Anything else is transient (network, 5xx, a truncated body, a redirect loop, a refused URL) and outlived
+    this download's own retries: the worker tries again later, with backoff, then with a fresh URL.
     """
 
     def __init__(
-        self, message: str, *, permanent: bool = False, expired: bool = False, status_code: int | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        expired: bool = False,
+        status_code: int | None = None,
+        over_cap: int | None = None,
     ) -> None:
         self.permanent = permanent
         self.expired = expired
         self.status_code = status_code
+        self.over_cap = over_cap
         super().__init__(message)
 
 

@@ -217,7 +217,8 @@ def serve_http(
 
 
 def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, runtimes: list[LazyRuntime]) -> None:
-    """`/healthz` (the process answers), `/readyz` (the journal and the provider answer), `/metrics` (Prometheus).
+    """`/healthz` (the process can work: 503 once its runtime stopped for good), `/readyz` (the journal and the
+    provider answer), `/metrics` (Prometheus).
 
     Outside the MCP endpoint and its bearer check, as load balancers and scrapers expect; they show no job,
     prompt, key or token."""
@@ -229,9 +230,16 @@ def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, ru
     metrics.enable()
 
     async def healthz(request: Request) -> Response:
+        # Alive while the process can still do its work by itself (a journal outage included); a runtime that
+        # stopped for good is reported, so an orchestrator restarts the process.
+        died = runtimes[0].died if runtimes else None
+        if died is not None:
+            return JSONResponse({"alive": False, "runtime": died}, status_code=503)
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
+        from seedance_mcp.errors import JournalUnavailable
+
         checks = {"journal": "not open yet", "provider": "not checked"}
         ready = False
         if runtimes:
@@ -243,7 +251,8 @@ def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, ru
                     checks["provider"] = await _provider_reachable(runtime.provider.base_url)
                     ready = checks["provider"] == "ok"
             except Exception as exc:  # a readiness probe reports failures; it never raises them
-                checks["journal" if checks["journal"] != "ok" else "provider"] = type(exc).__name__
+                reason = f"unavailable ({exc.reason})" if isinstance(exc, JournalUnavailable) else type(exc).__name__
+                checks["journal" if checks["journal"] != "ok" else "provider"] = reason
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     async def scrape(request: Request) -> Response:

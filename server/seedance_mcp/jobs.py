@@ -8,13 +8,21 @@ The rules that keep money safe live here, and the journal (`store.py`) enforces 
 - a create whose answer was lost is kept as `unknown` and never re-sent by us; where the provider lists tasks,
   a worker looks for it (`lost_creates.py` judges what it sees) and adopts it, or proves nothing was created;
 - following and downloading belong to whichever server process holds the job's lease, not to any tool call:
-  a caller that gives up, or a server that is killed, still gets the video on disk, once.
+  a caller that gives up, or a server that is killed, still gets the video on disk, once. The lease is a fence:
+  a download starts only after the journal confirms the lease, and the worker's writes carry its token, so a
+  process that lost the job (killed, frozen, cut off) can neither start a second download nor record one;
+- a journal that is unavailable (database down, disk full) stops nothing for good: the worker keeps every write it
+  owes in memory and retries it until the journal is back, and a new call is refused before anything is sent;
+- every time that decides something across processes comes from the journal's clock (`TaskStore.now`): this
+  process keeps its own times on that clock by measuring how far its own clock is from it.
 
 Nothing here knows about MCP: progress goes out through a plain callback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,6 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import anyio
@@ -39,6 +48,7 @@ from seedance_mcp.errors import (
     CreateAnswerLost,
     DownloadFailed,
     DuplicateSubmission,
+    JournalUnavailable,
     PollFailed,
     ProviderError,
     ProviderUnreachable,
@@ -47,19 +57,32 @@ from seedance_mcp.errors import (
     SpendRefused,
     SubmitOutcomeUnknown,
     TaskNotFound,
+    TaskNotRecorded,
     UnexpectedResponse,
     UnsupportedOperation,
 )
-from seedance_mcp.lost_creates import Verdict, identity_of, judge
+from seedance_mcp.lost_creates import TaskSearch, Verdict, identity_of, judge
 from seedance_mcp.polling import PollPolicy, ProgressMeter
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.status_batcher import StatusBatcher
-from seedance_mcp.store import BudgetExceeded, Job, SpendLimit, TaskIdTaken, TaskStore, new_job_id
+from seedance_mcp.store import (
+    FIRST_TOKEN,
+    BudgetExceeded,
+    Job,
+    Lease,
+    LeaseLost,
+    SpendLimit,
+    TaskIdTaken,
+    TaskStore,
+    new_job_id,
+)
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, str], Awaitable[None]]
+Recorded = Literal["recorded", "kept", "taken over"]
+"""What became of a change after a create: in the journal; kept in memory and retried; another process's now."""
 
 HEARTBEAT_SECONDS = 2.5
 MAX_FOLLOW_SECONDS = 3 * 24 * 3600.0
@@ -71,6 +94,19 @@ SWEEP_INTERVAL = 300.0
 """How often partial downloads left by dead processes are swept (besides at start-up)."""
 STORE_WAIT_INTERVAL = 0.5
 """How often a caller waiting on a job another process follows re-reads the journal."""
+JOURNAL_RETRY_FIRST = 0.5
+JOURNAL_RETRY_CAP = 10.0
+"""Backoff (seconds) between tries of a write the journal could not take, for as long as it stays unavailable."""
+RELEASE_SECONDS = 5.0
+"""How long giving a lease back may take; past that it is left to run out by itself."""
+CLOCK_SYNC_SECONDS = 60.0
+"""How often the offset between this process's clock and the journal's is measured again."""
+CLOCK_WARN_SECONDS = 5.0
+"""An offset beyond this is logged once: this machine's clock is wrong (the journal's is used)."""
+DOWNLOAD_TRIES_PER_URL = 2
+"""Failed tries of one URL before a fresh one is asked for (an expired or refused URL asks at once)."""
+DOWNLOAD_RECHECK_SECONDS = 2.0
+"""While a download waits for its next try, how often the journal is asked whether a caller wants it now."""
 
 
 @dataclass(eq=False)
@@ -82,6 +118,12 @@ class _Live:
     poll_error: SeedanceError | None = None
     poll_error_at: float = 0.0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    unrecorded: Callable[[Job], None] | None = None
+    """A change `job` shows that the journal has not taken yet (it was unavailable): written first, retried."""
+    unwritten: TaskSnapshot | None = None
+    """The status answer that said the video is ready, applied to `job` but written only with the download."""
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    """Set when a caller asks for a failed download to be tried now."""
 
     def publish(self, job: Job, poll_error: SeedanceError | None = None) -> None:
         self.job = job
@@ -119,6 +161,9 @@ class JobSettings:
     max_concurrent_downloads: int = 64
     """Jobs downloading at once. A small file costs a millisecond of CPU, a big one is bound by the network; the
     journal write after the files holds no slot."""
+    download_retry_first: float = 5.0
+    download_retry_cap: float = 600.0
+    """Backoff (seconds) between the worker's tries of a download that failed for a reason that may pass."""
     max_concurrent_creates: int = 12
     """Creates beyond this wait their turn before the request leaves (at most the HTTP pool's connections): a
     thousand creates queued inside the HTTP client cost more CPU than they save time."""
@@ -163,9 +208,13 @@ class JobManager:
         self.settings = settings
         self.owner = process_owner_id()
         self._clock = clock
+        self._offset = 0.0
+        """The journal's clock minus this process's (`_now`), measured by `_sync_clock`."""
+        self._offset_warned = False
         self._live: dict[str, _Live] = {}
-        self._held: set[str] = set()
-        """Every job whose lease this process holds: those it follows, and those it is creating right now."""
+        self._held: dict[str, int] = {}
+        """Every job whose lease this process holds, with the lease's token: those it follows, and those it is
+        creating right now."""
         self._task_group: anyio.abc.TaskGroup | None = None
         self._batcher: StatusBatcher | None = None
         self._nudge = anyio.Event()
@@ -176,6 +225,32 @@ class JobManager:
         self._poll_limiter = anyio.CapacityLimiter(settings.max_concurrent_polls)
         self._download_limiter = anyio.CapacityLimiter(settings.max_concurrent_downloads)
 
+    def _now(self) -> float:
+        """The journal's clock, read from this process's: every time this process records or decides by."""
+        return self._clock() + self._offset
+
+    async def _sync_clock(self) -> None:
+        """Measure how far this process's clock is from the journal's (the midpoint of one read of it)."""
+        before = self._clock()
+        journal = await self.store.now()
+        after = self._clock()
+        self._offset = journal - (before + after) / 2
+        if abs(self._offset) > CLOCK_WARN_SECONDS and not self._offset_warned:
+            self._offset_warned = True
+            logger.warning(
+                "this machine's clock is %.1f s %s the journal's; every time this server records or decides by is "
+                "taken from the journal's clock",
+                abs(self._offset),
+                "behind" if self._offset > 0 else "ahead of",
+            )
+
+    def _lease(self, job_id: str) -> Lease:
+        """This process's lease on a job, for a write fenced by it; LeaseLost once it no longer holds one."""
+        token = self._held.get(job_id)
+        if token is None:
+            raise LeaseLost(job_id)
+        return Lease(self.owner, token)
+
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -185,16 +260,23 @@ class JobManager:
                 self._task_group = task_group
                 self._batcher = StatusBatcher(self.provider, task_group, self._poll_limiter)
                 await anyio.to_thread.run_sync(self._sweep_partial_files)
-                await self._claim()
+                try:
+                    await self._sync_clock()
+                    await self._claim()
+                except JournalUnavailable as exc:  # the loops below try again until it is back
+                    logger.warning("%s", exc)
                 task_group.start_soon(self._claim_loop, name="claim jobs")
                 task_group.start_soon(self._renew_loop, name="renew leases")
                 task_status.started()
                 await anyio.sleep_forever()
         finally:
-            with anyio.CancelScope(shield=True):
-                held = list(self._held)
+            with anyio.move_on_after(RELEASE_SECONDS, shield=True):
+                held = dict(self._held)
                 self._held.clear()
-                await self.store.release(self.owner, held)
+                try:
+                    await self.store.release(self.owner, held)
+                except JournalUnavailable as exc:
+                    logger.warning("could not give back %d leases (%s); they run out by themselves", len(held), exc)
 
     def _sweep_partial_files(self) -> None:
         """Downloads cut off by a process that died leave `.part` files; nobody will finish them."""
@@ -212,17 +294,19 @@ class JobManager:
 
     async def _claim(self) -> None:
         while True:
-            jobs = await self.store.claim(self.owner, self.settings.lease_seconds, limit=500)
-            for job in jobs:
+            claimed = await self.store.claim(self.owner, self.settings.lease_seconds, limit=500)
+            for job, token in claimed:
                 if job.status == "submitting":
-                    # Its creating process died mid-create (its lease ran out): a paid task may exist.
-                    job = await self._change(job, _interrupted)
-                self._start(job)
-            if len(jobs) < 500:
+                    # Its creating process died mid-create (its lease ran out): a paid task may exist. Said at once
+                    # where the journal takes it, else by the worker as its first write.
+                    with contextlib.suppress(JournalUnavailable):
+                        job = await self._change(job, _interrupted, lease=Lease(self.owner, token))
+                self._start(job, token)
+            if len(claimed) < 500:
                 return
 
     async def _claim_loop(self) -> None:
-        swept_at = anyio.current_time()
+        swept_at = synced_at = anyio.current_time()
         while True:
             with anyio.move_on_after(self.settings.claim_interval):
                 await self._nudge.wait()
@@ -232,67 +316,119 @@ class JobManager:
                 swept_at = anyio.current_time()
                 await anyio.to_thread.run_sync(self._sweep_partial_files)
             try:
+                if anyio.current_time() - synced_at > CLOCK_SYNC_SECONDS:
+                    await self._sync_clock()
+                    synced_at = anyio.current_time()
                 await self._claim()
-            except Exception:  # a busy or broken journal must not stop the worker; the next round tries again
+            except JournalUnavailable as exc:  # the next round tries again; work in hand carries on meanwhile
+                logger.warning("claiming jobs: %s", exc)
+            except Exception:  # a broken journal must not stop the worker; the next round tries again
                 logger.exception("claiming jobs from the journal failed")
 
     async def _renew_loop(self) -> None:
         while True:
             await anyio.sleep(self.settings.lease_seconds / 3)
-            held = list(self._held)
+            held = dict(self._held)
             try:
                 kept = await self.store.renew(self.owner, held, self.settings.lease_seconds)
+            except JournalUnavailable as exc:  # nobody can claim our jobs while it is down either
+                logger.warning("renewing leases: %s", exc)
+                continue
             except Exception:  # the next renewal tries again well before the leases run out
                 logger.exception("renewing leases failed")
                 continue
-            for job_id in set(held) - kept:
+            for job_id, token in held.items():
+                if job_id in kept or self._held.get(job_id) != token:
+                    continue  # still ours, or given back (or claimed again) meanwhile
+                del self._held[job_id]
                 live = self._live.get(job_id)
                 # A job that just finished gave its lease back with its last write: nothing was lost.
-                if live is not None and job_id in self._held and live.job.has_work:
+                if live is not None and live.job.has_work:
                     logger.warning("lost the lease of %s to another process; leaving it to that one", job_id)
                     live.scope.cancel()
 
-    def _start(self, job: Job) -> None:
-        """Work on a job whose lease this process holds."""
-        self._held.add(job.job_id)
+    def _start(self, job: Job, token: int, *, unrecorded: Callable[[Job], None] | None = None) -> None:
+        """Work on a job whose lease this process holds with `token` (the work under way, if any, carries on with
+        it: this process claimed the job again)."""
+        self._held[job.job_id] = token
         if job.job_id in self._live:
             return
-        live = self._live[job.job_id] = _Live(job)
+        live = self._live[job.job_id] = _Live(job, unrecorded=unrecorded)
         assert self._task_group is not None, "JobManager.run() must be running"
         self._task_group.start_soon(self._work, live, name=f"follow {job.handle}")
 
     async def _work(self, live: _Live) -> None:
         try:
             with live.scope:
-                if live.job.status == "unknown":
-                    await self._search(live)
-                if live.job.task_id is not None and live.job.has_work:
-                    await self._follow_until_settled(live)
+                await self._work_through_outages(live)
+        except LeaseLost:
+            logger.info("another process holds the lease of %s now; leaving it to that one", live.job.job_id)
         except Exception:  # the last line of defence for one job: never let it take the worker down
             logger.exception("working on job %s failed", live.job.job_id)
         finally:
             job_id = live.job.job_id
             self._live.pop(job_id, None)
-            if job_id in self._held:
-                self._held.discard(job_id)
-                # A write that leaves a job without work clears its lease in the same statement.
-                if live.job.has_work:
-                    with anyio.CancelScope(shield=True):
-                        await self.store.release(self.owner, [job_id])
+            token = self._held.pop(job_id, None)
+            # A write that leaves a job without work clears its lease in the same statement.
+            if token is not None and live.job.has_work:
+                with anyio.move_on_after(RELEASE_SECONDS, shield=True):
+                    try:
+                        await self.store.release(self.owner, {job_id: token})
+                    except Exception as exc:  # it runs out by itself; never let cleaning up take the worker down
+                        logger.warning("could not give back the lease of %s (%s); it runs out by itself", job_id, exc)
             live.publish(live.job)
 
-    async def _change(self, job: Job, mutate: Callable[[Job], None]) -> Job:
-        """Apply `mutate` to the job and write it, compare-and-set; if another writer won, apply it to theirs."""
+    async def _work_through_outages(self, live: _Live) -> None:
+        """A job's work; when the journal becomes unavailable it waits, then takes the work up where it stood.
+        Writes wait in place (`_record`); a read that failed starts the step again from the job in memory."""
+        delay = JOURNAL_RETRY_FIRST
+        while True:
+            try:
+                if live.unrecorded is not None:
+                    live.publish(await self._record(live.job, live.unrecorded))
+                    live.unrecorded = None
+                    logger.info("the journal has recorded %s now", live.job.handle)
+                if live.job.status == "submitting":
+                    # Its creating process died mid-create (its lease ran out): a paid task may exist.
+                    live.publish(await self._record(live.job, _interrupted))
+                if live.job.status == "unknown":
+                    await self._search(live)
+                if live.job.task_id is not None and live.job.has_work:
+                    await self._follow_until_settled(live)
+                return
+            except JournalUnavailable as exc:
+                logger.warning("working on %s: %s", live.job.handle, exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, JOURNAL_RETRY_CAP)
+
+    async def _change(self, job: Job, mutate: Callable[[Job], None], *, lease: Lease | None = None) -> Job:
+        """Apply `mutate` to the job and write it, compare-and-set; if another writer won, apply it to theirs.
+        With `lease`, the write is fenced by it (LeaseLost once another process has claimed the job)."""
         for _ in range(20):
             candidate = job.clone()
             mutate(candidate)
-            if await self.store.update(candidate):
+            if await self.store.update(candidate, lease=lease):
                 return candidate
             fresh = await self.store.get(job.job_id)
             if fresh is None:
                 raise TaskNotFound(job.job_id)
             job = fresh
         raise RuntimeError(f"job {job.job_id} keeps changing under this process")
+
+    async def _record(self, job: Job, mutate: Callable[[Job], None]) -> Job:
+        """The worker's write: fenced by this process's lease, and tried again while the journal is unavailable
+        (with backoff, for as long as it takes), so what a paid task did is never dropped on the floor."""
+        delay = JOURNAL_RETRY_FIRST
+        warned = False
+        while True:
+            try:
+                return await self._change(job, mutate, lease=self._lease(job.job_id))
+            except JournalUnavailable as exc:
+                if not warned:
+                    logger.warning("could not record %s (%s); trying again until the journal takes it", job.handle, exc)
+                    warned = True
+                await anyio.sleep(delay)
+                delay = min(delay * 2, JOURNAL_RETRY_CAP)
 
     # -- submit ----------------------------------------------------------------------------------------------
 
@@ -310,7 +446,7 @@ class JobManager:
         """Journal the job, send the create request once, start following. The job, and whether it was reused."""
         provider_name = self.provider.preset.name
         fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
-        now = self._clock()
+        now = self._now()  # provisional: the journal stamps the job with its own clock as it takes it
         job_id = new_job_id()
         marker = None
         if self.provider.can_search(request.model_key) and self.settings.safety_identifier is None:
@@ -349,19 +485,17 @@ class JobManager:
             ),
         )
         window = self.settings.dedupe_window
-        since = None if force_new or window <= 0 else now - window
+        dedupe_window = None if force_new or window <= 0 else window
         for _ in range(3):
-            self._held.add(job.job_id)
             try:
                 earlier = await self.store.insert(
                     job,
-                    dedupe_since=since,
+                    dedupe_window=dedupe_window,
                     lease_owner=self.owner,
                     lease_seconds=self.settings.lease_seconds,
                     limits=limits,
                 )
             except BudgetExceeded as exc:
-                self._held.discard(job.job_id)
                 currency = price[1] if price else ""
                 raise SpendRefused(
                     f"This video (about {exc.cost:.2f} {currency}) would take the spend counted against "
@@ -369,12 +503,11 @@ class JobManager:
                     f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
                     "server's environment, or wait."
                 ) from exc
-            except BaseException:
-                self._held.discard(job.job_id)
-                raise
+            except JournalUnavailable as exc:
+                raise exc.refusing_a_video() from exc
             if earlier is None:
+                self._held[job.job_id] = FIRST_TOKEN
                 break
-            self._held.discard(job.job_id)
             if earlier.status == "submitting":
                 # The same call is being created right now (by this or another process): wait for its answer.
                 earlier = await self._create_outcome(earlier)
@@ -424,30 +557,29 @@ class JobManager:
             def lost(j: Job, reason: str = str(exc)) -> None:
                 j.status = "unknown"
                 j.error_message = reason
+                if not self._can_search(j):
+                    _search_impossible(j)
 
-            job = await self._change(job, lost)
             searching = self._can_search(job)
-            if not searching:
-                job = await self._change(job, _search_impossible)
-            self._start(job)
+            await self._after_create(job, lost, follow=True)
             raise SubmitOutcomeUnknown(job.job_id, self.provider.display_name, exc.reason, searching=searching) from exc
         except ProviderError as exc:
 
             def refused(j: Job, exc: ProviderError = exc) -> None:
                 j.status = "failed"
                 j.error_code, j.error_message, j.request_id = exc.code, exc.provider_message, exc.request_id
-                j.finished_at = self._clock()
+                j.finished_at = self._now()
 
-            await self._end_submit(job, refused)
+            await self._after_create(job, refused)
             raise
         except ProviderUnreachable as exc:
 
             def unreachable(j: Job, reason: str = str(exc)) -> None:
                 j.status = "failed"
                 j.error_message = f"not submitted: {reason}"
-                j.finished_at = self._clock()
+                j.finished_at = self._now()
 
-            await self._end_submit(job, unreachable)
+            await self._after_create(job, unreachable)
             raise
         except BaseException:
             # Anything else (a bug, a shutdown): whether the request left cannot be known.
@@ -456,16 +588,16 @@ class JobManager:
                 j.error_message = "the create request was interrupted; a paid task may exist"
 
             with anyio.CancelScope(shield=True):
-                await self._end_submit(job, interrupted)
+                await self._after_create(job, interrupted)
             raise
 
         def created(j: Job) -> None:
             j.task_id = task_id
             j.status = "queued"
-            j.submitted_at = self._clock()
+            j.submitted_at = j.submitted_at or self._now()
 
         try:
-            job = await self._change(job, created)
+            job, recorded = await self._after_create(job, created, follow=True)
         except TaskIdTaken:
             # The provider handed back an id the journal already gives another job: never follow one task twice.
             def clash(j: Job) -> None:
@@ -473,16 +605,51 @@ class JobManager:
                 j.error_message = f"the provider answered with task id {task_id}, which another job already has"
                 j.search_done = True
 
-            job = await self._change(job, clash)
-            self._held.discard(job.job_id)
+            job, _ = await self._after_create(job, clash)
             return job
+        if recorded != "recorded":
+            raise TaskNotRecorded(job, self.store.describe, kept=recorded == "kept")
         logger.info("submitted %s as %s", job.job_id, task_id)
-        self._start(job)
         return job
 
-    async def _end_submit(self, job: Job, mutate: Callable[[Job], None]) -> None:
-        await self._change(job, mutate)
-        self._held.discard(job.job_id)
+    async def _after_create(
+        self, job: Job, mutate: Callable[[Job], None], *, follow: bool = False
+    ) -> tuple[Job, Recorded]:
+        """Record what the create request came to (fenced by the lease the job was inserted with), and follow the
+        job from here when `follow`. The job as it now is, and whether the journal has it: when the journal is
+        unavailable the change is kept in memory and the worker writes it (retried) before anything else, so a
+        paid task's id is never lost while this process lives."""
+        pending = job.clone()
+        mutate(pending)
+        try:
+            written = await self._change(job, mutate, lease=self._lease(job.job_id))
+        except JournalUnavailable as exc:
+            token = self._held.get(job.job_id)
+            logger.warning(
+                "the journal did not take the outcome of %s's create (task %s): %s; %s",
+                job.job_id,
+                pending.task_id or "unknown",
+                exc,
+                "kept in memory and retried until it does" if token is not None else "its lease has run out",
+            )
+            if token is None:
+                return pending, "taken over"
+            self._start(pending, token, unrecorded=mutate)
+            return pending, "kept"
+        except LeaseLost:
+            # The create outlived the lease and another process took the job over (and will look for its task).
+            logger.warning(
+                "%s (task %s) was taken over by another process while its create was in flight",
+                job.job_id,
+                pending.task_id or "unknown",
+            )
+            return pending, "taken over"
+        token = self._held.get(job.job_id)
+        if follow and written.has_work and token is not None:
+            self._start(written, token)
+        else:
+            self._held.pop(job.job_id, None)
+        return written, "recorded"
 
     # -- lost create answers ---------------------------------------------------------------------------------
 
@@ -500,7 +667,7 @@ class JobManager:
 
         settings = self.settings
         if not self._can_search(live.job):
-            live.publish(await self._change(live.job, _search_impossible))
+            live.publish(await self._record(live.job, _search_impossible))
             return
         settle_after = live.job.created_at + settings.reconcile_window
         give_up_at = live.job.created_at + max(settings.reconcile_patience, settings.reconcile_window)
@@ -509,7 +676,7 @@ class JobManager:
             if delays:
                 delay = delays.pop(0)
             else:
-                now = self._clock()
+                now = self._now()
                 due = settle_after if now < settle_after else give_up_at
                 delay = max(0.0, min(60.0, due - now)) if due > now else 60.0
             await anyio.sleep(delay)
@@ -525,9 +692,10 @@ class JobManager:
                     job.model_key,
                     model=job.model,
                     service_tier=job.service_tier,
-                    since=job.created_at,
+                    since=job.created_at - self._offset,  # the search reads times on this process's clock
                     margin=settings.clock_margin,
                 )
+                search = _on_journal_clock(search, self._offset)
             except SeedanceError as exc:
                 logger.info("could not list the provider's tasks to find job %s: %s", job.job_id, exc)
                 verdict = Verdict("wait", reason=f"the provider's task list could not be read ({exc})")
@@ -552,24 +720,24 @@ class JobManager:
                     return
                 continue
             if verdict.kind == "not_created":
-                live.publish(await self._change(job, _not_created))
+                live.publish(await self._record(job, lambda j: _not_created(j, self._now())))
                 return
-            out_of_time = self._clock() >= give_up_at and not delays
+            out_of_time = self._now() >= give_up_at and not delays
             message = _search_message(verdict, final=out_of_time)
-            if out_of_time or (verdict.kind == "ambiguous" and not delays and self._clock() >= settle_after):
+            if out_of_time or (verdict.kind == "ambiguous" and not delays and self._now() >= settle_after):
 
                 def stop(j: Job, message: str = message) -> None:
                     j.error_message = message
                     j.search_done = True
 
-                live.publish(await self._change(job, stop))
+                live.publish(await self._record(job, stop))
                 return
             if message != job.error_message:
 
                 def note(j: Job, message: str = message) -> None:
                     j.error_message = message
 
-                live.publish(await self._change(job, note))
+                live.publish(await self._record(job, note))
 
     async def _adopt(self, live: _Live, task: TaskSnapshot) -> bool:
         """Make the found task the job's own; False when another job took it first."""
@@ -585,7 +753,7 @@ class JobManager:
             self._apply(job, task)
 
         try:
-            live.publish(await self._change(live.job, adopt))
+            live.publish(await self._record(live.job, adopt))
         except TaskIdTaken:
             return False
         return True
@@ -598,11 +766,10 @@ class JobManager:
         assert task_id is not None
         failures = 0
         last_progress: tuple[float, float] | None = None
-        unwritten: TaskSnapshot | None = None
         while not job.is_terminal or self._waiting_for_url(job):
-            elapsed = self._clock() - (job.submitted_at or job.created_at)
+            elapsed = self._now() - (job.submitted_at or job.created_at)
             if elapsed > MAX_FOLLOW_SECONDS or (self._waiting_for_url(job) and self._url_overdue(job)):
-                job = await self._change(job, self._give_up)
+                job = await self._record(job, self._give_up)
                 live.publish(job)
                 break
             if failures:
@@ -633,7 +800,7 @@ class JobManager:
                     def note(j: Job, message: str = message) -> None:
                         j.last_poll_error = message
 
-                    job = await self._change(job, note)
+                    job = await self._record(job, note)
                 else:
                     job.last_poll_error = message
                 live.publish(job, exc)
@@ -643,17 +810,36 @@ class JobManager:
                 last_progress = (job.progress, elapsed)
             downloads_next = snapshot.status == "succeeded" and snapshot.video_url is not None
             if _differs(job, snapshot) and not downloads_next:
-                job = await self._change(job, lambda j, answer=snapshot: self._apply(j, answer))
+                job = await self._record(job, lambda j, answer=snapshot: self._apply(j, answer))
             else:
                 # Unchanged, or about to be downloaded: the download's own write records it (if this process dies
                 # first, whoever takes the job over polls again and sees the same answer).
                 self._apply(job, snapshot)
-                unwritten = snapshot if downloads_next else None
+                if downloads_next:
+                    live.unwritten = snapshot
             job.poll_count += 1
             live.publish(job)
-        if job.needs_download:
-            job = await self._download(job, unwritten)
+        while job.needs_download:
+            if job.download_error is not None and not await self._download_due(live, job):
+                job = live.job
+                continue
+            job = await self._download(live, live.job)
             live.publish(job)
+
+    async def _download_due(self, live: _Live, job: Job) -> bool:
+        """After a failed download: wait for its next try, or for a caller to ask for it now (in this process, or
+        through the journal from another). True when it is due; False when the journal's job changed (`live.job`
+        is the new state)."""
+        due = job.download_retry_at or 0.0
+        while self._now() < due:
+            with anyio.move_on_after(min(DOWNLOAD_RECHECK_SECONDS, due - self._now())):
+                await live.wake.wait()
+            live.wake = anyio.Event()
+            fresh = await self.store.get(job.job_id)
+            if fresh is not None and fresh.version != job.version:
+                live.publish(fresh)
+                return False
+        return True
 
     @staticmethod
     def _waiting_for_url(job: Job) -> bool:
@@ -661,7 +847,7 @@ class JobManager:
         return job.status == "succeeded" and job.video_url is None and job.video_path is None
 
     def _url_overdue(self, job: Job) -> bool:
-        return self._clock() - (job.finished_at or job.updated_at) > MISSING_URL_PATIENCE
+        return self._now() - (job.finished_at or job.updated_at) > MISSING_URL_PATIENCE
 
     def _give_up(self, job: Job) -> None:
         if job.status == "succeeded":
@@ -671,7 +857,7 @@ class JobManager:
         if not job.is_terminal:
             job.status = "expired"
             job.error_message = "no final status after 72 hours; the provider has dropped the task"
-            job.finished_at = self._clock()
+            job.finished_at = self._now()
 
     def _apply(self, job: Job, snapshot: TaskSnapshot) -> None:
         """Copy a status answer into the job. A job that ended stays ended (a cancel may have got there first)."""
@@ -696,30 +882,47 @@ class JobManager:
         job.frames = snapshot.frames if snapshot.frames is not None else job.frames
         job.seed = snapshot.seed if snapshot.seed is not None else job.seed
         if job.is_terminal and job.finished_at is None:
-            job.finished_at = self._clock()
+            job.finished_at = self._now()
 
-    async def _download(self, job: Job, answer: TaskSnapshot | None = None) -> Job:
-        """Save the video (and last frame); one write records the files and `answer`, the status answer that
-        said they were ready (re-applied if another writer changed the job meanwhile)."""
+    async def _download(self, live: _Live, job: Job) -> Job:
+        """Save the video (and last frame); one write records the files and the status answer that said they were
+        ready (`live.unwritten`, re-applied if another writer changed the job meanwhile).
+
+        The download starts only once the journal confirms this process still holds the lease (a renewal of it
+        alone), and its write is fenced by the lease: a process that lost the job never fetches the video a second
+        time, nor records it. A complete video already at the destination (saved by this job's earlier holder,
+        whose write did not land) is taken as it is. A failure is recorded with the time of the next try."""
+        kept = await self.store.renew(
+            self.owner, {job.job_id: self._lease(job.job_id).token}, self.settings.lease_seconds
+        )
+        if job.job_id not in kept:
+            raise LeaseLost(job.job_id)
         directory = self.settings.output_dir
         if not self._output_dir_made:
             await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
             self._output_dir_made = True
-        video_path = error = frame_path = None
-        permanent = frame_failed = False
+        video_path = frame_path = None
+        error: DownloadFailed | None = None
+        frame_failed = False
+        url = job.video_url
+        answer = live.unwritten
         # The journal write after the files holds no download slot.
         async with self._download_limiter:
             if job.video_path is None and job.video_url:
                 target = directory / video_filename(job, ".mp4")
                 started = anyio.current_time()
                 try:
-                    size = await self._download_one(job, job.video_url, target, authenticated=job.video_needs_auth)
+                    if await anyio.to_thread.run_sync(_saved_whole, target):
+                        logger.info("%s is already saved at %s (by an earlier holder of the job)", job.handle, target)
+                    else:
+                        url = await self._download_url(job)
+                        size = await self._download_one(job, url, target, authenticated=job.video_needs_auth)
+                        seconds = anyio.current_time() - started
+                        metrics.observe_download(seconds)
+                        logger.info("saved %s: %d bytes in %.3f s to %s", job.handle, size, seconds, target)
                     video_path = str(target)
-                    seconds = anyio.current_time() - started
-                    metrics.observe_download(seconds)
-                    logger.info("saved %s: %d bytes in %.3f s to %s", job.handle, size, seconds, target)
                 except DownloadFailed as exc:
-                    error, permanent = str(exc), exc.permanent
+                    error = exc
                     logger.warning("download of %s failed: %s", job.handle, exc)
             if job.want_last_frame and job.last_frame_url and job.last_frame_path is None:
                 target = directory / video_filename(job, "-last-frame.png")
@@ -729,20 +932,43 @@ class JobManager:
                 except DownloadFailed as exc:
                     logger.warning("download of the last frame of %s failed: %s", job.handle, exc)
                     frame_failed = True
+        now = self._now()
 
         def saved(j: Job) -> None:
             if answer is not None:
                 self._apply(j, answer)
+            if url and url != j.video_url:
+                j.video_url = url  # a fresh URL the provider gave for this try
             if video_path is not None:
                 j.video_path = video_path
-            if error is not None and j.video_path is None:
-                j.download_error, j.download_permanent = error, permanent
+                j.download_error, j.download_retry_at, j.download_cap_bytes = None, None, None
+            elif error is not None and j.video_path is None:
+                _record_download_failure(j, error, now, self.settings)
             if frame_path is not None:
                 j.last_frame_path = frame_path
             if frame_failed:
                 j.last_frame_url = None
 
-        return await self._change(job, saved)
+        job = await self._record(job, saved)
+        live.unwritten = None
+        return job
+
+    async def _download_url(self, job: Job) -> str:
+        """The URL to try: the one known, or a fresh one from the provider when it has expired or failed
+        `DOWNLOAD_TRIES_PER_URL` times. A provider that no longer has the task makes the failure permanent."""
+        url = job.video_url
+        assert url is not None
+        assert job.task_id is not None
+        expired = job.video_url_expires_at is not None and job.video_url_expires_at < self._now()
+        if not expired and (job.download_attempts == 0 or job.download_attempts % DOWNLOAD_TRIES_PER_URL):
+            return url
+        try:
+            snapshot = await self.provider.fetch(job.task_id, job.model_key)
+        except TaskNotFound as exc:
+            raise DownloadFailed(f"the provider no longer has task {job.task_id}: {exc}", permanent=True) from exc
+        except SeedanceError as exc:
+            raise DownloadFailed(f"asking {self.provider.display_name} for a fresh URL failed: {exc}") from exc
+        return snapshot.video_url or url
 
     async def _download_one(self, job: Job, url: str, target: Path, *, authenticated: bool) -> int:
         try:
@@ -782,15 +1008,24 @@ class JobManager:
         return live.job.model_copy() if live else job
 
     async def retry_download(self, job: Job) -> Job:
-        """Give a finished job whose download failed another go, unless the failure was permanent."""
-        if job.status == "succeeded" and job.download_error and not job.download_permanent:
+        """Try a failed download again now (the worker otherwise waits for its next try), unless the file is no
+        video, or it was over the size cap and the cap has not been raised since."""
+        if job.status != "succeeded" or job.video_path is not None or job.download_error is None:
+            return job
+        if job.download_permanent:
+            return job
+        if job.download_cap_bytes is not None and self.provider.download_limits.max_bytes <= job.download_cap_bytes:
+            return job
 
-            def retry(j: Job) -> None:
-                if not j.download_permanent:
-                    j.download_error = None
+        def retry(j: Job) -> None:
+            if j.download_error is not None and not j.download_permanent and j.video_path is None:
+                j.download_error = j.download_retry_at = j.download_cap_bytes = None
 
-            job = await self._change(job, retry)
-            self._nudge.set()
+        job = await self._change(job, retry)
+        live = self._live.get(job.job_id)
+        if live is not None:
+            live.wake.set()
+        self._nudge.set()
         return job
 
     async def wait(
@@ -805,7 +1040,7 @@ class JobManager:
             live = self._live.get(job.job_id)
             job = live.job.model_copy() if live is not None else (await self.store.get(job.job_id) or job)
             if report is not None:
-                elapsed = self._clock() - (job.submitted_at or job.created_at)
+                elapsed = self._now() - (job.submitted_at or job.created_at)
                 phase = "downloading" if job.needs_download else job.status
                 value = meter.advance(phase, elapsed, job.progress)
                 if value is not None:
@@ -863,7 +1098,7 @@ class JobManager:
 
         def cancelled(j: Job) -> None:
             j.status = "cancelled"
-            j.finished_at = self._clock()
+            j.finished_at = self._now()
 
         job = await self._change(job, cancelled)
         live = self._live.get(job.job_id)
@@ -883,6 +1118,35 @@ def _differs(job: Job, snapshot: TaskSnapshot) -> bool:
     )
 
 
+def _saved_whole(path: Path) -> bool:
+    """Whether a complete video is at `path` (renamed there only after a whole, checked download)."""
+    from seedance_mcp.providers.client import video_structure_problem
+
+    try:
+        with path.open("rb") as handle:
+            return video_structure_problem(handle, os.fstat(handle.fileno()).st_size) is None
+    except OSError:
+        return False
+
+
+def _record_download_failure(job: Job, error: DownloadFailed, now: float, settings: JobSettings) -> None:
+    """Note a failed download and when to try it next: never again for a file that is no video, once a caller
+    asks (with a raised cap) for one over the size cap, else with backoff, for as long as the task is followed."""
+    job.download_error = str(error)
+    job.download_attempts += 1
+    job.download_retry_at = None
+    if error.permanent:
+        job.download_permanent = True
+    elif error.over_cap is not None:
+        job.download_cap_bytes = error.over_cap
+    elif now - (job.finished_at or now) > MAX_FOLLOW_SECONDS:
+        job.download_permanent = True
+        job.download_error = f"gave up after {MAX_FOLLOW_SECONDS / 3600:.0f} h of failed tries; the last: {error}"
+    else:
+        backoff = settings.download_retry_first * 2 ** (job.download_attempts - 1)
+        job.download_retry_at = now + min(backoff, settings.download_retry_cap)
+
+
 def _interrupted(job: Job) -> None:
     if job.status == "submitting":
         job.status = "unknown"
@@ -896,7 +1160,7 @@ def _search_impossible(job: Job) -> None:
     ) + "; this provider has no task list to look in, so check its console for a task created at that moment"
 
 
-def _not_created(job: Job) -> None:
+def _not_created(job: Job, now: float) -> None:
     if job.status != "unknown":
         return
     job.status = "failed"
@@ -906,7 +1170,13 @@ def _not_created(job: Job) -> None:
         "left, with this job's model and tier) found no such task: nothing was created or charged; submitting "
         "again is safe"
     )
-    job.finished_at = time.time()
+    job.finished_at = now
+
+
+def _on_journal_clock(search: TaskSearch, offset: float) -> TaskSearch:
+    """A look at the provider's list, its times moved from this process's clock to the journal's (`offset`)."""
+    clock_offset = None if search.clock_offset is None else search.clock_offset - offset
+    return dataclasses.replace(search, looked_at=search.looked_at + offset, clock_offset=clock_offset)
 
 
 def _search_message(verdict: Verdict, *, final: bool) -> str:

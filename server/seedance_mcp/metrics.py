@@ -76,9 +76,9 @@ async def render(store: TaskStore | None, today: float) -> bytes:
     enable()
     assert _metrics is not None
     if store is not None:
+        counts = await store.count_by_status()
         for status in STATUSES:
-            _, total = await store.recent(status, 0)
-            _metrics["jobs"].labels(state=status).set(total)
+            _metrics["jobs"].labels(state=status).set(counts.get(status, 0))
         spent: dict[str, float] = {}
         for row in await store.spend(today):
             currency = row.currency or "unknown"

@@ -88,7 +88,7 @@ class Spend(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[VideoTask]
-    total: int = Field(description="How many jobs matched before the limit.")
+    more: bool = Field(description="Older jobs match too: raise limit to see them.")
     spend: Spend
 
 

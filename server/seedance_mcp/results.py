@@ -26,10 +26,23 @@ def next_step(job: Job) -> str:
         case "succeeded" if job.video_path:
             simulated = " (The sandbox simulated it: a sample clip, nothing was billed.)" if job.simulated else ""
             return f"The video is saved at {job.video_path}. Give the user this path.{simulated}"
-        case "succeeded" if job.download_error:
+        case "succeeded" if job.download_error and job.download_permanent:
             return (
-                f"The video is ready but saving it failed ({job.download_error}). Call get_task_status(task_id="
-                f'"{handle}", wait=true) to try the download again, or give the user video_url before it expires.'
+                f"The video was made (and billed) but cannot be saved: {job.download_error}. The server will not "
+                "try again: give the user video_url to fetch it themselves before it expires."
+            )
+        case "succeeded" if job.download_error and job.download_cap_bytes is not None:
+            return (
+                f"The video is ready but larger than the download cap ({job.download_error}). Ask the user to raise "
+                "SEEDANCE_MAX_DOWNLOAD_MB in the server's environment and restart it, then call get_task_status("
+                f'task_id="{handle}", wait=true) to save it; or give them video_url.'
+            )
+        case "succeeded" if job.download_error:
+            when = f" (next try at {_iso(job.download_retry_at)})" if job.download_retry_at else ""
+            return (
+                f"The video is ready (and billed) but saving it failed ({job.download_error}); the server tries "
+                f'again by itself{when}. Call get_task_status(task_id="{handle}", wait=true) to try now and wait '
+                "for it. Do not call generate_video again for this video."
             )
         case "succeeded":
             return f'The video is ready and downloading: call get_task_status(task_id="{handle}", wait=true).'

@@ -9,14 +9,14 @@ import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 
 from seedance_mcp import __version__
 from seedance_mcp.catalog import PRESETS, Preset
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import ConfigurationError, SeedanceError
+from seedance_mcp.errors import ConfigurationError, JournalUnavailable, SeedanceError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,12 +59,22 @@ def _sandbox_paths(preset: Preset, url: str) -> tuple[str, dict[str, str]]:
     return url, {}
 
 
+RETRY_FIRST_SECONDS = 1.0
+RETRY_CAP_SECONDS = 30.0
+"""Backoff between tries to open the runtime while its journal is unavailable (a database outage, a full disk)."""
+
+
 class LazyRuntime:
     """The runtime, opened in the background once a tool needs it or `delay` seconds after start-up.
 
     Nothing that `initialize` and `tools/list` need waits for the HTTP client, the journal or the sandbox, so the
     server answers a client's first requests as fast as a bare MCPServer; the worker still resumes unfinished
     jobs moments after start-up, whether or not any tool is called.
+
+    A journal that cannot be reached (its database down, its disk full) is waited out: the runtime is opened again
+    with backoff until it can be, meanwhile every tool call is told so at once (and a new video that nothing was
+    sent or charged). Anything else that stops the runtime (a configuration it cannot work with, a bug) stops it
+    for good: `died` says why, and `/healthz` reports it, so an orchestrator restarts the process.
     """
 
     def __init__(self, settings: Settings, delay: float, principals: Mapping[str, Principal] | None = None) -> None:
@@ -76,26 +86,45 @@ class LazyRuntime:
         self._ready = anyio.Event()
         self._runtime: Runtime | None = None
         self._error: SeedanceError | None = None
+        self.died: str | None = None
+        """Why the runtime stopped for good (None while it runs, or is being opened)."""
 
     async def run(self) -> None:
         with anyio.move_on_after(self._delay):
             await self._wanted.wait()
-        try:
-            async with open_runtime(self._settings) as runtime:
-                self._runtime = runtime
-                self._ready.set()
-                await anyio.sleep_forever()
-        except SeedanceError as exc:
-            logger.error("the server could not start its runtime: %s", exc)
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                async with open_runtime(self._settings) as runtime:
+                    self._runtime, self._error = runtime, None
+                    self._ready.set()
+                    delay = RETRY_FIRST_SECONDS
+                    await anyio.sleep_forever()
+            except Exception as exc:  # a top-level handler: what the runtime stopped on decides what comes next
+                self._runtime = None
+                unavailable = _journal_unavailable(exc)
+                if unavailable is not None:
+                    logger.warning("%s (opening the runtime again in %.0f s)", unavailable, delay)
+                    self._error = unavailable
+                    self._ready.set()
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, RETRY_CAP_SECONDS)
+                    continue
+                self._die(exc)
+                return
+
+    def _die(self, exc: Exception) -> None:
+        if isinstance(exc, SeedanceError):
+            logger.error("the server's runtime stopped: %s", exc)
             self._error = exc
-            self._ready.set()
-        except Exception as exc:  # a top-level handler: an unwritable state dir must not kill the server
-            logger.exception("the server could not start its runtime")
+        else:
+            logger.error("the server's runtime stopped", exc_info=exc)
             self._error = ConfigurationError(
-                f"The server could not open its journal or HTTP client ({type(exc).__name__}: {exc}). Check that "
-                "SEEDANCE_STATE_DIR and SEEDANCE_OUTPUT_DIR are writable, then restart the server."
+                f"The server could not open or keep its journal, HTTP client or worker ({type(exc).__name__}: {exc}). "
+                "Check that SEEDANCE_STATE_DIR and SEEDANCE_OUTPUT_DIR are writable, then restart the server."
             )
-            self._ready.set()
+        self.died = str(self._error)
+        self._ready.set()
 
     async def get(self) -> Runtime:
         self._wanted.set()
@@ -103,6 +132,18 @@ class LazyRuntime:
         if self._runtime is None:
             raise self._error or ConfigurationError("the server's runtime is not available")
         return self._runtime
+
+
+def _journal_unavailable(exc: BaseException) -> JournalUnavailable | None:
+    """The JournalUnavailable that `exc` is, or that every error of its group is (the first), else None."""
+    if isinstance(exc, JournalUnavailable):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        leaves = [_journal_unavailable(inner) for inner in group.exceptions]
+        if leaves and all(leaf is not None for leaf in leaves):
+            return leaves[0]
+    return None
 
 
 @asynccontextmanager
@@ -205,6 +246,8 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 claim_interval=min(2.0, settings.lease_seconds / 3),
                 safety_identifier=settings.safety_identifier,
                 simulated=is_sandbox,
+                download_retry_first=5.0 * scale,
+                download_retry_cap=600.0 * scale,
             ),
         )
         task_group = await stack.enter_async_context(anyio.create_task_group())

@@ -10,9 +10,19 @@ across awaits):
 - **Every change is a compare-and-set.** `update` writes a job only if its `version` is still the one the writer
   read; otherwise it reports that it lost and the writer reads again. A provider task id belongs to at most one
   job (a unique index): a second job claiming it gets `TaskIdTaken`.
-- **Leases.** A job with work left (polling, downloading, looking for a lost task) is worked on by the one process
-  that holds its lease (`claim`), renewed while it works (`renew`), given back when done (`release`), and taken
-  over by another process only once it has expired, so a killed server's jobs are finished by whoever is left.
+- **Leases are fences.** A job with work left (polling, downloading, looking for a lost task) is worked on by the one
+  process that holds its lease (`claim`), renewed while it works (`renew`), given back when done (`release`), and
+  taken over by another process only once it has expired, so a killed server's jobs are finished by whoever is
+  left. Each claim hands out a new token (a number that only grows); renewals and the worker's writes carry it,
+  and the journal refuses them once another process has claimed the job since (`LeaseLost`), so a process that
+  lost its lease can never record work over the new holder's.
+- **One clock.** Every time that decides something across processes (a job's `created_at`, and so the dedupe
+  window and a budget's day; lease expiry) is read from the journal's clock, never from a caller's: the
+  database's `now()` for PostgreSQL, the one machine's clock for SQLite (every process sharing the file runs
+  there). `now()` reads it, so a process can keep its own times on the same clock.
+
+A journal that cannot be reached or written (its database is down, its disk is full) raises `JournalUnavailable`, a
+transient state the callers wait out; every other error is a bug or a broken journal.
 
 `TaskStore` is the seam (a shared database implements the same contract for many replicas); `SqliteTaskStore` is
 the embedded default: one file in SEEDANCE_STATE_DIR, WAL mode, stdlib sqlite3 run in a worker thread so the event
@@ -21,11 +31,12 @@ loop never blocks.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +46,7 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
+from seedance_mcp.errors import JournalUnavailable
 from seedance_mcp.models import TERMINAL, JobStatus
 from seedance_mcp.thread_batches import BatchedThread, Call, run_each
 
@@ -69,8 +81,16 @@ class Job(BaseModel):
     video_path: str | None = None
     last_frame_path: str | None = None
     download_error: str | None = None
+    """Why the last try to save the video failed (kept for the caller to read while the next try waits)."""
     download_permanent: bool = False
-    """The download failed for a reason that retrying cannot cure (over the size cap, a refused URL)."""
+    """Saving stopped for good: the file is no video, or the provider no longer serves it."""
+    download_attempts: int = 0
+    """Failed tries to save the video since it was ready (or since a caller asked for another go)."""
+    download_retry_at: float | None = None
+    """When (the journal's clock) the worker tries the download again after a failure."""
+    download_cap_bytes: int | None = None
+    """The size cap (SEEDANCE_MAX_DOWNLOAD_MB, in bytes) the video was over: it waits for a caller to ask again once
+    the cap is raised, rather than fetching gigabytes again on a timer."""
     resolution: str | None = None
     ratio: str | None = None
     duration: float | None = None
@@ -112,9 +132,15 @@ class Job(BaseModel):
         return self.status in TERMINAL
 
     @property
+    def download_stopped(self) -> bool:
+        """Saving the video stopped until someone acts: the file is no video, the provider no longer serves it, or
+        it is over the size cap. Any other failure is tried again by the worker by itself."""
+        return self.download_error is not None and (self.download_permanent or self.download_cap_bytes is not None)
+
+    @property
     def needs_download(self) -> bool:
         wants_frame = self.want_last_frame and self.last_frame_url is not None and self.last_frame_path is None
-        return self.status == "succeeded" and (self.video_path is None or wants_frame) and not self.download_error
+        return self.status == "succeeded" and (self.video_path is None or wants_frame) and not self.download_stopped
 
     @property
     def settled(self) -> bool:
@@ -147,16 +173,25 @@ def new_job_id() -> str:
     return f"job-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpendLimit:
     """A budget the insert of a new job must stay within: `limit` over every job created since `since`."""
 
-    since: float
     limit: float
     name: str
     """What the user calls it, e.g. `SEEDANCE_DAILY_BUDGET`."""
     principal: str | None = None
     """Count only this principal's jobs (None: everyone's)."""
+    since: float | None = None
+    """The instant (epoch seconds) from which jobs count; None: the journal's today, local midnight (this process's
+    time zone) of the day the journal's clock says it is at the insert. A daily budget leaves it None, so a
+    process whose clock is wrong still counts the same day as every other."""
+
+
+def start_of_day(instant: float) -> float:
+    """Local midnight (this process's time zone) of the day `instant` falls in."""
+    local = time.localtime(instant)
+    return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
 class BudgetExceeded(Exception):
@@ -178,6 +213,26 @@ class SpendRow:
     cost: float
 
 
+class LeaseLost(Exception):
+    """The journal refused a write fenced by a lease this process no longer holds: another process has the job."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"the lease of {job_id} is held by another process now")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A process's hold on a job: who (`owner`) and which claim (`token`, raised by every claim of the job)."""
+
+    owner: str
+    token: int
+
+
+FIRST_TOKEN = 1
+"""The token of the lease a job is inserted with (`insert(lease_owner=…)`); each claim raises it by one."""
+
+
 class TaskIdTaken(Exception):
     """The provider task id is already owned by another job in the journal."""
 
@@ -190,25 +245,36 @@ class TaskStore(Protocol):
     """Where jobs are kept, and the arbiter of who may change them. Every method is safe to call from the loop.
 
     Implementations must make `insert`, `update`, `claim`, `renew` and `release` atomic across every process
-    that shares the store.
+    that shares the store, and raise `JournalUnavailable` when the journal cannot be reached or written.
     """
+
+    @property
+    def describe(self) -> str:
+        """What a person calls this journal in a message: `the PostgreSQL journal`, `the SQLite journal at …`."""
+        ...
+
+    async def now(self) -> float:
+        """The journal's clock (epoch seconds): the one every process sharing the journal decides by."""
+        ...
 
     async def insert(
         self,
         job: Job,
         *,
-        dedupe_since: float | None,
+        dedupe_window: float | None,
         lease_owner: str | None,
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
-        """Insert `job` unless a live job with its fingerprint was created at or after `dedupe_since`.
+        """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds.
 
-        Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that may have
-        cost money: not failed, cancelled, expired or not submitted. With `lease_owner`, the new job starts
-        leased to it, so no other process picks it up mid-create. Raises BudgetExceeded (and inserts nothing)
-        when the spend of the jobs created since a limit's `since` (`Job.spend`: billed, or estimated while in
-        flight) plus this job's would pass the limit; the check and the insert are one step.
+        The journal's clock stamps `job.created_at` and `job.updated_at` (set on `job` too) and measures the
+        window. Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that
+        may have cost money: not failed, cancelled, expired or not submitted. With `lease_owner`, the new job
+        starts leased to it (token `FIRST_TOKEN`), so no other process picks it up mid-create. Raises
+        BudgetExceeded (and inserts nothing) when the spend of the jobs created since a limit's `since` (`Job.spend`:
+        billed, or estimated while in flight) plus this job's would pass the limit; the check and the insert are
+        one step.
         """
         ...
 
@@ -216,35 +282,43 @@ class TaskStore(Protocol):
         """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
         ...
 
-    async def update(self, job: Job) -> bool:
+    async def update(self, job: Job, *, lease: Lease | None = None) -> bool:
         """Write `job` if the stored version is still `job.version` (then bump both); False if another write won.
 
-        Raises TaskIdTaken when `job.task_id` already belongs to another job.
+        With `lease`, only while that lease still holds the job (else `LeaseLost`): the worker's writes. Raises
+        TaskIdTaken when `job.task_id` already belongs to another job.
         """
         ...
 
     async def get(self, key: str) -> Job | None:
-        """A job by its job id or its provider task id."""
+        """A job by its job id or its provider task id, as the journal has it now."""
         ...
 
-    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
-        """Newest first, optionally of one status and one principal; and how many matched in all."""
+    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], bool]:
+        """Up to `limit` jobs, newest first, optionally of one status and one principal; and whether more match."""
+        ...
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many jobs the journal holds in each status (for the metrics page: it reads every row's status)."""
         ...
 
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         """Which job owns each of these provider task ids (those no job owns are left out)."""
         ...
 
-    async def claim(self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None) -> list[Job]:
-        """Lease jobs with work left whose lease is free or expired (or just `job_id`); the jobs now held."""
+    async def claim(
+        self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None
+    ) -> list[tuple[Job, int]]:
+        """Lease jobs with work left whose lease is free or expired (or just `job_id`): the jobs now held, each with
+        its new lease token."""
         ...
 
-    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
-        """Extend the leases `owner` still holds among `job_ids`; the ids it still holds."""
+    async def renew(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        """Extend the leases (job id → token) `owner` still holds with those tokens; the ids it still holds."""
         ...
 
-    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
-        """Give back leases, so another process may take the jobs at once."""
+    async def release(self, owner: str, leases: Mapping[str, int]) -> None:
+        """Give back leases (job id → token), so another process may take the jobs at once."""
         ...
 
     async def close(self) -> None: ...
@@ -275,6 +349,7 @@ _MIGRATIONS = (
     "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE jobs ADD COLUMN currency TEXT",
     "ALTER TABLE jobs ADD COLUMN billed_tokens INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
 )
 _INDEXES = """
 DROP INDEX IF EXISTS jobs_task_id;
@@ -293,17 +368,24 @@ DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
 
 
 class SettledJobs:
-    """The bounded cache every store keeps of settled jobs, by job id and task id. Settled jobs never change again
-    (but for a retried download, which goes through `update`), so a status call for one is a dictionary look-up.
-    It keeps copies and hands out copies: nothing a caller changes reaches it."""
+    """The bounded cache every store keeps of settled jobs, by job id and task id, so a status call for one reads a
+    version number from the journal instead of the whole job. The cache never answers alone: a job another process
+    changed since (re-opened to fetch its last frame, a download tried again) has a newer version, and is read
+    whole. It keeps copies and hands out copies: nothing a caller changes reaches it."""
 
     def __init__(self, size: int = SETTLED_CACHE_SIZE) -> None:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._size = size
 
-    def get(self, key: str) -> Job | None:
+    def version_of(self, key: str) -> int:
+        """The version of the cached copy, or -1 (no version the journal has) when none is cached."""
         cached = self._jobs.get(key)
-        return cached.clone() if cached is not None else None
+        return cached.version if cached is not None else -1
+
+    def get(self, key: str, version: int) -> Job | None:
+        """The cached copy of `key` if it is still at `version` (the journal's), else None."""
+        cached = self._jobs.get(key)
+        return cached.clone() if cached is not None and cached.version == version else None
 
     def remember(self, job: Job) -> None:
         if not (job.settled and not job.download_error):
@@ -323,8 +405,14 @@ class SettledJobs:
             self._jobs.pop(job.task_id, None)
 
 
+_SQLITE_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})
+"""Disk errors that a person fixes without restarting the server (space freed, the volume back)."""
+
+
 class SqliteTaskStore:
-    """The default journal: `<state_dir>/jobs.sqlite3`, shared safely by every process that opens it."""
+    """The default journal: `<state_dir>/jobs.sqlite3`, shared safely by every process that opens it.
+
+    Its clock is this machine's (`clock`): every process sharing the file runs on it."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -334,8 +422,14 @@ class SqliteTaskStore:
         self._thread = BatchedThread(self._run_batch)
         self._settled = SettledJobs()
 
+    @property
+    def describe(self) -> str:
+        return f"the SQLite journal {self.path}"
+
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteTaskStore:
+        """Open (and create or migrate) the journal. A full disk or a failing volume raises JournalUnavailable;
+        a path that cannot hold a journal (a file where a directory must be, no permission) raises OSError."""
         store = cls(path, clock=clock)
         # Two servers starting together race to create the file and switch it to WAL; that switch takes a lock
         # SQLite's busy timeout does not wait for, so the loser tries again.
@@ -345,9 +439,16 @@ class SqliteTaskStore:
                 return store
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 39:
-                    raise
+                    raise store._unavailable(exc) from exc
                 await anyio.sleep(0.05 + 0.05 * attempt)
+            except OSError as exc:
+                if exc.errno in _SQLITE_UNAVAILABLE_ERRNOS:
+                    raise store._unavailable(exc) from exc
+                raise
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _unavailable(self, exc: BaseException) -> JournalUnavailable:
+        return JournalUnavailable(self.describe, f"{type(exc).__name__}: {exc}")
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -386,14 +487,18 @@ class SqliteTaskStore:
         """Run `work` on the connection in the worker thread, batched with whatever else is waiting: under load
         (thousands of jobs writing at once) one trip carries hundreds of operations, so the journal keeps up with
         the event loop rather than queueing every submit behind every poll's write. A write whose caller gave up
-        before any trip took it is never made."""
+        before any trip took it is never made. SQLite's operational errors (a full disk, an I/O error, a lock held
+        past the busy timeout) become JournalUnavailable."""
 
         def on_connection() -> _T:
             if self._connection is None:
                 raise RuntimeError("the store is closed")
             return work(self._connection)
 
-        return await self._thread.run(on_connection, writes=writes)
+        try:
+            return await self._thread.run(on_connection, writes=writes)
+        except sqlite3.OperationalError as exc:
+            raise self._unavailable(exc) from exc
 
     def _run_batch(self, batch: list[Call[Any]]) -> None:
         """All the operations in one transaction: one commit for the batch instead of one each. Each operation is
@@ -427,67 +532,73 @@ class SqliteTaskStore:
                 if call.error is None:
                     call.value, call.error = None, exc
 
+    async def now(self) -> float:
+        return self._clock()
+
     async def insert(
         self,
         job: Job,
         *,
-        dedupe_since: float | None,
+        dedupe_window: float | None,
         lease_owner: str | None,
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
-        now = self._clock()
-        lease_expires = now + lease_seconds if lease_owner else 0.0
         dead = ", ".join("?" for _ in DEAD_STATUSES)
 
         def work(db: sqlite3.Connection) -> Job | None:
             with _write_transaction(db):
-                if dedupe_since is not None:
+                now = self._clock()  # under the write lock: the order of inserts is the order of their times
+                if dedupe_window is not None:
                     row = db.execute(
                         f"SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? AND status NOT IN ({dead}) "
                         "ORDER BY created_at DESC LIMIT 1",
-                        (job.fingerprint, dedupe_since, *DEAD_STATUSES),
+                        (job.fingerprint, now - dedupe_window, *DEAD_STATUSES),
                     ).fetchone()
                     if row is not None:
                         return Job.model_validate_json(str(row[0]))
                 for limit in limits:
                     scope, values = _scope(limit.principal)
+                    since = start_of_day(now) if limit.since is None else limit.since
                     (spent,) = db.execute(
-                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}",
-                        (limit.since, *values),
+                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}", (since, *values)
                     ).fetchone()
                     if float(spent) + job.spend > limit.limit:
                         raise BudgetExceeded(limit, float(spent), job.spend)
+                written = job.model_copy(update={"created_at": now, "updated_at": now})
                 db.execute(
                     "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
-                    "lease_owner, lease_expires, spend, principal, model, currency, billed_tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        job.job_id,
-                        job.task_id,
-                        job.status,
-                        job.fingerprint,
-                        job.created_at,
-                        job.model_dump_json(),
-                        job.version,
-                        int(job.has_work),
+                        written.job_id,
+                        written.task_id,
+                        written.status,
+                        written.fingerprint,
+                        now,
+                        written.model_dump_json(),
+                        written.version,
+                        int(written.has_work),
                         lease_owner,
-                        lease_expires,
-                        job.spend,
-                        job.principal,
-                        job.model,
-                        job.currency,
-                        job.usage_tokens or 0,
+                        now + lease_seconds if lease_owner else 0.0,
+                        FIRST_TOKEN if lease_owner else 0,
+                        written.spend,
+                        written.principal,
+                        written.model,
+                        written.currency,
+                        written.usage_tokens or 0,
                     ),
                 )
+                job.created_at = job.updated_at = now
                 return None
 
         return await self._in_thread(work)
 
-    async def update(self, job: Job) -> bool:
+    async def update(self, job: Job, *, lease: Lease | None = None) -> bool:
         expected = job.version
         written = job.model_copy(update={"version": expected + 1, "updated_at": self._clock()})
         data = written.model_dump_json()  # here, not in the thread: the caller may change `job` meanwhile
+        owner, token = (lease.owner, lease.token) if lease is not None else (None, None)
 
         def work(db: sqlite3.Connection) -> bool:
             try:
@@ -496,7 +607,7 @@ class SqliteTaskStore:
                     "currency = ?, billed_tokens = ?, "
                     "lease_owner = CASE WHEN ? THEN lease_owner ELSE NULL END, "
                     "lease_expires = CASE WHEN ? THEN lease_expires ELSE 0 END "
-                    "WHERE job_id = ? AND version = ?",
+                    "WHERE job_id = ? AND version = ? AND (? IS NULL OR (lease_owner = ? AND lease_token = ?))",
                     (
                         written.task_id,
                         written.status,
@@ -510,11 +621,23 @@ class SqliteTaskStore:
                         written.has_work,
                         written.job_id,
                         expected,
+                        owner,
+                        owner,
+                        token,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise TaskIdTaken(written.task_id or "") from exc
-            return cursor.rowcount == 1
+            if cursor.rowcount == 1:
+                return True
+            if owner is not None:
+                held = db.execute(
+                    "SELECT 1 FROM jobs WHERE job_id = ? AND lease_owner = ? AND lease_token = ?",
+                    (written.job_id, owner, token),
+                ).fetchone()
+                if held is None:
+                    raise LeaseLost(written.job_id)
+            return False
 
         won = await self._in_thread(work)
         if won:
@@ -525,9 +648,32 @@ class SqliteTaskStore:
         return won
 
     async def get(self, key: str) -> Job | None:
-        cached = self._settled.get(key)
-        if cached is not None:
-            return cached
+        known = self._settled.version_of(key)
+
+        def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+            # The whole job only when its version is not the cached one.
+            return db.execute(
+                "SELECT version, CASE WHEN version = ? THEN NULL ELSE data END FROM jobs WHERE job_id = ? "
+                "UNION ALL SELECT version, CASE WHEN version = ? THEN NULL ELSE data END FROM jobs WHERE task_id = ? "
+                "LIMIT 1",
+                (known, key, known, key),
+            ).fetchall()
+
+        rows = await self._in_thread(work, writes=False)
+        if not rows:
+            return None
+        version, data = rows[0]
+        if data is None:
+            cached = self._settled.get(key, int(str(version)))
+            if cached is not None:
+                return cached
+            return await self._read_whole(key)
+        job = Job.model_validate_json(str(data))
+        self._settled.remember(job)
+        return job
+
+    async def _read_whole(self, key: str) -> Job | None:
+        """The job read whole (the cached copy went away between the version read and now)."""
 
         def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
             return db.execute(
@@ -536,23 +682,25 @@ class SqliteTaskStore:
             ).fetchall()
 
         rows = await self._in_thread(work, writes=False)
-        if not rows:
-            return None
-        job = Job.model_validate_json(str(rows[0][0]))
-        self._settled.remember(job)
-        return job
+        return Job.model_validate_json(str(rows[0][0])) if rows else None
 
-    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
+    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], bool]:
         clauses = [c for c in ("status = ?" if status else "", "principal = ?" if principal is not None else "") if c]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         parameters = tuple(v for v in (status, principal) if v is not None)
 
-        def work(db: sqlite3.Connection) -> tuple[list[Job], int]:
-            rows = db.execute(
-                f"SELECT data FROM jobs {where} ORDER BY created_at DESC LIMIT ?", (*parameters, limit)
+        def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+            # One row past the limit says whether more match, without counting them all.
+            return db.execute(
+                f"SELECT data FROM jobs {where} ORDER BY created_at DESC LIMIT ?", (*parameters, limit + 1)
             ).fetchall()
-            (total,) = db.execute(f"SELECT COUNT(*) FROM jobs {where}", parameters).fetchone()
-            return [Job.model_validate_json(str(row[0])) for row in rows], int(total)
+
+        rows = await self._in_thread(work, writes=False)
+        return [Job.model_validate_json(str(row[0])) for row in rows[:limit]], len(rows) > limit
+
+    async def count_by_status(self) -> dict[str, int]:
+        def work(db: sqlite3.Connection) -> dict[str, int]:
+            return {str(status): int(n) for status, n in db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY 1")}
 
         return await self._in_thread(work, writes=False)
 
@@ -584,11 +732,12 @@ class SqliteTaskStore:
 
         return await self._in_thread(work, writes=False)
 
-    async def claim(self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None) -> list[Job]:
-        now = self._clock()
-
-        def work(db: sqlite3.Connection) -> list[Job]:
+    async def claim(
+        self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None
+    ) -> list[tuple[Job, int]]:
+        def work(db: sqlite3.Connection) -> list[tuple[Job, int]]:
             with _write_transaction(db):
+                now = self._clock()
                 if job_id is not None:
                     rows = db.execute(
                         "SELECT job_id FROM jobs WHERE job_id = ? AND has_work = 1 "
@@ -606,42 +755,48 @@ class SqliteTaskStore:
                     return []
                 marks = ", ".join("?" for _ in ids)
                 db.execute(
-                    f"UPDATE jobs SET lease_owner = ?, lease_expires = ? WHERE job_id IN ({marks})",
+                    f"UPDATE jobs SET lease_owner = ?, lease_expires = ?, lease_token = lease_token + 1 "
+                    f"WHERE job_id IN ({marks})",
                     (owner, now + lease_seconds, *ids),
                 )
-                data = db.execute(f"SELECT data FROM jobs WHERE job_id IN ({marks})", tuple(ids)).fetchall()
-                return [Job.model_validate_json(str(row[0])) for row in data]
+                data = db.execute(f"SELECT data, lease_token FROM jobs WHERE job_id IN ({marks})", tuple(ids))
+                return [(Job.model_validate_json(str(row[0])), int(row[1])) for row in data]
 
         return await self._in_thread(work)
 
-    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
-        if not job_ids:
+    async def renew(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        if not leases:
             return set()
-        now = self._clock()
-        marks = ", ".join("?" for _ in job_ids)
+        pairs = ", ".join("(?, ?)" for _ in leases)
+        values = tuple(value for pair in leases.items() for value in pair)
 
         def work(db: sqlite3.Connection) -> set[str]:
             with _write_transaction(db):
                 db.execute(
-                    f"UPDATE jobs SET lease_expires = ? WHERE lease_owner = ? AND job_id IN ({marks})",
-                    (now + lease_seconds, owner, *job_ids),
+                    f"WITH held(job_id, token) AS (VALUES {pairs}) UPDATE jobs SET lease_expires = ? "
+                    "WHERE lease_owner = ? AND (job_id, lease_token) IN (SELECT job_id, token FROM held)",
+                    (*values, self._clock() + lease_seconds, owner),
                 )
                 rows = db.execute(
-                    f"SELECT job_id FROM jobs WHERE lease_owner = ? AND job_id IN ({marks})", (owner, *job_ids)
+                    f"WITH held(job_id, token) AS (VALUES {pairs}) SELECT job_id FROM jobs "
+                    "WHERE lease_owner = ? AND (job_id, lease_token) IN (SELECT job_id, token FROM held)",
+                    (*values, owner),
                 ).fetchall()
             return {str(row[0]) for row in rows}
 
         return await self._in_thread(work)
 
-    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
-        if not job_ids:
+    async def release(self, owner: str, leases: Mapping[str, int]) -> None:
+        if not leases:
             return
-        marks = ", ".join("?" for _ in job_ids)
+        pairs = ", ".join("(?, ?)" for _ in leases)
+        values = tuple(value for pair in leases.items() for value in pair)
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
-                f"UPDATE jobs SET lease_owner = NULL, lease_expires = 0 WHERE lease_owner = ? AND job_id IN ({marks})",
-                (owner, *job_ids),
+                f"WITH held(job_id, token) AS (VALUES {pairs}) UPDATE jobs SET lease_owner = NULL, lease_expires = 0 "
+                "WHERE lease_owner = ? AND (job_id, lease_token) IN (SELECT job_id, token FROM held)",
+                (*values, owner),
             )
 
         await self._in_thread(work)

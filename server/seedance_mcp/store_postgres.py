@@ -13,9 +13,14 @@ read-modify-write in Python:
   A provider task id is unique by a partial unique index; a violation of it becomes `TaskIdTaken`.
 - **Leases**: `claim` picks jobs with work left (a partial index on `has_work`) whose lease is free (no owner, or
   expired) with `SELECT … FOR UPDATE SKIP LOCKED`, so replicas claiming at once skip each other's rows instead of
-  waiting or double-claiming; `renew` and `release` touch only the caller's own leases. Lease times are epoch
-  seconds, as in SQLite, read from the database's clock (`statement_timestamp()`), so replicas whose clocks
-  disagree still agree on when a lease runs out. A store given a `clock` (tests) uses that instead.
+  waiting or double-claiming, and raises each job's `lease_token`; `renew`, `release` and the worker's writes
+  match owner and token, so a replica that lost a lease cannot renew it or write over the new holder.
+- **One clock, the database's**: lease times are epoch seconds read from `statement_timestamp()`; a job's
+  `created_at` (hence the dedupe window and a budget's day) is the insert transaction's `now()`. Replicas whose
+  clocks disagree still agree on every one of these. A store given a `clock` (tests) uses that instead.
+- **Outages**: the pool checks each connection before handing it out and reconnects with backoff by itself; a
+  statement that fails because the server is gone or unreachable (psycopg's `OperationalError`, the pool's
+  time-out among them) raises `JournalUnavailable`, which callers wait out: nothing has to be reopened.
 
 The job is stored whole as JSONB (`data`) beside the columns the rules query. Migrations are plain SQL files in
 `migrations/postgres/`, applied once each in name order and recorded in `schema_migrations`, under a session
@@ -30,10 +35,24 @@ import importlib.resources
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, LiteralString
 
-from seedance_mcp.store import DEAD_STATUSES, BudgetExceeded, Job, SettledJobs, SpendLimit, SpendRow, TaskIdTaken
+from seedance_mcp.errors import JournalUnavailable
+from seedance_mcp.store import (
+    DEAD_STATUSES,
+    FIRST_TOKEN,
+    BudgetExceeded,
+    Job,
+    Lease,
+    LeaseLost,
+    SettledJobs,
+    SpendLimit,
+    SpendRow,
+    TaskIdTaken,
+    start_of_day,
+)
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -50,18 +69,25 @@ DEDUPE_LOCK_CLASS = 0x5EED
 
 _NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8)"
 """The lease clock: the store's own clock when it has one, else the database's (one value per statement)."""
+_TRANSACTION_NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM now())::float8)"
+"""The insert's clock: the store's own, else the moment the database began the insert's transaction."""
 
-_INSERT: LiteralString = f"""
+_INSERT: LiteralString = """
 INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, version, has_work, lease_owner, lease_expires,
-                  data, spend, principal, model, currency, billed_tokens)
+                  lease_token, data, spend, principal, model, currency, billed_tokens)
 VALUES (%(job_id)s, %(task_id)s, %(status)s, %(fingerprint)s, %(created_at)s, %(version)s, %(has_work)s,
-        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END, %(data)s::jsonb, %(spend)s,
+        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE %(created_at)s + %(lease)s END,
+        CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE %(first_token)s END, %(data)s::jsonb, %(spend)s,
         %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s)
 """
-_EARLIER_LIVE: LiteralString = """
-SELECT data::text FROM jobs
-WHERE fingerprint = %(fingerprint)s AND created_at >= %(since)s AND status <> ALL(%(dead)s)
-ORDER BY created_at DESC LIMIT 1
+_CLOCK: LiteralString = f"SELECT {_TRANSACTION_NOW}"
+_NOW_AND_EARLIER_LIVE: LiteralString = f"""
+WITH clock AS (SELECT {_TRANSACTION_NOW} AS now)
+SELECT clock.now, (
+    SELECT data::text FROM jobs
+    WHERE fingerprint = %(fingerprint)s AND created_at >= clock.now - %(window)s AND status <> ALL(%(dead)s)
+    ORDER BY created_at DESC LIMIT 1
+) FROM clock
 """
 _UPDATE: LiteralString = """
 UPDATE jobs SET task_id = %(task_id)s, status = %(status)s, data = %(data)s::jsonb, version = %(version)s,
@@ -69,6 +95,10 @@ UPDATE jobs SET task_id = %(task_id)s, status = %(status)s, data = %(data)s::jso
     lease_owner = CASE WHEN %(has_work)s THEN lease_owner END,
     lease_expires = CASE WHEN %(has_work)s THEN lease_expires ELSE 0 END
 WHERE job_id = %(job_id)s AND version = %(expected)s
+  AND (%(owner)s::text IS NULL OR (lease_owner = %(owner)s AND lease_token = %(token)s))
+"""
+_HOLDS: LiteralString = """
+SELECT 1 FROM jobs WHERE job_id = %(job_id)s AND lease_owner = %(owner)s AND lease_token = %(token)s
 """
 _CLAIM_ANY: LiteralString = f"""
 WITH picked AS (
@@ -78,23 +108,26 @@ WITH picked AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-UPDATE jobs SET lease_owner = %(owner)s, lease_expires = {_NOW} + %(lease)s
+UPDATE jobs SET lease_owner = %(owner)s, lease_expires = {_NOW} + %(lease)s, lease_token = jobs.lease_token + 1
 FROM picked WHERE jobs.job_id = picked.job_id
-RETURNING jobs.data::text
+RETURNING jobs.data::text, jobs.lease_token
 """
 _CLAIM_ONE: LiteralString = f"""
-UPDATE jobs SET lease_owner = %(owner)s, lease_expires = {_NOW} + %(lease)s
+UPDATE jobs SET lease_owner = %(owner)s, lease_expires = {_NOW} + %(lease)s, lease_token = lease_token + 1
 WHERE job_id = %(job_id)s AND has_work
   AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires < {_NOW})
-RETURNING data::text
+RETURNING data::text, lease_token
 """
 _RENEW: LiteralString = f"""
 UPDATE jobs SET lease_expires = {_NOW} + %(lease)s
-WHERE lease_owner = %(owner)s AND job_id = ANY(%(ids)s)
-RETURNING job_id
+FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS held(job_id, token)
+WHERE jobs.job_id = held.job_id AND jobs.lease_token = held.token AND jobs.lease_owner = %(owner)s
+RETURNING jobs.job_id
 """
 _RELEASE: LiteralString = """
-UPDATE jobs SET lease_owner = NULL, lease_expires = 0 WHERE lease_owner = %(owner)s AND job_id = ANY(%(ids)s)
+UPDATE jobs SET lease_owner = NULL, lease_expires = 0
+FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS held(job_id, token)
+WHERE jobs.job_id = held.job_id AND jobs.lease_token = held.token AND jobs.lease_owner = %(owner)s
 """
 _SPENT: LiteralString = """
 SELECT COALESCE(SUM(spend), 0) FROM jobs
@@ -109,10 +142,21 @@ GROUP BY 1, 2 ORDER BY 5 DESC
 BUDGET_LOCK_CLASS = DEDUPE_LOCK_CLASS + 1
 """The advisory lock every budgeted insert takes, so two replicas cannot both spend the last of a budget."""
 _GET: LiteralString = """
-SELECT data::text FROM jobs WHERE job_id = %(key)s
-UNION ALL SELECT data::text FROM jobs WHERE task_id = %(key)s
+SELECT version, CASE WHEN version = %(known)s THEN NULL ELSE data::text END FROM jobs WHERE job_id = %(key)s
+UNION ALL
+SELECT version, CASE WHEN version = %(known)s THEN NULL ELSE data::text END FROM jobs WHERE task_id = %(key)s
 LIMIT 1
 """
+"""A job's version, and the job itself only when that is not the version the cache holds (`known`)."""
+_RECENT: LiteralString = """
+SELECT data::text FROM jobs
+WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(principal)s::text IS NULL OR principal = %(principal)s)
+ORDER BY created_at DESC LIMIT %(limit)s
+"""
+RECONNECT_SECONDS = 10.0
+"""How long one of the pool's reconnection attempts (with backoff) lasts before the next starts afresh."""
+POOL_TIMEOUT = 10.0
+"""Seconds a statement waits for a pooled connection before the journal counts as unavailable."""
 
 
 class PostgresTaskStore:
@@ -125,70 +169,103 @@ class PostgresTaskStore:
         self._clock = clock
         self._settled = SettledJobs()
 
+    @property
+    def describe(self) -> str:
+        return "the PostgreSQL journal"
+
     def _now(self) -> float | None:
         """The lease clock's reading to send, or None for the database's clock."""
         return self._clock() if self._clock is not None else None
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncGenerator[AsyncConnection[tuple[Any, ...]]]:
+        """A pooled connection; a server that is gone or unreachable becomes JournalUnavailable."""
+        from psycopg import OperationalError
+
+        try:
+            async with self._pool.connection() as db:
+                yield db
+        except OperationalError as exc:  # the pool's time-out, a cut connection, a server shutting down
+            raise JournalUnavailable(self.describe, _reason(exc)) from exc
+
+    async def now(self) -> float:
+        if self._clock is not None:
+            return self._clock()
+        async with self._connection() as db:
+            row = await (await db.execute("SELECT extract(epoch FROM clock_timestamp())::float8")).fetchone()
+        assert row is not None
+        return float(row[0])
 
     async def insert(
         self,
         job: Job,
         *,
-        dedupe_since: float | None,
+        dedupe_window: float | None,
         lease_owner: str | None,
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
-        row = {
-            "job_id": job.job_id,
-            "task_id": job.task_id,
-            "status": job.status,
-            "fingerprint": job.fingerprint,
-            "created_at": job.created_at,
-            "version": job.version,
-            "has_work": job.has_work,
-            "owner": lease_owner,
-            "now": self._now(),
-            "lease": float(lease_seconds),
-            "data": _json(job),
-            "spend": job.spend,
-            "principal": job.principal,
-            "model": job.model,
-            "currency": job.currency,
-            "billed_tokens": job.usage_tokens or 0,
-        }
-        async with self._pool.connection() as db, db.transaction():
-            if dedupe_since is not None:
+        async with self._connection() as db, db.transaction():
+            clock = {"now": self._now()}
+            if dedupe_window is not None:
                 # Queue behind anyone inserting this fingerprint; what they wrote is committed once we hold it.
                 await db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (DEDUPE_LOCK_CLASS, job.fingerprint))
                 cursor = await db.execute(
-                    _EARLIER_LIVE, {"fingerprint": job.fingerprint, "since": dedupe_since, "dead": list(DEAD_STATUSES)}
+                    _NOW_AND_EARLIER_LIVE,
+                    {**clock, "fingerprint": job.fingerprint, "window": dedupe_window, "dead": list(DEAD_STATUSES)},
                 )
-                earlier = await cursor.fetchone()
-                if earlier is not None:
-                    return Job.model_validate_json(earlier[0])
+                found = await cursor.fetchone()
+                assert found is not None
+                now = float(found[0])
+                if found[1] is not None:
+                    return Job.model_validate_json(found[1])
+            else:
+                found = await (await db.execute(_CLOCK, clock)).fetchone()
+                assert found is not None
+                now = float(found[0])
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
             for limit in limits:
-                spent_row = await (
-                    await db.execute(_SPENT, {"since": limit.since, "principal": limit.principal})
-                ).fetchone()
+                since = start_of_day(now) if limit.since is None else limit.since
+                spent_row = await (await db.execute(_SPENT, {"since": since, "principal": limit.principal})).fetchone()
                 spent = float(spent_row[0]) if spent_row else 0.0
                 if spent + job.spend > limit.limit:
                     raise BudgetExceeded(limit, spent, job.spend)
+            written = job.model_copy(update={"created_at": now, "updated_at": now})
+            row = {
+                "job_id": written.job_id,
+                "task_id": written.task_id,
+                "status": written.status,
+                "fingerprint": written.fingerprint,
+                "created_at": now,
+                "version": written.version,
+                "has_work": written.has_work,
+                "owner": lease_owner,
+                "lease": float(lease_seconds),
+                "first_token": FIRST_TOKEN,
+                "data": _json(written),
+                "spend": written.spend,
+                "principal": written.principal,
+                "model": written.model,
+                "currency": written.currency,
+                "billed_tokens": written.usage_tokens or 0,
+            }
             await db.execute(_INSERT, row)
-            return None
+        job.created_at = job.updated_at = now
+        return None
 
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
         values = {"since": since, "dead": list(DEAD_STATUSES), "principal": principal}
-        async with self._pool.connection() as db:
+        async with self._connection() as db:
             rows = await (await db.execute(_SPEND, values)).fetchall()
         return [SpendRow(str(m), c if isinstance(c, str) else None, int(n), int(t), float(x)) for m, c, n, t, x in rows]
 
-    async def update(self, job: Job) -> bool:
+    async def update(self, job: Job, *, lease: Lease | None = None) -> bool:
         from psycopg import errors
 
         expected = job.version
         written = job.model_copy(update={"version": expected + 1, "updated_at": (self._clock or time.time)()})
+        fence = {"owner": lease.owner if lease else None, "token": lease.token if lease else None}
         values = {
             "task_id": written.task_id,
             "status": written.status,
@@ -200,8 +277,9 @@ class PostgresTaskStore:
             "billed_tokens": written.usage_tokens or 0,
             "job_id": written.job_id,
             "expected": expected,
+            **fence,
         }
-        async with self._pool.connection() as db:
+        async with self._connection() as db:
             try:
                 cursor = await db.execute(_UPDATE, values)
             except errors.UniqueViolation as exc:
@@ -209,6 +287,11 @@ class PostgresTaskStore:
                     raise TaskIdTaken(written.task_id or "") from exc
                 raise
             won = cursor.rowcount == 1
+            # A lost compare-and-set is either another write (read again and retry) or a lost lease (stop).
+            if not won and lease is not None:
+                held = await (await db.execute(_HOLDS, {"job_id": written.job_id, **fence})).fetchone()
+                if held is None:
+                    raise LeaseLost(written.job_id)
         if won:
             job.version, job.updated_at = written.version, written.updated_at
             self._settled.remember(written)
@@ -217,62 +300,78 @@ class PostgresTaskStore:
         return won
 
     async def get(self, key: str) -> Job | None:
-        cached = self._settled.get(key)
-        if cached is not None:
-            return cached
-        async with self._pool.connection() as db:
-            row = await (await db.execute(_GET, {"key": key})).fetchone()
+        known = self._settled.version_of(key)
+        async with self._connection() as db:
+            row = await (await db.execute(_GET, {"key": key, "known": known})).fetchone()
+            if row is not None and row[1] is None:
+                cached = self._settled.get(key, int(row[0]))
+                if cached is not None:
+                    return cached
+                # The cached copy went away meanwhile: read the job whole.
+                row = await (await db.execute(_GET, {"key": key, "known": -1})).fetchone()
         if row is None:
             return None
-        job = Job.model_validate_json(row[0])
+        job = Job.model_validate_json(row[1])
         self._settled.remember(job)
         return job
 
-    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], int]:
-        where: LiteralString = (
-            "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
-            "AND (%(principal)s::text IS NULL OR principal = %(principal)s)"
-        )
-        values = {"status": status, "limit": limit, "principal": principal}
-        async with self._pool.connection() as db:
-            cursor = await db.execute(
-                f"SELECT data::text FROM jobs {where} ORDER BY created_at DESC LIMIT %(limit)s", values
-            )
-            rows = await cursor.fetchall()
-            total = await (await db.execute(f"SELECT count(*) FROM jobs {where}", values)).fetchone()
-        return [Job.model_validate_json(row[0]) for row in rows], int(total[0]) if total else 0
+    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], bool]:
+        # One row past the limit says whether more match, without counting them all.
+        values = {"status": status, "limit": limit + 1, "principal": principal}
+        async with self._connection() as db:
+            rows = await (await db.execute(_RECENT, values)).fetchall()
+        return [Job.model_validate_json(row[0]) for row in rows[:limit]], len(rows) > limit
+
+    async def count_by_status(self) -> dict[str, int]:
+        async with self._connection() as db:
+            rows = await (await db.execute("SELECT status, count(*) FROM jobs GROUP BY 1")).fetchall()
+        return {str(status): int(n) for status, n in rows}
 
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
             return {}
-        async with self._pool.connection() as db:
+        async with self._connection() as db:
             cursor = await db.execute("SELECT task_id, job_id FROM jobs WHERE task_id = ANY(%s)", (list(task_ids),))
             rows = await cursor.fetchall()
         return {str(task_id): str(job_id) for task_id, job_id in rows}
 
-    async def claim(self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None) -> list[Job]:
+    async def claim(
+        self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None
+    ) -> list[tuple[Job, int]]:
         values = {"owner": owner, "lease": float(lease_seconds), "now": self._now(), "limit": limit, "job_id": job_id}
-        async with self._pool.connection() as db:
+        async with self._connection() as db:
             cursor = await db.execute(_CLAIM_ANY if job_id is None else _CLAIM_ONE, values)
             rows = await cursor.fetchall()
-        return [Job.model_validate_json(row[0]) for row in rows]
+        return [(Job.model_validate_json(row[0]), int(row[1])) for row in rows]
 
-    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
-        if not job_ids:
+    async def renew(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        if not leases:
             return set()
-        values = {"owner": owner, "ids": list(job_ids), "lease": float(lease_seconds), "now": self._now()}
-        async with self._pool.connection() as db:
+        values = {
+            "owner": owner,
+            "ids": list(leases),
+            "tokens": list(leases.values()),
+            "lease": float(lease_seconds),
+            "now": self._now(),
+        }
+        async with self._connection() as db:
             rows = await (await db.execute(_RENEW, values)).fetchall()
         return {str(row[0]) for row in rows}
 
-    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
-        if not job_ids:
+    async def release(self, owner: str, leases: Mapping[str, int]) -> None:
+        if not leases:
             return
-        async with self._pool.connection() as db:
-            await db.execute(_RELEASE, {"owner": owner, "ids": list(job_ids)})
+        async with self._connection() as db:
+            await db.execute(_RELEASE, {"owner": owner, "ids": list(leases), "tokens": list(leases.values())})
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """psycopg's message, first line only (the rest repeats the statement)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -330,26 +429,38 @@ async def open_postgres_store(
 ) -> PostgresTaskStore:
     """Connect to the database at `url` (a libpq URL or conninfo), bring its schema up to date, return the store.
 
-    A bad URL or an unreachable server fails here at once with psycopg's own message (`psycopg.OperationalError`).
+    An unreachable server raises JournalUnavailable (the caller tries again later); a bad URL raises psycopg's
+    own error (`psycopg.ProgrammingError`), which waiting does not cure.
     """
-    from psycopg import AsyncConnection
+    from psycopg import AsyncConnection, OperationalError
     from psycopg_pool import AsyncConnectionPool
 
-    async with await AsyncConnection.connect(url, autocommit=True) as db:
-        await migrate(db)
+    try:
+        async with await AsyncConnection.connect(url, autocommit=True, connect_timeout=10) as db:
+            await migrate(db)
+    except OperationalError as exc:
+        raise JournalUnavailable("the PostgreSQL journal", _reason(exc)) from exc
     pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "connect_timeout": 10},
         # A pooled connection may have died (a server restart, an idle timeout): check it before handing it out,
         # so a write after a paid create never fails for that reason.
         check=AsyncConnectionPool.check_connection,
+        timeout=POOL_TIMEOUT,
+        # Lost connections are replaced in the background with backoff (1, 2, 4 s…). The pool's backoff has no
+        # ceiling, so each attempt gives up after RECONNECT_SECONDS and the next statement that waits starts a fresh
+        # one: a returning server is reached within seconds, however long it was away.
+        reconnect_timeout=RECONNECT_SECONDS,
         name="seedance-journal",
         open=False,
     )
     try:
         await pool.open(wait=True, timeout=30.0)
+    except OperationalError as exc:  # the server went away between the migration and now
+        await pool.close()
+        raise JournalUnavailable("the PostgreSQL journal", _reason(exc)) from exc
     except BaseException:
         await pool.close()
         raise

@@ -195,10 +195,13 @@ def scrub_response(response: httpx.Response, secret: str | None) -> httpx.Respon
 DOWNLOAD_ERRORS: tuple[tuple[type[Exception], bool, bool], ...] = (
     # (httpx exception, retried within the same download, permanent), most specific first. Every exception class
     # httpx exports is listed by name (tests/test_downloads.py fails on a new one), so none escapes unclassified.
-    (httpx.TooManyRedirects, False, True),
-    (httpx.UnsupportedProtocol, False, True),
-    (httpx.InvalidURL, False, True),
-    (httpx.LocalProtocolError, False, True),  # we could not even form the request
+    # None is permanent: only a body that is no video is (see `video_structure_problem`). A redirect loop, a bad
+    # URL or a request we could not form is not retried within this download, but the worker tries the video again
+    # later, then with a fresh URL from the provider, which may well be sound.
+    (httpx.TooManyRedirects, False, False),
+    (httpx.UnsupportedProtocol, False, False),
+    (httpx.InvalidURL, False, False),
+    (httpx.LocalProtocolError, False, False),  # we could not even form the request
     (httpx.RemoteProtocolError, True, False),  # cut off mid-body, garbled framing
     (httpx.ProtocolError, True, False),
     (httpx.DecodingError, True, False),  # a compressed body cut short fails to decode
@@ -245,5 +248,5 @@ def download_status_error(status: int, what: str) -> tuple[DownloadFailed, bool]
         return DownloadFailed(message, expired=True, status_code=status), False
     if status >= 500 or status in (408, 425, 429):
         return DownloadFailed(f"the URL of {what} answered HTTP {status}", status_code=status), True
-    message = f"the URL of {what} answered HTTP {status}; trying again will not help"
-    return DownloadFailed(message, permanent=True, status_code=status), False
+    message = f"the URL of {what} answered HTTP {status}"
+    return DownloadFailed(message, status_code=status), False

@@ -296,13 +296,12 @@ class ProviderClient:
         what = f"the {kind}"
         shown = trim(redact(url, self._api_key), 120)
         if not url.lower().startswith(("https://", "http://")):
-            raise DownloadFailed(f"refusing to download {what} from a non-HTTP URL: {shown}", permanent=True)
+            raise DownloadFailed(f"refusing to download {what} from a non-HTTP URL: {shown}")
         if not _is_sound_url(url):
-            raise DownloadFailed(f"refusing to download {what} from an invalid URL: {shown}", permanent=True)
+            raise DownloadFailed(f"refusing to download {what} from an invalid URL: {shown}")
         if authenticated and not self._is_provider_origin(url):
             raise DownloadFailed(
-                f"refusing to send the API key to {shown}: it is not on the provider's origin {self.base_url}",
-                permanent=True,
+                f"refusing to send the API key to {shown}: it is not on the provider's origin {self.base_url}"
             )
         limits = self.download_limits
         partial = partial_path(destination)
@@ -373,7 +372,7 @@ class ProviderClient:
                     url = str(response.url.join(response.headers["location"]))
                     if not _is_sound_url(url):
                         shown = trim(redact(url, self._api_key), 120)
-                        raise DownloadFailed(f"{what} URL redirected to an invalid URL: {shown}", permanent=True)
+                        raise DownloadFailed(f"{what} URL redirected to an invalid URL: {shown}")
                     continue
                 if not response.is_success:
                     error, retry = download_status_error(response.status_code, what)
@@ -384,7 +383,7 @@ class ProviderClient:
                 if declared is not None and declared > max_bytes:
                     raise DownloadFailed(
                         f"{what} is {declared} bytes, over the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
-                        permanent=True,
+                        over_cap=max_bytes,
                     )
                 # Videos are sent unencoded; raw bytes skip httpx's decoder chain unless the server encoded them.
                 encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
@@ -415,7 +414,7 @@ class ProviderClient:
                         if written > max_bytes:
                             raise DownloadFailed(
                                 f"{what} exceeds the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
-                                permanent=True,
+                                over_cap=max_bytes,
                             )
                         pending.append(piece)
                         pending_size += len(piece)
@@ -439,7 +438,7 @@ class ProviderClient:
                 raise _RetryableDownload(error)
             await anyio.to_thread.run_sync(os.replace, partial, destination)
             return written
-        raise DownloadFailed(f"{what} URL redirected more than {MAX_REDIRECTS} times", permanent=True)
+        raise DownloadFailed(f"{what} URL redirected more than {MAX_REDIRECTS} times")
 
 
 SMALL_BODY = 4 * 1024 * 1024

@@ -32,13 +32,14 @@ def start_of_today(now: float | None = None) -> float:
     return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
-def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
+def spend_limits(who: Caller) -> list[SpendLimit]:
     if who.daily_budget is None:
         return []
     from seedance_mcp.store import SpendLimit
 
     name = f"the daily budget of {who.principal} (SEEDANCE_TOKENS_FILE)" if who.principal else "SEEDANCE_DAILY_BUDGET"
-    return [SpendLimit(since=start_of_today(now), limit=who.daily_budget, name=name, principal=who.principal or None)]
+    # No `since`: the journal counts from midnight of the day its own clock says, whatever this machine's says.
+    return [SpendLimit(limit=who.daily_budget, name=name, principal=who.principal or None)]
 
 
 def check_cost(who: Caller, request: VideoRequest, price: tuple[float, str] | None) -> float | None:

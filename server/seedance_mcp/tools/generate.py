@@ -17,12 +17,19 @@ if TYPE_CHECKING:
 
 from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderError, SeedanceError, TaskNotFound
+from seedance_mcp.errors import (
+    ConfigurationError,
+    InvalidArgument,
+    JournalUnavailable,
+    ProviderError,
+    SeedanceError,
+    TaskNotFound,
+)
 from seedance_mcp.models import VideoTask
 from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import approved, check_cost, spend_limits
-from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
+from seedance_mcp.tools.context import ToolContext, caller, reporter
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.tools.resources import task_result
 
@@ -165,7 +172,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
             lifecycle = MODELS_BY_KEY[request.model_key].lifecycle
-            runtime = await runtime_of(ctx)
+            try:
+                runtime = await ctx.request_context.lifespan_context.get()
+            except JournalUnavailable as exc:  # the runtime waits for its journal to come back
+                raise exc.refusing_a_video() from exc
             who = caller(ctx, settings)
             request = await _videos_of_tasks(runtime, request, who.principal)
             if _has_media(request):

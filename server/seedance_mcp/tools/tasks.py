@@ -77,9 +77,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         runtime = await runtime_of(ctx)
         store = runtime.jobs.store
         who = caller(ctx, settings)
-        jobs, total = await store.recent(status, limit, who.principal)
+        jobs, more = await store.recent(status, limit, who.principal)
         live = [await runtime.jobs.current(job) for job in jobs]
-        today = start_of_today()
+        today = start_of_today(await store.now())  # the day the journal's clock says, as the daily budget counts
         week = today - 86400 * time.localtime(today).tm_wday
         week_rows = await store.spend(week, who.principal)
         today_rows = await store.spend(today, who.principal)
@@ -95,7 +95,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             ],
             daily_budget=who.daily_budget,
         )
-        return TaskList(tasks=[job_result(job) for job in live], total=total, spend=spend)
+        return TaskList(tasks=[job_result(job) for job in live], more=more, spend=spend)
 
     @server.tool(
         annotations=ToolAnnotations(
