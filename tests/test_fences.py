@@ -18,7 +18,18 @@ import pytest
 
 from tests.conftest import text_of
 from tests.fake_ark import mp4_bytes, png_bytes, running_fake_ark
-from tests.replicas import Cluster, JournalRow, journal, mcp_client, running_cluster, until, until_journal
+from tests.replicas import (
+    Cluster,
+    JournalRow,
+    download_times,
+    journal,
+    large_mp4_bytes,
+    mcp_client,
+    running_cluster,
+    running_stalling_fake_ark,
+    until,
+    until_journal,
+)
 
 if TYPE_CHECKING:
     from tests.postgres_server import PostgresServer
@@ -115,6 +126,68 @@ async def test_a_replica_frozen_past_its_leases_neither_fetches_nor_records_the_
     assert sorted(cluster.videos.glob("*.mp4")) == paths
     assert not [p.name for p in cluster.videos.iterdir() if p.name.endswith(".part")]
     assert alive == [None, None]
+
+
+async def test_a_replica_that_lost_its_lease_mid_download_stops_the_download_and_leaves_no_partial_file(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A replica is frozen half-way through streaming its videos (large ones, into partial files) for longer than
+    its leases; the other replica takes the jobs over and saves them. Thawed, the first learns it lost the leases:
+    its downloads stop, its partial files are removed by itself (no restart, no sweep), and nothing it writes
+    lands over the new holder."""
+    count = 6
+    async with (
+        running_stalling_fake_ark(render_seconds=600.0) as fake,
+        running_cluster(
+            tmp_path, base_url=fake.base_url, database_url=database_url, replicas=2, lease_seconds=LEASE_SECONDS
+        ) as cluster,
+    ):
+        with anyio.fail_after(90):
+            async with mcp_client(cluster.url, "alice") as alice:
+                task_ids = [_data(await alice.call_tool("generate_video", {"prompt": f"p{i}", "wait": False}))
+                            ["task_id"] for i in range(count)]  # fmt: skip
+            await until(lambda: all(fake.polls_of(t) >= 1 for t in task_ids), "every job followed", 15)
+            frozen, other = cluster.replicas
+            owners = _owner_names(await journal(database_url), cluster)
+            theirs = [t for t in task_ids if owners[t] == frozen.name]
+            assert theirs and len(theirs) < count, owners
+            fake.stall.update(dict.fromkeys(theirs, 120.0))  # its downloads stop half-way for longer than the test
+            fake.render_seconds = 0.0
+            await until(
+                lambda: len(_parts(cluster.videos, frozen.pid)) == len(theirs),
+                "the replica is streaming each of its videos into a partial file",
+                15,
+            )
+            frozen.freeze()
+            try:
+                rows = await until_journal(
+                    database_url,
+                    lambda rows: len(rows) == count and not any(r.has_work for r in rows),
+                    "the other replica takes the jobs over and saves every video",
+                    LEASE_SECONDS * 4 + 15,
+                )
+            finally:
+                frozen.thaw()
+            await until(
+                lambda: not _parts(cluster.videos), "the thawed replica stops and removes its partial files", 15
+            )
+            after = await journal(database_url)
+            alive = [frozen.process.returncode, other.process.returncode]
+    assert [(r.task_id, r.status, r.data["video_path"], r.data["version"]) for r in after] == [
+        (r.task_id, r.status, r.data["video_path"], r.data["version"]) for r in rows
+    ], "the thawed replica wrote over the new holder"
+    paths = sorted(Path(r.data["video_path"]) for r in after)
+    assert all(path.read_bytes() == large_mp4_bytes() for path in paths)
+    assert sorted(cluster.videos.glob("*.mp4")) == paths
+    # Its cut downloads, then one complete download each by the new holder; the others' once.
+    assert {t: len(download_times(fake, t)) for t in task_ids} == {t: 2 if t in theirs else 1 for t in task_ids}
+    assert alive == [None, None]
+
+
+def _parts(videos: Path, pid: int | None = None) -> list[str]:
+    """The partial downloads in the output directory (of one process, or of any)."""
+    suffix = f"-{pid}.part" if pid is not None else ".part"  # `.{name}.{host}-{pid}.part`
+    return sorted(p.name for p in videos.iterdir() if p.name.endswith(suffix)) if videos.is_dir() else []
 
 
 async def test_a_replica_cut_off_from_the_database_never_fetches_a_video_another_took_over(
