@@ -124,6 +124,8 @@ class _Live:
     """The status answer that said the video is ready, applied to `job` but written only with the download."""
     wake: anyio.Event = field(default_factory=anyio.Event)
     """Set when a caller asks for a failed download to be tried now."""
+    taken_over: bool = False
+    """Claimed from the journal (not created here): an earlier holder may have saved its video already."""
 
     def publish(self, job: Job, poll_error: SeedanceError | None = None) -> None:
         self.job = job
@@ -215,6 +217,9 @@ class JobManager:
         self._held: dict[str, int] = {}
         """Every job whose lease this process holds, with the lease's token: those it follows, and those it is
         creating right now."""
+        self._confirmed: dict[str, float] = {}
+        """When (this process's monotonic clock) the journal last confirmed each lease: the moment the statement
+        that took or renewed it was sent. Nobody else can claim the job until a lease's length after that."""
         self._task_group: anyio.abc.TaskGroup | None = None
         self._batcher: StatusBatcher | None = None
         self._nudge = anyio.Event()
@@ -243,6 +248,25 @@ class JobManager:
                 abs(self._offset),
                 "behind" if self._offset > 0 else "ahead of",
             )
+
+    def _let_go(self, job_id: str) -> int | None:
+        """Forget a lease (given back, lost or run out); its token, if this process held it."""
+        self._confirmed.pop(job_id, None)
+        return self._held.pop(job_id, None)
+
+    async def _confirm_lease(self, job_id: str) -> None:
+        """Before work that must happen once (a download): make sure this process still holds the job. A lease
+        the journal confirmed less than half a lease ago is certainly still ours (nobody may claim it before a
+        whole lease has passed); an older one (this process was frozen, or cut off from the journal) is renewed
+        first, and LeaseLost if another process has claimed the job since."""
+        sent = anyio.current_time()
+        if sent - self._confirmed.get(job_id, float("-inf")) < self.settings.lease_seconds / 2:
+            return
+        token = self._lease(job_id).token
+        if job_id not in await self.store.renew(self.owner, {job_id: token}, self.settings.lease_seconds):
+            raise LeaseLost(job_id)
+        if self._held.get(job_id) == token:
+            self._confirmed[job_id] = sent
 
     def _lease(self, job_id: str) -> Lease:
         """This process's lease on a job, for a write fenced by it; LeaseLost once it no longer holds one."""
@@ -273,6 +297,7 @@ class JobManager:
             with anyio.move_on_after(RELEASE_SECONDS, shield=True):
                 held = dict(self._held)
                 self._held.clear()
+                self._confirmed.clear()
                 try:
                     await self.store.release(self.owner, held)
                 except JournalUnavailable as exc:
@@ -294,6 +319,7 @@ class JobManager:
 
     async def _claim(self) -> None:
         while True:
+            sent = anyio.current_time()
             claimed = await self.store.claim(self.owner, self.settings.lease_seconds, limit=500)
             for job, token in claimed:
                 if job.status == "submitting":
@@ -301,7 +327,7 @@ class JobManager:
                     # where the journal takes it, else by the worker as its first write.
                     with contextlib.suppress(JournalUnavailable):
                         job = await self._change(job, _interrupted, lease=Lease(self.owner, token))
-                self._start(job, token)
+                self._start(job, token, confirmed=sent, taken_over=True)
             if len(claimed) < 500:
                 return
 
@@ -329,6 +355,7 @@ class JobManager:
         while True:
             await anyio.sleep(self.settings.lease_seconds / 3)
             held = dict(self._held)
+            sent = anyio.current_time()
             try:
                 kept = await self.store.renew(self.owner, held, self.settings.lease_seconds)
             except JournalUnavailable as exc:  # nobody can claim our jobs while it is down either
@@ -338,22 +365,35 @@ class JobManager:
                 logger.exception("renewing leases failed")
                 continue
             for job_id, token in held.items():
-                if job_id in kept or self._held.get(job_id) != token:
-                    continue  # still ours, or given back (or claimed again) meanwhile
-                del self._held[job_id]
+                if self._held.get(job_id) != token:
+                    continue  # given back (or claimed again) meanwhile
+                if job_id in kept:
+                    self._confirmed[job_id] = sent
+                    continue
+                self._let_go(job_id)
                 live = self._live.get(job_id)
                 # A job that just finished gave its lease back with its last write: nothing was lost.
                 if live is not None and live.job.has_work:
                     logger.warning("lost the lease of %s to another process; leaving it to that one", job_id)
                     live.scope.cancel()
 
-    def _start(self, job: Job, token: int, *, unrecorded: Callable[[Job], None] | None = None) -> None:
-        """Work on a job whose lease this process holds with `token` (the work under way, if any, carries on with
-        it: this process claimed the job again)."""
+    def _start(
+        self,
+        job: Job,
+        token: int,
+        *,
+        confirmed: float | None = None,
+        taken_over: bool = False,
+        unrecorded: Callable[[Job], None] | None = None,
+    ) -> None:
+        """Work on a job whose lease this process holds with `token`, confirmed by the journal at `confirmed` (the
+        work under way, if any, carries on with it: this process claimed the job again)."""
         self._held[job.job_id] = token
+        if confirmed is not None:
+            self._confirmed[job.job_id] = confirmed
         if job.job_id in self._live:
             return
-        live = self._live[job.job_id] = _Live(job, unrecorded=unrecorded)
+        live = self._live[job.job_id] = _Live(job, unrecorded=unrecorded, taken_over=taken_over)
         assert self._task_group is not None, "JobManager.run() must be running"
         self._task_group.start_soon(self._work, live, name=f"follow {job.handle}")
 
@@ -368,7 +408,7 @@ class JobManager:
         finally:
             job_id = live.job.job_id
             self._live.pop(job_id, None)
-            token = self._held.pop(job_id, None)
+            token = self._let_go(job_id)
             # A write that leaves a job without work clears its lease in the same statement.
             if token is not None and live.job.has_work:
                 with anyio.move_on_after(RELEASE_SECONDS, shield=True):
@@ -487,6 +527,7 @@ class JobManager:
         window = self.settings.dedupe_window
         dedupe_window = None if force_new or window <= 0 else window
         for _ in range(3):
+            sent = anyio.current_time()
             try:
                 earlier = await self.store.insert(
                     job,
@@ -507,6 +548,7 @@ class JobManager:
                 raise exc.refusing_a_video() from exc
             if earlier is None:
                 self._held[job.job_id] = FIRST_TOKEN
+                self._confirmed[job.job_id] = sent
                 break
             if earlier.status == "submitting":
                 # The same call is being created right now (by this or another process): wait for its answer.
@@ -648,7 +690,7 @@ class JobManager:
         if follow and written.has_work and token is not None:
             self._start(written, token)
         else:
-            self._held.pop(job.job_id, None)
+            self._let_go(job.job_id)
         return written, "recorded"
 
     # -- lost create answers ---------------------------------------------------------------------------------
@@ -888,15 +930,11 @@ class JobManager:
         """Save the video (and last frame); one write records the files and the status answer that said they were
         ready (`live.unwritten`, re-applied if another writer changed the job meanwhile).
 
-        The download starts only once the journal confirms this process still holds the lease (a renewal of it
-        alone), and its write is fenced by the lease: a process that lost the job never fetches the video a second
-        time, nor records it. A complete video already at the destination (saved by this job's earlier holder,
-        whose write did not land) is taken as it is. A failure is recorded with the time of the next try."""
-        kept = await self.store.renew(
-            self.owner, {job.job_id: self._lease(job.job_id).token}, self.settings.lease_seconds
-        )
-        if job.job_id not in kept:
-            raise LeaseLost(job.job_id)
+        The download starts only while the lease is certainly this process's (`_confirm_lease`), and its write is
+        fenced by the lease: a process that lost the job never fetches the video a second time, nor records it. A
+        complete video already at the destination of a job taken over (saved by its earlier holder, whose write did
+        not land) is taken as it is. A failure is recorded with the time of the next try."""
+        await self._confirm_lease(job.job_id)
         directory = self.settings.output_dir
         if not self._output_dir_made:
             await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
@@ -912,7 +950,7 @@ class JobManager:
                 target = directory / video_filename(job, ".mp4")
                 started = anyio.current_time()
                 try:
-                    if await anyio.to_thread.run_sync(_saved_whole, target):
+                    if live.taken_over and await anyio.to_thread.run_sync(_saved_whole, target):
                         logger.info("%s is already saved at %s (by an earlier holder of the job)", job.handle, target)
                     else:
                         url = await self._download_url(job)
