@@ -118,3 +118,15 @@ def machine() -> str:
         pass
     system = f"{platform.system()} {platform.machine()}"
     return f"{system}, {os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}"
+
+
+async def succeeded_in_journal(state_dir: Path) -> int:
+    """How many jobs the SQLite journal in `state_dir` holds as succeeded, read by a store of its own (list_tasks
+    counts nothing: it shows a page and whether more match)."""
+    from seedance_mcp.store import SqliteTaskStore
+
+    store = await SqliteTaskStore.open(state_dir / "jobs.sqlite3")
+    try:
+        return (await store.count_by_status()).get("succeeded", 0)
+    finally:
+        await store.close()

@@ -19,6 +19,7 @@ from bench.common import (
     rss_kb,
     sandbox_process,
     sandbox_stats,
+    succeeded_in_journal,
     temp_dirs,
     wait_http,
 )
@@ -74,9 +75,8 @@ async def measure(jobs: int = JOBS) -> Row:
                 stats = sandbox_stats(sandbox)
                 reads_all = int(stats["statuses_read"]) - reads_start  # type: ignore[arg-type]
                 requests = int(stats["status_polls"]) + int(stats["list_polls"])  # type: ignore[arg-type]
-                listed = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 1})
+                done = await succeeded_in_journal(state)
             peak_mb = rss_kb(server.pid, "VmHWM") / 1024
-            done = int((listed.structured_content or {})["total"])
         finally:
             server.terminate()
             server.wait(timeout=10)

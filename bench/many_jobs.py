@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
-from bench.common import Row, cpu_seconds, sandbox_process, sandbox_stats, temp_dirs
+from bench.common import Row, cpu_seconds, sandbox_process, sandbox_stats, succeeded_in_journal, temp_dirs
 
 JOBS = 2000
 RENDER_SECONDS = 10.0
@@ -99,19 +99,15 @@ async def _measure(jobs: int, render_seconds: float, profile: Path | None, *, la
                 profiler.dump_stats(profile)
             stats = sandbox_stats(sandbox)
             # The journal records a job as saved just after its file lands: it must agree within moments.
+            succeeded = 0
             with anyio.move_on_after(30):
-                while True:
-                    listed = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 1})
-                    if int(str((listed.structured_content or {}).get("total", 0))) >= jobs:
-                        break
+                while (succeeded := await succeeded_in_journal(state)) < jobs:
                     await anyio.sleep(0.05)
             journal_lag = time.perf_counter() - done
         saved = _saved(videos)
     finished_at: dict[str, float] = stats["finished_at"]  # type: ignore[assignment]
     finished = list(finished_at.values())
     creates = int(stats["creates"])  # type: ignore[arg-type]
-    content: dict[str, object] = listed.structured_content or {}
-    succeeded = int(str(content.get("total", 0)))
     wall = done - started
     ratio = wall / render_seconds
     # The first create reached the sandbox at (last render's end − R) at the latest; an ideal server saves the last
