@@ -72,14 +72,15 @@ _NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM statement_ti
 _TRANSACTION_NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM now())::float8)"
 """The insert's clock: the store's own, else the moment the database began the insert's transaction."""
 
-_INSERT: LiteralString = """
+_INSERT: LiteralString = f"""
 INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, version, has_work, lease_owner, lease_expires,
                   lease_token, data, spend, principal, model, currency, billed_tokens)
 VALUES (%(job_id)s, %(task_id)s, %(status)s, %(fingerprint)s, %(created_at)s, %(version)s, %(has_work)s,
-        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE %(created_at)s + %(lease)s END,
+        %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END,
         CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE %(first_token)s END, %(data)s::jsonb, %(spend)s,
         %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s)
 """
+"""The lease runs from the insert statement itself (the transaction may have waited on the dedupe lock)."""
 _CLOCK: LiteralString = f"SELECT {_TRANSACTION_NOW}"
 _NOW_AND_EARLIER_LIVE: LiteralString = f"""
 WITH clock AS (SELECT {_TRANSACTION_NOW} AS now)
@@ -241,6 +242,7 @@ class PostgresTaskStore:
                 "version": written.version,
                 "has_work": written.has_work,
                 "owner": lease_owner,
+                "now": self._now(),
                 "lease": float(lease_seconds),
                 "first_token": FIRST_TOKEN,
                 "data": _json(written),
