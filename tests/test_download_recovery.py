@@ -19,7 +19,7 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import FakeArk, mp4_bytes, running_fake_ark
+from tests.fake_ark import TASKS, FakeArk, mp4_bytes, running_fake_ark
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,8 @@ async def test_a_url_that_loops_redirects_is_tried_again_by_the_worker_until_the
     tmp_path: Path,
 ) -> None:
     """The download URL loops redirects twice, then serves the video: the worker tries again by itself (nobody
-    calls get_task_status) and saves it once; meanwhile the result says it will, not that the caller must."""
+    calls get_task_status), asks for a fresh URL after two tries of the same one, and saves the video once;
+    meanwhile the result says it will, not that the caller must."""
     async with running_fake_ark(render_seconds=0.2) as fake:
         fake.add_fault("download", "redirect_loop", times=2)
         async with Client(create_app(ark_settings(tmp_path, fake))) as client:
@@ -69,7 +70,11 @@ async def test_a_url_that_loops_redirects_is_tried_again_by_the_worker_until_the
     assert "redirected more than" in failed["error_message"] and "tries again by itself" in failed["next_step"]
     assert saved["status"] == "succeeded" and Path(saved["video_path"]).read_bytes() == mp4_bytes()
     assert saved["error_message"] is None
-    assert len(video_gets(fake, task_id)) == 3 and fake.downloads_of(task_id) == 1
+    gets = video_gets(fake, task_id)
+    assert len(gets) == 3 and fake.downloads_of(task_id) == 1
+    # After two tries of one URL the worker asked the provider for a fresh one before the third.
+    asked = [r.time for r in fake.requests if r.method == "GET" and r.path == f"{TASKS}/{task_id}"]
+    assert any(gets[1] < when < gets[2] for when in asked), (gets, asked)
     assert [p.name for p in (tmp_path / "videos").iterdir()] == [Path(saved["video_path"]).name]
 
 
