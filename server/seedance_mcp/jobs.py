@@ -213,6 +213,8 @@ class JobManager:
         self._offset = 0.0
         """The journal's clock minus this process's (`_now`), measured by `_sync_clock`."""
         self._offset_warned = False
+        self._journal_down = False
+        """The claim or renew loop found the journal unavailable and has not reached it since (logged once)."""
         self._live: dict[str, _Live] = {}
         self._held: dict[str, int] = {}
         """Every job whose lease this process holds, with the lease's token: those it follows, and those it is
@@ -267,6 +269,19 @@ class JobManager:
             raise LeaseLost(job_id)
         if self._held.get(job_id) == token:
             self._confirmed[job_id] = sent
+
+    def _journal_trouble(self, what: str, exc: JournalUnavailable) -> None:
+        """Log an outage once, as the loops that run every second or two meet it, not on every round."""
+        if self._journal_down:
+            logger.debug("%s: %s", what, exc)
+            return
+        self._journal_down = True
+        logger.warning("%s: %s (work in hand carries on and waits for it)", what, exc)
+
+    def _journal_answers(self) -> None:
+        if self._journal_down:
+            self._journal_down = False
+            logger.warning("the journal answers again")
 
     def _lease(self, job_id: str) -> Lease:
         """This process's lease on a job, for a write fenced by it; LeaseLost once it no longer holds one."""
@@ -346,8 +361,9 @@ class JobManager:
                     await self._sync_clock()
                     synced_at = anyio.current_time()
                 await self._claim()
+                self._journal_answers()
             except JournalUnavailable as exc:  # the next round tries again; work in hand carries on meanwhile
-                logger.warning("claiming jobs: %s", exc)
+                self._journal_trouble("claiming jobs", exc)
             except Exception:  # a broken journal must not stop the worker; the next round tries again
                 logger.exception("claiming jobs from the journal failed")
 
@@ -359,11 +375,13 @@ class JobManager:
             try:
                 kept = await self.store.renew(self.owner, held, self.settings.lease_seconds)
             except JournalUnavailable as exc:  # nobody can claim our jobs while it is down either
-                logger.warning("renewing leases: %s", exc)
+                self._journal_trouble("renewing leases", exc)
                 continue
             except Exception:  # the next renewal tries again well before the leases run out
                 logger.exception("renewing leases failed")
                 continue
+            if held:
+                self._journal_answers()
             for job_id, token in held.items():
                 if self._held.get(job_id) != token:
                     continue  # given back (or claimed again) meanwhile
@@ -437,7 +455,8 @@ class JobManager:
                     await self._follow_until_settled(live)
                 return
             except JournalUnavailable as exc:
-                logger.warning("working on %s: %s", live.job.handle, exc)
+                level = logging.WARNING if delay == JOURNAL_RETRY_FIRST else logging.DEBUG
+                logger.log(level, "working on %s: %s", live.job.handle, exc)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, JOURNAL_RETRY_CAP)
 

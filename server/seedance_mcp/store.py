@@ -650,7 +650,7 @@ class SqliteTaskStore:
     async def get(self, key: str) -> Job | None:
         known = self._settled.version_of(key)
 
-        def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def work(db: sqlite3.Connection) -> list[tuple[int, str | None]]:
             # The whole job only when its version is not the cached one.
             return db.execute(
                 "SELECT version, CASE WHEN version = ? THEN NULL ELSE data END FROM jobs WHERE job_id = ? "
@@ -664,11 +664,11 @@ class SqliteTaskStore:
             return None
         version, data = rows[0]
         if data is None:
-            cached = self._settled.get(key, int(str(version)))
+            cached = self._settled.get(key, version)
             if cached is not None:
                 return cached
             return await self._read_whole(key)
-        job = Job.model_validate_json(str(data))
+        job = Job.model_validate_json(data)
         self._settled.remember(job)
         return job
 
