@@ -296,6 +296,37 @@ def _host_entry(raw: str) -> str:
     return entry
 
 
+def database_url_secrets(url: str) -> list[str]:
+    """The password in a PostgreSQL URL (`postgresql://user:pass@host/db`, or `?password=` in its query) or libpq
+    conninfo string (`host=… password=…`), as written and decoded: the only part of it that is secret. The user,
+    host, port and database name are ordinary words that appear in unrelated log lines; redacting them (and their
+    8-character fragments) would mangle those lines."""
+    import re
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    found: list[str] = []
+    text = url.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        userinfo = parts.netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            written = userinfo.split(":", 1)[1]
+            found += [written, unquote(written)]
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "password":
+                found.append(value)
+        found += [m.group(1) for m in re.finditer(r"(?:^|[?&])password=([^&]*)", parts.query)]
+    else:
+        for match in re.finditer(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", text):
+            value = match.group(1)
+            if value.startswith("'") and value.endswith("'") and len(value) >= 2:
+                value = value[1:-1]
+                found += [value, re.sub(r"\\(.)", r"\1", value)]
+            else:
+                found.append(value)
+    return list(dict.fromkeys(secret for secret in found if secret))
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from `SEEDANCE_<FIELD>` environment variables (ARK_API_KEY is a fallback key); overrides win.
 
