@@ -32,7 +32,9 @@ def pieces(secret: str) -> list[str]:
 async def server_log(tmp_path: Path, database_url: str, until: str) -> str:
     """Start `serve --http` with this database URL, wait (bounded) until its log says `until`, stop it."""
     port = free_port_for_tests()
-    env = server_env(tmp_path, SEEDANCE_PROVIDER="sandbox", SEEDANCE_DATABASE_URL=database_url, SEEDANCE_STARTUP_DELAY="0")
+    env = server_env(
+        tmp_path, SEEDANCE_PROVIDER="sandbox", SEEDANCE_DATABASE_URL=database_url, SEEDANCE_STARTUP_DELAY="0"
+    )
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = await anyio.open_process(
@@ -83,7 +85,10 @@ async def test_a_password_the_database_driver_quotes_back_is_still_removed(tmp_p
     [
         ("postgresql://seedance_mcp:pw%40home-1234@db:5432/seedance", {"pw%40home-1234", "pw@home-1234"}),
         ("postgresql:///seedance?user=app&password=hunter2-hunter2", {"hunter2-hunter2"}),
-        ("host=db port=5432 user=seedance_mcp password='it\\'s a secret' dbname=x", {"it's a secret", "it\\'s a secret"}),
+        (
+            "host=db port=5432 user=seedance_mcp password='it\\'s a secret' dbname=x",
+            {"it's a secret", "it\\'s a secret"},
+        ),
         ("host=db password = plainsecret99 dbname=x", {"plainsecret99"}),
         ("postgresql://seedance_mcp@db/seedance", set[str]()),
         ("postgresql:///seedance", set[str]()),
