@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from seedance_mcp.principals import load_principals, token_hash
 from seedance_mcp.sandbox import SandboxServer
-from tests.conftest import SECRET_KEY, free_port_for_tests, sandbox_stats, text_of
+from tests.conftest import SECRET_KEY, free_port_for_tests, sandbox_requests, sandbox_stats, text_of
 from tests.stdio_helpers import server_env
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +137,37 @@ async def test_health_readiness_and_metrics_answer_without_a_token(tmp_path: Pat
     assert 'seedance_jobs{state="succeeded"} 1.0' in text and "seedance_download_seconds_count 1.0" in text
     assert 'seedance_spend_today{currency="CNY"}' in text
     assert SECRET_KEY not in text and ALICE not in text
+
+
+async def test_another_persons_draft_cannot_be_finalised_and_nothing_is_sent(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Bob naming alice's 1.5 pro draft (by task id or job id) is told there is no such task; alice finalises it,
+    by either id (a job id is sent as its task id)."""
+    async with http_server(tmp_path, sandbox) as url:
+        with anyio.fail_after(60):
+            async with as_person(url, ALICE) as alice, as_person(url, BOB) as bob:
+                draft = await alice.call_tool(
+                    "generate_video", {"prompt": "a lighthouse", "model": "1.5-pro", "draft": True}
+                )
+                made = draft.structured_content or {}
+                assert made["status"] == "succeeded", text_of(draft)
+                refused = [
+                    await bob.call_tool(
+                        "generate_video", {"prompt": "final cut", "model": "1.5-pro", "draft_task_id": key, **extra}
+                    )
+                    for key in (made["task_id"], made["job_id"])
+                    for extra in ({}, {"dry_run": True})
+                ]
+                creates_after_bob = (await sandbox_stats(sandbox))["creates"]
+                own = await alice.call_tool(
+                    "generate_video", {"prompt": "final cut", "model": "1.5-pro", "draft_task_id": made["job_id"]}
+                )
+    for result in refused:
+        assert result.is_error and "draft_task_id" in text_of(result), text_of(result)
+        assert "no task" in text_of(result) and "Nothing was sent" in text_of(result)
+        assert "alice" not in text_of(result)
+    assert creates_after_bob == 1
+    assert own.is_error is False and (own.structured_content or {})["status"] == "succeeded", text_of(own)
+    body = (await sandbox_requests(sandbox))[-1]["body"]
+    assert body["content"] == [{"type": "draft_task", "draft_task": {"id": made["task_id"]}}]

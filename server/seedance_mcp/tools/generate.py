@@ -168,6 +168,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             runtime = await runtime_of(ctx)
             who = caller(ctx, settings)
             request = await _videos_of_tasks(runtime, request, who.principal)
+            request = await _draft_of_caller(runtime, request, who.principal)
             if _has_media(request):
                 request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
             http_request = runtime.provider.create_request(request)
@@ -253,6 +254,28 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: s
             )
         videos.append(url)
     return request.model_copy(update={"reference_videos": tuple(videos)})
+
+
+async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
+    """`draft_task_id` names the caller's own draft (a job id is sent as its task id). Another principal's is "no
+    such task". One the journal does not know is refused for a named principal; for the one person of stdio (or
+    of the single SEEDANCE_HTTP_TOKEN) it is sent as given: a draft made in the provider's console with their key."""
+    draft = request.draft_task_id
+    if draft is None:
+        return request
+    try:
+        job = await runtime.jobs.find(draft)
+    except TaskNotFound:
+        if not principal:
+            return request
+        job = None
+    if job is None or job.principal != principal:
+        raise InvalidArgument(
+            "draft_task_id", f"no task {draft!r} in this server's journal", hint="Call list_tasks for your tasks."
+        )
+    if job.task_id is None:
+        raise InvalidArgument("draft_task_id", f"task {draft!r} was never created at the provider (`{job.status}`)")
+    return request.model_copy(update={"draft_task_id": job.task_id})
 
 
 def _is_task_id(value: str) -> bool:
