@@ -27,8 +27,8 @@ pytestmark = pytest.mark.anyio
 ALICE, BOB = "alice-token-0123456789abcdef", "bob-token-0123456789abcdef"
 
 
-def tokens_file(tmp_path: Path, **extra: dict[str, Any]) -> Path:
-    path = tmp_path / "tokens.json"
+def tokens_file(tmp_path: Path, name: str = "tokens.json", **extra: dict[str, Any]) -> Path:
+    path = tmp_path / name
     entries = {"alice": {"token_sha256": token_hash(ALICE)}, "bob": {"token_sha256": token_hash(BOB)}}
     for name, fields in extra.items():
         entries[name].update(fields)
@@ -38,15 +38,16 @@ def tokens_file(tmp_path: Path, **extra: dict[str, Any]) -> Path:
 
 @asynccontextmanager
 async def http_server(tmp_path: Path, sandbox: SandboxServer, **env: str) -> AsyncGenerator[str]:
+    """`serve --http` on the sandbox with alice's and bob's tokens (`env` may name another SEEDANCE_TOKENS_FILE)."""
     port = free_port_for_tests()
-    environment = server_env(
-        tmp_path,
-        SEEDANCE_PROVIDER="ark",
-        SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
-        SEEDANCE_API_KEY=SECRET_KEY,
-        SEEDANCE_TOKENS_FILE=str(tokens_file(tmp_path)),
+    variables = {
+        "SEEDANCE_PROVIDER": "ark",
+        "SEEDANCE_BASE_URL": f"{sandbox.url}/api/v3",
+        "SEEDANCE_API_KEY": SECRET_KEY,
+        "SEEDANCE_TOKENS_FILE": str(tokens_file(tmp_path)),
         **env,
-    )
+    }
+    environment = server_env(tmp_path, **variables)
     log = (tmp_path / "server.log").open("wb")
     process = await anyio.open_process(
         [sys.executable, "-m", "seedance_mcp", "serve", "--http", "--port", str(port)],
@@ -171,3 +172,36 @@ async def test_another_persons_draft_cannot_be_finalised_and_nothing_is_sent(
     assert own.is_error is False and (own.structured_content or {})["status"] == "succeeded", text_of(own)
     body = (await sandbox_requests(sandbox))[-1]["body"]
     assert body["content"] == [{"type": "draft_task", "draft_task": {"id": made["task_id"]}}]
+
+
+# 2.0 at 720p 16:9 for 5 s: 108,900 tokens at 46 CNY per million = 5.0094 CNY (tests/test_spending.py).
+VIDEO = {"model": "2.0", "resolution": "720p", "ratio": "16:9", "duration": 5, "wait": False}
+VIDEO_COST = 108900 * 46 / 1e6
+
+
+async def test_a_persons_budget_in_the_tokens_file_overrides_the_per_person_budget(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """SEEDANCE_DAILY_BUDGET_PER_PERSON allows 1.5 videos a day, alice's own entry 2.5: she makes two, bob one."""
+    tokens = tokens_file(tmp_path, "budgets.json", alice={"daily_budget": VIDEO_COST * 2.5})
+    made: dict[str, int] = {"alice": 0, "bob": 0}
+    refusals: list[str] = []
+    async with http_server(
+        tmp_path, sandbox, SEEDANCE_TOKENS_FILE=str(tokens), SEEDANCE_DAILY_BUDGET_PER_PERSON=str(VIDEO_COST * 1.5)
+    ) as url:
+        with anyio.fail_after(60):
+            for name, token in (("alice", ALICE), ("bob", BOB)):
+                async with as_person(url, token) as person:
+                    for index in range(3):
+                        result = await person.call_tool("generate_video", {**VIDEO, "prompt": f"{name} {index}"})
+                        if result.is_error:
+                            refusals.append(text_of(result))
+                        else:
+                            made[name] += 1
+                    spend = ((await person.call_tool("list_tasks", {})).structured_content or {})["spend"]
+                    assert spend["daily_budget"] == pytest.approx(VIDEO_COST * (2.5 if name == "alice" else 1.5))
+                    assert spend["today"] == pytest.approx(VIDEO_COST * made[name], abs=1e-3)
+    assert made == {"alice": 2, "bob": 1}
+    assert ["the daily budget of alice (SEEDANCE_TOKENS_FILE)" in text for text in refusals] == [True, False, False]
+    assert all("SEEDANCE_DAILY_BUDGET_PER_PERSON" in text for text in refusals[1:])
+    assert (await sandbox_stats(sandbox))["creates"] == 3

@@ -12,7 +12,7 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,8 @@ async def test_a_symlink_put_where_the_preview_was_is_never_shown_to_the_model(t
             cached = Path(data["video_path"] + ".preview.jpg")
             outside = tmp_path / "secret.jpg"
             outside.write_bytes(SECRET)
-            os.utime(outside, (os.stat(data["video_path"]).st_mtime + 60,) * 2)  # "newer" than the video
+            newer = os.stat(data["video_path"]).st_mtime + 60
+            os.utime(outside, (newer, newer))  # "newer" than the video, as a fresh preview would be
             cached.unlink()
             cached.symlink_to(outside)
             status = await client.call_tool("get_task_status", {"task_id": data["task_id"]})
@@ -137,7 +138,7 @@ async def test_a_fifo_put_where_the_saved_last_frame_was_is_refused_at_once(tmp_
 
 
 @contextmanager
-def sizes_reported_as(path: Path, size: int) -> Iterator[None]:
+def sizes_reported_as(path: Path, size: int) -> Generator[None]:
     """`stat`/`fstat` of `path` report `size` bytes: the file grew after its size was looked at."""
     real_stat, real_fstat = os.stat, os.fstat
     inode = real_stat(path).st_ino

@@ -101,7 +101,11 @@ class Settings(BaseModel):
     max_cost_per_video: float | None = Field(default=None, ge=0)
     """Refuse a video whose estimated cost (in the provider's currency) is above this."""
     daily_budget: float | None = Field(default=None, ge=0)
-    """Refuse a video that would take today's spend (billed, plus jobs in flight at their estimate) above this."""
+    """The whole server's daily budget: refuse a video that would take today's spend of everyone together (billed,
+    plus jobs in flight at their estimate) above this. On stdio there is one person, so it is theirs."""
+    daily_budget_per_person: float | None = Field(default=None, ge=0)
+    """Each person's daily budget (`serve --http` with SEEDANCE_TOKENS_FILE): refuse a video that would take that
+    person's own spend today above this. A person's `daily_budget` in the tokens file overrides it."""
     confirm_above: float | None = Field(default=None, ge=0)
     """Ask the person (elicitation) before a video that costs more than this; clients that cannot ask get a
     refusal naming the cost, and the model calls again with `approve_cost`."""

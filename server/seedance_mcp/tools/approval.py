@@ -33,22 +33,30 @@ def start_of_today(now: float | None = None) -> float:
 
 
 def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
-    if who.daily_budget is None:
-        return []
+    """The daily budgets the journal checks at the insert of this caller's job: everyone's spend together
+    (SEEDANCE_DAILY_BUDGET), and the caller's own (SEEDANCE_DAILY_BUDGET_PER_PERSON, or their tokens-file entry)."""
     from seedance_mcp.store import SpendLimit
 
-    name = f"the daily budget of {who.principal} (SEEDANCE_TOKENS_FILE)" if who.principal else "SEEDANCE_DAILY_BUDGET"
-    return [SpendLimit(since=start_of_today(now), limit=who.daily_budget, name=name, principal=who.principal or None)]
+    since = start_of_today(now)
+    limits: list[SpendLimit] = []
+    if who.team_daily_budget is not None:
+        name = "SEEDANCE_DAILY_BUDGET (everyone's spend together)" if who.principal else "SEEDANCE_DAILY_BUDGET"
+        limits.append(SpendLimit(since=since, limit=who.team_daily_budget, name=name, principal=None))
+    if who.daily_budget is not None:
+        limits.append(
+            SpendLimit(since=since, limit=who.daily_budget, name=who.daily_budget_name, principal=who.principal)
+        )
+    return limits
 
 
 def check_cost(who: Caller, request: VideoRequest, price: tuple[float, str] | None) -> float | None:
     """The estimated cost, after the per-video limit; refuses when a limit is set but no price is known."""
-    limited = who.max_cost_per_video is not None or who.daily_budget is not None
+    limits = (who.max_cost_per_video, who.daily_budget, who.team_daily_budget, who.confirm_above)
     if price is None:
-        if limited:
+        if any(limit is not None for limit in limits):
             raise SpendRefused(
-                f"No price is known for {request.model_id} on this provider, so SEEDANCE_MAX_COST_PER_VIDEO / "
-                "SEEDANCE_DAILY_BUDGET cannot be checked. Tell the user to add its price with SEEDANCE_PRICES."
+                f"No price is known for {request.model_id} on this provider, so the cost limits set on this server "
+                "cannot be checked. Tell the user to add its price with SEEDANCE_PRICES."
             )
         return None
     estimate = money(request.estimated_tokens, price[0]) or 0.0

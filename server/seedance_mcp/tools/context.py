@@ -36,8 +36,13 @@ class Caller:
 
     principal: str
     daily_budget: float | None
+    """Their own daily budget: their tokens-file `daily_budget`, else SEEDANCE_DAILY_BUDGET_PER_PERSON."""
+    team_daily_budget: float | None
+    """SEEDANCE_DAILY_BUDGET: everyone's spend together."""
     max_cost_per_video: float | None
     confirm_above: float | None
+    daily_budget_name: str = "SEEDANCE_DAILY_BUDGET_PER_PERSON"
+    """Where their own daily budget is set, as the user would look for it."""
 
 
 def caller(ctx: ToolContext, settings: Settings) -> Caller:
@@ -49,8 +54,20 @@ def caller(ctx: ToolContext, settings: Settings) -> Caller:
     principal = principal_of(get_access_token())
     own = ctx.request_context.lifespan_context.principals.get(principal)
 
-    def pick(name: str) -> float | None:
+    def pick(name: str, default: float | None) -> float | None:
         value: float | None = getattr(own, name) if own is not None else None
-        return value if value is not None else getattr(settings, name)
+        return value if value is not None else default
 
-    return Caller(principal, pick("daily_budget"), pick("max_cost_per_video"), pick("confirm_above"))
+    own_budget = own is not None and own.daily_budget is not None
+    return Caller(
+        principal,
+        daily_budget=pick("daily_budget", settings.daily_budget_per_person),
+        team_daily_budget=settings.daily_budget,
+        max_cost_per_video=pick("max_cost_per_video", settings.max_cost_per_video),
+        confirm_above=pick("confirm_above", settings.confirm_above),
+        daily_budget_name=(
+            f"the daily budget of {principal} (SEEDANCE_TOKENS_FILE)"
+            if own_budget
+            else "SEEDANCE_DAILY_BUDGET_PER_PERSON"
+        ),
+    )
