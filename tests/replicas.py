@@ -318,12 +318,13 @@ async def running_cluster(
 
 
 @asynccontextmanager
-async def mcp_client(url: str, principal: str) -> AsyncGenerator[Client]:
-    """An MCP client of `principal` whose every request is a connection of its own (`Connection: close`)."""
+async def mcp_client(url: str, principal: str, **client_options: Any) -> AsyncGenerator[Client]:
+    """An MCP client of `principal` whose every request is a connection of its own (`Connection: close`);
+    `client_options` go to `mcp.Client` (e.g. `elicitation_callback`, `mode`)."""
     headers = {"Authorization": f"Bearer {TOKENS[principal]}", "Connection": "close"}
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=60))
-        yield await stack.enter_async_context(Client(streamable_http_client(url, http_client=http)))
+        yield await stack.enter_async_context(Client(streamable_http_client(url, http_client=http), **client_options))
 
 
 # -- readings --------------------------------------------------------------------------------------------------------

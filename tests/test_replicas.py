@@ -375,3 +375,45 @@ async def test_a_team_budget_holds_for_everyone_together_and_a_persons_budget_fo
     assert len(team_refusals) == 3
     assert all("SEEDANCE_DAILY_BUDGET " in t or "SEEDANCE_DAILY_BUDGET (" in t for t in team_refusals), team_refusals
     assert fake.creates == 2 and len(rows) == 2
+
+
+async def test_the_person_approves_one_video_whichever_replica_quoted_or_asked(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Above SEEDANCE_CONFIRM_ABOVE: an approval id one replica quoted is accepted by another, for that person's
+    video only; a client that can ask is asked (2026-07-28 rounds, each on the next replica) and its answer holds."""
+    import re
+
+    from mcp import types
+    from mcp.client.session import ClientRequestContext
+
+    asked: list[str] = []
+
+    async def person_says_yes(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    call = {**VIDEO, "prompt": "alice's kite at dusk"}
+    async with (
+        running_fake_ark(render_seconds=30.0) as fake,
+        running_cluster(
+            tmp_path, base_url=fake.base_url, database_url=database_url, SEEDANCE_CONFIRM_ABOVE="1"
+        ) as cluster,
+    ):
+        first, second, third = cluster.replicas
+        with anyio.fail_after(60):
+            async with mcp_client(first.url, "alice") as alice:
+                quoted = await alice.call_tool("generate_video", call)
+            match = re.search(r'approval_id="([^"]+)"', text_of(quoted))
+            assert quoted.is_error and match is not None, text_of(quoted)
+            async with mcp_client(second.url, "bob") as bob:
+                not_bobs = await bob.call_tool("generate_video", {**call, "approval_id": match.group(1)})
+            async with mcp_client(third.url, "alice") as alice:
+                approved = await alice.call_tool("generate_video", {**call, "approval_id": match.group(1)})
+            async with mcp_client(cluster.url, "carol", elicitation_callback=person_says_yes) as carol:
+                carols = await carol.call_tool("generate_video", {**VIDEO, "prompt": "carol's kite"})
+            rows = await journal(database_url)
+    assert not_bobs.is_error and "needs the user's approval" in text_of(not_bobs)
+    assert approved.is_error is False, text_of(approved)
+    assert carols.is_error is False and len(asked) == 1 and "5.01 CNY" in asked[0], text_of(carols)
+    assert sorted(r.principal for r in rows) == ["alice", "carol"] and fake.creates == 2

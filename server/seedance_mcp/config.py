@@ -107,8 +107,9 @@ class Settings(BaseModel):
     """Each person's daily budget (`serve --http` with SEEDANCE_TOKENS_FILE): refuse a video that would take that
     person's own spend today above this. A person's `daily_budget` in the tokens file overrides it."""
     confirm_above: float | None = Field(default=None, ge=0)
-    """Ask the person (elicitation) before a video that costs more than this; clients that cannot ask get a
-    refusal naming the cost, and the model calls again with `approve_cost`."""
+    """Ask the person (elicitation) before a video that costs more than this, whatever the call's arguments say;
+    clients that cannot ask get a refusal naming the cost with an approval id for exactly that video, which the
+    model passes back (`approval_id`) once the person agrees."""
     require_confirmation: bool = False
     """Mark generate_video as needing the user's interaction in hosts that honour it (Claude Code)."""
     tokens_file: Path | None = None

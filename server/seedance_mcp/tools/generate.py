@@ -9,7 +9,7 @@ import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 if TYPE_CHECKING:
@@ -21,7 +21,16 @@ from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderErr
 from seedance_mcp.models import VideoTask
 from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
-from seedance_mcp.tools.approval import approved, check_cost, spend_limits
+from seedance_mcp.tools.approval import (
+    Approvals,
+    approval,
+    approval_note,
+    can_ask,
+    check_cost,
+    needs_approval,
+    quote_of,
+    spend_limits,
+)
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.tools.resources import task_result
@@ -48,8 +57,17 @@ dry_run=true shows the request and its cost. Models: {catalog_summary(preset, de
 their limits and prices."""
 
 
+OLD_APPROVAL = (
+    "`approve_cost` is no longer accepted (an amount approved any video up to it). Call generate_video without it: "
+    "a video that needs the user's approval is refused with an approval_id for exactly that video; once the user "
+    "agrees, call again with the same arguments and that approval_id. Nothing was sent to the provider and nothing "
+    "was charged."
+)
+
+
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
     generate_description = description(settings, preset, default_spec_key)
+    approvals = Approvals(settings)
 
     @server.tool(
         description=generate_description,
@@ -121,7 +139,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             int | None, Field(strict=True, description="3600-259200 s before an unstarted task expires.")
         ] = None,
         priority: Annotated[int | None, Field(strict=True, description="0-9, queue order.")] = None,
-        approve_cost: Annotated[float | None, Field(description="The cost the user approved, when asked to.")] = None,
+        approval_id: Annotated[
+            str | None, Field(description="From a refusal or dry run that asked for the user's approval, once given.")
+        ] = None,
         draft_task_id: Annotated[str | None, Field(description="Render this 1.5 pro draft task for real.")] = None,
         wait: Annotated[bool, Field(strict=True, description="Wait (bounded) for the video.")] = True,
         dry_run: Annotated[
@@ -131,7 +151,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         force_new: Annotated[
             bool, Field(strict=True, description="Pay again even if an identical call was just made.")
         ] = False,
-    ) -> Annotated[CallToolResult, VideoTask]:
+        approve_cost: float | str | None = None,  # the old form, left out of the schema: answered with what to send
+    ) -> Annotated[CallToolResult, VideoTask] | InputRequiredResult:
+        if approve_cost is not None:
+            raise ToolError(OLD_APPROVAL)
         from seedance_mcp.validation import GenerateArgs, validate_request
 
         args = GenerateArgs(
@@ -183,15 +206,26 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 generate_audio=request.generate_audio,
                 flex=request.service_tier == "flex",
             )
+            quote = (
+                quote_of(runtime.provider.preset.name, request, http_request, who.principal, price) if price else None
+            )
             if dry_run:
-                return await task_result(dry_run_result(runtime, request, http_request, price))
+                task = dry_run_result(runtime, request, http_request, price)
+                asks = can_ask(ctx)
+                needed = quote is not None and needs_approval(who, quote.estimate)
+                minted = await approvals.mint(quote) if quote is not None and needed and not asks else None
+                task.next_step += approval_note(who, quote, asks, minted)
+                return await task_result(task)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
-            estimate = check_cost(who, request, price)
-            if not await approved(ctx, who, request, estimate, price[1] if price else "", approve_cost):
+            check_cost(who, request, price)
+            approved = await approval(ctx, who, quote, approval_id, approvals) if quote is not None else None
+            if isinstance(approved, InputRequiredResult):
+                return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
+            if approved is not None and not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
             spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
@@ -210,6 +244,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 price=price,
                 limits=spend_limits(who),
                 principal=who.principal,
+                dedupe_since=approved.since if approved is not None else None,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
@@ -220,6 +255,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             raise ToolError(str(exc) + known) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
+
+    _unpublished(server, "generate_video", "approve_cost")
+
+
+def _unpublished(server: MCPServer[LazyRuntime], tool_name: str, argument: str) -> None:
+    """Leave an accepted argument out of the published input schema (the SDK has no public way to)."""
+    tool = server._tool_manager.get_tool(tool_name)  # pyright: ignore[reportPrivateUsage]
+    assert tool is not None
+    tool.parameters.get("properties", {}).pop(argument, None)
 
 
 async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
