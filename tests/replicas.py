@@ -334,8 +334,10 @@ async def provider_requests(replica: Replica) -> dict[str, int]:
     """What this replica sent the provider, by kind (create, status, list, cancel, download), from its /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(f"{replica.base}/metrics")).text
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {TOKENS['alice']}"}) as client:
+        answer = await client.get(f"{replica.base}/metrics")
+    answer.raise_for_status()
+    text = answer.text
     counts: dict[str, int] = {}
     for family in text_string_to_metric_families(text):
         if family.name != "seedance_provider_requests":

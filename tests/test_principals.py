@@ -68,8 +68,9 @@ async def http_server(tmp_path: Path, sandbox: SandboxServer, **env: str) -> Asy
         yield url
     finally:
         process.terminate()
-        with anyio.move_on_after(5):
+        with anyio.move_on_after(10):
             await process.wait()
+        (tmp_path / "server.exit").write_text(str(process.returncode))
         log.close()
 
 
@@ -122,8 +123,11 @@ def test_a_tokens_file_keeps_hashes_and_per_person_limits(tmp_path: Path) -> Non
         load_principals(tmp_path / "bad.json")
 
 
-async def test_health_readiness_and_metrics_answer_without_a_token(tmp_path: Path, sandbox: SandboxServer) -> None:
-    """Load balancers and scrapers reach /healthz, /readyz and /metrics; they show counts, never secrets."""
+async def test_health_and_readiness_answer_without_a_token_and_metrics_only_with_one(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Load balancers reach /healthz and /readyz; /metrics (team-wide counts) needs a token /mcp accepts, and
+    shows counts, never a person, a secret or a token."""
     async with http_server(tmp_path, sandbox) as url:
         base = url.removesuffix("/mcp")
         async with as_person(url, ALICE) as alice:
@@ -131,13 +135,38 @@ async def test_health_readiness_and_metrics_answer_without_a_token(tmp_path: Pat
         async with httpx.AsyncClient() as client:
             health = await client.get(f"{base}/healthz")
             ready = await client.get(f"{base}/readyz")
-            scraped = await client.get(f"{base}/metrics")
+            anonymous = await client.get(f"{base}/metrics")
+            wrong = await client.get(f"{base}/metrics", headers={"Authorization": "Bearer nobody-0123456789"})
+            scraped = await client.get(f"{base}/metrics", headers={"Authorization": f"Bearer {BOB}"})
     assert health.status_code == 200 and ready.status_code == 200 and ready.json()["ready"] is True
+    assert anonymous.status_code == 401 and wrong.status_code == 401
+    assert "seedance_jobs" not in anonymous.text + wrong.text
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
     text = scraped.text
+    assert scraped.status_code == 200
     assert 'seedance_provider_requests_total{kind="create",status="200"} 1.0' in text
     assert 'seedance_jobs{state="succeeded"} 1.0' in text and "seedance_download_seconds_count 1.0" in text
     assert 'seedance_spend_today{currency="CNY"}' in text
-    assert SECRET_KEY not in text and ALICE not in text
+    assert SECRET_KEY not in text and ALICE not in text and BOB not in text
+    assert "alice" not in text and "bob" not in text and "principal" not in text
+
+
+async def test_a_separate_metrics_address_serves_metrics_alone_without_a_token(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """SEEDANCE_METRICS_ADDRESS: a listener of its own (a private interface, for a scraper) with /metrics only;
+    the MCP port still wants a token for it, and the server stops on SIGTERM with both."""
+    metrics_port = free_port_for_tests()
+    async with http_server(tmp_path, sandbox, SEEDANCE_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}") as url:
+        base = url.removesuffix("/mcp")
+        async with httpx.AsyncClient() as client:
+            scraped = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            no_mcp = await client.post(f"http://127.0.0.1:{metrics_port}/mcp", json={})
+            main = await client.get(f"{base}/metrics")
+    assert scraped.status_code == 200 and "seedance_jobs" in scraped.text
+    assert no_mcp.status_code == 404 and main.status_code == 401
+    assert f"metrics at http://127.0.0.1:{metrics_port}/metrics" in (tmp_path / "server.log").read_text()
+    assert (tmp_path / "server.exit").read_text() in ("0", "-15"), "still running 10 s after SIGTERM"
 
 
 async def test_another_persons_draft_cannot_be_finalised_and_nothing_is_sent(

@@ -120,6 +120,9 @@ class Settings(BaseModel):
     request_state_keys: tuple[SecretStr, ...] = ()
     """`serve --http`: the shared secret(s) (≥ 32 bytes, comma-separated; the first seals) for the state the
     2026-07-28 protocol hands back and forth, so every replica reads what another sealed."""
+    metrics_address: str | None = None
+    """`serve --http`: `host:port` of a listener of its own that serves only `/metrics`, without a token (for a
+    scraper on a private network); `/metrics` on the MCP port always wants a bearer token /mcp accepts."""
     database_url: SecretStr | None = None
     """`postgresql://…`: keep the journal in PostgreSQL, shared by every replica (default: SQLite in state_dir)."""
     model_map: dict[str, str] = Field(default_factory=dict[str, str])
@@ -172,6 +175,16 @@ class Settings(BaseModel):
             raise ValueError(f"expected an http(s) URL like https://video.example.com: {value!r}")
         _host_entry(parts.netloc)
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+    @field_validator("metrics_address", mode="before")
+    @classmethod
+    def _check_metrics_address(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            entry = _host_entry(value)
+            if ":" not in entry.rsplit("]", 1)[-1]:
+                raise ValueError(f"expected host:port, e.g. 127.0.0.1:9464: {value!r}")
+            return entry
+        return value
 
     @field_validator("request_state_keys", mode="before")
     @classmethod
