@@ -68,13 +68,7 @@ def _settings() -> Any:
         problems = "; ".join(f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
         sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
         raise SystemExit(2) from None
-    from seedance_mcp.config import database_url_secrets
-
-    secrets = [settings.key, settings.http_token.get_secret_value() if settings.http_token else None]
-    secrets += [key.get_secret_value() for key in settings.request_state_keys]
-    if settings.database_url is not None:  # its password only: the rest is words any log line may hold
-        secrets += database_url_secrets(settings.database_url.get_secret_value())
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, settings.secrets())
     return settings
 
 

@@ -254,6 +254,15 @@ class Settings(BaseModel):
     def key(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key else None
 
+    def secrets(self) -> list[str]:
+        """What never appears in a log line or an error: the API key, the HTTP token, the request-state keys and
+        the database's password (only the password: the rest of its URL is words unrelated lines hold)."""
+        found = [self.key, self.http_token.get_secret_value() if self.http_token else None]
+        found += [key.get_secret_value() for key in self.request_state_keys]
+        if self.database_url is not None:
+            found += database_url_secrets(self.database_url.get_secret_value())
+        return [secret for secret in found if secret]
+
     def readable_dirs(self) -> tuple[Path, ...]:
         """The directories local input files may be read from, resolved; the first is where to copy a file.
 

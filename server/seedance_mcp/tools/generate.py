@@ -13,6 +13,7 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 if TYPE_CHECKING:
+    from seedance_mcp.store import Job
     from seedance_mcp.wire import VideoRequest
 
 from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
@@ -31,7 +32,7 @@ from seedance_mcp.tools.approval import (
     quote_of,
     spend_limits,
 )
-from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
+from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of, unexpected_failure
 from seedance_mcp.tools.models import catalog_summary
 from seedance_mcp.tools.resources import task_result
 
@@ -184,12 +185,19 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             draft_task_id=draft_task_id,
         )
         lifecycle: str | None = None
+        # What an unexpected failure may have cost: nothing before the journal insert; after it, look.
+        started = time.time()
+        runtime: Runtime | None = None
+        principal = ""
+        sending: str | None = None
+        job: Job | None = None
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
             lifecycle = MODELS_BY_KEY[request.model_key].lifecycle
             runtime = await runtime_of(ctx)
             who = caller(ctx, settings)
+            principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
             request = await _draft_of_caller(runtime, request, who.principal)
             if _has_media(request):
@@ -236,6 +244,11 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 expected = planned_seconds(request.prompt, settings.sandbox_render_seconds)
             else:
                 expected = expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
+            from seedance_mcp.jobs import fingerprint_of
+
+            sending = (
+                quote.fingerprint if quote else fingerprint_of(runtime.provider.preset.name, http_request, principal)
+            )
             job, reused = await runtime.jobs.submit(
                 request,
                 http_request,
@@ -255,8 +268,41 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             raise ToolError(str(exc) + known) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
+        except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
+            known = await _what_was_sent(runtime, sending, started, principal, job)
+            raise unexpected_failure("generate_video", exc, known, settings.secrets()) from exc
 
     _unpublished(server, "generate_video", "approve_cost")
+
+
+async def _what_was_sent(
+    runtime: Runtime | None, fingerprint: str | None, started: float, principal: str, job: Job | None
+) -> str:
+    """What a failure of this call may have cost, as far as the journal can tell: a create request leaves only
+    after its job is in the journal, so no job means nothing was sent."""
+    do_not_repeat = "a paid task may exist. Do not call generate_video again for this video"
+    if job is not None:
+        return (
+            f"Job {job.job_id} was submitted (`{job.status}`): {do_not_repeat}; follow it with "
+            f'get_task_status(task_id="{job.handle}").'
+        )
+    if runtime is None or fingerprint is None:
+        return "Nothing was sent to the provider and nothing was charged."
+    window = 50
+    try:
+        with anyio.fail_after(5):
+            recent, _ = await runtime.jobs.store.recent(None, window, principal)
+    except Exception:  # the journal itself is failing: nothing more can be told
+        return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
+    for earlier in recent:
+        if earlier.fingerprint == fingerprint and earlier.created_at >= started:
+            return (
+                f"Its job {earlier.job_id} is in the journal (`{earlier.status}`): {do_not_repeat}; follow it with "
+                f'get_task_status(task_id="{earlier.handle}").'
+            )
+    if len(recent) < window or recent[-1].created_at < started:
+        return "No job for it reached the journal, so nothing was sent to the provider and nothing was charged."
+    return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
 
 
 def _unpublished(server: MCPServer[LazyRuntime], tool_name: str, argument: str) -> None:
