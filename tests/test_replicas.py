@@ -412,8 +412,12 @@ async def test_the_person_approves_one_video_whichever_replica_quoted_or_asked(
                 approved = await alice.call_tool("generate_video", {**call, "approval_id": match.group(1)})
             async with mcp_client(cluster.url, "carol", elicitation_callback=person_says_yes) as carol:
                 carols = await carol.call_tool("generate_video", {**VIDEO, "prompt": "carol's kite"})
+            # A 2025-era client on stateless HTTP: the server has no channel to ask it, so it quotes instead.
+            async with mcp_client(cluster.url, "bob", elicitation_callback=person_says_yes, mode="legacy") as bob:
+                bobs = await bob.call_tool("generate_video", {**VIDEO, "prompt": "bob's kite"})
             rows = await journal(database_url)
     assert not_bobs.is_error and "needs the user's approval" in text_of(not_bobs)
     assert approved.is_error is False, text_of(approved)
     assert carols.is_error is False and len(asked) == 1 and "5.01 CNY" in asked[0], text_of(carols)
+    assert bobs.is_error and 'approval_id="apv-' in text_of(bobs) and len(asked) == 1
     assert sorted(r.principal for r in rows) == ["alice", "carol"] and fake.creates == 2
