@@ -235,3 +235,25 @@ async def test_hosts_that_honour_it_are_told_generate_video_needs_the_user(tmp_p
         plain = {t.name: t for t in (await client.list_tools()).tools}["generate_video"]
     assert (marked.meta or {}).get("anthropic/requiresUserInteraction") is True
     assert "anthropic/requiresUserInteraction" not in (plain.meta or {})
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_video_whose_price_is_unknown_needs_the_persons_approval(
+    tmp_path: Path, sandbox: SandboxServer, mode: str
+) -> None:
+    """1.5 pro has no list price on Ark here: with SEEDANCE_CONFIRM_ABOVE set, its cost cannot be checked, so the
+    person judges it (asked, or quoted with an approval id), never sent unasked."""
+    call = {"prompt": "a red kite", "model": "1.5-pro"}
+    async with Client(create_app(ark(tmp_path, sandbox)), mode=mode) as cannot_ask:
+        refused = await cannot_ask.call_tool("generate_video", call)
+        approved = await cannot_ask.call_tool(
+            "generate_video", {**call, "approval_id": approval_id_in(text_of(refused))}
+        )
+    callback = answering("decline")
+    async with Client(create_app(ark(tmp_path, sandbox)), mode=mode, elicitation_callback=callback) as client:
+        declined = await client.call_tool("generate_video", {**call, "prompt": "a green kite"})
+    assert refused.is_error and "cost unknown" in text_of(refused) and "Nothing was sent" in text_of(refused)
+    assert approved.is_error is False, text_of(approved)
+    assert [("cost unknown" in q) for q in callback.asked] == [True]
+    assert (declined.structured_content or {})["status"] == "not_submitted"
+    assert (await sandbox_stats(sandbox))["creates"] == 1

@@ -85,8 +85,8 @@ def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
 
 def check_cost(who: Caller, request: VideoRequest, price: tuple[float, str] | None) -> float | None:
     """The estimated cost, after the per-video limit; refuses when a limit is set but no price is known."""
-    limits = (who.max_cost_per_video, who.daily_budget, who.team_daily_budget, who.confirm_above)
-    if price is None:
+    limits = (who.max_cost_per_video, who.daily_budget, who.team_daily_budget)
+    if price is None:  # SEEDANCE_CONFIRM_ABOVE alone asks the person instead (`needs_approval`)
         if any(limit is not None for limit in limits):
             raise SpendRefused(
                 f"No price is known for {request.model_id} on this provider, so the cost limits set on this server "
@@ -109,23 +109,25 @@ class Quote:
 
     fingerprint: str
     """`jobs.fingerprint_of` the request: provider, path, body and the caller's principal."""
-    estimate: float
+    estimate: float | None
+    """At list price; None when no price is known for it here."""
     currency: str
     what: str
     """The request in a person's words: model, length, resolution, cost."""
 
 
 def quote_of(
-    provider: str, request: VideoRequest, http_request: HttpRequest, principal: str, price: tuple[float, str]
+    provider: str, request: VideoRequest, http_request: HttpRequest, principal: str, price: tuple[float, str] | None
 ) -> Quote:
     from seedance_mcp.jobs import fingerprint_of
 
-    estimate = money(request.estimated_tokens, price[0]) or 0.0
-    what = (
-        f"{request.model_id}, {request.effective_seconds:g} s at {request.effective_resolution}, "
-        f"about {estimate:.2f} {price[1]} ({request.estimated_tokens:,} output tokens at list price)"
-    )
-    return Quote(fingerprint_of(provider, http_request, principal), round(estimate, 4), price[1], what)
+    video = f"{request.model_id}, {request.effective_seconds:g} s at {request.effective_resolution}"
+    tokens = f"{request.estimated_tokens:,} output tokens"
+    fingerprint = fingerprint_of(provider, http_request, principal)
+    if price is None:
+        return Quote(fingerprint, None, "", f"{video}, cost unknown ({tokens}; no list price for it here)")
+    estimate = round(money(request.estimated_tokens, price[0]) or 0.0, 4)
+    return Quote(fingerprint, estimate, price[1], f"{video}, about {estimate:.2f} {price[1]} ({tokens} at list price)")
 
 
 class Approvals:
@@ -163,7 +165,8 @@ class Approvals:
 
 
 def _mac(key: bytes, quote: Quote, issued: int) -> str:
-    message = f"{quote.fingerprint}\n{quote.estimate:.4f} {quote.currency}\n{issued}".encode()
+    cost = "unknown" if quote.estimate is None else f"{quote.estimate:.4f} {quote.currency}"
+    message = f"{quote.fingerprint}\n{cost}\n{issued}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
@@ -206,7 +209,8 @@ class Approval:
 
 
 def needs_approval(who: Caller, estimate: float | None) -> bool:
-    return who.confirm_above is not None and estimate is not None and estimate > who.confirm_above
+    """Above SEEDANCE_CONFIRM_ABOVE, or of a cost no one can tell (then the person judges it)."""
+    return who.confirm_above is not None and (estimate is None or estimate > who.confirm_above)
 
 
 def can_ask(ctx: ToolContext) -> bool:
@@ -249,10 +253,12 @@ async def approval(
         if issued is not None:
             return Approval(granted=True, since=issued)
     given = f" The approval_id given {problem}." if problem else ""
+    limit = f"SEEDANCE_CONFIRM_ABOVE = {threshold:.2f} {quote.currency}".rstrip()
+    why = f"above {limit}" if quote.estimate is not None else f"its cost cannot be checked against {limit}"
     raise SpendRefused(
-        f"This video needs the user's approval: {quote.what}, above SEEDANCE_CONFIRM_ABOVE = {threshold:.2f} "
-        f"{quote.currency}.{given} Ask the user; if they agree, call generate_video again with the same arguments "
-        f'and approval_id="{await approvals.mint(quote)}" (it approves exactly this video, once, within the hour).'
+        f"This video needs the user's approval: {quote.what}; {why}.{given} Ask the user; if they agree, call "
+        f'generate_video again with the same arguments and approval_id="{await approvals.mint(quote)}" (it '
+        "approves exactly this video, once, within the hour)."
     )
 
 
@@ -283,9 +289,9 @@ async def _ask_in_rounds(
     )
 
 
-def approval_note(who: Caller, quote: Quote | None, asks: bool, approval_id: str | None) -> str:
+def approval_note(who: Caller, quote: Quote, asks: bool, approval_id: str | None) -> str:
     """What a dry run adds to its next step about the person's approval."""
-    if quote is None or not needs_approval(who, quote.estimate):
+    if not needs_approval(who, quote.estimate):
         return ""
     if asks or approval_id is None:
         return " Above SEEDANCE_CONFIRM_ABOVE, the user will be asked to approve its cost before it is sent."

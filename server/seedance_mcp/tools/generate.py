@@ -214,14 +214,12 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 generate_audio=request.generate_audio,
                 flex=request.service_tier == "flex",
             )
-            quote = (
-                quote_of(runtime.provider.preset.name, request, http_request, who.principal, price) if price else None
-            )
+            quote = quote_of(runtime.provider.preset.name, request, http_request, who.principal, price)
             if dry_run:
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
-                needed = quote is not None and needs_approval(who, quote.estimate)
-                minted = await approvals.mint(quote) if quote is not None and needed and not asks else None
+                needed = needs_approval(who, quote.estimate)
+                minted = await approvals.mint(quote) if needed and not asks else None
                 task.next_step += approval_note(who, quote, asks, minted)
                 return await task_result(task)
             if not runtime.provider.has_key:
@@ -230,10 +228,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
             check_cost(who, request, price)
-            approved = await approval(ctx, who, quote, approval_id, approvals) if quote is not None else None
+            approved = await approval(ctx, who, quote, approval_id, approvals)
             if isinstance(approved, InputRequiredResult):
                 return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
-            if approved is not None and not approved.granted:
+            if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
             spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
@@ -244,11 +242,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 expected = planned_seconds(request.prompt, settings.sandbox_render_seconds)
             else:
                 expected = expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
-            from seedance_mcp.jobs import fingerprint_of
-
-            sending = (
-                quote.fingerprint if quote else fingerprint_of(runtime.provider.preset.name, http_request, principal)
-            )
+            sending = quote.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
                 http_request,
@@ -257,7 +251,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 price=price,
                 limits=spend_limits(who),
                 principal=who.principal,
-                dedupe_since=approved.since if approved is not None else None,
+                dedupe_since=approved.since,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
