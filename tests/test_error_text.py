@@ -45,7 +45,7 @@ async def test_a_journal_row_the_server_cannot_read_fails_list_tasks_with_text_a
     text = text_of(listed)
     assert listed.is_error is True
     assert text.strip() != BARE.format("list_tasks") and "ValidationError" in text, text
-    assert "server's log" in text and "Nothing was sent" in text
+    assert "server's log" in text and "nothing was charged" in text
     assert SECRET_KEY not in text
     assert models.is_error is False
 

@@ -257,3 +257,10 @@ async def test_a_video_whose_price_is_unknown_needs_the_persons_approval(
     assert [("cost unknown" in q) for q in callback.asked] == [True]
     assert (declined.structured_content or {})["status"] == "not_submitted"
     assert (await sandbox_stats(sandbox))["creates"] == 1
+
+
+async def test_the_published_schema_offers_approval_id_and_not_an_amount(tmp_path: Path) -> None:
+    async with Client(create_app(make_settings(tmp_path))) as client:
+        tool = {t.name: t for t in (await client.list_tools()).tools}["generate_video"]
+    properties = tool.input_schema["properties"]
+    assert properties["approval_id"]["type"] == ["string", "null"] and "approve_cost" not in properties

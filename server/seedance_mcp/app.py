@@ -87,7 +87,7 @@ UNEXPECTED_FAILURE_MEANS = {
     ),
     "cancel_task": "Whether the cancel reached the provider is not known: check get_task_status.",
 }
-"""What an unexpected failure of a tool means for the user's money; the read-only tools send nothing paid."""
+"""What an unexpected failure of a tool means for the user's money (the others are free)."""
 
 
 class SeedanceServer(MCPServer[LazyRuntime]):
@@ -109,7 +109,7 @@ class SeedanceServer(MCPServer[LazyRuntime]):
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as exc:
-            known = UNEXPECTED_FAILURE_MEANS.get(name, "Nothing was sent to the provider and nothing was charged.")
+            known = UNEXPECTED_FAILURE_MEANS.get(name, "This tool is free: nothing was charged.")
             raise unexpected_failure(name, exc, known, self._secrets) from exc
 
 
