@@ -182,8 +182,12 @@ def _state_dir_key(state_dir: Path) -> bytes:
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
             spare = path.with_name(f".{_KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}.part")
-            spare.write_bytes(os.urandom(32))
-            spare.chmod(0o600)
+            fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            try:
+                os.write(fd, os.urandom(32))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             try:
                 os.link(spare, path)  # only if no other server made it meanwhile: theirs wins, and both read it
             except FileExistsError:
