@@ -51,12 +51,15 @@ from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 10
-API_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=30.0)
+API_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=20, keepalive_expiry=30.0)
 """The API client's pool: creates and polls are limited above it (JobSettings: 12 + 8), which leaves room for
-task-list searches, cancels and the tools' own reads, so a request does not wait in the pool for a connection."""
-DOWNLOAD_LIMITS = httpx.Limits(max_connections=72, max_keepalive_connections=72, keepalive_expiry=30.0)
+task-list searches, cancels and the tools' own reads, so a request does not wait in the pool for a connection.
+Idle connections beyond what creates and polls keep busy are closed: the pool asks every idle connection whether
+the server closed it (two system calls each) before each request and after each answer (bench #7)."""
+DOWNLOAD_LIMITS = httpx.Limits(max_connections=72, max_keepalive_connections=16, keepalive_expiry=30.0)
 """The download client's pool: one request at a time per downloading job, JobSettings.max_concurrent_downloads
-(64) jobs at once, and room for the few the tools start themselves."""
+(64) jobs at once, and room for the few the tools start themselves. Downloads come in bursts (a status answer
+names many finished videos); keeping every connection of a burst alive made each later request ask them all."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
 
 MediaKind = Literal["video", "image"]
