@@ -27,18 +27,9 @@ from seedance_mcp.providers.client import API_LIMITS, DOWNLOAD_LIMITS
 from tests.conftest import SECRET_KEY, make_settings, text_of
 from tests.fake_ark import TASKS, FakeArk, running_fake_ark
 from tests.forward_proxy import running_http_proxy, running_socks5_proxy
+from tests.stdio_helpers import server_env, stdio_transport
 
 pytestmark = pytest.mark.anyio
-
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only what each test sets: no proxy (or CGI marker, which makes urllib ignore HTTP_PROXY) from the shell."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 def ark_settings(tmp_path: Path, fake: FakeArk, **overrides: Any) -> Settings:
@@ -82,6 +73,23 @@ async def test_a_proxy_in_the_environment_carries_the_create_the_polls_and_the_d
     assert [target for target in gets if target.startswith(f"{fake.url}{TASKS}")], "no poll went through the proxy"
     assert f"{fake.url}/files/{data['task_id']}.mp4" in gets
     # Everything the fake saw came through the proxy, and the proxy itself saw no trouble.
+    assert len(proxy.seen) == len(fake.requests) and proxy.errors == []
+
+
+async def test_a_server_process_started_with_a_proxy_in_its_environment_sends_through_it(tmp_path: Path) -> None:
+    """As an MCP host starts it: a stdio subprocess whose environment names the proxy (lower case, as shells and
+    most tools spell it), the configuration read by httpx in that process."""
+    async with running_fake_ark(render_seconds=0.3) as fake, running_http_proxy() as proxy:
+        env = server_env(
+            tmp_path, SEEDANCE_PROVIDER="ark", SEEDANCE_BASE_URL=fake.base_url, SEEDANCE_API_KEY=SECRET_KEY
+        )
+        env["http_proxy"] = proxy.url
+        with (tmp_path / "stderr.log").open("w") as errlog, anyio.fail_after(30):
+            async with Client(stdio_transport(env, errlog)) as client:
+                result = await client.call_tool("generate_video", {"prompt": "through the office proxy"})
+    data = result.structured_content or {}
+    assert data["status"] == "succeeded" and Path(data["video_path"]).is_file(), text_of(result)
+    assert ("POST", f"{fake.url}{TASKS}") in proxy.seen
     assert len(proxy.seen) == len(fake.requests) and proxy.errors == []
 
 
