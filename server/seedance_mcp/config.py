@@ -76,7 +76,8 @@ class Settings(BaseModel):
     dedupe_window: float = Field(default=600.0, ge=0)
     """Seconds during which an identical generate_video call returns the earlier job instead of paying again."""
     http_timeout: float = Field(default=60.0, gt=0)
-    """Seconds to wait for one provider answer; a create that times out is never re-sent."""
+    """Seconds one provider request may take in all, from connecting to the answer's last byte; a create cut off
+    by it is never re-sent (its task may exist, and is looked for)."""
     max_download_mb: int = Field(default=2048, gt=0)
     download_timeout: float = Field(default=600.0, gt=0)
     sandbox_render_seconds: float = Field(default=6.0, ge=0)
@@ -89,9 +90,6 @@ class Settings(BaseModel):
     retry_scale: float = Field(default=1.0, ge=0)
     """Multiplies every retry back-off (tests set it near zero)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    direct_downloads: bool = True
-    """Download videos through a transport of their own (pooled, large reads, none of the client's layers); off when
-    the environment names an HTTP proxy."""
     public_hosts: tuple[str, ...] = ()
     """`serve --http`: the `host[:port]` names remote clients reach the server under (comma-separated); their Host
     and Origin headers are accepted besides loopback's."""
@@ -367,8 +365,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[name] = raw
     if "api_key" not in values and env.get("ARK_API_KEY", "").strip():
         values["api_key"] = env["ARK_API_KEY"].strip()
-    proxies = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-    if any(env.get(name) for name in proxies):
-        values["direct_downloads"] = False  # the shared client honours the proxy; the fast path does not
     values.update(overrides)
     return Settings.model_validate(values)
