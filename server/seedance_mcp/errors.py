@@ -194,13 +194,13 @@ class TaskNotRecorded(SeedanceError):
     """The provider created the task, but the journal could not record its id yet (it is kept and retried), or
     another server process took the job over meanwhile (and finds the task by its marker)."""
 
-    def __init__(self, job: Job, journal: str, *, kept: bool = True) -> None:
+    def __init__(self, job: Job, journal: str, reason: str, *, kept: bool = True) -> None:
         self.task_id = job.task_id
         self.job_id = job.job_id
         if kept:
             what = (
-                f"{journal[0].upper()}{journal[1:]} could not record it yet (it is unavailable); this server keeps "
-                "the task id and records it as soon as the journal is back, then saves the video as usual."
+                f"{journal[0].upper()}{journal[1:]} could not record it yet ({reason}); this server keeps the task "
+                "id and records it as soon as the journal takes it, then saves the video as usual."
             )
         else:
             what = (

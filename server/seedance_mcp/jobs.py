@@ -236,6 +236,10 @@ class JobManager:
         """The journal's clock, read from this process's: every time this process records or decides by."""
         return self._clock() + self._offset
 
+    def now(self) -> float:
+        """The journal's clock (epoch seconds), as this process keeps it: for times other processes decide by."""
+        return self._now()
+
     async def _sync_clock(self) -> None:
         """Measure how far this process's clock is from the journal's (the midpoint of one read of it)."""
         before = self._clock()
@@ -501,8 +505,13 @@ class JobManager:
         price: tuple[float, str] | None = None,
         limits: Sequence[SpendLimit] = (),
         principal: str = "",
+        dedupe_since: float | None = None,
     ) -> tuple[Job, bool]:
-        """Journal the job, send the create request once, start following. The job, and whether it was reused."""
+        """Journal the job, send the create request once, start following. The job, and whether it was reused.
+
+        `dedupe_since` widens the look for an identical live job back to that moment (on the journal's clock:
+        `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
+        is that video)."""
         provider_name = self.provider.preset.name
         fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
         now = self._now()  # provisional: the journal stamps the job with its own clock as it takes it
@@ -545,6 +554,9 @@ class JobManager:
         )
         window = self.settings.dedupe_window
         dedupe_window = None if force_new or window <= 0 else window
+        if dedupe_since is not None:
+            # A moment on the journal's clock (`now()`) becomes a window the journal measures from its own now.
+            dedupe_window = max(dedupe_window or 0.0, self._now() - dedupe_since)
         for _ in range(3):
             sent = anyio.current_time()
             try:
@@ -658,7 +670,7 @@ class JobManager:
             j.submitted_at = j.submitted_at or self._now()
 
         try:
-            job, recorded = await self._after_create(job, created, follow=True)
+            job, recorded, why = await self._after_create(job, created, follow=True)
         except TaskIdTaken:
             # The provider handed back an id the journal already gives another job: never follow one task twice.
             def clash(j: Job) -> None:
@@ -666,19 +678,19 @@ class JobManager:
                 j.error_message = f"the provider answered with task id {task_id}, which another job already has"
                 j.search_done = True
 
-            job, _ = await self._after_create(job, clash)
+            job, _, _ = await self._after_create(job, clash)
             return job
         if recorded != "recorded":
-            raise TaskNotRecorded(job, self.store.describe, kept=recorded == "kept")
+            raise TaskNotRecorded(job, self.store.describe, why, kept=recorded == "kept")
         logger.info("submitted %s as %s", job.job_id, task_id)
         return job
 
     async def _after_create(
         self, job: Job, mutate: Callable[[Job], None], *, follow: bool = False
-    ) -> tuple[Job, Recorded]:
+    ) -> tuple[Job, Recorded, str]:
         """Record what the create request came to (fenced by the lease the job was inserted with), and follow the
-        job from here when `follow`. The job as it now is, and whether the journal has it: when the journal is
-        unavailable the change is kept in memory and the worker writes it (retried) before anything else, so a
+        job from here when `follow`. The job as it now is, whether the journal has it, and why not: when the journal
+        is unavailable the change is kept in memory and the worker writes it (retried) before anything else, so a
         paid task's id is never lost while this process lives."""
         pending = job.clone()
         mutate(pending)
@@ -694,9 +706,9 @@ class JobManager:
                 "kept in memory and retried until it does" if token is not None else "its lease has run out",
             )
             if token is None:
-                return pending, "taken over"
+                return pending, "taken over", exc.reason
             self._start(pending, token, unrecorded=mutate)
-            return pending, "kept"
+            return pending, "kept", exc.reason
         except LeaseLost:
             # The create outlived the lease and another process took the job over (and will look for its task).
             logger.warning(
@@ -704,13 +716,13 @@ class JobManager:
                 job.job_id,
                 pending.task_id or "unknown",
             )
-            return pending, "taken over"
+            return pending, "taken over", "its lease ran out while the request was in flight"
         token = self._held.get(job.job_id)
         if follow and written.has_work and token is not None:
             self._start(written, token)
         else:
             self._let_go(job.job_id)
-        return written, "recorded"
+        return written, "recorded", ""
 
     # -- lost create answers ---------------------------------------------------------------------------------
 

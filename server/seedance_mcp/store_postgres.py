@@ -371,9 +371,10 @@ class PostgresTaskStore:
 
 
 def _reason(exc: BaseException) -> str:
-    """psycopg's message, first line only (the rest repeats the statement)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
+    """psycopg's message on one line, without the statement it may quote (`LINE 2: …` and its caret)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
+    return f"{type(exc).__name__}: {' '.join(kept) or 'no message'}"
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
