@@ -68,8 +68,7 @@ def _settings() -> Any:
         problems = "; ".join(f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
         sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
         raise SystemExit(2) from None
-    secrets = [settings.key, *(s.get_secret_value() for s in (settings.http_token, settings.database_url) if s)]
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, settings.secrets())
     return settings
 
 
@@ -78,16 +77,18 @@ def _serve_stdio() -> int:
     from seedance_mcp.app import create_app
     from seedance_mcp.process import tune_garbage_collector
 
+    # Before saying "Ctrl-C stops it", and with everything after inside the try: a Ctrl-C at any moment from then on
+    # stops it with 130, not with a KeyboardInterrupt out of create_app.
+    _exit_soon_after_interrupt()
     if sys.stdin.isatty():
         # A person ran it in a terminal: say what it is, or it looks hung.
         sys.stderr.write(
             "seedance-mcp: an MCP server, waiting for an MCP client on stdin/stdout (Claude Desktop, Cursor, VS Code "
             "and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
         )
-    _exit_soon_after_interrupt()
-    app = create_app(settings)
-    tune_garbage_collector()
     try:
+        app = create_app(settings)
+        tune_garbage_collector()
         app.run()
     except KeyboardInterrupt:
         sys.stderr.write("seedance-mcp: stopped.\n")
