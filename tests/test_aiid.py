@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 
 from seedance_mcp.app import create_app
-from seedance_mcp.catalog import PRESETS
+from seedance_mcp.catalog import PRESETS, builtin_catalog
 from seedance_mcp.model_map import parse_model_map
 from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers.aiid import AiidDialect
@@ -252,7 +252,7 @@ async def test_a_declared_endpoint_generates_with_the_mapped_models_rules_on_the
 
 async def test_the_sandbox_itself_applies_a_declared_endpoints_rules() -> None:
     """Straight to the sandbox (no server-side check): the endpoint is the mapped model; unknown ids still 404."""
-    state = SandboxState(render_seconds=0.2, model_map=parse_model_map(f"{ENDPOINT}=2.5"))
+    state = SandboxState(render_seconds=0.2, model_map=parse_model_map(f"{ENDPOINT}=2.5", builtin_catalog()))
     async with running_sandbox(state) as server, httpx.AsyncClient(headers={"Authorization": "Bearer k"}) as http:
         url = f"{server.url}/api/v3/contents/generations/tasks"
         text = [{"type": "text", "text": "x"}]

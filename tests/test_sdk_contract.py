@@ -67,6 +67,11 @@ def model_id(key: str) -> str:
     return MODELS_BY_KEY[key].cn_id
 
 
+ARK_DEFAULT = PRESETS["ark"].default_model
+"""The ark preset's default model (2.0 mini since 1.5 pro was retired on BytePlus: one sold today, with a price)."""
+OPENAI_DEFAULT = PRESETS["openai-compatible"].default_model
+
+
 def ark_request(**arguments: Any) -> Any:
     preset = PRESETS["ark"]
     return validate_request(GenerateArgs(prompt=PROMPT, **arguments), preset, preset.default_model)
@@ -88,7 +93,7 @@ LAST_FRAME = {"return_last_frame": True}
 
 # name -> (generate_video arguments, the Ark SDK's create() parameters for the same request)
 ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "text only": ({}, {"model": model_id("1.5-pro"), "content": [text()], **LAST_FRAME}),
+    "text only": ({}, {"model": model_id(ARK_DEFAULT), "content": [text()], **LAST_FRAME}),
     "every setting": (
         {
             "model": "1.5-pro",
@@ -122,11 +127,11 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "first frame URL": (
         {"first_frame": IMG1},
-        {"model": model_id("1.5-pro"), "content": [text(), image(IMG1, "first_frame")], **LAST_FRAME},
+        {"model": model_id(ARK_DEFAULT), "content": [text(), image(IMG1, "first_frame")], **LAST_FRAME},
     ),
     "first frame data URL": (
         {"first_frame": PNG_DATA_URL},
-        {"model": model_id("1.5-pro"), "content": [text(), image(PNG_DATA_URL, "first_frame")], **LAST_FRAME},
+        {"model": model_id(ARK_DEFAULT), "content": [text(), image(PNG_DATA_URL, "first_frame")], **LAST_FRAME},
     ),
     "first and last frame": (
         {"model": "1.0-pro", "first_frame": IMG1, "last_frame": IMG2, "ratio": "adaptive"},
@@ -237,10 +242,10 @@ def multipart_fields(seen: Seen) -> dict[str, Any]:
 
 # name -> (generate_video arguments, the openai SDK's videos.create() parameters for the same request)
 OPENAI_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "prompt only": ({}, {"prompt": PROMPT, "model": model_id("1.5-pro")}),
+    "prompt only": ({}, {"prompt": PROMPT, "model": model_id(OPENAI_DEFAULT)}),
     "seconds and size": (
         {"duration": 8, "resolution": "720p", "ratio": "16:9"},
-        {"prompt": PROMPT, "model": model_id("1.5-pro"), "seconds": "8", "size": "1280x720"},
+        {"prompt": PROMPT, "model": model_id(OPENAI_DEFAULT), "seconds": "8", "size": "1280x720"},
     ),
     "portrait on 1.0 pro": (
         {"model": "1.0-pro", "duration": 4, "resolution": "720p", "ratio": "9:16"},
@@ -250,7 +255,7 @@ OPENAI_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"first_frame": PNG_DATA_URL, "duration": 12, "ratio": "1:1"},
         {
             "prompt": PROMPT,
-            "model": model_id("1.5-pro"),
+            "model": model_id(OPENAI_DEFAULT),
             "seconds": "12",
             "size": "960x960",
             "input_reference": ("first.png", PNG, "image/png"),

@@ -92,7 +92,7 @@ def test_an_argument_left_out_is_not_sent() -> None:
     """Only the last frame is asked for unasked on Ark: it is free there, and it is the result's picture."""
     _, _, body = build("ark")
     assert body == {
-        "model": "doubao-seedance-1-5-pro-251215",
+        "model": "doubao-seedance-2-0-mini-260615",  # the ark preset's default since 1.5 pro retired (issue 16)
         "content": [{"type": "text", "text": "a kitten yawns"}],
         "return_last_frame": True,
     }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from seedance_mcp.catalog import MODELS_BY_KEY
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers.base import WithoutTaskList, require_task_id
 from seedance_mcp.providers.openai_videos import parse_video
@@ -44,7 +43,7 @@ _NOT_CARRIED = (
 
 def aiid_mode(request: VideoRequest) -> str:
     """The compatibility `mode` for a checked request: gemini-omni's t2v / r2v / edit, or Seedance's five."""
-    if MODELS_BY_KEY[request.model_key].family == "gemini":
+    if request.family == "gemini":
         if request.omni_reference_task_type == "edit":
             return "edit"
         return GEMINI_MODES[request.mode]
@@ -84,7 +83,7 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"model": request.model_id, "prompt": request.prompt, "mode": mode}
     if request.mode != "text":
         body["content"] = build_content(request)
-    if request.mode == "multimodal_reference" and MODELS_BY_KEY[request.model_key].family == "seedance":
+    if request.mode == "multimodal_reference" and request.family == "seedance":
         body["function_mode"] = "omni_reference"
     for name in _CARRIED:
         value = getattr(request, name)

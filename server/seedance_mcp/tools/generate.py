@@ -15,7 +15,7 @@ from pydantic import Field
 if TYPE_CHECKING:
     from seedance_mcp.wire import VideoRequest
 
-from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
+from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderError, SeedanceError, TaskNotFound
 from seedance_mcp.models import VideoTask
@@ -31,7 +31,7 @@ ImageArg = Annotated[
     str | None,
     Field(description="https URL, data: URL or local file path."),
 ]
-Resolution = Literal["480p", "720p", "1080p"]
+Resolution = Literal["480p", "720p", "1080p", "4k"]
 RatioArg = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive", "9:21", "keep_ratio"]
 
 
@@ -100,7 +100,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         generate_audio: Annotated[
             bool | None, Field(strict=True, description="Sound (default on where offered).")
         ] = None,
-        draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: cheap 480p preview.")] = None,
+        draft: Annotated[bool | None, Field(strict=True, description="Cheap 480p preview (2.5, 1.5 pro).")] = None,
         return_last_frame: Annotated[
             bool | None,
             Field(strict=True, description="Also save the last frame as a PNG (Ark gives its URL anyway)."),
@@ -122,7 +122,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         ] = None,
         priority: Annotated[int | None, Field(strict=True, description="0-9, queue order.")] = None,
         approve_cost: Annotated[float | None, Field(description="The cost the user approved, when asked to.")] = None,
-        draft_task_id: Annotated[str | None, Field(description="Render this 1.5 pro draft task for real.")] = None,
+        draft_task_id: Annotated[str | None, Field(description="Render this draft task for real.")] = None,
         wait: Annotated[bool, Field(strict=True, description="Wait (bounded) for the video.")] = True,
         dry_run: Annotated[
             bool,
@@ -160,30 +160,30 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             priority=priority,
             draft_task_id=draft_task_id,
         )
-        lifecycle: str | None = None
+        spec: ModelSpec | None = None
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
-            lifecycle = MODELS_BY_KEY[request.model_key].lifecycle
+            spec = preset.model(request.model_key)
             runtime = await runtime_of(ctx)
             who = caller(ctx, settings)
             request = await _videos_of_tasks(runtime, request, who.principal)
             if _has_media(request):
-                request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
+                request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
             http_request = runtime.provider.create_request(request)
             from seedance_mcp.pricing import quote
 
             price = quote(
-                settings.price_table(),
-                preset.region,
-                model_key=request.model_key,
+                spec,
+                preset.currency,
                 resolution=request.effective_resolution,
                 with_video_input=bool(request.reference_videos),
                 generate_audio=request.generate_audio,
                 flex=request.service_tier == "flex",
+                draft=bool(request.draft),
             )
             if dry_run:
-                return await task_result(dry_run_result(runtime, request, http_request, price))
+                return _noted(await task_result(dry_run_result(runtime, request, http_request, price)), spec, preset)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
@@ -192,7 +192,6 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             estimate = check_cost(who, request, price)
             if not await approved(ctx, who, request, estimate, price[1] if price else "", approve_cost):
                 return await task_result(declined_result(preset.name, request, price))
-            spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
             # SEEDANCE_SANDBOX_RENDER_SECONDS), not as long as Seedance's.
             if settings.provider == "sandbox":
@@ -212,11 +211,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
-            return await task_result(job_result(job, reused=reused), job)
+            return _noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
-            # A refusal of a model the provider is retiring: say what is known of it.
-            known = f" What is known of this model: {lifecycle}." if lifecycle else ""
-            raise ToolError(str(exc) + known) from exc
+            # A refusal of a catalog model (not found, not open): say what the catalog knows of it.
+            raise ToolError(str(exc) + model_refusal_note(exc, spec, preset)) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
 
@@ -269,7 +267,68 @@ def _has_media(request: VideoRequest) -> bool:
     )
 
 
-def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
+def lifecycle_text(spec: ModelSpec, preset: Preset) -> str | None:
+    """`seedance-1-5-pro-251215 is retired on BytePlus ModelArk since 2026-11-11; the provider names
+    dreamina-seedance-2-0-mini-260615 (model="2.0-mini") instead (source: BP-SA (2026-11-13))`, or None."""
+    lifecycle = spec.lifecycle
+    if lifecycle is None:
+        return None
+    from datetime import date
+
+    status = lifecycle.status_on(date.today())
+    if status == "on_sale":
+        return None
+    text = f"{spec.model_id(preset.region)} is {status} on {preset.title}"
+    if lifecycle.date:
+        text += f" ({'since' if status == 'retired' else 'from'} {lifecycle.date})"
+    if lifecycle.note:
+        text += f": {lifecycle.note}"
+    if lifecycle.replacement is not None:
+        try:
+            replacement = preset.model(lifecycle.replacement)
+            text += f'; the provider names {replacement.model_id(preset.region)} (model="{replacement.key}") instead'
+        except KeyError:
+            text += f"; the provider names {lifecycle.replacement} instead"
+    return f"{text} (source: {lifecycle.source})"
+
+
+_MODEL_REFUSALS = ("model", "endpoint", "servicenotopen", "notopen", "accessdisabled")
+
+
+def model_refusal_note(exc: ProviderError, spec: ModelSpec | None, preset: Preset) -> str:
+    """What the catalog knows of a model the provider refused as unknown or not open (403/404), else nothing."""
+    if spec is None or exc.status_code not in (403, 404):
+        return ""
+    code = (exc.code or "").lower()
+    if exc.status_code == 404 and code and not any(word in code for word in _MODEL_REFUSALS):
+        return ""  # an unknown task or draft, not the model
+    known = lifecycle_text(spec, preset)
+    if known is not None:
+        return f" What the catalog knows: {known}."
+    if spec.needs_activation:
+        return (
+            f" {spec.model_id(preset.region)} needs private-model access and activation on the account, in the "
+            "ModelArk console of the key's region; ask the user to activate it (or pick another model)."
+        )
+    if preset.official:
+        return (
+            f" The catalog sells {spec.model_id(preset.region)} on {preset.title}: check that the model is activated "
+            "in the console of the key's region (keys and activation are per region)."
+        )
+    return ""
+
+
+def _noted(result: CallToolResult, spec: ModelSpec | None, preset: Preset) -> CallToolResult:
+    """The result, with a line on a model its region is retiring."""
+    notice = lifecycle_text(spec, preset) if spec is not None else None
+    if notice is None:
+        return result
+    from mcp.types import TextContent
+
+    return result.model_copy(update={"content": [*result.content, TextContent(type="text", text=f"Note: {notice}.")]})
+
+
+def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:
     from seedance_mcp.media import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
@@ -282,7 +341,7 @@ def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
         values: tuple[str, ...] = getattr(request, name)
         if values:
             update[name] = tuple(
-                resolve_media(value, f"{name}[{i}]", kind, dirs)  # type: ignore[arg-type]
+                resolve_media(value, f"{name}[{i}]", kind, dirs, min_seconds=min_seconds)  # type: ignore[arg-type]
                 for i, value in enumerate(values)
             )
     if not update:
