@@ -4,7 +4,8 @@ aiid's Seedance task API takes a required `prompt` beside the Ark `content[]`, a
 (`t2v|i2v|i2v_first_last|reference_images|reference_material`; gemini-omni `t2v|r2v|edit`) and `function_mode`
 (`omni_reference`). The body carries each argument once, in the field its document names as the one that
 "affects the final generation configuration": media as `content[]` items with their `role` (reference items
-also `name`d `image 1`, `video 1`, … so a prompt can cite them), `duration`, `ratio`, `resolution`,
+also `name`d `"1"`, `"2"`, … in order, as the document's example names them, so a prompt can cite them),
+`duration`, `ratio`, `resolution`,
 `generate_audio`, `watermark`. Nothing else has a field there: the preset refuses it before a body is built.
 
 Results may sit at the top level or in `items[]` (`items[].status`, `items[].content.video_url` or
@@ -51,8 +52,8 @@ def aiid_mode(request: VideoRequest) -> str:
 
 
 def build_content(request: VideoRequest) -> list[dict[str, Any]]:
-    """Ark `content[]`: the prompt as the text item, then each medium with its role; references are named
-    `image N` / `video N` / `audio N` (the name a prompt can refer to them by)."""
+    """Ark `content[]`: the prompt as the text item, then each medium with its role; references are named `"1"`,
+    `"2"`, … across images, videos and audios in that order (the names a prompt can refer to them by)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
 
     def item(kind: str, url: str, role: str, name: str | None = None) -> dict[str, Any]:
@@ -65,12 +66,16 @@ def build_content(request: VideoRequest) -> list[dict[str, Any]]:
         content.append(item("image_url", request.first_frame, "first_frame"))
     if request.last_frame is not None:
         content.append(item("image_url", request.last_frame, "last_frame"))
-    for kind, role, label, urls in (
-        ("image_url", "reference_image", "image", request.reference_images),
-        ("video_url", "reference_video", "video", request.reference_videos),
-        ("audio_url", "reference_audio", "audio", request.reference_audios),
-    ):
-        content.extend(item(kind, url, role, f"{label} {n}") for n, url in enumerate(urls, start=1))
+    references = [
+        (kind, url, role)
+        for kind, role, urls in (
+            ("image_url", "reference_image", request.reference_images),
+            ("video_url", "reference_video", request.reference_videos),
+            ("audio_url", "reference_audio", request.reference_audios),
+        )
+        for url in urls
+    ]
+    content.extend(item(kind, url, role, str(n)) for n, (kind, url, role) in enumerate(references, start=1))
     return content
 
 
