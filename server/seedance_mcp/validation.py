@@ -314,8 +314,9 @@ def validate_request(
                 hint="Crop the image to the ratio you want instead.",
             )
         ratio = "adaptive"
-    if spec.default_duration_auto and duration is None and args.frames is None:
+    if spec.default_duration_auto and duration is None and args.frames is None and args.draft_task_id is None:
         # Left out, the provider picks the length (-1) and bills the real one: that has doubled bills. 5 s it is.
+        # (A draft rendered for real keeps the draft's length: nothing may be sent for it.)
         duration = 5
     default_ratio: Ratio = spec.default_t2v_ratio if mode == "text" else spec.default_i2v_ratio
     if mode == "reference_images":
