@@ -4,6 +4,8 @@ earlier one in the same process was cancelled."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import httpx
 import pytest
@@ -31,7 +33,7 @@ TEXT = [{"type": "text", "text": "x"}]
 VIDEO = {"type": "video_url", "video_url": {"url": "https://e.com/v.mp4"}, "role": "reference_video"}
 
 
-async def post_creates(state: SandboxState, *bodies: dict[str, object]) -> list[httpx.Response]:
+async def post_creates(state: SandboxState, *bodies: dict[str, Any]) -> list[httpx.Response]:
     async with running_sandbox(state) as sandbox, httpx.AsyncClient(headers={"Authorization": "Bearer k"}) as http:
         return [await http.post(f"{sandbox.url}/api/v3/contents/generations/tasks", json=body) for body in bodies]
 
@@ -80,7 +82,7 @@ async def test_an_openai_style_404_carries_openais_error_envelope() -> None:
             raw = await http.get(f"{sandbox.url}/v1/videos/video_nope")
         client = openai.OpenAI(base_url=f"{sandbox.url}/v1", api_key="k", max_retries=0, timeout=10)
         with pytest.raises(openai.NotFoundError) as missing:
-            await anyio.to_thread.run_sync(lambda: client.videos.retrieve("video_nope"))
+            await anyio.to_thread.run_sync(lambda: client.videos.retrieve("video_nope"))  # pyright: ignore[reportDeprecated]  # the Sora API's shutdown notice; gateways still speak it
     assert raw.status_code == 404
     assert raw.json() == {
         "error": {

@@ -106,7 +106,8 @@ def load_catalog(path: Path | None = None, prices: Mapping[str, Any] | None = No
         try:
             data = with_price_overrides(data, prices)
         except _Invalid as exc:
-            raise CatalogError(f"SEEDANCE_PRICES: {_dotted(exc.path[1:])}: {exc.message}") from None
+            entry = _dotted(exc.path[1:])
+            raise CatalogError(f"SEEDANCE_PRICES: {entry + ': ' if entry else ''}{exc.message}") from None
         origin += " + SEEDANCE_PRICES"
     try:
         return build(data, origin=origin)

@@ -87,16 +87,18 @@ def _serve_stdio() -> int:
     from seedance_mcp.app import create_app
     from seedance_mcp.process import tune_garbage_collector
 
-    if sys.stdin.isatty():
-        # A person ran it in a terminal: say what it is, or it looks hung.
-        sys.stderr.write(
-            "seedance-mcp: an MCP server, waiting for an MCP client on stdin/stdout (Claude Desktop, Cursor, VS Code "
-            "and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
-        )
     _exit_soon_after_interrupt()
-    app = create_app(settings)
-    tune_garbage_collector()
     try:
+        # Built inside the `try`: a Ctrl-C while the app is being built is a stop like any other (uncaught, the
+        # interpreter would die of the signal instead of exiting with 130).
+        app = create_app(settings)
+        tune_garbage_collector()
+        if sys.stdin.isatty():
+            # A person ran it in a terminal: say what it is, or it looks hung.
+            sys.stderr.write(
+                "seedance-mcp: an MCP server, waiting for an MCP client on stdin/stdout (Claude Desktop, Cursor, VS "
+                "Code and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
+            )
         app.run()
     except KeyboardInterrupt:
         sys.stderr.write("seedance-mcp: stopped.\n")

@@ -198,9 +198,12 @@ class Settings(BaseModel):
             import json
 
             text = prices.strip()
-            if not text.startswith("{"):
-                text = Path(text).expanduser().read_text()
-            values["prices"] = prices = json.loads(text)
+            try:
+                if not text.startswith("{"):
+                    text = Path(text).expanduser().read_text()
+                values["prices"] = prices = json.loads(text)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"SEEDANCE_PRICES: neither JSON nor a readable JSON file ({exc})") from None
         catalog = values.get("catalog")
         if not isinstance(catalog, Catalog):
             file = values.get("catalog_file")
