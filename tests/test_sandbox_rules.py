@@ -19,8 +19,9 @@ async def test_a_sandbox_serves_after_an_earlier_one_in_the_process_was_cancelle
     """The embedded sandbox ends by cancellation with its server's runtime; the next one (a second server in one
     process, as tests and hosts make) must still accept connections."""
     with anyio.CancelScope() as scope:
-        async with running_sandbox(SandboxState()) as first, httpx.AsyncClient(timeout=5) as http:
-            assert (await http.get(f"{first.url}/_sandbox/stats")).status_code == 200
+        async with running_sandbox(SandboxState()) as first:
+            async with httpx.AsyncClient(timeout=5) as http:
+                assert (await http.get(f"{first.url}/_sandbox/stats")).status_code == 200
             scope.cancel()
             await anyio.sleep_forever()
     with anyio.fail_after(10):
@@ -81,7 +82,7 @@ async def test_an_openai_style_404_carries_openais_error_envelope() -> None:
         async with httpx.AsyncClient(headers={"Authorization": "Bearer k"}) as http:
             raw = await http.get(f"{sandbox.url}/v1/videos/video_nope")
         client = openai.OpenAI(base_url=f"{sandbox.url}/v1", api_key="k", max_retries=0, timeout=10)
-        with pytest.raises(openai.NotFoundError) as missing:
+        with client, pytest.raises(openai.NotFoundError) as missing:
             await anyio.to_thread.run_sync(lambda: client.videos.retrieve("video_nope"))  # pyright: ignore[reportDeprecated]  # the Sora API's shutdown notice; gateways still speak it
     assert raw.status_code == 404
     assert raw.json() == {

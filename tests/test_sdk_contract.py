@@ -515,48 +515,53 @@ async def test_the_ark_sdk_makes_4k_drafts_finals_and_asset_references_on_the_sa
     (1080p unless asked), asset:// ids in every media kind; a final below 1080p, a draft_task with a text item and
     the retired 1.5 pro are refused as the provider refuses them."""
     async with running_sandbox(SandboxState(render_seconds=0.2, region="byteplus")) as server:
-        client = Ark(base_url=f"{server.url}/api/v3", api_key=SECRET_KEY, max_retries=0, timeout=10)
-        create = client.content_generation.tasks.create
-        v25 = MODELS_BY_KEY["2.5"].byteplus_id
-        uhd = await in_thread(create, model=v25, content=[text()], resolution="4k", duration=5)
-        task = await ark_until(client, uhd.id, "succeeded")
-        assert_ark_task_types(task)
-        assert task.resolution == "4k" and task.usage.completion_tokens == round(3840 * 2160 * 121 / 1024)
+        with Ark(base_url=f"{server.url}/api/v3", api_key=SECRET_KEY, max_retries=0, timeout=10) as client:
+            await _sdk_on_byteplus(client)
 
-        draft = await in_thread(create, model=v25, content=[text()], draft=True, resolution="480p", seed=9)
-        drafted = await ark_until(client, draft.id, "succeeded")
-        assert drafted.draft is True and drafted.resolution == "480p"
-        item = [{"type": "draft_task", "draft_task": {"id": draft.id}}]
-        final = await in_thread(create, model=v25, content=item)
-        finished = await ark_until(client, final.id, "succeeded")
-        assert (finished.draft_task_id, finished.resolution, finished.seed) == (draft.id, "1080p", 9)
 
-        assets = await in_thread(
-            create,
-            model=v25,
-            content=[
-                text(),
-                asset_item("image_url", "asset://asset-img-1", "reference_image"),
-                asset_item("video_url", "asset://asset-vid-1", "reference_video"),
-                asset_item("audio_url", "asset://asset-aud-1", "reference_audio"),
-            ],
-            duration=5,
-        )
-        await ark_until(client, assets.id, "succeeded")
+async def _sdk_on_byteplus(client: Ark) -> None:
+    """The checks of the test above, with the client it opened."""
+    create = client.content_generation.tasks.create
+    v25 = MODELS_BY_KEY["2.5"].byteplus_id
+    uhd = await in_thread(create, model=v25, content=[text()], resolution="4k", duration=5)
+    task = await ark_until(client, uhd.id, "succeeded")
+    assert_ark_task_types(task)
+    assert task.resolution == "4k" and task.usage.completion_tokens == round(3840 * 2160 * 121 / 1024)
 
-        refusals: list[tuple[dict[str, Any], int, str]] = [
-            ({"model": v25, "content": item, "resolution": "720p"}, 400, "InvalidParameter.resolution"),
-            ({"model": v25, "content": [text(), *item]}, 400, "InvalidParameter.content"),
-            (
-                {"model": MODELS_BY_KEY["1.5-pro"].byteplus_id, "content": [text()]},
-                404,
-                "InvalidEndpointOrModel.NotFound",
-            ),
-        ]
-        for parameters, status, code in refusals:
-            with pytest.raises(ArkAPIStatusError) as refused:
-                await in_thread(create, **parameters)
-            assert (refused.value.status_code, refused.value.code) == (status, code), parameters
+    draft = await in_thread(create, model=v25, content=[text()], draft=True, resolution="480p", seed=9)
+    drafted = await ark_until(client, draft.id, "succeeded")
+    assert drafted.draft is True and drafted.resolution == "480p"
+    item = [{"type": "draft_task", "draft_task": {"id": draft.id}}]
+    final = await in_thread(create, model=v25, content=item)
+    finished = await ark_until(client, final.id, "succeeded")
+    assert (finished.draft_task_id, finished.resolution, finished.seed) == (draft.id, "1080p", 9)
+
+    assets = await in_thread(
+        create,
+        model=v25,
+        content=[
+            text(),
+            asset_item("image_url", "asset://asset-img-1", "reference_image"),
+            asset_item("video_url", "asset://asset-vid-1", "reference_video"),
+            asset_item("audio_url", "asset://asset-aud-1", "reference_audio"),
+        ],
+        duration=5,
+    )
+    await ark_until(client, assets.id, "succeeded")
+
+    refusals: list[tuple[dict[str, Any], int, str]] = [
+        ({"model": v25, "content": item, "resolution": "720p"}, 400, "InvalidParameter.resolution"),
+        ({"model": v25, "content": [text(), *item]}, 400, "InvalidParameter.content"),
+        (
+            {"model": MODELS_BY_KEY["1.5-pro"].byteplus_id, "content": [text()]},
+            404,
+            "InvalidEndpointOrModel.NotFound",
+        ),
+    ]
+    for parameters, status, code in refusals:
+        with pytest.raises(ArkAPIStatusError) as refused:
+            await in_thread(create, **parameters)
+        assert (refused.value.status_code, refused.value.code) == (status, code), parameters
 
 
 def model_with(fact: str) -> ModelSpec:
