@@ -3,6 +3,7 @@ changes models, checked at start-up with errors that name the line, and honoured
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +15,18 @@ from jsonschema import Draft202012Validator
 from mcp import Client
 from pydantic import ValidationError
 
+from seedance_mcp import catalog_loader
 from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESET_NAMES, builtin_catalog
-from seedance_mcp.catalog_loader import builtin_data, line_of, schema
+from seedance_mcp.catalog_loader import (
+    DATA_FILE,
+    PARSED_FILE,
+    builtin_data,
+    line_of,
+    parsed_cache,
+    read_packaged,
+    schema,
+)
 from seedance_mcp.config import load_settings
 from tests.conftest import make_settings, text_of
 
@@ -63,6 +73,26 @@ def test_the_built_in_file_validates_against_its_schema() -> None:
     for offered in catalog.by_region.values():
         for spec in offered.values():
             assert all(row.source and "(20" in row.source for row in spec.prices), spec.key
+
+
+def test_the_packaged_parse_cache_is_the_toml_parsed_and_a_stale_one_is_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """catalog.parsed.json spares the stdio start-up the TOML parser; it must be catalog.toml's parse, and one whose
+    hash does not match (someone edited the TOML and did not refresh it) is never used."""
+    current = parsed_cache(read_packaged(DATA_FILE))
+    assert json.loads(read_packaged(PARSED_FILE)) == current, (
+        "data/catalog.parsed.json is stale: run "
+        "`python -c 'from seedance_mcp.catalog_loader import write_parsed_cache; write_parsed_cache()'`"
+    )
+    stale = {**current, "data": {**current["data"], "date": "1999-01-01"}, "sha256": "0" * 64}
+    real = catalog_loader.read_packaged
+
+    def read(name: str) -> str:
+        return json.dumps(stale) if name == PARSED_FILE else real(name)
+
+    monkeypatch.setattr(catalog_loader, "read_packaged", read)
+    assert catalog_loader._builtin_data.__wrapped__()["date"] == current["data"]["date"]
 
 
 def test_the_schema_refuses_what_the_loader_would_misread() -> None:

@@ -2,6 +2,9 @@
 mistake into an error naming the file, the line and the entry.
 
 `load_builtin()` reads the packaged file (trusted: the tests check it against its schema) and builds the `Catalog`.
+Its parse is cached beside it as JSON (`data/catalog.parsed.json`, with the SHA-256 of the TOML it came from): the
+TOML parser and its pure-Python parse would be most of the catalog's share of the stdio start-up, and a cache
+whose hash does not match is ignored (the TOML is parsed instead), so the TOML file stays the only truth.
 `load_catalog(path, prices)` is what the settings call when SEEDANCE_CATALOG_FILE or SEEDANCE_PRICES is set: the
 user's file is parsed, checked against the schema (every field optional), merged into the built-in data, checked
 again as a whole (a new model must be complete), and built with the same checks as the built-in one.
@@ -11,9 +14,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib.resources import files
@@ -38,6 +41,7 @@ from seedance_mcp.catalog import (
 )
 
 DATA_FILE = "data/catalog.toml"
+PARSED_FILE = "data/catalog.parsed.json"
 SCHEMA_FILE = "data/catalog.schema.json"
 
 Spot = tuple[str | int, ...]
@@ -58,9 +62,40 @@ def read_packaged(name: str) -> str:
     return files("seedance_mcp").joinpath(name).read_text(encoding="utf-8")
 
 
+def _toml(text: str) -> dict[str, Any]:
+    import tomllib  # imported when a TOML file is really parsed (not at start-up when the cache is current)
+
+    return tomllib.loads(text)
+
+
+def parsed_cache(toml_text: str) -> dict[str, Any]:
+    """What PARSED_FILE holds for a TOML text: its hash and its parse."""
+    return {
+        "generated_from": DATA_FILE,
+        "do_not_edit": "edit catalog.toml; tests/test_catalog.py checks this file and says how to refresh it",
+        "sha256": hashlib.sha256(toml_text.encode()).hexdigest(),
+        "data": _toml(toml_text),
+    }
+
+
+def write_parsed_cache() -> Path:
+    """Refresh PARSED_FILE from catalog.toml (for whoever edits the catalog; tests/test_catalog.py says when)."""
+    target = Path(__file__).resolve().parent / PARSED_FILE
+    cache = parsed_cache(read_packaged(DATA_FILE))
+    target.write_text(json.dumps(cache, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    return target
+
+
 @functools.cache
 def _builtin_data() -> dict[str, Any]:
-    return tomllib.loads(read_packaged(DATA_FILE))
+    text = read_packaged(DATA_FILE)
+    try:
+        cached = json.loads(read_packaged(PARSED_FILE))
+    except (OSError, ValueError):
+        cached = None
+    if isinstance(cached, dict) and cached.get("sha256") == hashlib.sha256(text.encode()).hexdigest():  # pyright: ignore[reportUnknownMemberType]
+        return cast("dict[str, Any]", cached["data"])
+    return _toml(text)
 
 
 def builtin_data() -> dict[str, Any]:
@@ -94,6 +129,8 @@ def load_catalog(path: Path | None = None, prices: Mapping[str, Any] | None = No
             text = path.expanduser().read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CatalogError(f"{where}: cannot be read ({exc})") from None
+        import tomllib
+
         try:
             overrides = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -583,6 +620,8 @@ def line_of(text: str, path: Sequence[str | int]) -> int | None:
 
 
 def _key_path(text: str) -> list[str] | None:
+    import tomllib
+
     try:
         parsed: Any = tomllib.loads(f"{text.strip()} = 0")
     except tomllib.TOMLDecodeError:
