@@ -235,3 +235,24 @@ def test_an_unknown_model_in_seedance_model_names_the_catalog_file(tmp_path: Pat
     assert "SEEDANCE_CATALOG_FILE" in str(refused.value)
     settings: Any = load_settings({"SEEDANCE_MODEL": "3.0", "SEEDANCE_CATALOG_FILE": str(write(tmp_path, NEW_MODEL))})
     assert settings.default_model == "3.0"
+
+
+async def test_a_draft_is_priced_only_by_a_row_that_says_drafts_are_billed_at_it(tmp_path: Path) -> None:
+    """No published figure prices drafts: unknown by default (a budget refuses them); a user's row may price them."""
+    async with Client(create_app(make_settings(tmp_path / "a", provider="ark", api_key=None))) as client:
+        unknown = await client.call_tool(
+            "generate_video", {"prompt": "x", "model": "2.5", "draft": True, "dry_run": True}
+        )
+    priced_file = write(
+        tmp_path,
+        '[sources.me]\nwhat = "My contract"\ndate = "2026-12-05"\n\n[models."2.5".regions.cn]\nsource = "me"\n'
+        'prices = [{ per_million = 35, resolutions = ["480p"], drafts = true, source = "me" }]\n',
+    )
+    settings = make_settings(tmp_path / "b", provider="ark", api_key=None, catalog_file=priced_file)
+    async with Client(create_app(settings)) as client:
+        priced = await client.call_tool(
+            "generate_video", {"prompt": "x", "model": "2.5", "draft": True, "dry_run": True}
+        )
+    assert (unknown.structured_content or {}).get("estimated_cost") is None
+    tokens = round(864 * 496 * (24 * 5 + 1) / 1024)
+    assert (priced.structured_content or {})["estimated_cost"] == round(tokens * 35 / 1e6, 4)

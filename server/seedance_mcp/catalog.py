@@ -89,9 +89,11 @@ class Price(NamedTuple):
     """The resolutions this row prices; None: every one."""
     source: str = ""
     """Where the figure comes from, cited."""
+    drafts: bool = False
+    """Whether drafts (`draft: true`) are billed at this rate too; no published figure says so yet."""
 
-    def covers(self, resolution: Resolution) -> bool:
-        return self.resolutions is None or resolution in self.resolutions
+    def covers(self, resolution: Resolution, *, draft: bool = False) -> bool:
+        return (self.resolutions is None or resolution in self.resolutions) and (self.drafts or not draft)
 
 
 @dataclass(frozen=True)

@@ -511,6 +511,7 @@ def _offered(spec: ModelSpec, offer: Mapping[str, Any], path: Spot, cite: Any) -
                 flex_discount=float(row.get("flex_discount", 0.5)),
                 resolutions=covered,
                 source=cite(row["source"], (*row_path, "source")),
+                drafts=bool(row.get("drafts", False)),
             )
         )
     changes["prices"] = tuple(prices)

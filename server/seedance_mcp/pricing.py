@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from seedance_mcp.catalog import ModelSpec, Price, Resolution
 
 
-def price_row(prices: Sequence[Price], resolution: Resolution) -> Price | None:
-    """The row that prices a resolution, if any."""
-    return next((row for row in prices if row.covers(resolution)), None)
+def price_row(prices: Sequence[Price], resolution: Resolution, *, draft: bool = False) -> Price | None:
+    """The row that prices a resolution (a draft only where a row says drafts are billed at it), if any."""
+    return next((row for row in prices if row.covers(resolution, draft=draft)), None)
 
 
 def rate_for(price: Price, *, with_video_input: bool, generate_audio: bool, flex: bool) -> float:
@@ -43,10 +43,8 @@ def quote(
 ) -> tuple[float, str] | None:
     """The rate per million tokens and its currency for one request, or None when no price is known.
 
-    A draft (`draft=true`) is billed at a rate nobody has published: unknown."""
-    if draft:
-        return None
-    row = price_row(spec.prices, resolution)
+    A draft (`draft=true`) is billed at a rate nobody has published: unknown unless a row says `drafts = true`."""
+    row = price_row(spec.prices, resolution, draft=draft)
     if row is None:
         return None
     rate = rate_for(row, with_video_input=with_video_input, generate_audio=generate_audio is not False, flex=flex)
