@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date as Day
 from typing import Literal, NamedTuple, overload
 
@@ -294,8 +294,6 @@ class Catalog:
         preset = self.presets[name]
         if region is None or region == preset.region:
             return preset
-        from dataclasses import replace
-
         info = self.regions[region]
         return replace(
             preset,

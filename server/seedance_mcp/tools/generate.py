@@ -23,7 +23,7 @@ from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import approved, check_cost, spend_limits
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
-from seedance_mcp.tools.models import catalog_summary
+from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
 
 # Reusable argument types: the descriptions are what the model reads.
@@ -183,7 +183,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 draft=bool(request.draft),
             )
             if dry_run:
-                return _noted(await task_result(dry_run_result(runtime, request, http_request, price)), spec, preset)
+                return noted(await task_result(dry_run_result(runtime, request, http_request, price)), spec, preset)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
@@ -211,7 +211,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
-            return _noted(await task_result(job_result(job, reused=reused), job), spec, preset)
+            return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
             # A refusal of a catalog model (not found, not open): say what the catalog knows of it.
             raise ToolError(str(exc) + model_refusal_note(exc, spec, preset)) from exc
@@ -265,67 +265,6 @@ def _has_media(request: VideoRequest) -> bool:
         or request.reference_videos
         or request.reference_audios
     )
-
-
-def lifecycle_text(spec: ModelSpec, preset: Preset) -> str | None:
-    """`seedance-1-5-pro-251215 is retired on BytePlus ModelArk since 2026-11-11; the provider names
-    dreamina-seedance-2-0-mini-260615 (model="2.0-mini") instead (source: BP-SA (2026-11-13))`, or None."""
-    lifecycle = spec.lifecycle
-    if lifecycle is None:
-        return None
-    from datetime import date
-
-    status = lifecycle.status_on(date.today())
-    if status == "on_sale":
-        return None
-    text = f"{spec.model_id(preset.region)} is {status} on {preset.title}"
-    if lifecycle.date:
-        text += f" ({'since' if status == 'retired' else 'from'} {lifecycle.date})"
-    if lifecycle.note:
-        text += f": {lifecycle.note}"
-    if lifecycle.replacement is not None:
-        try:
-            replacement = preset.model(lifecycle.replacement)
-            text += f'; the provider names {replacement.model_id(preset.region)} (model="{replacement.key}") instead'
-        except KeyError:
-            text += f"; the provider names {lifecycle.replacement} instead"
-    return f"{text} (source: {lifecycle.source})"
-
-
-_MODEL_REFUSALS = ("model", "endpoint", "servicenotopen", "notopen", "accessdisabled")
-
-
-def model_refusal_note(exc: ProviderError, spec: ModelSpec | None, preset: Preset) -> str:
-    """What the catalog knows of a model the provider refused as unknown or not open (403/404), else nothing."""
-    if spec is None or exc.status_code not in (403, 404):
-        return ""
-    code = (exc.code or "").lower()
-    if exc.status_code == 404 and code and not any(word in code for word in _MODEL_REFUSALS):
-        return ""  # an unknown task or draft, not the model
-    known = lifecycle_text(spec, preset)
-    if known is not None:
-        return f" What the catalog knows: {known}."
-    if spec.needs_activation:
-        return (
-            f" {spec.model_id(preset.region)} needs private-model access and activation on the account, in the "
-            "ModelArk console of the key's region; ask the user to activate it (or pick another model)."
-        )
-    if preset.official:
-        return (
-            f" The catalog sells {spec.model_id(preset.region)} on {preset.title}: check that the model is activated "
-            "in the console of the key's region (keys and activation are per region)."
-        )
-    return ""
-
-
-def _noted(result: CallToolResult, spec: ModelSpec | None, preset: Preset) -> CallToolResult:
-    """The result, with a line on a model its region is retiring."""
-    notice = lifecycle_text(spec, preset) if spec is not None else None
-    if notice is None:
-        return result
-    from mcp.types import TextContent
-
-    return result.model_copy(update={"content": [*result.content, TextContent(type="text", text=f"Note: {notice}.")]})
 
 
 def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:

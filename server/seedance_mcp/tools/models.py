@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 from mcp.server import MCPServer
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from seedance_mcp.catalog import MODE_TEXT, ModelSpec, Preset, estimate_tokens
 from seedance_mcp.config import Settings
+from seedance_mcp.errors import ProviderError
 from seedance_mcp.models import ModelInfo, ModelLifecycle, ModelList
 from seedance_mcp.runtime import LazyRuntime
 
@@ -134,6 +135,63 @@ def model_info(
         declared_ids=[i for i, k in (settings.model_map.items() if settings else ()) if k == spec.key],
         notes=list(spec.notes),
     )
+
+
+def lifecycle_text(spec: ModelSpec, preset: Preset) -> str | None:
+    """`seedance-1-5-pro-251215 is retired on BytePlus ModelArk since 2026-11-11; the provider names
+    dreamina-seedance-2-0-mini-260615 (model="2.0-mini") instead (source: BP-SA (2026-11-13))`, or None."""
+    lifecycle = spec.lifecycle
+    if lifecycle is None:
+        return None
+    status = lifecycle.status_on(date.today())
+    if status == "on_sale":
+        return None
+    text = f"{spec.model_id(preset.region)} is {status} on {preset.title}"
+    if lifecycle.date:
+        text += f" ({'since' if status == 'retired' else 'from'} {lifecycle.date})"
+    if lifecycle.note:
+        text += f": {lifecycle.note}"
+    if lifecycle.replacement is not None:
+        try:
+            replacement = preset.model(lifecycle.replacement)
+            text += f'; the provider names {replacement.model_id(preset.region)} (model="{replacement.key}") instead'
+        except KeyError:
+            text += f"; the provider names {lifecycle.replacement} instead"
+    return f"{text} (source: {lifecycle.source})"
+
+
+_MODEL_REFUSALS = ("model", "endpoint", "servicenotopen", "notopen", "accessdisabled")
+
+
+def model_refusal_note(exc: ProviderError, spec: ModelSpec | None, preset: Preset) -> str:
+    """What the catalog knows of a model the provider refused as unknown or not open (403/404), else nothing."""
+    if spec is None or exc.status_code not in (403, 404):
+        return ""
+    code = (exc.code or "").lower()
+    if exc.status_code == 404 and code and not any(word in code for word in _MODEL_REFUSALS):
+        return ""  # an unknown task or draft, not the model
+    known = lifecycle_text(spec, preset)
+    if known is not None:
+        return f" What the catalog knows: {known}."
+    if spec.needs_activation:
+        return (
+            f" {spec.model_id(preset.region)} needs private-model access and activation on the account, in the "
+            "ModelArk console of the key's region; ask the user to activate it (or pick another model)."
+        )
+    if preset.official:
+        return (
+            f" The catalog sells {spec.model_id(preset.region)} on {preset.title}: check that the model is activated "
+            "in the console of the key's region (keys and activation are per region)."
+        )
+    return ""
+
+
+def noted(result: CallToolResult, spec: ModelSpec | None, preset: Preset) -> CallToolResult:
+    """The result, with a line on a model its region is retiring."""
+    notice = lifecycle_text(spec, preset) if spec is not None else None
+    if notice is None:
+        return result
+    return result.model_copy(update={"content": [*result.content, TextContent(type="text", text=f"Note: {notice}.")]})
 
 
 def catalog_summary(preset: Preset, default_key: str, today: date | None = None) -> str:
