@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from seedance_mcp.catalog import Catalog, Preset, builtin_catalog
+from seedance_mcp.catalog import Catalog, Preset, Region, builtin_catalog
 
 ProviderName = Literal[
     "ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "aiid", "sandbox"
@@ -123,7 +123,7 @@ class Settings(BaseModel):
     catalog_file: Path | None = None
     """A TOML file of catalog entries (models, limits, lifecycles, prices, presets) merged into the built-in catalog
     at start-up, checked there (an error names the line): models change monthly, a release need not."""
-    region: str | None = None
+    region: Region | None = None
     """Which region of its cloud an official Ark preset talks to: `byteplus` in `ap-southeast-1` (default) or
     `eu-west-1`; `ark` in `cn-beijing`. Keys and model activation are per region."""
     catalog: Catalog = Field(default_factory=builtin_catalog, exclude=True, repr=False)
@@ -249,7 +249,7 @@ class Settings(BaseModel):
     @property
     def preset(self) -> Preset:
         """The preset whose rules apply, in the region chosen (SEEDANCE_REGION), from the merged catalog."""
-        return self.catalog.preset(self.preset_name, cast("Any", self.region))
+        return self.catalog.preset(self.preset_name, self.region)
 
     @property
     def default_model(self) -> str:
