@@ -90,8 +90,9 @@ def main(argv: list[str]) -> int:
         "`bench/hello_server.py`, a one-tool MCPServer on the same SDK, in alternating runs. #3-#5 run the sandbox "
         "as a separate process (`seedance-mcp sandbox`) and read the server process's RSS and CPU time from /proc. #6 "
         "builds journals of 1k-100k finished jobs and starts stdio servers on them; #7 runs 2,000 jobs through the "
-        "in-memory MCP client against the sandbox process; #8 runs 500 jobs through 1, 2 and 3 `serve --http` "
-        "replicas on one throwaway PostgreSQL server, behind a round-robin proxy.\n"
+        "official MCP client over streamable HTTP to a `serve --http` process, against the sandbox process; #8 "
+        "runs 500 jobs through 1, 2 and 3 `serve --http` replicas on one throwaway PostgreSQL server, behind a "
+        "round-robin proxy.\n"
     )
     return 0 if all(row.passed for row in rows) else 1
 

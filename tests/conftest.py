@@ -24,6 +24,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
+"""What httpx reads for proxies (REQUEST_METHOD: urllib ignores HTTP_PROXY under CGI), in either case."""
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server honours the proxy variables, as httpx does: a developer's proxy must not carry the tests' requests
+    for 127.0.0.1. A test that wants a proxy sets one."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "provider": "sandbox",

@@ -35,6 +35,9 @@ Kinds:
     http_status       answer `status` (default 500) with an Ark error envelope; optional `code`, `message`, `type`,
                       `retry_after` (sent as the Retry-After header). Nothing is created.
     slow              wait `delay` seconds (default 1.0), then answer normally.
+    drip              do the normal work (a create DOES create the task), then send the answer (status line,
+                      headers and body) one byte every `interval` seconds (default 1.0): every read gets something
+                      long before any read time-out, and the whole answer takes minutes.
     echo_key          put the request's bearer key (the Authorization value without "Bearer ") in the answer, as
                       `where` says:
                         error_code         a 400 whose error.code is the key (any route; nothing is created);
@@ -48,6 +51,9 @@ Kinds:
     oversize          (download) `size` bytes (default 64 MiB): the MP4 then zeros, with a true Content-Length.
     expired_url       (download, frame) 403 with an XML AccessDenied body, as an expired signed URL gets.
 
+`running_fake_ark(host=…, name=…, tls=…)` listens on another address (`"::1"`), names itself otherwise in its
+URLs (a host name the test resolves), or serves HTTPS with a server-side `ssl.SSLContext`.
+
 Everything the fake sees is in `fake.requests` (method, path, query, headers, body, time, and what was answered:
 `status`, `sent_body_bytes`); `fake.handler_errors` collects unexpected exceptions of the fake itself (should stay
 empty).
@@ -59,6 +65,7 @@ import contextlib
 import functools
 import json
 import random
+import ssl
 import string
 import time
 from collections.abc import AsyncGenerator
@@ -66,12 +73,13 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSStream
 
 ASSETS = Path(__file__).resolve().parent.parent / "server" / "seedance_mcp" / "sandbox" / "assets"
 
@@ -100,6 +108,7 @@ FaultKind = Literal[
     "lie_length",
     "http_status",
     "slow",
+    "drip",
     "echo_key",
     "redirect_loop",
     "bad_encoding",
@@ -118,6 +127,7 @@ FAULT_ROUTES: dict[str, frozenset[str]] = {
     "lie_length": _ANY_ROUTE,
     "http_status": _ANY_ROUTE,
     "slow": _ANY_ROUTE,
+    "drip": _ANY_ROUTE,
     "echo_key": _ANY_ROUTE,
     "redirect_loop": _FILES,
     "bad_encoding": _FILES,
@@ -249,6 +259,8 @@ class FakeArk:
     faults: list[Fault] = field(default_factory=list[Fault])
     handler_errors: list[str] = field(default_factory=list[str])
     url: str = ""
+    tls: ssl.SSLContext | None = None
+    """Serve HTTPS with this server-side context (set by `running_fake_ark(tls=…)`)."""
     created_count: int = 0
     known_files: set[str] = field(default_factory=set[str])
     """Ids whose files are served (a deleted task's signed URL still works, as on Ark)."""
@@ -466,15 +478,24 @@ class FakeArk:
             return True
         return headers.get("authorization", "") == f"Bearer {self.required_key}"
 
-    async def handle_connection(self, stream: SocketStream) -> None:
+    async def handle_connection(self, socket_stream: SocketStream) -> None:
         """Serve requests on one connection until either side closes it."""
-        reader = BufferedByteReceiveStream(stream)
         self._connections += 1
         connection = self._connections
         try:
-            async with stream:
+            async with socket_stream:
+                stream = socket_stream
+                if self.tls is not None:
+                    # Served through the same code: only `send` and `receive` are used on it.
+                    tls = await TLSStream.wrap(
+                        socket_stream, server_side=True, ssl_context=self.tls, standard_compatible=False
+                    )
+                    stream = cast("SocketStream", tls)
+                reader = BufferedByteReceiveStream(stream)
                 while await self._serve_one(reader, stream, connection):
                     pass
+        except (ssl.SSLError, OSError):
+            pass  # a client that refuses the certificate, or hangs up mid-handshake
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,
@@ -697,6 +718,14 @@ class FakeArk:
         status_line = f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}\r\n"
         raw_head = status_line + "".join(f"{name}: {value}\r\n" for name, value in head) + "\r\n"
         record.status = response.status
+        if kind == "drip":
+            whole = raw_head.encode("latin-1") + response.body[:to_send] + bytes(max(0, to_send - len(response.body)))
+            interval = float(extra.get("interval", 1.0))
+            for index in range(len(whole)):
+                await stream.send(whole[index : index + 1])
+                record.sent_body_bytes = max(0, index + 1 - len(raw_head))
+                await anyio.sleep(interval)
+            return not close
         await stream.send(raw_head.encode("latin-1"))
         sent = 0
         body_part = response.body[:to_send]
@@ -746,12 +775,21 @@ async def _read_chunked(reader: BufferedByteReceiveStream) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def running_fake_ark(**settings: Any) -> AsyncGenerator[FakeArk]:
-    """A FakeArk serving on a fresh 127.0.0.1 port for the duration of the block (settings: FakeArk fields)."""
-    fake = FakeArk(**settings)
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+async def running_fake_ark(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    **settings: Any,
+) -> AsyncGenerator[FakeArk]:
+    """A FakeArk serving for the duration of the block (settings: FakeArk fields): on `host` (default 127.0.0.1) at
+    `port` (default a fresh one), calling itself `name` in its URLs (default the address), over HTTPS with `tls`."""
+    fake = FakeArk(tls=tls, **settings)
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     port = listener.extra(SocketAttribute.local_port)
-    fake.url = f"http://127.0.0.1:{port}"
+    shown = name or (f"[{host}]" if ":" in host else host)
+    fake.url = f"{'https' if tls else 'http'}://{shown}:{port}"
     async with listener, anyio.create_task_group() as task_group:
         task_group.start_soon(listener.serve, fake.handle_connection)
         try:

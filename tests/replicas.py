@@ -318,12 +318,13 @@ async def running_cluster(
 
 
 @asynccontextmanager
-async def mcp_client(url: str, principal: str) -> AsyncGenerator[Client]:
-    """An MCP client of `principal` whose every request is a connection of its own (`Connection: close`)."""
+async def mcp_client(url: str, principal: str, **client_options: Any) -> AsyncGenerator[Client]:
+    """An MCP client of `principal` whose every request is a connection of its own (`Connection: close`);
+    `client_options` go to `mcp.Client` (e.g. `elicitation_callback`, `mode`)."""
     headers = {"Authorization": f"Bearer {TOKENS[principal]}", "Connection": "close"}
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=60))
-        yield await stack.enter_async_context(Client(streamable_http_client(url, http_client=http)))
+        yield await stack.enter_async_context(Client(streamable_http_client(url, http_client=http), **client_options))
 
 
 # -- readings --------------------------------------------------------------------------------------------------------
@@ -333,8 +334,10 @@ async def provider_requests(replica: Replica) -> dict[str, int]:
     """What this replica sent the provider, by kind (create, status, list, cancel, download), from its /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(f"{replica.base}/metrics")).text
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {TOKENS['alice']}"}) as client:
+        answer = await client.get(f"{replica.base}/metrics")
+    answer.raise_for_status()
+    text = answer.text
     counts: dict[str, int] = {}
     for family in text_string_to_metric_families(text):
         if family.name != "seedance_provider_requests":

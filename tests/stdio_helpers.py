@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def server_env(tmp_path: Path, **variables: str) -> dict[str, str]:
-    """A clean environment: nothing SEEDANCE_* from the developer's shell, the package importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDANCE_") and k != "ARK_API_KEY"}
+    """A clean environment: nothing SEEDANCE_* (nor a proxy) from the developer's shell, the package importable."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SEEDANCE_") and k != "ARK_API_KEY" and not k.lower().endswith("_proxy")
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "server"), env.get("PYTHONPATH")]))
     env.update(
         {

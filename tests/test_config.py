@@ -47,11 +47,6 @@ def test_bad_values_are_refused_with_the_field_name() -> None:
         load_settings({"SEEDANCE_MODEL": "sora-2"})
 
 
-def test_a_proxy_in_the_environment_keeps_downloads_on_the_proxied_client() -> None:
-    assert load_settings({}).direct_downloads is True
-    assert load_settings({"HTTPS_PROXY": "http://proxy:3128"}).direct_downloads is False
-
-
 def test_settings_built_directly_ignore_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEEDANCE_PROVIDER", "gptge")
     assert Settings().provider == "ark"

@@ -22,7 +22,7 @@ from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import DownloadFailed
 from seedance_mcp.providers import ProviderClient, dialect_for
 from seedance_mcp.providers._http import DOWNLOAD_ERRORS, RetryPolicy, download_error
-from seedance_mcp.providers.client import DownloadLimits, video_structure_problem
+from seedance_mcp.providers.client import SMALL_BODY, DownloadLimits, video_structure_problem
 from seedance_mcp.providers.partial_files import partial_path, sweep_partial_files
 from seedance_mcp.sandbox.media import last_frame_png, sample_mp4
 from tests.conftest import SECRET_KEY
@@ -82,6 +82,39 @@ async def test_a_whole_video_is_saved_and_nothing_else_is_left(tmp_path: Path) -
         size = await client.download(f"{server.url}/files/v.mp4", tmp_path / "v.mp4")
     assert size == len(VIDEO) and (tmp_path / "v.mp4").read_bytes() == VIDEO
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def large_video(size: int = SMALL_BODY + 2 * 1024 * 1024) -> bytes:
+    """A valid MP4 larger than what is received whole in memory: the sample and a `free` box of zeros."""
+    padding = size - len(VIDEO) - 8
+    return VIDEO + struct.pack(">I4s", padding + 8, b"free") + bytes(padding)
+
+
+async def test_a_large_video_is_streamed_to_disk_whole(tmp_path: Path) -> None:
+    """Over SMALL_BODY, with a Content-Length: streamed piece by piece into the part file, checked, renamed."""
+    big = large_video()
+    async with provider_at(always(answer(200, big, content_type="video/mp4"))) as (client, server):
+        size = await client.download(f"{server.url}/files/v.mp4", tmp_path / "v.mp4")
+    assert size == len(big) and (tmp_path / "v.mp4").read_bytes() == big
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+async def test_a_large_video_cut_off_midway_is_retried_and_never_saved_short(tmp_path: Path) -> None:
+    big = large_video()
+    whole = answer(200, big, content_type="video/mp4")
+    cut = whole[: len(whole) - len(big) // 3]
+    async with provider_at(in_turn(cut, whole)) as (client, server):
+        size = await client.download(f"{server.url}/files/v.mp4", tmp_path / "v.mp4")
+        assert len(server.seen) == 2
+    assert size == len(big) and (tmp_path / "v.mp4").read_bytes() == big
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+async def test_a_large_body_that_is_no_video_is_refused_and_its_part_file_removed(tmp_path: Path) -> None:
+    error, server = await failed_download(
+        always(answer(200, bytes(SMALL_BODY + 1024), content_type="video/mp4")), tmp_path
+    )
+    assert error.permanent and "ftyp" in str(error) and len(server.seen) == 1
 
 
 async def test_a_redirect_loop_fails_permanently(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -88,3 +89,45 @@ async def test_a_strict_openai_shaped_endpoint_accepts_our_create(tmp_path: Path
             )
     assert made.is_error is False, text_of(made)
     assert bodies == [{"prompt": "a kite", "model": "doubao-seedance-2-0-260128", "seconds": "5", "size": "1280x720"}]
+
+
+async def test_on_stdio_a_draft_made_outside_this_server_is_finalised(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """One person, one key: a draft made in the provider's console (not in the journal) may be finalised."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {SECRET_KEY}"}
+    async with httpx.AsyncClient(headers=headers) as console:
+        made = await console.post(
+            f"{sandbox.url}/api/v3/contents/generations/tasks",
+            json={
+                "model": "doubao-seedance-1-5-pro-251215",
+                "content": [{"type": "text", "text": "a lighthouse"}],
+                "draft": True,
+                "resolution": "480p",
+            },
+        )
+        draft_id = made.json()["id"]
+        with anyio.fail_after(10):  # the console shows the draft finished
+            while (await console.get(f"{sandbox.url}/api/v3/contents/generations/tasks/{draft_id}")).json()[
+                "status"
+            ] != "succeeded":
+                await anyio.sleep(0.1)
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        final = await client.call_tool(
+            "generate_video", {"prompt": "final cut", "model": "1.5-pro", "draft_task_id": draft_id}
+        )
+    assert final.is_error is False, text_of(final)
+    body = (await sandbox_requests(sandbox))[-1]["body"]
+    assert body["content"] == [{"type": "draft_task", "draft_task": {"id": draft_id}}]
+
+
+async def test_a_draft_named_by_its_job_id_is_sent_as_its_task_id(tmp_path: Path, sandbox: SandboxServer) -> None:
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        draft = await client.call_tool("generate_video", {"prompt": "a lighthouse", "model": "1.5-pro", "draft": True})
+        made = draft.structured_content or {}
+        final = await client.call_tool(
+            "generate_video", {"prompt": "final cut", "model": "1.5-pro", "draft_task_id": made["job_id"]}
+        )
+    assert final.is_error is False, text_of(final)
+    body = (await sandbox_requests(sandbox))[-1]["body"]
+    assert body["content"] == [{"type": "draft_task", "draft_task": {"id": made["task_id"]}}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -11,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.fake_ark import FakeArk, FakeTask, mp4_bytes, png_bytes, running_fake_ark
+from tests.fake_ark import API, FakeArk, FakeTask, mp4_bytes, png_bytes, running_fake_ark
 
 pytestmark = pytest.mark.anyio
 
@@ -324,6 +325,25 @@ async def test_slow_answers_late(fake: FakeArk, client: httpx.AsyncClient) -> No
     with pytest.raises(httpx.ReadTimeout):
         await client.get(f"{TASKS}/{task_id}", timeout=0.1)
     assert (await client.get(f"{TASKS}/{task_id}")).status_code == 200
+
+
+async def test_drip_creates_the_task_and_sends_its_answer_a_byte_at_a_time(fake: FakeArk) -> None:
+    """`drip`: the task is made at once; the answer comes one byte per `interval`, each well within a read time-out,
+    so only a deadline on the whole exchange ends it."""
+    fake.add_fault("create", "drip", interval=0.2)
+    body = json.dumps(create_body()).encode()
+    head = f"POST {API}{TASKS} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    port = int(fake.url.rsplit(":", 1)[1])
+    arrivals: list[tuple[float, bytes]] = []
+    with anyio.fail_after(5):
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(head + body)
+            while len(arrivals) < 5:
+                arrivals.append((time.monotonic(), await stream.receive()))
+                assert fake.creates == 1
+    assert [piece for _at, piece in arrivals] == [b"H", b"T", b"T", b"P", b"/"]
+    # Spread out (the first two may arrive together: loopback stacks may hold back a lone first byte).
+    assert arrivals[-1][0] - arrivals[0][0] > 0.5
 
 
 async def test_echo_key_puts_the_key_where_promised(fake: FakeArk, client: httpx.AsyncClient) -> None:

@@ -326,3 +326,98 @@ async def test_principals_cannot_see_or_cancel_each_others_tasks_through_any_rep
     assert all("No task" in text for text in refusals), refusals
     assert not any("alice" in text.replace(handle, "") for text in refusals), refusals
     assert fake.creates == 2
+
+
+# 2.0 at 720p 16:9 for 5 s: 108,900 tokens at 46 CNY per million = 5.0094 CNY (tests/test_spending.py).
+VIDEO = {"model": "2.0", "resolution": "720p", "ratio": "16:9", "duration": 5, "wait": False}
+VIDEO_COST = 108900 * 46 / 1e6
+
+
+async def test_a_team_budget_holds_for_everyone_together_and_a_persons_budget_for_each_through_any_replica(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SEEDANCE_DAILY_BUDGET is everyone's spend together, SEEDANCE_DAILY_BUDGET_PER_PERSON each person's; both
+    are checked by the journal at insert, whichever replica takes the call. Budgets of 2.5 videos for the team
+    and 1.5 for a person: alice's three calls at once make one video; then bob's and carol's four at once make
+    one more between them, and no third anywhere."""
+    results: dict[str, list[Any]] = {"alice": [], "bob": [], "carol": []}
+
+    async def submit(name: str, index: int) -> None:
+        async with mcp_client(cluster.url, name) as client:
+            call = {**VIDEO, "prompt": f"{name}'s kite {index}"}
+            results[name].append(await client.call_tool("generate_video", call))
+
+    async with (
+        running_fake_ark(render_seconds=30.0) as fake,
+        running_cluster(
+            tmp_path,
+            base_url=fake.base_url,
+            database_url=database_url,
+            SEEDANCE_DAILY_BUDGET=str(VIDEO_COST * 2.5),
+            SEEDANCE_DAILY_BUDGET_PER_PERSON=str(VIDEO_COST * 1.5),
+        ) as cluster,
+    ):
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                for index in range(3):
+                    group.start_soon(submit, "alice", index)
+            async with anyio.create_task_group() as group:
+                for index in range(2):
+                    group.start_soon(submit, "bob", index)
+                    group.start_soon(submit, "carol", index)
+            rows = await journal(database_url)
+    made = {name: [r for r in answers if not r.is_error] for name, answers in results.items()}
+    refused = {name: [text_of(r) for r in answers if r.is_error] for name, answers in results.items()}
+    assert len(made["alice"]) == 1, refused["alice"]
+    assert all("SEEDANCE_DAILY_BUDGET_PER_PERSON" in t and "Nothing was sent" in t for t in refused["alice"])
+    assert len(made["bob"]) + len(made["carol"]) == 1, (refused["bob"], refused["carol"])
+    team_refusals = refused["bob"] + refused["carol"]
+    assert len(team_refusals) == 3
+    assert all("SEEDANCE_DAILY_BUDGET " in t or "SEEDANCE_DAILY_BUDGET (" in t for t in team_refusals), team_refusals
+    assert fake.creates == 2 and len(rows) == 2
+
+
+async def test_the_person_approves_one_video_whichever_replica_quoted_or_asked(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Above SEEDANCE_CONFIRM_ABOVE: an approval id one replica quoted is accepted by another, for that person's
+    video only; a client that can ask is asked (2026-07-28 rounds, each on the next replica) and its answer holds."""
+    import re
+
+    from mcp import types
+    from mcp.client.session import ClientRequestContext
+
+    asked: list[str] = []
+
+    async def person_says_yes(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    call = {**VIDEO, "prompt": "alice's kite at dusk"}
+    async with (
+        running_fake_ark(render_seconds=30.0) as fake,
+        running_cluster(
+            tmp_path, base_url=fake.base_url, database_url=database_url, SEEDANCE_CONFIRM_ABOVE="1"
+        ) as cluster,
+    ):
+        first, second, third = cluster.replicas
+        with anyio.fail_after(60):
+            async with mcp_client(first.url, "alice") as alice:
+                quoted = await alice.call_tool("generate_video", call)
+            match = re.search(r'approval_id="([^"]+)"', text_of(quoted))
+            assert quoted.is_error and match is not None, text_of(quoted)
+            async with mcp_client(second.url, "bob") as bob:
+                not_bobs = await bob.call_tool("generate_video", {**call, "approval_id": match.group(1)})
+            async with mcp_client(third.url, "alice") as alice:
+                approved = await alice.call_tool("generate_video", {**call, "approval_id": match.group(1)})
+            async with mcp_client(cluster.url, "carol", elicitation_callback=person_says_yes) as carol:
+                carols = await carol.call_tool("generate_video", {**VIDEO, "prompt": "carol's kite"})
+            # A 2025-era client on stateless HTTP: the server has no channel to ask it, so it quotes instead.
+            async with mcp_client(cluster.url, "bob", elicitation_callback=person_says_yes, mode="legacy") as bob:
+                bobs = await bob.call_tool("generate_video", {**VIDEO, "prompt": "bob's kite"})
+            rows = await journal(database_url)
+    assert not_bobs.is_error and "needs the user's approval" in text_of(not_bobs)
+    assert approved.is_error is False, text_of(approved)
+    assert carols.is_error is False and len(asked) == 1 and "5.01 CNY" in asked[0], text_of(carols)
+    assert bobs.is_error and 'approval_id="apv-' in text_of(bobs) and len(asked) == 1
+    assert sorted(r.principal for r in rows) == ["alice", "carol"] and fake.creates == 2

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, InputRequiredResult
 
 from seedance_mcp import __version__
 from seedance_mcp.config import Settings
@@ -50,7 +52,8 @@ def create_app(
             yield lazy
             task_group.cancel_scope.cancel()
 
-    server: MCPServer[LazyRuntime] = MCPServer(
+    server: MCPServer[LazyRuntime] = SeedanceServer(
+        settings.secrets(),
         "seedance",
         title="Seedance video generation",
         version=__version__,
@@ -75,6 +78,39 @@ def create_app(
     _accept_log_level_requests(server)
     _lean_tool_schemas(server)
     return server
+
+
+UNEXPECTED_FAILURE_MEANS = {
+    "generate_video": (
+        "If the call got as far as submitting, a paid task may exist: do not call generate_video again for this "
+        "video; check list_tasks first."
+    ),
+    "cancel_task": "Whether the cancel reached the provider is not known: check get_task_status.",
+}
+"""What an unexpected failure of a tool means for the user's money (the others are free)."""
+
+
+class SeedanceServer(MCPServer[LazyRuntime]):
+    """MCPServer whose tools never fail without text: the SDK answers a failure no code path expected with
+    "Error executing tool X" and nothing more; here it says what failed (scrubbed of `secrets`) and what that
+    means for the user's money, and the traceback goes to the log."""
+
+    def __init__(self, secrets: list[str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._secrets = secrets
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[LazyRuntime, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        from mcp.server.mcpserver.exceptions import UnexpectedToolError
+
+        from seedance_mcp.tools.context import unexpected_failure
+
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            known = UNEXPECTED_FAILURE_MEANS.get(name, "This tool is free: nothing was charged.")
+            raise unexpected_failure(name, exc, known, self._secrets) from exc
 
 
 def _lean_tool_schemas(server: MCPServer[LazyRuntime]) -> None:
@@ -134,4 +170,4 @@ def _request_state_security(settings: Settings) -> Any:
     return RequestStateSecurity(keys=[key.get_secret_value() for key in settings.request_state_keys])
 
 
-__all__ = ["create_app"]
+__all__ = ["SeedanceServer", "create_app"]

@@ -68,8 +68,7 @@ def _settings(**overrides: Any) -> Any:
         problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
         raise SystemExit(2) from None
-    secrets = [settings.key, *(s.get_secret_value() for s in (settings.http_token, settings.database_url) if s)]
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, settings.secrets())
     return settings
 
 

@@ -73,7 +73,8 @@ class Settings(BaseModel):
     dedupe_window: float = Field(default=600.0, ge=0)
     """Seconds during which an identical generate_video call returns the earlier job instead of paying again."""
     http_timeout: float = Field(default=60.0, gt=0)
-    """Seconds to wait for one provider answer; a create that times out is never re-sent."""
+    """Seconds one provider request may take in all, from connecting to the answer's last byte; a create cut off
+    by it is never re-sent (its task may exist, and is looked for)."""
     max_download_mb: int = Field(default=2048, gt=0)
     download_timeout: float = Field(default=600.0, gt=0)
     sandbox_render_seconds: float = Field(default=6.0, ge=0)
@@ -86,9 +87,6 @@ class Settings(BaseModel):
     retry_scale: float = Field(default=1.0, ge=0)
     """Multiplies every retry back-off (tests set it near zero)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    direct_downloads: bool = True
-    """Download videos through a transport of their own (pooled, large reads, none of the client's layers); off when
-    the environment names an HTTP proxy."""
     public_hosts: tuple[str, ...] = ()
     """`serve --http`: the `host[:port]` names remote clients reach the server under (comma-separated); their Host
     and Origin headers are accepted besides loopback's."""
@@ -98,10 +96,15 @@ class Settings(BaseModel):
     max_cost_per_video: float | None = Field(default=None, ge=0)
     """Refuse a video whose estimated cost (in the provider's currency) is above this."""
     daily_budget: float | None = Field(default=None, ge=0)
-    """Refuse a video that would take today's spend (billed, plus jobs in flight at their estimate) above this."""
+    """The whole server's daily budget: refuse a video that would take today's spend of everyone together (billed,
+    plus jobs in flight at their estimate) above this. On stdio there is one person, so it is theirs."""
+    daily_budget_per_person: float | None = Field(default=None, ge=0)
+    """Each person's daily budget (`serve --http` with SEEDANCE_TOKENS_FILE): refuse a video that would take that
+    person's own spend today above this. A person's `daily_budget` in the tokens file overrides it."""
     confirm_above: float | None = Field(default=None, ge=0)
-    """Ask the person (elicitation) before a video that costs more than this; clients that cannot ask get a
-    refusal naming the cost, and the model calls again with `approve_cost`."""
+    """Ask the person (elicitation) before a video that costs more than this, whatever the call's arguments say;
+    clients that cannot ask get a refusal naming the cost with an approval id for exactly that video, which the
+    model passes back (`approval_id`) once the person agrees."""
     require_confirmation: bool = False
     """Mark generate_video as needing the user's interaction in hosts that honour it (Claude Code)."""
     tokens_file: Path | None = None
@@ -112,6 +115,9 @@ class Settings(BaseModel):
     request_state_keys: tuple[SecretStr, ...] = ()
     """`serve --http`: the shared secret(s) (≥ 32 bytes, comma-separated; the first seals) for the state the
     2026-07-28 protocol hands back and forth, so every replica reads what another sealed."""
+    metrics_address: str | None = None
+    """`serve --http`: `host:port` of a listener of its own that serves only `/metrics`, without a token (for a
+    scraper on a private network); `/metrics` on the MCP port always wants a bearer token /mcp accepts."""
     database_url: SecretStr | None = None
     """`postgresql://…`: keep the journal in PostgreSQL, shared by every replica (default: SQLite in state_dir)."""
     model_map: dict[str, str] = Field(default_factory=dict[str, str])
@@ -174,6 +180,16 @@ class Settings(BaseModel):
             raise ValueError(f"expected an http(s) URL like https://video.example.com: {value!r}")
         _host_entry(parts.netloc)
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+    @field_validator("metrics_address", mode="before")
+    @classmethod
+    def _check_metrics_address(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            entry = _host_entry(value)
+            if ":" not in entry.rsplit("]", 1)[-1]:
+                raise ValueError(f"expected host:port, e.g. 127.0.0.1:9464: {value!r}")
+            return entry
+        return value
 
     @field_validator("request_state_keys", mode="before")
     @classmethod
@@ -259,6 +275,15 @@ class Settings(BaseModel):
     def key(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key else None
 
+    def secrets(self) -> list[str]:
+        """What never appears in a log line or an error: the API key, the HTTP token, the request-state keys and
+        the database's password (only the password: the rest of its URL is words unrelated lines hold)."""
+        found = [self.key, self.http_token.get_secret_value() if self.http_token else None]
+        found += [key.get_secret_value() for key in self.request_state_keys]
+        if self.database_url is not None:
+            found += database_url_secrets(self.database_url.get_secret_value())
+        return [secret for secret in found if secret]
+
     def readable_dirs(self) -> tuple[Path, ...]:
         """The directories local input files may be read from, resolved; the first is where to copy a file.
 
@@ -338,6 +363,37 @@ def _host_entry(raw: str) -> str:
     return entry
 
 
+def database_url_secrets(url: str) -> list[str]:
+    """The password in a PostgreSQL URL (`postgresql://user:pass@host/db`, or `?password=` in its query) or libpq
+    conninfo string (`host=… password=…`), as written and decoded: the only part of it that is secret. The user,
+    host, port and database name are ordinary words that appear in unrelated log lines; redacting them (and their
+    8-character fragments) would mangle those lines."""
+    import re
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    found: list[str] = []
+    text = url.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        userinfo = parts.netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            written = userinfo.split(":", 1)[1]
+            found += [written, unquote(written)]
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "password":
+                found.append(value)
+        found += [m.group(1) for m in re.finditer(r"(?:^|[?&])password=([^&]*)", parts.query)]
+    else:
+        for match in re.finditer(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", text):
+            value = match.group(1)
+            if value.startswith("'") and value.endswith("'") and len(value) >= 2:
+                value = value[1:-1]
+                found += [value, re.sub(r"\\(.)", r"\1", value)]
+            else:
+                found.append(value)
+    return list(dict.fromkeys(secret for secret in found if secret))
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from `SEEDANCE_<FIELD>` environment variables (ARK_API_KEY is a fallback key); overrides win.
 
@@ -353,8 +409,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[name] = raw
     if "api_key" not in values and env.get("ARK_API_KEY", "").strip():
         values["api_key"] = env["ARK_API_KEY"].strip()
-    proxies = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-    if any(env.get(name) for name in proxies):
-        values["direct_downloads"] = False  # the shared client honours the proxy; the fast path does not
     values.update(overrides)
     return Settings.model_validate(values)

@@ -7,10 +7,11 @@ redaction) instead of uvicorn's stdout access handler, with query-string credent
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server import MCPServer
@@ -195,9 +196,17 @@ def serve_http(
     sock = bind(host, port)
     bound_port: int = sock.getsockname()[1]
     plan = http_plan(settings, host=host, port=bound_port, token=token)
+    metrics_sock: socket.socket | None = None
+    if settings.metrics_address is not None:
+        metrics_host, _, metrics_port = settings.metrics_address.rpartition(":")
+        try:
+            metrics_sock = bind(metrics_host.strip("[]"), int(metrics_port))
+        except CannotListen:
+            sock.close()
+            raise
     runtimes: list[LazyRuntime] = []
     server = create_app(settings, token_verifier=plan.verifier, auth=plan.auth, runtimes=runtimes)
-    add_operations_routes(server, settings, runtimes)
+    add_operations_routes(server, settings, runtimes, plan.verifier)
     config = uvicorn.Config(
         server.streamable_http_app(transport_security=plan.security, host=host, stateless_http=settings.http_stateless),
         host=host,
@@ -211,16 +220,58 @@ def serve_http(
 
     tune_garbage_collector()
     if announce is not None:
-        announce(announcement(plan, host=host, port=bound_port, token=token))
+        line = announcement(plan, host=host, port=bound_port, token=token)
+        if metrics_sock is not None:
+            metrics_host, metrics_port = metrics_sock.getsockname()[:2]
+            line += f"; metrics at http://{url_host(str(metrics_host))}:{metrics_port}/metrics (no token)"
+        announce(line)
     with sock:
-        anyio.run(uvicorn.Server(config).serve, [sock])
+        if metrics_sock is None:
+            anyio.run(uvicorn.Server(config).serve, [sock])
+            return
+        with metrics_sock:
+            metrics = _metrics_only_server(settings, runtimes)
+            anyio.run(_serve_both, uvicorn.Server(config), sock, metrics, metrics_sock)
 
 
-def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, runtimes: list[LazyRuntime]) -> None:
+def _metrics_only_server(settings: Settings, runtimes: list[LazyRuntime]) -> Any:
+    """A uvicorn server of one route, `/metrics` without a token, for SEEDANCE_METRICS_ADDRESS."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    app = Starlette(routes=[Route("/metrics", _scrape_handler(runtimes), methods=["GET"])])
+
+    class MetricsServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None]:
+            yield  # SIGINT/SIGTERM are the main server's, which stops this one when it stops
+
+    return MetricsServer(uvicorn.Config(app, log_config=None, log_level=settings.log_level.lower(), lifespan="off"))
+
+
+async def _serve_both(main: Any, main_sock: socket.socket, metrics: Any, metrics_sock: socket.socket) -> None:
+    """The MCP server and the metrics listener; when the main one stops (a signal), the metrics one follows."""
+    async with anyio.create_task_group() as group:
+        group.start_soon(metrics.serve, [metrics_sock])
+        try:
+            await main.serve([main_sock])
+        finally:
+            metrics.should_exit = True
+
+
+def add_operations_routes(
+    server: MCPServer[LazyRuntime],
+    settings: Settings,
+    runtimes: list[LazyRuntime],
+    verifier: PrincipalTokenVerifier | None = None,
+) -> None:
     """`/healthz` (the process answers), `/readyz` (the journal and the provider answer), `/metrics` (Prometheus).
 
-    Outside the MCP endpoint and its bearer check, as load balancers and scrapers expect; they show no job,
-    prompt, key or token."""
+    Outside the MCP endpoint and its bearer check, as load balancers expect; they show no job, prompt, key or
+    token. `/metrics` shows the whole server's counts (never per person), so it wants a bearer token `verifier`
+    accepts (any principal's, or SEEDANCE_HTTP_TOKEN) when there is one; SEEDANCE_METRICS_ADDRESS serves it alone,
+    without a token, on a listener of its own."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -246,9 +297,32 @@ def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, ru
                 checks["journal" if checks["journal"] != "ok" else "provider"] = type(exc).__name__
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    async def scrape(request: Request) -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST
+    scrape = _scrape_handler(runtimes)
 
+    async def scrape_with_token(request: Request) -> Response:
+        if verifier is not None:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token or await verifier.verify_token(token.strip()) is None:
+                return PlainTextResponse(
+                    "/metrics needs the bearer token /mcp accepts (or scrape SEEDANCE_METRICS_ADDRESS).\n",
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+        return await scrape(request)
+
+    server.custom_route("/healthz", methods=["GET"])(healthz)
+    server.custom_route("/readyz", methods=["GET"])(readyz)
+    server.custom_route("/metrics", methods=["GET"])(scrape_with_token)
+
+
+def _scrape_handler(runtimes: list[LazyRuntime]) -> Callable[[Any], Awaitable[Any]]:
+    """The Prometheus exposition: this process's counters, and the journal's counts read at scrape time."""
+
+    async def scrape(request: Any) -> Any:
+        from prometheus_client import CONTENT_TYPE_LATEST
+        from starlette.responses import Response
+
+        from seedance_mcp import metrics
         from seedance_mcp.tools.approval import start_of_today
 
         store = None
@@ -257,9 +331,7 @@ def add_operations_routes(server: MCPServer[LazyRuntime], settings: Settings, ru
                 store = (await runtimes[0].get()).jobs.store
         return Response(await metrics.render(store, start_of_today()), media_type=CONTENT_TYPE_LATEST)
 
-    server.custom_route("/healthz", methods=["GET"])(healthz)
-    server.custom_route("/readyz", methods=["GET"])(readyz)
-    server.custom_route("/metrics", methods=["GET"])(scrape)
+    return scrape
 
 
 async def _provider_reachable(base_url: str) -> str:

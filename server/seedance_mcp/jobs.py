@@ -306,8 +306,12 @@ class JobManager:
         price: tuple[float, str] | None = None,
         limits: Sequence[SpendLimit] = (),
         principal: str = "",
+        dedupe_since: float | None = None,
     ) -> tuple[Job, bool]:
-        """Journal the job, send the create request once, start following. The job, and whether it was reused."""
+        """Journal the job, send the create request once, start following. The job, and whether it was reused.
+
+        `dedupe_since` widens the look for an identical live job back to that moment, `force_new` or not (an
+        approval that pays for one video: an identical job made since it was given is that video)."""
         provider_name = self.provider.preset.name
         fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
         now = self._clock()
@@ -350,6 +354,8 @@ class JobManager:
         )
         window = self.settings.dedupe_window
         since = None if force_new or window <= 0 else now - window
+        if dedupe_since is not None:
+            since = dedupe_since if since is None else min(since, dedupe_since)
         for _ in range(3):
             self._held.add(job.job_id)
             try:

@@ -36,7 +36,7 @@ _BODY_HEADROOM = 64 * 1024
 
 MediaKind = Literal["image", "video", "audio"]
 
-_OPEN_FLAGS = (
+SAFE_OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)  # a link swapped into the last component fails with ELOOP instead of being followed
     | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO or a device never waits for a writer
@@ -44,6 +44,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_BINARY", 0)
 )
+"""How a file is opened for reading: a link, FIFO or device put in its place cannot stand in for it."""
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
@@ -321,7 +322,7 @@ def read_allowed_file(text: str, argument: str, allowed_dirs: Sequence[Path], li
     if not _inside(real, allowed_dirs):
         raise _outside(text, argument, allowed_dirs)
     try:
-        fd = os.open(real, _OPEN_FLAGS)
+        fd = os.open(real, SAFE_OPEN_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InvalidArgument(
@@ -340,7 +341,7 @@ def read_allowed_file(text: str, argument: str, allowed_dirs: Sequence[Path], li
             raise _outside(text, argument, allowed_dirs)
         if info.st_size > limit:
             raise _too_big(argument, what, info.st_size, limit)
-        data = _read_at_most(fd, limit + 1)
+        data = read_at_most(fd, limit + 1)
     finally:
         os.close(fd)
     if len(data) > limit:  # it grew after the size check: the read, not the stat, decides
@@ -387,7 +388,8 @@ def _opened_inside(fd: int, info: os.stat_result, real: Path, allowed_dirs: Sequ
     return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
 
 
-def _read_at_most(fd: int, count: int) -> bytes:
+def read_at_most(fd: int, count: int) -> bytes:
+    """Up to `count` bytes from `fd` (fewer at its end; a non-blocking descriptor with nothing to give ends it)."""
     chunks: list[bytes] = []
     remaining = count
     while remaining > 0:

@@ -83,7 +83,13 @@ class Spend(BaseModel):
     this_week: float
     this_week_billed_tokens: int
     this_week_by_model: list[ModelSpend]
-    daily_budget: float | None = Field(description="SEEDANCE_DAILY_BUDGET, when set.")
+    daily_budget: float | None = Field(
+        description="Your own daily budget (SEEDANCE_DAILY_BUDGET_PER_PERSON or your tokens-file entry), when set."
+    )
+    team_daily_budget: float | None = Field(
+        default=None, description="SEEDANCE_DAILY_BUDGET, for everyone's spend together, when set."
+    )
+    team_today: float | None = Field(default=None, description="Everyone's spend today, when that budget is set.")
 
 
 class TaskList(BaseModel):

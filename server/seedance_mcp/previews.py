@@ -16,6 +16,7 @@ import io
 import logging
 import math
 import os
+import stat
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,7 +194,8 @@ def ensure_preview(video_path: str | None, last_frame_path: str | None) -> Path 
     if not sources:
         return None
     try:
-        if target.stat().st_mtime >= max(source.stat().st_mtime for source in sources):
+        cached = target.lstat()  # a link put in its place is not the preview: it is made again over the link
+        if stat.S_ISREG(cached.st_mode) and cached.st_mtime >= max(source.stat().st_mtime for source in sources):
             return target
     except OSError:
         pass  # not made yet (or unreadable): make it

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -115,7 +115,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
     from seedance_mcp.polling import PollPolicy
     from seedance_mcp.providers import ProviderClient, dialect_for
     from seedance_mcp.providers._http import RetryPolicy
-    from seedance_mcp.providers.client import DownloadLimits
+    from seedance_mcp.providers.client import API_LIMITS, DOWNLOAD_LIMITS, DownloadLimits
     from seedance_mcp.store import SqliteTaskStore, TaskStore
 
     preset = effective_preset(settings)
@@ -153,22 +153,18 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 f"SEEDANCE_BASE_URL is required for the `{preset.name}` provider (the gateway's address, "
                 "e.g. https://api.example.com)."
             )
-        from seedance_mcp.providers.transport import API_LIMITS, DOWNLOAD_LIMITS, VIDEO_READ_BYTES, PooledTransport
-
-        timeout = httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout))
-        user_agent = {"User-Agent": f"seedance-mcp/{__version__}"}
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                transport=PooledTransport(API_LIMITS),
-                timeout=timeout,
-                trust_env=not is_sandbox,
-                headers=user_agent,
-            )
-        )
-        download_transport: httpx.AsyncBaseTransport | None = None
-        if settings.direct_downloads:
-            download_transport = PooledTransport(DOWNLOAD_LIMITS, read_bytes=VIDEO_READ_BYTES)
-            stack.push_async_callback(download_transport.aclose)
+        # httpx's own transport and pools: with trust_env, HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, SSL_CERT_FILE and
+        # SSL_CERT_DIR apply as they do to any httpx client (read by httpx when the clients are built). Not for the
+        # embedded sandbox: a proxy must not get requests for our own 127.0.0.1.
+        trust_env = not is_sandbox
+        common: dict[str, Any] = {
+            "verify": httpx.create_ssl_context(trust_env=trust_env),  # one CA bundle loaded for both clients
+            "trust_env": trust_env,
+            "timeout": httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
+            "headers": {"User-Agent": f"seedance-mcp/{__version__}"},
+        }
+        http = await stack.enter_async_context(httpx.AsyncClient(limits=API_LIMITS, **common))
+        downloads = await stack.enter_async_context(httpx.AsyncClient(limits=DOWNLOAD_LIMITS, **common))
         scale = settings.retry_scale
         retry = RetryPolicy(base_delay=0.5 * scale, max_delay=8.0 * scale, max_retry_after=60.0 * scale)
         provider = ProviderClient(
@@ -178,7 +174,8 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
             base_url_by_model=by_model,
             api_key=api_key,
             http=http,
-            download_transport=download_transport,
+            downloads=downloads,
+            request_timeout=settings.http_timeout,
             retry=retry,
             download=DownloadLimits(
                 max_bytes=settings.max_download_mb * 1024 * 1024, timeout=settings.download_timeout

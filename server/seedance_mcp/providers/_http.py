@@ -35,6 +35,19 @@ OVERLOAD_CODES = frozenset({"ServerOverloaded", "RequestBurstTooFast", "Inflight
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Exceptions raised before a single byte of the request left: the provider cannot have seen it.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """A provider request not done within its total deadline (connecting, sending and the whole answer).
+
+    httpx's own time-outs bound each read, so a provider that drips its answer a byte at a time never trips them.
+    `may_have_left`: the request had started to go out when it was cut off (for a create: the task may exist)."""
+
+    def __init__(self, message: str, *, may_have_left: bool) -> None:
+        super().__init__(message)
+        self.may_have_left = may_have_left
+
+
 _REQUEST_ID_IN_TEXT = re.compile(r"Request ID:\s*([\w\-]+)", re.IGNORECASE)
 
 

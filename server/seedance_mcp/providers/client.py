@@ -1,20 +1,19 @@
-"""ProviderClient: the thin I/O shell that drives any Dialect over one shared httpx.AsyncClient."""
+"""ProviderClient: the thin I/O shell that drives any Dialect over httpx's own clients (one for the API, one for
+downloads), so proxies and certificates are whatever httpx makes of the environment."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import json
 import logging
 import os
-import queue
 import struct
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import IO, Any, BinaryIO, Literal
 
 import anyio
 import httpx
@@ -34,6 +33,7 @@ from seedance_mcp.errors import (
 from seedance_mcp.providers._http import (
     HTTPX_ERRORS,
     NOT_SENT,
+    DeadlineExceeded,
     RetryPolicy,
     download_error,
     download_status_error,
@@ -50,9 +50,16 @@ from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
-"""Bytes handed to the writer thread at a time: few hand-offs, and at most a few in memory."""
 MAX_REDIRECTS = 10
+API_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=20, keepalive_expiry=30.0)
+"""The API client's pool: creates and polls are limited above it (JobSettings: 12 + 8), which leaves room for
+task-list searches, cancels and the tools' own reads, so a request does not wait in the pool for a connection.
+Idle connections beyond what creates and polls keep busy are closed: the pool asks every idle connection whether
+the server closed it (two system calls each) before each request and after each answer (bench #7)."""
+DOWNLOAD_LIMITS = httpx.Limits(max_connections=72, max_keepalive_connections=16, keepalive_expiry=30.0)
+"""The download client's pool: one request at a time per downloading job, JobSettings.max_concurrent_downloads
+(64) jobs at once, and room for the few the tools start themselves. Downloads come in bursts (a status answer
+names many finished videos); keeping every connection of a burst alive made each later request ask them all."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
 
 MediaKind = Literal["video", "image"]
@@ -64,6 +71,20 @@ class DownloadLimits:
     max_bytes: int = 2 * 1024**3
     timeout: float = 600.0
     """Total seconds one download may take, retries included."""
+
+
+class _Progress:
+    """How far one request got, from httpx's trace events: whether any of it started to go out."""
+
+    __slots__ = ("sending",)
+
+    def __init__(self) -> None:
+        self.sending = False
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        # Sending the headers of a proxy's CONNECT counts too: erring towards "it may have left" is the safe side.
+        if ".send_request_" in event:
+            self.sending = True
 
 
 class ProviderClient:
@@ -78,17 +99,23 @@ class ProviderClient:
         base_url_by_model: dict[str, str] | None = None,
         api_key: str | None,
         http: httpx.AsyncClient,
+        downloads: httpx.AsyncClient | None = None,
+        request_timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         download: DownloadLimits | None = None,
-        download_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`http` sends the API requests (it must carry no key of its own: the key is added per request);
+        `downloads` fetches videos and frames (default: `http`). `request_timeout` bounds one API request in all,
+        from the connection to the last byte of the answer (SEEDANCE_HTTP_TIMEOUT): httpx's own time-outs bound
+        each read, and a provider that drips its answer would otherwise hold a call for as long as it likes."""
         self.preset = preset
         self.dialect = dialect
         self.base_url = base_url.rstrip("/")
         self._base_url_by_model = {k: v.rstrip("/") for k, v in (base_url_by_model or {}).items()}
         self._api_key = api_key
         self._http = http
-        self._download_transport = download_transport
+        self._downloads = downloads or http
+        self.request_timeout = request_timeout
         self.retry = retry or RetryPolicy()
         self.download_limits = download or DownloadLimits()
         self.display_name = preset.title
@@ -117,20 +144,31 @@ class ProviderClient:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     async def _send(self, request: HttpRequest) -> httpx.Response:
-        """Send with the key; the answer comes back already scrubbed of it (body, headers), before anything
-        parses it into a task id, an error, a request id or a snapshot."""
+        """Send with the key, the whole exchange within `request_timeout` (DeadlineExceeded, an httpx
+        TimeoutException, when it is not: `may_have_left` says whether the request had started to go out). The
+        answer comes back already scrubbed of the key (body, headers), before anything parses it into a task id,
+        an error, a request id or a snapshot."""
         kind = _kind_of(request)
+        progress = _Progress()
+        headers = {**self.auth_headers(), "Accept": "application/json"}
+        extensions = {"trace": progress.trace} if request.method == "POST" else None
         try:
-            headers = {**self.auth_headers(), "Accept": "application/json"}
-            if request.multipart and request.json_body is not None:
-                fields, files = multipart_parts(request.json_body)
-                response = await self._http.request(
-                    request.method, request.url, data=fields, files=files, headers=headers
-                )
-            else:
-                response = await self._http.request(
-                    request.method, request.url, json=request.json_body, headers=headers
-                )
+            with anyio.fail_after(self.request_timeout):
+                if request.multipart and request.json_body is not None:
+                    fields, files = multipart_parts(request.json_body)
+                    response = await self._http.request(
+                        request.method, request.url, data=fields, files=files, headers=headers, extensions=extensions
+                    )
+                else:
+                    response = await self._http.request(
+                        request.method, request.url, json=request.json_body, headers=headers, extensions=extensions
+                    )
+        except TimeoutError:
+            metrics.observe_request(kind, "error")
+            raise DeadlineExceeded(
+                f"no complete answer within {self.request_timeout:g} s (SEEDANCE_HTTP_TIMEOUT)",
+                may_have_left=extensions is None or progress.sending,
+            ) from None
         except httpx.TransportError:
             metrics.observe_request(kind, "error")
             raise
@@ -154,6 +192,14 @@ class ProviderClient:
             last = attempt == self.retry.attempts - 1
             try:
                 response = await self._send(request)
+            except DeadlineExceeded as exc:
+                if exc.may_have_left:
+                    # Cut off after the request started to leave: the task may exist (and be billed). Not retried.
+                    raise CreateAnswerLost(self.display_name, _describe(exc, self._api_key)) from exc
+                if last or anyio.current_time() >= deadline:
+                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
+                await anyio.sleep(self.retry.delay(attempt))
+                continue
             except NOT_SENT as exc:
                 if last or anyio.current_time() >= deadline:
                     raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
@@ -348,32 +394,13 @@ class ProviderClient:
         except OSError as exc:  # the disk: writing, renaming
             raise DownloadFailed(f"saving {what} to {destination} failed: {exc}") from exc
 
-    @contextlib.asynccontextmanager
-    async def _get(self, url: str, headers: dict[str, str]) -> AsyncGenerator[httpx.Response]:
-        """GET `url` as a stream, redirects not followed. Straight through the download transport when there is
-        one: a download needs none of the client's layers (cookie jar, auth and redirect flows, URL merging), which
-        cost a fifth of a small file's CPU."""
-        if self._download_transport is None:
-            async with self._http.stream("GET", url, headers=headers, follow_redirects=False) as response:
-                yield response
-            return
-        request = httpx.Request(
-            "GET", url, headers={**self._http.headers, **headers}, extensions={"timeout": self._http.timeout.as_dict()}
-        )
-        response = await self._download_transport.handle_async_request(request)
-        response.request = request
-        try:
-            yield response
-        finally:
-            await response.aclose()
-
     async def _stream_to(self, url: str, authenticated: bool, partial: Path, destination: Path, kind: MediaKind) -> int:
         what = f"the {kind}"
         max_bytes = self.download_limits.max_bytes
         for _hop in range(MAX_REDIRECTS + 1):
             # The key only ever goes to the provider's origin, whichever hop of a redirect chain this is.
             headers = self.auth_headers() if authenticated and self._is_provider_origin(url) else {}
-            async with self._get(url, headers) as response:
+            async with self._downloads.stream("GET", url, headers=headers, follow_redirects=False) as response:
                 metrics.observe_request("download", response.status_code)
                 if response.is_redirect:
                     url = str(response.url.join(response.headers["location"]))
@@ -411,25 +438,21 @@ class ProviderClient:
                             raise error
                         raise _RetryableDownload(error)
                     return len(body)
+                # Each piece is written as it arrives, from the event loop, as plain httpx code does (bench #5 holds
+                # the two side by side): a write into the page cache takes microseconds, less than a thread hand-off.
                 written = 0
-                pending: list[bytes] = []
-                pending_size = 0
-                pieces = response.aiter_bytes() if encoded else response.aiter_raw()
-                async with _FileWriter(partial, check_video=kind == "video") as writer:
-                    async for piece in pieces:
+                handle = await anyio.to_thread.run_sync(_open_partial, partial)
+                try:
+                    async for piece in response.aiter_bytes() if encoded else response.aiter_raw():
                         written += len(piece)
                         if written > max_bytes:
                             raise DownloadFailed(
                                 f"{what} exceeds the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
                                 permanent=True,
                             )
-                        pending.append(piece)
-                        pending_size += len(piece)
-                        if pending_size >= CHUNK:
-                            await writer.write(pending)
-                            pending, pending_size = [], 0
-                    if pending:
-                        await writer.write(pending)
+                        handle.write(piece)
+                finally:
+                    handle.close()
                 received = response.num_bytes_downloaded
             if written == 0:
                 raise _RetryableDownload(DownloadFailed(f"{what} arrived as an empty body"))
@@ -437,13 +460,13 @@ class ProviderClient:
                 raise _RetryableDownload(
                     DownloadFailed(f"{what} arrived with {received} of its {declared} bytes (cut off)")
                 )
-            if writer.problem is not None:
-                problem, permanent = writer.problem
-                error = DownloadFailed(f"{what} arrived damaged ({written} bytes): {problem}", permanent=permanent)
-                if permanent:
+            finish = functools.partial(_check_and_rename, partial, destination, written, kind == "video")
+            problem = await anyio.to_thread.run_sync(finish)
+            if problem is not None:
+                error = DownloadFailed(f"{what} arrived damaged ({written} bytes): {problem[0]}", permanent=problem[1])
+                if problem[1]:
                     raise error
                 raise _RetryableDownload(error)
-            await anyio.to_thread.run_sync(os.replace, partial, destination)
             return written
         raise DownloadFailed(f"{what} URL redirected more than {MAX_REDIRECTS} times", permanent=True)
 
@@ -468,6 +491,22 @@ def _save_small(body: bytes, partial: Path, destination: Path, check_video: bool
             view = view[os.write(descriptor, view) :]
     finally:
         os.close(descriptor)
+    os.replace(partial, destination)
+    return None
+
+
+def _open_partial(partial: Path) -> IO[bytes]:
+    return partial.open("wb")
+
+
+def _check_and_rename(partial: Path, destination: Path, size: int, check_video: bool) -> tuple[str, bool] | None:
+    """Check a streamed file (an MP4's boxes must add up to `size`) and rename it into place; the problem, if any
+    (the part file is left for the caller to remove)."""
+    if check_video:
+        with partial.open("rb") as handle:
+            problem = video_structure_problem(handle, size)
+        if problem is not None:
+            return problem
     os.replace(partial, destination)
     return None
 
@@ -498,73 +537,6 @@ def _is_sound_url(url: str) -> bool:
 def _origin(url: str) -> tuple[str, str, int]:
     parsed = httpx.URL(url)
     return parsed.scheme, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
-
-
-class _FileWriter:
-    """Writes chunks to a file from one worker thread while the event loop goes on reading the socket.
-
-    Awaiting a thread for every chunk (anyio.open_file) serialises network and disk and paid a thread hand-off
-    per megabyte: a third of curl's speed. Here the loop only queues; at most QUEUED chunks wait in memory.
-    """
-
-    QUEUED = 2
-
-    def __init__(self, path: Path, *, check_video: bool = False) -> None:
-        self._path = path
-        self._check_video = check_video
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=self.QUEUED)
-        self._done = anyio.Event()
-        self._error: BaseException | None = None
-        self.problem: tuple[str, bool] | None = None
-        """With `check_video`, once closed: what is wrong with the file's structure and whether it is permanent."""
-
-    async def __aenter__(self) -> _FileWriter:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._run)
-        return self
-
-    async def _run(self) -> None:
-        try:
-            await anyio.to_thread.run_sync(self._drain, abandon_on_cancel=False)
-        except BaseException as exc:  # handed to the reader, which re-raises it
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def _drain(self) -> None:
-        with self._path.open("w+b" if self._check_video else "wb") as handle:
-            while (pieces := self._queue.get()) is not None:
-                handle.writelines(pieces)
-            if self._check_video:
-                handle.flush()
-                self.problem = video_structure_problem(handle, handle.tell())
-
-    async def write(self, pieces: list[bytes]) -> None:
-        while True:
-            if self._error is not None:
-                raise DownloadFailed(f"writing the video failed: {self._error}")
-            try:
-                self._queue.put_nowait(pieces)
-                return
-            except queue.Full:
-                await anyio.sleep(0.002)  # the disk is slower than the network right now
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        try:
-            while True:
-                try:
-                    self._queue.put_nowait(None)
-                    break
-                except queue.Full:
-                    if self._error is not None:
-                        break
-                    await anyio.sleep(0.002)
-            await self._done.wait()
-        finally:
-            await self._task_group.__aexit__(None, None, None)
-        if self._error is not None and exc_info[0] is None:
-            raise DownloadFailed(f"writing the video failed: {self._error}")
 
 
 def multipart_parts(body: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:

@@ -9,10 +9,11 @@ import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 if TYPE_CHECKING:
+    from seedance_mcp.store import Job
     from seedance_mcp.wire import VideoRequest
 
 from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
@@ -21,8 +22,17 @@ from seedance_mcp.errors import ConfigurationError, InvalidArgument, ProviderErr
 from seedance_mcp.models import VideoTask
 from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
-from seedance_mcp.tools.approval import approved, check_cost, spend_limits
-from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
+from seedance_mcp.tools.approval import (
+    Approvals,
+    approval,
+    approval_note,
+    can_ask,
+    check_cost,
+    needs_approval,
+    quote_of,
+    spend_limits,
+)
+from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of, unexpected_failure
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
 
@@ -48,8 +58,17 @@ dry_run=true shows the request and its cost. Models: {catalog_summary(preset, de
 their limits and prices."""
 
 
+OLD_APPROVAL = (
+    "`approve_cost` is no longer accepted (an amount approved any video up to it). Call generate_video without it: "
+    "a video that needs the user's approval is refused with an approval_id for exactly that video; once the user "
+    "agrees, call again with the same arguments and that approval_id. Nothing was sent to the provider and nothing "
+    "was charged."
+)
+
+
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
     generate_description = description(settings, preset, default_spec_key)
+    approvals = Approvals(settings)
 
     @server.tool(
         description=generate_description,
@@ -121,7 +140,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             int | None, Field(strict=True, description="3600-259200 s before an unstarted task expires.")
         ] = None,
         priority: Annotated[int | None, Field(strict=True, description="0-9, queue order.")] = None,
-        approve_cost: Annotated[float | None, Field(description="The cost the user approved, when asked to.")] = None,
+        approval_id: Annotated[
+            str | None, Field(description="From a refusal or dry run that asked for the user's approval, once given.")
+        ] = None,
         draft_task_id: Annotated[str | None, Field(description="Render this draft task for real.")] = None,
         wait: Annotated[bool, Field(strict=True, description="Wait (bounded) for the video.")] = True,
         dry_run: Annotated[
@@ -131,7 +152,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         force_new: Annotated[
             bool, Field(strict=True, description="Pay again even if an identical call was just made.")
         ] = False,
-    ) -> Annotated[CallToolResult, VideoTask]:
+        approve_cost: float | str | None = None,  # the old form, left out of the schema: answered with what to send
+    ) -> Annotated[CallToolResult, VideoTask] | InputRequiredResult:
+        if approve_cost is not None:
+            raise ToolError(OLD_APPROVAL)
         from seedance_mcp.validation import GenerateArgs, validate_request
 
         args = GenerateArgs(
@@ -161,13 +185,21 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             draft_task_id=draft_task_id,
         )
         spec: ModelSpec | None = None
+        # What an unexpected failure may have cost: nothing before the journal insert; after it, look.
+        started = time.time()
+        runtime: Runtime | None = None
+        principal = ""
+        sending: str | None = None
+        job: Job | None = None
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
             spec = preset.model(request.model_key)
             runtime = await runtime_of(ctx)
             who = caller(ctx, settings)
+            principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
+            request = await _draft_of_caller(runtime, request, who.principal)
             if _has_media(request):
                 request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
             http_request = runtime.provider.create_request(request)
@@ -182,15 +214,24 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 flex=request.service_tier == "flex",
                 draft=bool(request.draft),
             )
+            quote = quote_of(runtime.provider.preset.name, request, http_request, who.principal, price)
             if dry_run:
-                return noted(await task_result(dry_run_result(runtime, request, http_request, price)), spec, preset)
+                task = dry_run_result(runtime, request, http_request, price)
+                asks = can_ask(ctx)
+                needed = needs_approval(who, quote.estimate)
+                minted = await approvals.mint(quote) if needed and not asks else None
+                task.next_step += approval_note(who, quote, asks, minted)
+                return noted(await task_result(task), spec, preset)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
-            estimate = check_cost(who, request, price)
-            if not await approved(ctx, who, request, estimate, price[1] if price else "", approve_cost):
+            check_cost(who, request, price)
+            approved = await approval(ctx, who, quote, approval_id, approvals)
+            if isinstance(approved, InputRequiredResult):
+                return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
+            if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
             # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
             # SEEDANCE_SANDBOX_RENDER_SECONDS), not as long as Seedance's.
@@ -200,6 +241,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 expected = planned_seconds(request.prompt, settings.sandbox_render_seconds)
             else:
                 expected = expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
+            sending = quote.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
                 http_request,
@@ -208,6 +250,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 price=price,
                 limits=spend_limits(who),
                 principal=who.principal,
+                dedupe_since=approved.since,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
@@ -217,6 +260,48 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             raise ToolError(str(exc) + model_refusal_note(exc, spec, preset)) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
+        except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
+            known = await _what_was_sent(runtime, sending, started, principal, job)
+            raise unexpected_failure("generate_video", exc, known, settings.secrets()) from exc
+
+    _unpublished(server, "generate_video", "approve_cost")
+
+
+async def _what_was_sent(
+    runtime: Runtime | None, fingerprint: str | None, started: float, principal: str, job: Job | None
+) -> str:
+    """What a failure of this call may have cost, as far as the journal can tell: a create request leaves only
+    after its job is in the journal, so no job means nothing was sent."""
+    do_not_repeat = "a paid task may exist. Do not call generate_video again for this video"
+    if job is not None:
+        return (
+            f"Job {job.job_id} was submitted (`{job.status}`): {do_not_repeat}; follow it with "
+            f'get_task_status(task_id="{job.handle}").'
+        )
+    if runtime is None or fingerprint is None:
+        return "Nothing was sent to the provider and nothing was charged."
+    window = 50
+    try:
+        with anyio.fail_after(5):
+            recent, _ = await runtime.jobs.store.recent(None, window, principal)
+    except Exception:  # the journal itself is failing: nothing more can be told
+        return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
+    for earlier in recent:
+        if earlier.fingerprint == fingerprint and earlier.created_at >= started:
+            return (
+                f"Its job {earlier.job_id} is in the journal (`{earlier.status}`): {do_not_repeat}; follow it with "
+                f'get_task_status(task_id="{earlier.handle}").'
+            )
+    if len(recent) < window or recent[-1].created_at < started:
+        return "No job for it reached the journal, so nothing was sent to the provider and nothing was charged."
+    return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
+
+
+def _unpublished(server: MCPServer[LazyRuntime], tool_name: str, argument: str) -> None:
+    """Leave an accepted argument out of the published input schema (the SDK has no public way to)."""
+    tool = server._tool_manager.get_tool(tool_name)  # pyright: ignore[reportPrivateUsage]
+    assert tool is not None
+    tool.parameters.get("properties", {}).pop(argument, None)
 
 
 async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
@@ -251,6 +336,28 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: s
             )
         videos.append(url)
     return request.model_copy(update={"reference_videos": tuple(videos)})
+
+
+async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
+    """`draft_task_id` names the caller's own draft (a job id is sent as its task id). Another principal's is "no
+    such task". One the journal does not know is refused for a named principal; for the one person of stdio (or
+    of the single SEEDANCE_HTTP_TOKEN) it is sent as given: a draft made in the provider's console with their key."""
+    draft = request.draft_task_id
+    if draft is None:
+        return request
+    try:
+        job = await runtime.jobs.find(draft)
+    except TaskNotFound:
+        if not principal:
+            return request
+        job = None
+    if job is None or job.principal != principal:
+        raise InvalidArgument(
+            "draft_task_id", f"no task {draft!r} in this server's journal", hint="Call list_tasks for your tasks."
+        )
+    if job.task_id is None:
+        raise InvalidArgument("draft_task_id", f"task {draft!r} was never created at the provider (`{job.status}`)")
+    return request.model_copy(update={"draft_task_id": job.task_id})
 
 
 def _is_task_id(value: str) -> bool:

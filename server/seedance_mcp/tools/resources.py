@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,7 +70,7 @@ def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
     blocks: list[ContentBlock] = []
     preview = ensure_preview(job.video_path, job.last_frame_path)
     if preview is not None:
-        data = preview.read_bytes()
+        data = _read_capped(job, preview, "preview", MAX_IMAGE_BYTES)
         blocks.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type="image/jpeg"))
     files = (
         (job.video_path, VIDEO_URI, "video/mp4", "The video", f"the saved MP4 (also at {job.video_path})"),
@@ -83,7 +84,8 @@ def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
         (str(preview) if preview else None, PREVIEW_URI, "image/jpeg", "Preview", "frames of the video, as a JPEG"),
     )
     for path, template, mime_type, title, description in files:
-        if path is None or not Path(path).is_file():
+        size = _regular_size(path) if path is not None else None
+        if path is None or size is None:
             continue
         blocks.append(
             ResourceLink(
@@ -93,7 +95,7 @@ def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
                 title=f"{title} of {task_id}",
                 description=description[0].upper() + description[1:] + ".",
                 mime_type=mime_type,
-                size=Path(path).stat().st_size,
+                size=size,
             )
         )
     return blocks
@@ -200,21 +202,62 @@ async def _read(job: Job, path: str | None, what: str, cap: int) -> bytes:
 
 
 def _read_capped(job: Job, path: Path, what: str, cap: int) -> bytes:
+    """The file's bytes, read through one descriptor: a link put where the file was is not followed, a FIFO or
+    device is not waited on, and no more than `cap` bytes are ever read (a file that grew after its size was
+    seen is refused by what the read returns)."""
+    import errno
+    import stat
+
+    from seedance_mcp.media import SAFE_OPEN_FLAGS, read_at_most
+
     try:
-        size = path.stat().st_size
-        if size > cap:
-            elsewhere = f"open video_path ({job.video_path})" if job.video_path else "use the saved file"
-            if job.video_url:
-                elsewhere += " or download video_url"
+        fd = os.open(path, SAFE_OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             raise ResourceError(
-                f"The {what} of task {job.handle} is {size:,} bytes, over the {cap:,}-byte limit of resources/read: "
-                f"{elsewhere} instead."
+                f"The {what} of task {job.handle} was saved at {path} but is no longer there (moved or deleted)."
+            ) from None
+        if exc.errno == errno.ELOOP:
+            raise ResourceError(
+                f"The {what} of task {job.handle} at {path} has been replaced by a symbolic link, which is not "
+                "followed; it was not read."
+            ) from None
+        raise ResourceError(f"The {what} of task {job.handle} at {path} cannot be read ({exc.strerror}).") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ResourceError(
+                f"The {what} of task {job.handle} at {path} is not a regular file any more; it was not read."
             )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ResourceError(
-            f"The {what} of task {job.handle} was saved at {path} but is no longer there (moved or deleted)."
-        ) from None
+        if info.st_size > cap:
+            raise _over_cap(job, what, f"{info.st_size:,} bytes", cap)
+        data = read_at_most(fd, cap + 1)
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise _over_cap(job, what, "still growing", cap)
+    return data
+
+
+def _over_cap(job: Job, what: str, size: str, cap: int) -> ResourceError:
+    elsewhere = f"open video_path ({job.video_path})" if job.video_path else "use the saved file"
+    if job.video_url:
+        elsewhere += " or download video_url"
+    return ResourceError(
+        f"The {what} of task {job.handle} is {size}, over the {cap:,}-byte limit of resources/read: {elsewhere} "
+        "instead."
+    )
+
+
+def _regular_size(path: str) -> int | None:
+    """The size of the regular file at `path` (not following a link), or None."""
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 __all__ = ["LAST_FRAME_URI", "PREVIEW_URI", "VIDEO_URI", "register", "task_result", "task_uri"]

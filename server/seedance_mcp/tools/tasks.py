@@ -95,6 +95,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             ],
             daily_budget=who.daily_budget,
         )
+        if who.team_daily_budget is not None:
+            everyone = await store.spend(today)
+            spend.team_daily_budget = who.team_daily_budget
+            spend.team_today = round(sum(row.cost for row in everyone), 4)
         return TaskList(tasks=[job_result(job) for job in live], total=total, spend=spend)
 
     @server.tool(
