@@ -15,7 +15,7 @@ import pytest
 from mcp import Client
 
 from seedance_mcp.app import create_app
-from seedance_mcp.catalog import PRESETS
+from seedance_mcp.catalog import PRESETS, builtin_catalog
 from seedance_mcp.model_map import parse_model_map
 from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers.aiid import AiidDialect
@@ -40,7 +40,8 @@ def aiid_body(**arguments: Any) -> tuple[str, dict[str, Any]]:
 
 
 def test_the_aiid_create_body_is_exactly_what_its_document_names() -> None:
-    """References travel as named Ark content items with mode reference_material and function_mode omni_reference."""
+    """References travel as Ark content items named "1", "2", … (as aiid's example names them), with mode
+    reference_material and function_mode omni_reference."""
     url, body = aiid_body(
         model="2.0",
         reference_images=[IMG1, IMG2],
@@ -58,9 +59,9 @@ def test_the_aiid_create_body_is_exactly_what_its_document_names() -> None:
         "mode": "reference_material",
         "content": [
             {"type": "text", "text": "a kitten yawns"},
-            {"type": "image_url", "image_url": {"url": IMG1}, "role": "reference_image", "name": "image 1"},
-            {"type": "image_url", "image_url": {"url": IMG2}, "role": "reference_image", "name": "image 2"},
-            {"type": "video_url", "video_url": {"url": VIDEO}, "role": "reference_video", "name": "video 1"},
+            {"type": "image_url", "image_url": {"url": IMG1}, "role": "reference_image", "name": "1"},
+            {"type": "image_url", "image_url": {"url": IMG2}, "role": "reference_image", "name": "2"},
+            {"type": "video_url", "video_url": {"url": VIDEO}, "role": "reference_video", "name": "3"},
         ],
         "function_mode": "omni_reference",
         "duration": 6,
@@ -89,7 +90,7 @@ def test_aiid_text_frames_and_gemini_modes_map_to_their_compatibility_mode() -> 
         "duration": 8,
     }
     r2v = aiid_body(model="gemini-omni", reference_images=[IMG1], duration=4)[1]
-    assert r2v["mode"] == "r2v" and "function_mode" not in r2v and r2v["content"][1]["name"] == "image 1"
+    assert r2v["mode"] == "r2v" and "function_mode" not in r2v and r2v["content"][1]["name"] == "1"
     edit = aiid_body(model="gemini-omni", reference_videos=[VIDEO], omni_reference_task_type="edit")[1]
     assert edit == {
         "model": "gemini-omni",
@@ -97,7 +98,7 @@ def test_aiid_text_frames_and_gemini_modes_map_to_their_compatibility_mode() -> 
         "mode": "edit",
         "content": [
             {"type": "text", "text": "a kitten yawns"},
-            {"type": "video_url", "video_url": {"url": VIDEO}, "role": "reference_video", "name": "video 1"},
+            {"type": "video_url", "video_url": {"url": VIDEO}, "role": "reference_video", "name": "1"},
         ],
     }
 
@@ -205,9 +206,9 @@ async def test_a_gemini_omni_edit_runs_end_to_end_on_the_embedded_aiid_sandbox(t
         "type": "video_url",
         "video_url": {"url": VIDEO},
         "role": "reference_video",
-        "name": "video 1",
+        "name": "1",
     }
-    assert r2v["mode"] == "r2v" and r2v["content"][1]["name"] == "image 1"
+    assert r2v["mode"] == "r2v" and r2v["content"][1]["name"] == "1"
 
 
 async def test_gemini_omni_duration_5_is_refused_naming_4_6_8_10(tmp_path: Path, sandbox: SandboxServer) -> None:
@@ -252,7 +253,7 @@ async def test_a_declared_endpoint_generates_with_the_mapped_models_rules_on_the
 
 async def test_the_sandbox_itself_applies_a_declared_endpoints_rules() -> None:
     """Straight to the sandbox (no server-side check): the endpoint is the mapped model; unknown ids still 404."""
-    state = SandboxState(render_seconds=0.2, model_map=parse_model_map(f"{ENDPOINT}=2.5"))
+    state = SandboxState(render_seconds=0.2, model_map=parse_model_map(f"{ENDPOINT}=2.5", builtin_catalog()))
     async with running_sandbox(state) as server, httpx.AsyncClient(headers={"Authorization": "Bearer k"}) as http:
         url = f"{server.url}/api/v3/contents/generations/tasks"
         text = [{"type": "text", "text": "x"}]

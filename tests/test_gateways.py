@@ -50,7 +50,7 @@ async def test_kkiai_sends_2_0_to_its_api_v3_path(tmp_path: Path, sandbox: Sandb
     """kkiai serves 1.x on /volc/v1 and 2.0 on /api/v3 (the preset's own mapping, here onto the sandbox)."""
     settings = make_settings(tmp_path, provider="sandbox", sandbox_as="kkiai")
     async with Client(create_app(settings)) as client:
-        one = await client.call_tool("generate_video", {"prompt": "1.x", "dry_run": True})
+        one = await client.call_tool("generate_video", {"prompt": "1.x", "model": "1.0-pro", "dry_run": True})
         two = await client.call_tool("generate_video", {"prompt": "2.0", "model": "2.0", "dry_run": True})
     assert (one.structured_content or {})["dry_run_request"]["url"].endswith("/volc/v1/contents/generations/tasks")
     assert (two.structured_content or {})["dry_run_request"]["url"].endswith("/api/v3/contents/generations/tasks")
@@ -80,8 +80,8 @@ async def test_gateway_wire_forms_reach_the_sandbox_as_documented(tmp_path: Path
             await client.call_tool("generate_video", {"prompt": "wire", "wait": False, **arguments})
     gptge, openai = (entry["body"] for entry in (await sandbox_requests(sandbox))[-2:])
     assert gptge["content"][0]["text"] == "wire --rs 720p --dur 5"
-    # The official `openai` SDK's field set: the 1.5 pro default resolution (720p) at 16:9 is 1280x720.
-    assert openai == {"model": "doubao-seedance-1-5-pro-251215", "prompt": "wire", "seconds": "5", "size": "1280x720"}
+    # The official `openai` SDK's field set: the default model's (2.0 mini) default resolution, 720p, at 16:9.
+    assert openai == {"model": "doubao-seedance-2-0-mini-260615", "prompt": "wire", "seconds": "5", "size": "1280x720"}
 
 
 async def test_the_sandbox_can_speak_any_dialect_without_a_key(tmp_path: Path) -> None:
@@ -94,14 +94,15 @@ async def test_the_sandbox_can_speak_any_dialect_without_a_key(tmp_path: Path) -
     assert (made.structured_content or {})["status"] == "succeeded"
 
 
+# Each preset's default model since 1.5 pro was shut down on BytePlus (issue 16): one sold there, with a price.
 DRY_RUN_PATHS = {
-    "ark": ("https://ark.cn-beijing.volces.com/api/v3/contents/generations/tasks", "doubao-seedance-1-5-pro-251215"),
+    "ark": ("https://ark.cn-beijing.volces.com/api/v3/contents/generations/tasks", "doubao-seedance-2-0-mini-260615"),
     "byteplus": (
         "https://ark.ap-southeast.bytepluses.com/api/v3/contents/generations/tasks",
-        "seedance-1-5-pro-251215",
+        "dreamina-seedance-2-0-fast-260128",
     ),
-    "kkiai": ("https://www.kkiai.com/volc/v1/contents/generations/tasks", "doubao-seedance-1-5-pro-251215"),
-    "gptge": ("https://api.gpt.ge/task/volces/seedance", "doubao-seedance-1-5-pro-251215"),
+    "kkiai": ("https://www.kkiai.com/api/v3/contents/generations/tasks", "doubao-seedance-2-0-fast-260128"),
+    "gptge": ("https://api.gpt.ge/task/volces/seedance", "doubao-seedance-1-0-pro-250528"),
     "yescale": ("https://api.yescale.io/seedance/generations", "doubao-seedance-1-0-pro-250528"),
 }
 

@@ -19,6 +19,9 @@ from seedance_mcp.config import Settings
 from tests.conftest import SECRET_KEY, make_settings, text_of
 from tests.fake_ark import FakeArk, running_fake_ark
 
+DEFAULT_MODEL_ID = "doubao-seedance-2-0-mini-260615"
+"""The ark preset's default model, which these jobs are made with: other programs' identical tasks use it too."""
+
 pytestmark = pytest.mark.anyio
 
 
@@ -131,7 +134,7 @@ async def test_on_a_busy_account_the_lost_task_is_found_past_the_first_page(tmp_
         async with Client(create_app(ark_settings(tmp_path, fake))) as client:
             await lose_one_create(client, "busy account")
             for i in range(60):
-                fake.add_foreign_task(model="doubao-seedance-1-5-pro-251215", created_at=time.time() + 0.01 * i)
+                fake.add_foreign_task(model=DEFAULT_MODEL_ID, created_at=time.time() + 0.01 * i)
             job = await job_when_decided(client)
     assert job["status"] == "succeeded" and job["task_id"] == our_tasks(fake)[0]
     foreign = [task.id for task in fake.tasks.values() if task.owner != "us"]
@@ -141,7 +144,7 @@ async def test_on_a_busy_account_the_lost_task_is_found_past_the_first_page(tmp_
 async def test_a_task_another_program_made_at_the_same_moment_is_never_adopted(tmp_path: Path) -> None:
     """Another program on the same key creates an identical task at that moment: the job's marker tells them apart."""
     async with running_fake_ark(render_seconds=0.3) as fake:
-        fake.foreign_task_on_create = {"model": "doubao-seedance-1-5-pro-251215"}
+        fake.foreign_task_on_create = {"model": DEFAULT_MODEL_ID}
         fake.add_fault("create", "drop_after")
         async with Client(create_app(ark_settings(tmp_path, fake))) as client:
             await lose_one_create(client, "rival program")
@@ -156,7 +159,7 @@ async def test_an_identical_task_of_someone_else_is_listed_not_adopted_when_ours
     async with running_fake_ark(render_seconds=0.3) as fake:
         fake.add_fault("create", "drop_before")
         async with Client(create_app(ark_settings(tmp_path, fake))) as client:
-            rival = fake.add_foreign_task(model="doubao-seedance-1-5-pro-251215")
+            rival = fake.add_foreign_task(model=DEFAULT_MODEL_ID)
             await lose_one_create(client, "not ours")
             job = await job_when_decided(client)
     assert job["status"] == "unknown" and rival.id in job["error_message"]

@@ -44,8 +44,11 @@ async def test_list_models_shows_2_5_and_2_0_mini_with_their_limits_and_prices(
     assert mini["resolutions"] == ["480p", "720p"] and mini["duration_seconds"] == "4-15 or -1 (auto)"
     currency = "CNY" if provider == "ark" else "USD"
     assert currency in v25["price"] and listed["price_source"]
+    assert v25["price_source"] and listed["catalog_date"] and listed["catalog"] == "built-in"
+    # The reseller's sunset notice is reported, unconfirmed: lite is listed as retiring (not refused), with its source.
     lite = next(m for m in listed["models"] if "lite-t2v" in m["model_id"])
-    assert "discontinued" in lite["lifecycle"] and "2026-04-27" in lite["lifecycle"]
+    assert lite["lifecycle"]["status"] == "retiring" and "2026-04-27" in lite["lifecycle"]["note"]
+    assert lite["lifecycle"]["source"].startswith("RESALE-2026-11")
 
 
 async def test_2_5_always_sends_a_length_because_its_own_default_bills_what_it_picks(tmp_path: Path) -> None:

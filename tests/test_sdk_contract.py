@@ -67,9 +67,18 @@ def model_id(key: str) -> str:
     return MODELS_BY_KEY[key].cn_id
 
 
-def ark_request(**arguments: Any) -> Any:
-    preset = PRESETS["ark"]
+ARK_DEFAULT = PRESETS["ark"].default_model
+"""The ark preset's default model (2.0 mini since 1.5 pro was retired on BytePlus: one sold today, with a price)."""
+OPENAI_DEFAULT = PRESETS["openai-compatible"].default_model
+
+
+def ark_request(preset_name: str = "ark", **arguments: Any) -> Any:
+    preset = PRESETS[preset_name]
     return validate_request(GenerateArgs(prompt=PROMPT, **arguments), preset, preset.default_model)
+
+
+def asset_item(kind: str, asset: str, role: str) -> dict[str, Any]:
+    return {"type": kind, kind: {"url": asset}, "role": role}
 
 
 def text(prompt: str = PROMPT) -> dict[str, Any]:
@@ -88,7 +97,7 @@ LAST_FRAME = {"return_last_frame": True}
 
 # name -> (generate_video arguments, the Ark SDK's create() parameters for the same request)
 ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "text only": ({}, {"model": model_id("1.5-pro"), "content": [text()], **LAST_FRAME}),
+    "text only": ({}, {"model": model_id(ARK_DEFAULT), "content": [text()], **LAST_FRAME}),
     "every setting": (
         {
             "model": "1.5-pro",
@@ -122,11 +131,11 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "first frame URL": (
         {"first_frame": IMG1},
-        {"model": model_id("1.5-pro"), "content": [text(), image(IMG1, "first_frame")], **LAST_FRAME},
+        {"model": model_id(ARK_DEFAULT), "content": [text(), image(IMG1, "first_frame")], **LAST_FRAME},
     ),
     "first frame data URL": (
         {"first_frame": PNG_DATA_URL},
-        {"model": model_id("1.5-pro"), "content": [text(), image(PNG_DATA_URL, "first_frame")], **LAST_FRAME},
+        {"model": model_id(ARK_DEFAULT), "content": [text(), image(PNG_DATA_URL, "first_frame")], **LAST_FRAME},
     ),
     "first and last frame": (
         {"model": "1.0-pro", "first_frame": IMG1, "last_frame": IMG2, "ratio": "adaptive"},
@@ -168,6 +177,45 @@ ARK_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             **LAST_FRAME,
         },
     ),
+    "asset ids in every reference field (2.5)": (
+        {
+            "model": "2.5",
+            "reference_images": ["asset://asset-img-1"],
+            "reference_videos": ["asset://asset-vid-1"],
+            "reference_audios": ["asset://asset-aud-1"],
+        },
+        {
+            "model": model_id("2.5"),
+            "content": [
+                text(),
+                asset_item("image_url", "asset://asset-img-1", "reference_image"),
+                asset_item("video_url", "asset://asset-vid-1", "reference_video"),
+                asset_item("audio_url", "asset://asset-aud-1", "reference_audio"),
+            ],
+            "duration": 5,
+            **LAST_FRAME,
+        },
+    ),
+    "asset ids as first and last frame (2.0 fast)": (
+        {"model": "2.0-fast", "first_frame": "asset://asset-a", "last_frame": "asset://asset-b"},
+        {
+            "model": model_id("2.0-fast"),
+            "content": [text(), image("asset://asset-a", "first_frame"), image("asset://asset-b", "last_frame")],
+            **LAST_FRAME,
+        },
+    ),
+    "2.5 draft": (
+        {"model": "2.5", "draft": True},
+        {"model": model_id("2.5"), "content": [text()], "draft": True, "resolution": "480p", "duration": 5},
+    ),
+    "2.5 final from a draft (the draft_task alone, 1080p left to the provider)": (
+        {"model": "2.5", "draft_task_id": "cgt-20261207000000-abcde"},
+        {
+            "model": model_id("2.5"),
+            "content": [{"type": "draft_task", "draft_task": {"id": "cgt-20261207000000-abcde"}}],
+            **LAST_FRAME,
+        },
+    ),
     "draft": (
         {"model": "1.5-pro", "draft": True, "generate_audio": True},
         {
@@ -199,17 +247,46 @@ def without_nulls(body: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
-@pytest.mark.parametrize("case", sorted(ARK_CASES))
-async def test_our_ark_body_equals_the_ark_sdks_body_field_by_field(case: str, capture: Any) -> None:
+# The same on BytePlus (its ids; 4k on 2.5 since 2026-11-13).
+BYTEPLUS_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "4k on 2.5": (
+        {"model": "2.5", "resolution": "4k", "ratio": "16:9"},
+        {
+            "model": MODELS_BY_KEY["2.5"].byteplus_id,
+            "content": [text()],
+            "resolution": "4k",
+            "ratio": "16:9",
+            "duration": 5,
+            **LAST_FRAME,
+        },
+    ),
+    "2.5 Flash at 720p": (
+        {"model": "2.5-flash", "resolution": "720p", "output_format": "mp4"},
+        {
+            "model": MODELS_BY_KEY["2.5-flash"].byteplus_id,
+            "content": [text()],
+            "resolution": "720p",
+            "duration": 5,
+            "output_format": "mp4",
+            **LAST_FRAME,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("preset_name", "case"), [*(("ark", c) for c in sorted(ARK_CASES)), *(("byteplus", c) for c in BYTEPLUS_CASES)]
+)
+async def test_our_ark_body_equals_the_ark_sdks_body_field_by_field(preset_name: str, case: str, capture: Any) -> None:
     """For each argument set, the Ark SDK's create body (its nulls aside) is exactly the body our dialect builds."""
-    arguments, sdk_parameters = ARK_CASES[case]
+    arguments, sdk_parameters = (ARK_CASES if preset_name == "ark" else BYTEPLUS_CASES)[case]
     client = Ark(base_url=f"{capture.url}/api/v3", api_key=SECRET_KEY, max_retries=0, timeout=10)
     created = await in_thread(client.content_generation.tasks.create, **sdk_parameters)
     assert isinstance(created, ContentGenerationTaskID) and created.id.startswith("cgt-")
     seen: Seen = capture.seen[-1]
     sent = json.loads(seen.body)
     assert set(sent) >= {"model", "content", "safety_identifier", "output_format"}  # every field, unset as null
-    ours = ark.ArkDialect().create_request(ark_request(**arguments), f"{capture.url}/api/v3")
+    ours = ark.ArkDialect().create_request(ark_request(preset_name, **arguments), f"{capture.url}/api/v3")
     assert ours.json_body is not None
     sdk_body = without_nulls(sent)
     for name in sorted(set(sdk_body) | set(ours.json_body)):
@@ -237,10 +314,10 @@ def multipart_fields(seen: Seen) -> dict[str, Any]:
 
 # name -> (generate_video arguments, the openai SDK's videos.create() parameters for the same request)
 OPENAI_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "prompt only": ({}, {"prompt": PROMPT, "model": model_id("1.5-pro")}),
+    "prompt only": ({}, {"prompt": PROMPT, "model": model_id(OPENAI_DEFAULT)}),
     "seconds and size": (
         {"duration": 8, "resolution": "720p", "ratio": "16:9"},
-        {"prompt": PROMPT, "model": model_id("1.5-pro"), "seconds": "8", "size": "1280x720"},
+        {"prompt": PROMPT, "model": model_id(OPENAI_DEFAULT), "seconds": "8", "size": "1280x720"},
     ),
     "portrait on 1.0 pro": (
         {"model": "1.0-pro", "duration": 4, "resolution": "720p", "ratio": "9:16"},
@@ -250,7 +327,7 @@ OPENAI_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"first_frame": PNG_DATA_URL, "duration": 12, "ratio": "1:1"},
         {
             "prompt": PROMPT,
-            "model": model_id("1.5-pro"),
+            "model": model_id(OPENAI_DEFAULT),
             "seconds": "12",
             "size": "960x960",
             "input_reference": ("first.png", PNG, "image/png"),
@@ -431,6 +508,60 @@ async def test_a_draft_task_item_renders_a_1_5_pro_draft_for_real(sandbox: Sandb
             create, model=model_id("1.5-pro"), content=[{"type": "draft_task", "draft_task": {"id": final.id}}]
         )
     assert not_a_draft.value.status_code == 400
+
+
+async def test_the_ark_sdk_makes_4k_drafts_finals_and_asset_references_on_the_sandbox_playing_byteplus() -> None:
+    """On BytePlus's rules: 4k on 2.5 (billed at the 4k size), a 2.5 draft and its final from the draft_task alone
+    (1080p unless asked), asset:// ids in every media kind; a final below 1080p, a draft_task with a text item and
+    the retired 1.5 pro are refused as the provider refuses them."""
+    async with running_sandbox(SandboxState(render_seconds=0.2, region="byteplus")) as server:
+        with Ark(base_url=f"{server.url}/api/v3", api_key=SECRET_KEY, max_retries=0, timeout=10) as client:
+            await _sdk_on_byteplus(client)
+
+
+async def _sdk_on_byteplus(client: Ark) -> None:
+    """The checks of the test above, with the client it opened."""
+    create = client.content_generation.tasks.create
+    v25 = MODELS_BY_KEY["2.5"].byteplus_id
+    uhd = await in_thread(create, model=v25, content=[text()], resolution="4k", duration=5)
+    task = await ark_until(client, uhd.id, "succeeded")
+    assert_ark_task_types(task)
+    assert task.resolution == "4k" and task.usage.completion_tokens == round(3840 * 2160 * 121 / 1024)
+
+    draft = await in_thread(create, model=v25, content=[text()], draft=True, resolution="480p", seed=9)
+    drafted = await ark_until(client, draft.id, "succeeded")
+    assert drafted.draft is True and drafted.resolution == "480p"
+    item = [{"type": "draft_task", "draft_task": {"id": draft.id}}]
+    final = await in_thread(create, model=v25, content=item)
+    finished = await ark_until(client, final.id, "succeeded")
+    assert (finished.draft_task_id, finished.resolution, finished.seed) == (draft.id, "1080p", 9)
+
+    assets = await in_thread(
+        create,
+        model=v25,
+        content=[
+            text(),
+            asset_item("image_url", "asset://asset-img-1", "reference_image"),
+            asset_item("video_url", "asset://asset-vid-1", "reference_video"),
+            asset_item("audio_url", "asset://asset-aud-1", "reference_audio"),
+        ],
+        duration=5,
+    )
+    await ark_until(client, assets.id, "succeeded")
+
+    refusals: list[tuple[dict[str, Any], int, str]] = [
+        ({"model": v25, "content": item, "resolution": "720p"}, 400, "InvalidParameter.resolution"),
+        ({"model": v25, "content": [text(), *item]}, 400, "InvalidParameter.content"),
+        (
+            {"model": MODELS_BY_KEY["1.5-pro"].byteplus_id, "content": [text()]},
+            404,
+            "InvalidEndpointOrModel.NotFound",
+        ),
+    ]
+    for parameters, status, code in refusals:
+        with pytest.raises(ArkAPIStatusError) as refused:
+            await in_thread(create, **parameters)
+        assert (refused.value.status_code, refused.value.code) == (status, code), parameters
 
 
 def model_with(fact: str) -> ModelSpec:

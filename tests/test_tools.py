@@ -78,13 +78,14 @@ async def test_generate_video_saves_the_mp4_and_reports_strictly_increasing_prog
 async def test_a_bad_argument_is_a_tool_error_that_names_it_and_sends_nothing(
     tmp_path: Path, sandbox: SandboxServer, mode: str
 ) -> None:
-    """duration=99 on 1.5 pro: refused with the allowed range; the provider never hears of it; the server lives on."""
+    """duration=99 on the default model (2.0 mini): refused with the allowed range; the provider never hears of it;
+    the server lives on."""
     settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
     async with Client(create_app(settings), mode=mode) as client:
         result = await client.call_tool("generate_video", {"prompt": "a kitten", "duration": 99})
         assert result.is_error is True
         message = text_of(result)
-        assert "`duration`" in message and "4-12" in message and "Nothing was sent" in message
+        assert "`duration`" in message and "4-15" in message and "Nothing was sent" in message
         later = await client.call_tool("list_models", {})
         assert later.is_error is False
     assert (await sandbox_stats(sandbox))["create_attempts"] == 0
@@ -98,7 +99,7 @@ async def test_without_a_key_list_models_works_and_generate_names_the_variable(t
         result = await client.call_tool("generate_video", {"prompt": "a kitten"})
     assert models.is_error is False
     assert models.structured_content is not None
-    assert models.structured_content["default_model"] == "doubao-seedance-1-5-pro-251215"
+    assert models.structured_content["default_model"] == "doubao-seedance-2-0-mini-260615"
     assert result.is_error is True
     assert "SEEDANCE_API_KEY" in text_of(result)
 
@@ -126,7 +127,14 @@ async def test_dry_run_shows_the_exact_request_masks_the_key_and_sends_nothing(
     async with Client(create_app(settings)) as client:
         result = await client.call_tool(
             "generate_video",
-            {"prompt": "a boat", "resolution": "1080p", "duration": 10, "first_frame": str(image), "dry_run": True},
+            {
+                "prompt": "a boat",
+                "model": "2.0",  # the default (2.0 mini) renders no 1080p
+                "resolution": "1080p",
+                "duration": 10,
+                "first_frame": str(image),
+                "dry_run": True,
+            },
         )
     data = result.structured_content or {}
     assert data["status"] == "not_submitted"

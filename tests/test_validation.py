@@ -122,7 +122,7 @@ def test_unknown_models_list_what_the_provider_offers() -> None:
 
 
 def test_byteplus_uses_byteplus_ids() -> None:
-    assert check("byteplus", model="1.5-pro").model_id == "seedance-1-5-pro-251215"
+    assert check("byteplus", model="1.0-pro").model_id == "seedance-1-0-pro-250528"
     assert check("byteplus", model="doubao-seedance-2-0-260128").model_id == "dreamina-seedance-2-0-260128"
 
 

@@ -1,52 +1,113 @@
-"""The Seedance model catalog: pure data, read by validation, tool descriptions, `list_models` and the sandbox.
+"""The Seedance model catalog: models, regions, lifecycles, prices and presets, as typed data.
 
-Facts from `shared/protocol.md` §2, §3 and §8 (BytePlus / Volcengine create-task pages). Nothing here does I/O.
+The facts live in a packaged data file (`data/catalog.toml`, each fact with its source and date), read when first
+needed (`builtin_catalog()`); a user's own file (SEEDANCE_CATALOG_FILE) extends or overrides it and is read by the
+settings' validation, at the edge (`catalog_loader.py`). Nothing here does I/O at import. The result is one
+immutable `Catalog`, passed to whatever needs it (the settings carry the merged one); a `Preset` taken from it
+carries its own models, already as its region sells them, so validation, pricing and the tools need only the preset.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from datetime import date as Day
+from typing import Literal, NamedTuple, overload
 
-Resolution = Literal["480p", "720p", "1080p"]
+Resolution = Literal["480p", "720p", "1080p", "4k"]
 Ratio = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"]
 Mode = Literal["text", "first_frame", "first_last_frame", "reference_images", "multimodal_reference"]
-Region = Literal["cn", "byteplus"]
+Region = Literal["cn", "byteplus", "byteplus-eu"]
+Status = Literal["on_sale", "retiring", "retired"]
+DialectName = Literal["ark", "gptge", "yescale", "openai", "openai-extended", "aiid"]
 
-RESOLUTIONS: tuple[Resolution, ...] = ("480p", "720p", "1080p")
+RESOLUTIONS: tuple[Resolution, ...] = ("480p", "720p", "1080p", "4k")
+REGIONS: tuple[Region, ...] = ("cn", "byteplus", "byteplus-eu")
 FIXED_RATIOS: tuple[Ratio, ...] = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
 ALL_RATIOS: tuple[Ratio, ...] = (*FIXED_RATIOS, "adaptive")
+MODES: tuple[Mode, ...] = ("text", "first_frame", "first_last_frame", "reference_images", "multimodal_reference")
+DIALECTS: tuple[DialectName, ...] = ("ark", "gptge", "yescale", "openai", "openai-extended", "aiid")
+PRESET_NAMES = ("ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "aiid", "sandbox")
+"""The values of SEEDANCE_PROVIDER: a catalog file may change these presets, not add others (each needs code)."""
 
 MODE_TEXT: dict[Mode, str] = {
     "text": "text-to-video (prompt only)",
     "first_frame": "image-to-video from a first frame",
     "first_last_frame": "first and last frame",
     "reference_images": "1-4 reference images (cite them as [Image 1] in the prompt)",
-    "multimodal_reference": "up to 9 reference images, 3 reference videos and 3 reference audios",
+    "multimodal_reference": "reference images, videos and audios",
 }
 
-# Output sizes (width, height) per resolution and ratio, §3.6. Cell order follows FIXED_RATIOS.
-_SIZES_V1: dict[Resolution, tuple[tuple[int, int], ...]] = {
-    "480p": ((864, 480), (736, 544), (640, 640), (544, 736), (480, 864), (960, 416)),
-    "720p": ((1248, 704), (1120, 832), (960, 960), (832, 1120), (704, 1248), (1504, 640)),
-    "1080p": ((1920, 1088), (1664, 1248), (1440, 1440), (1248, 1664), (1088, 1920), (2176, 928)),
-}
-_SIZES_V15: dict[Resolution, tuple[tuple[int, int], ...]] = {
-    "480p": ((864, 496), (752, 560), (640, 640), (560, 752), (496, 864), (992, 432)),
-    "720p": ((1280, 720), (1112, 834), (960, 960), (834, 1112), (720, 1280), (1470, 630)),
-    "1080p": ((1920, 1080), (1664, 1248), (1440, 1440), (1248, 1664), (1080, 1920), (2206, 946)),
-}
+
+class Source(NamedTuple):
+    """Where facts come from, and as of when."""
+
+    key: str
+    what: str
+    date: str
+    confidence: Literal["high", "low"] = "high"
+
+    def cite(self) -> str:
+        return f"{self.key} ({self.date}{', low confidence' if self.confidence == 'low' else ''})"
+
+
+class Lifecycle(NamedTuple):
+    """A model's standing in one region: recorded status, the day it changes (or changed), what replaces it."""
+
+    status: Status
+    date: str | None = None
+    """ISO day: a retirement's day (past or announced), or when a retiring model stops taking tasks."""
+    replacement: str | None = None
+    """The catalog key of the model the provider names as the replacement."""
+    source: str = ""
+    """The source it comes from, cited (`BP-SA (2026-11-13)`)."""
+    note: str | None = None
+
+    def status_on(self, day: Day | str) -> Status:
+        """The status on a given day: a retiring model whose day has come is retired; one retired from a day not
+        yet come is still retiring."""
+        today = day if isinstance(day, str) else day.isoformat()
+        if self.status == "on_sale":
+            return "on_sale"
+        if self.date is not None:
+            return "retired" if today >= self.date else "retiring"
+        return self.status
+
+
+class Price(NamedTuple):
+    """One price row per million output tokens in the region's currency, for the resolutions it names."""
+
+    per_million: float
+    per_million_with_video: float | None = None
+    """The rate when the request has reference videos (their length is billed too)."""
+    silent_per_million: float | None = None
+    """The rate without generated audio (1.5 pro)."""
+    flex_discount: float = 0.5
+    """`service_tier: flex` bills this fraction of the price."""
+    resolutions: tuple[Resolution, ...] | None = None
+    """The resolutions this row prices; None: every one."""
+    source: str = ""
+    """Where the figure comes from, cited."""
+    drafts: bool = False
+    """Whether drafts (`draft: true`) are billed at this rate too; no published figure says so yet."""
+
+    def covers(self, resolution: Resolution, *, draft: bool = False) -> bool:
+        return (self.resolutions is None or resolution in self.resolutions) and (self.drafts or not draft)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One Seedance model and everything a request to it may carry."""
+    """One Seedance model and everything a request to it may carry (as one region sells it, once taken from a
+    preset or `Catalog.in_region`)."""
 
     key: str
-    """Short stable name, e.g. `1.5-pro`."""
+    """Short stable name, e.g. `2.5`."""
     name: str
     cn_id: str
+    """The Volcengine id; empty when none is known."""
     byteplus_id: str
+    """The BytePlus id (ap-southeast-1 and eu-west-1); empty when none is known."""
     modes: tuple[Mode, ...]
     resolutions: tuple[Resolution, ...]
     default_resolution: Resolution
@@ -63,7 +124,7 @@ class ModelSpec:
     draft: bool
     camera_fixed: bool
     flex_tier: bool
-    sizes: dict[Resolution, tuple[tuple[int, int], ...]]
+    sizes: Mapping[Resolution, tuple[tuple[int, int], ...]]
     typical_render_seconds: float
     """Published render time of a 5 s 720p clip, used to estimate progress and the first poll."""
     max_reference_images: int = 0
@@ -74,6 +135,8 @@ class ModelSpec:
     aliases: tuple[str, ...] = field(default=())
     max_reference_video_seconds: int | None = None
     """The combined length of all reference videos (and, separately, audios), where the provider caps it."""
+    min_reference_seconds: float | None = None
+    """The shortest reference video or audio the provider takes (1.8 s)."""
     audio_only_references: bool = False
     """Whether reference audio may be the only reference medium (2.5)."""
     frame_modes_need_adaptive: bool = False
@@ -88,510 +151,198 @@ class ModelSpec:
     """`tools: [{"type": "web_search"}]` on text-only requests."""
     priority: bool = False
     """`priority` 0-9 (queue order within an endpoint)."""
-    lifecycle: str | None = None
-    """What is known of the model's retirement, with its source; None for a model on sale."""
+    draft_final_resolutions: tuple[Resolution, ...] = ()
+    """The resolutions a draft may be rendered for real at (`draft_task_id`), the first being the provider's default
+    when none is sent; empty: any of the model's."""
+    needs_activation: bool = False
+    """The account must be granted the model and activate it before the first call (2.5 Flash)."""
+    lifecycle: Lifecycle | None = None
+    """Its standing in the region it was taken for; None for a model on sale with nothing to say."""
+    prices: tuple[Price, ...] = ()
+    """Its price rows in the region it was taken for; empty: no price known."""
+    source: str = ""
+    """Where its limits come from, cited."""
+    region_note: str | None = None
+    """What the catalog says of it in the region it was taken for (why a field differs there, say)."""
     durations: tuple[int, ...] | None = None
     """A fixed set of lengths in seconds (gemini-omni: 4, 6, 8, 10), instead of every whole second in the range."""
     family: Literal["seedance", "gemini"] = "seedance"
     """Seedance proper, or another model a gateway sells through its Seedance task API (aiid's gemini-omni)."""
 
     def model_id(self, region: Region) -> str:
-        return self.byteplus_id if region == "byteplus" else self.cn_id
+        return (self.cn_id or self.byteplus_id) if region == "cn" else (self.byteplus_id or self.cn_id)
 
     def size(self, resolution: Resolution, ratio: Ratio) -> tuple[int, int]:
         """Output width and height; `adaptive` is estimated as 16:9 (the real ratio follows the input image)."""
         index = FIXED_RATIOS.index(ratio) if ratio != "adaptive" else 0
         return self.sizes[resolution][index]
 
+    def status_on(self, day: Day | str) -> Status:
+        return self.lifecycle.status_on(day) if self.lifecycle is not None else "on_sale"
 
-_LITE_RETIRED = "discontinued by the provider (a reseller's sunset notice, 2026-04-27); calls may be refused"
-
-_PRO_10 = ModelSpec(
-    key="1.0-pro",
-    name="Seedance 1.0 pro",
-    cn_id="doubao-seedance-1-0-pro-250528",
-    byteplus_id="seedance-1-0-pro-250528",
-    modes=("text", "first_frame", "first_last_frame"),
-    resolutions=RESOLUTIONS,
-    default_resolution="1080p",
-    t2v_ratios=FIXED_RATIOS,
-    i2v_ratios=ALL_RATIOS,
-    default_t2v_ratio="16:9",
-    default_i2v_ratio="adaptive",
-    duration_min=2,
-    duration_max=12,
-    duration_auto=False,
-    frames=True,
-    audio=False,
-    draft=False,
-    camera_fixed=True,
-    flex_tier=True,
-    sizes=_SIZES_V1,
-    typical_render_seconds=50.0,
-    aliases=("doubao-seedance-1-0-pro", "seedance-1-0-pro", "seedance-1.0-pro"),
-)
-
-_V2_REFERENCE_NOTES = ("Rejects real human faces in references.",)
-
-MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        key="2.5",
-        name="Seedance 2.5",
-        cn_id="doubao-seedance-2-5-260628",
-        byteplus_id="dreamina-seedance-2-5-260628",
-        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
-        resolutions=RESOLUTIONS,
-        default_resolution="720p",
-        t2v_ratios=ALL_RATIOS,
-        i2v_ratios=ALL_RATIOS,
-        default_t2v_ratio="adaptive",
-        default_i2v_ratio="adaptive",
-        duration_min=4,
-        duration_max=30,
-        duration_auto=True,
-        frames=False,
-        audio=True,
-        draft=False,
-        camera_fixed=False,
-        flex_tier=False,
-        sizes=_SIZES_V15,
-        typical_render_seconds=150.0,
-        max_reference_images=30,
-        max_reference_videos=10,
-        max_reference_audios=10,
-        reference_resolutions=RESOLUTIONS,
-        audio_only_references=True,
-        frame_modes_need_adaptive=True,
-        default_duration_auto=True,
-        output_formats=("mp4", "mov"),
-        omni_reference_task_types=("auto", "reference", "edit", "extend"),
-        priority=True,
-        notes=(
-            *_V2_REFERENCE_NOTES,
-            "4-30 s; the provider's default length is -1 (model picks, billed on the real length), so this server "
-            "always sends 5 s unless you pass duration=-1.",
-            "Edit or extend a video: one reference_videos item and omni_reference_task_type=edit|extend "
-            "(edit keeps the input's ratio and length).",
-            "First-frame requests use ratio adaptive. 1080p is H.265.",
-        ),
-        aliases=("doubao-seedance-2-5", "seedance-2-5", "seedance-2.5", "dreamina-seedance-2-5"),
-    ),
-    ModelSpec(
-        key="2.0-mini",
-        name="Seedance 2.0 mini",
-        cn_id="doubao-seedance-2-0-mini-260615",
-        byteplus_id="dreamina-seedance-2-0-mini-260615",
-        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
-        resolutions=("480p", "720p"),
-        default_resolution="720p",
-        t2v_ratios=ALL_RATIOS,
-        i2v_ratios=ALL_RATIOS,
-        default_t2v_ratio="adaptive",
-        default_i2v_ratio="adaptive",
-        duration_min=4,
-        duration_max=15,
-        duration_auto=True,
-        frames=False,
-        audio=True,
-        draft=False,
-        camera_fixed=False,
-        flex_tier=False,
-        sizes=_SIZES_V15,
-        typical_render_seconds=90.0,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        reference_resolutions=("480p", "720p"),
-        max_reference_video_seconds=15,
-        priority=True,
-        notes=(*_V2_REFERENCE_NOTES, "About half the price of 2.0; 480p/720p only."),
-        aliases=("doubao-seedance-2-0-mini", "seedance-2-0-mini", "seedance-2.0-mini", "dreamina-seedance-2-0-mini"),
-    ),
-    ModelSpec(
-        key="2.0",
-        name="Seedance 2.0",
-        cn_id="doubao-seedance-2-0-260128",
-        byteplus_id="dreamina-seedance-2-0-260128",
-        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
-        resolutions=RESOLUTIONS,
-        default_resolution="720p",
-        t2v_ratios=ALL_RATIOS,
-        i2v_ratios=ALL_RATIOS,
-        default_t2v_ratio="adaptive",
-        default_i2v_ratio="adaptive",
-        duration_min=4,
-        duration_max=15,
-        duration_auto=True,
-        frames=False,
-        audio=True,
-        draft=False,
-        camera_fixed=False,
-        flex_tier=False,
-        sizes=_SIZES_V15,
-        typical_render_seconds=240.0,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        reference_resolutions=RESOLUTIONS,
-        max_reference_video_seconds=15,
-        web_search=True,
-        priority=True,
-        notes=(
-            *_V2_REFERENCE_NOTES,
-            "Highest quality of the 2.0 family; slowest (about 4-5 min for 5 s). 1080p on Volcengine since 2026-04.",
-        ),
-        aliases=("doubao-seedance-2-0", "seedance-2-0", "seedance-2.0", "dreamina-seedance-2-0"),
-    ),
-    ModelSpec(
-        key="2.0-fast",
-        name="Seedance 2.0 fast",
-        cn_id="doubao-seedance-2-0-fast-260128",
-        byteplus_id="dreamina-seedance-2-0-fast-260128",
-        modes=("text", "first_frame", "first_last_frame", "multimodal_reference"),
-        resolutions=("480p", "720p"),
-        default_resolution="720p",
-        t2v_ratios=ALL_RATIOS,
-        i2v_ratios=ALL_RATIOS,
-        default_t2v_ratio="adaptive",
-        default_i2v_ratio="adaptive",
-        duration_min=4,
-        duration_max=15,
-        duration_auto=True,
-        frames=False,
-        audio=True,
-        draft=False,
-        camera_fixed=False,
-        flex_tier=False,
-        sizes=_SIZES_V15,
-        typical_render_seconds=120.0,
-        max_reference_images=9,
-        max_reference_videos=3,
-        max_reference_audios=3,
-        reference_resolutions=("480p", "720p"),
-        max_reference_video_seconds=15,
-        web_search=True,
-        priority=True,
-        notes=("No 1080p.",),
-        aliases=("doubao-seedance-2-0-fast", "seedance-2-0-fast", "seedance-2.0-fast", "dreamina-seedance-2-0-fast"),
-    ),
-    ModelSpec(
-        key="1.5-pro",
-        name="Seedance 1.5 pro",
-        cn_id="doubao-seedance-1-5-pro-251215",
-        byteplus_id="seedance-1-5-pro-251215",
-        modes=("text", "first_frame", "first_last_frame"),
-        resolutions=RESOLUTIONS,
-        default_resolution="720p",
-        t2v_ratios=ALL_RATIOS,
-        i2v_ratios=ALL_RATIOS,
-        default_t2v_ratio="adaptive",
-        default_i2v_ratio="adaptive",
-        duration_min=4,
-        duration_max=12,
-        duration_auto=True,
-        frames=False,
-        audio=True,
-        draft=True,
-        camera_fixed=True,
-        flex_tier=True,
-        sizes=_SIZES_V15,
-        typical_render_seconds=75.0,
-        notes=(
-            "Draft mode: a cheap 480p preview (draft=true); finalise it later with draft_task_id.",
-            "Audio on by default (generate_audio).",
-        ),
-        lifecycle="reported retiring (no new tasks) by one third party, unconfirmed by the provider (2026-11)",
-        aliases=("doubao-seedance-1-5-pro", "seedance-1-5-pro", "seedance-1.5-pro"),
-    ),
-    _PRO_10,
-    replace(
-        _PRO_10,
-        key="1.0-pro-fast",
-        name="Seedance 1.0 pro fast",
-        cn_id="doubao-seedance-1-0-pro-fast-251015",
-        byteplus_id="seedance-1-0-pro-fast-251015",
-        modes=("text", "first_frame"),
-        resolutions=RESOLUTIONS,
-        default_resolution="1080p",
-        typical_render_seconds=30.0,
-        notes=("Text or first frame only.",),
-        aliases=("doubao-seedance-1-0-pro-fast", "seedance-1-0-pro-fast", "seedance-1.0-pro-fast"),
-    ),
-    replace(
-        _PRO_10,
-        key="1.0-lite-t2v",
-        name="Seedance 1.0 lite (text-to-video)",
-        cn_id="doubao-seedance-1-0-lite-t2v-250428",
-        byteplus_id="seedance-1-0-lite-t2v-250428",
-        modes=("text",),
-        resolutions=RESOLUTIONS,
-        default_resolution="720p",
-        typical_render_seconds=40.0,
-        notes=("Text only.",),
-        lifecycle=_LITE_RETIRED,
-        aliases=("doubao-seedance-1-0-lite-t2v", "seedance-1-0-lite-t2v"),
-    ),
-    replace(
-        _PRO_10,
-        key="1.0-lite-i2v",
-        name="Seedance 1.0 lite (image-to-video)",
-        cn_id="doubao-seedance-1-0-lite-i2v-250428",
-        byteplus_id="seedance-1-0-lite-i2v-250428",
-        modes=("first_frame", "first_last_frame", "reference_images"),
-        resolutions=RESOLUTIONS,
-        default_resolution="720p",
-        typical_render_seconds=40.0,
-        max_reference_images=4,
-        reference_resolutions=("480p", "720p"),
-        notes=("Needs an image.", "Reference mode: no 1080p, no adaptive ratio, no camera_fixed."),
-        lifecycle=_LITE_RETIRED,
-        aliases=("doubao-seedance-1-0-lite-i2v", "seedance-1-0-lite-i2v"),
-    ),
-    # Sold only by aiid, through its Seedance task API (shared/seeds/openai-compatible-videos.txt, "seed 002"). The
-    # document names its modes (t2v, r2v, edit) and its lengths (4/6/8/10 s, other lengths "automatically mapped");
-    # it says nothing of resolutions, ratios or reference counts: 720p/1080p, 16:9 and 9:16, three reference
-    # images and one video are this catalog's conservative choice.
-    ModelSpec(
-        key="gemini-omni",
-        name="Gemini Omni (via aiid)",
-        cn_id="gemini-omni",
-        byteplus_id="gemini-omni",
-        modes=("text", "multimodal_reference"),
-        resolutions=("720p", "1080p"),
-        default_resolution="720p",
-        t2v_ratios=("16:9", "9:16"),
-        i2v_ratios=("16:9", "9:16"),
-        default_t2v_ratio="16:9",
-        default_i2v_ratio="16:9",
-        duration_min=4,
-        duration_max=10,
-        duration_auto=False,
-        durations=(4, 6, 8, 10),
-        frames=False,
-        audio=True,
-        draft=False,
-        camera_fixed=False,
-        flex_tier=False,
-        sizes=_SIZES_V15,
-        typical_render_seconds=120.0,
-        max_reference_images=3,
-        max_reference_videos=1,
-        reference_resolutions=("720p", "1080p"),
-        omni_reference_task_types=("reference", "edit"),
-        family="gemini",
-        notes=(
-            "Not a Seedance model: aiid sells it through the same task API (modes t2v, r2v, edit).",
-            "Only 4, 6, 8 or 10 s; the gateway would silently round any other length, so this server refuses it.",
-            "References: up to 3 images (r2v). Edit a video: one reference_videos item and "
-            "omni_reference_task_type=edit (keeps the video's own length and ratio).",
-            "Resolutions, ratios and reference counts are not documented by aiid: 720p/1080p, 16:9/9:16 assumed. "
-            "generate_audio is sent as the task API documents it; whether gemini-omni honours it is not said.",
-        ),
-        aliases=("gemini_omni",),
-    ),
-)
-
-MODELS_BY_KEY: dict[str, ModelSpec] = {m.key: m for m in MODELS}
+    def names(self) -> tuple[str, ...]:
+        """Every name a call may use for it: key, ids and aliases, lower-case."""
+        return tuple(n.lower() for n in (self.key, self.cn_id, self.byteplus_id, *self.aliases) if n)
 
 
-@dataclass(frozen=True)
-class GatewayLimits:
+class GatewayLimits(NamedTuple):
     """What a gateway's own document narrows beyond the model's limits."""
 
     durations: tuple[int, ...] | None = None
     resolutions: tuple[Resolution, ...] | None = None
     extra_ratios: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
-    """Arguments this gateway has no way to carry: refused, never dropped."""
+    """Arguments this gateway has no way to carry (and `safety_identifier`, the field our job marker travels in,
+    where its document lacks it): refused, never dropped."""
     fixed_size: bool = False
     """The gateway takes an output size (`WxH`), not a resolution and a ratio: no `adaptive` ratio, no `-1` length."""
 
 
+class RegionInfo(NamedTuple):
+    """Where Ark runs: its region name, default base URL and the currency of its prices."""
+
+    key: Region
+    name: str
+    """The provider's own name for the region (`cn-beijing`, `ap-southeast-1`, `eu-west-1`)."""
+    cloud: Literal["volcengine", "byteplus"]
+    title: str
+    base_url: str
+    currency: str
+    source: str = ""
+    note: str | None = None
+
+
 @dataclass(frozen=True)
 class Preset:
-    """A value of SEEDANCE_PROVIDER: a wire dialect, a default base URL, the models it sells."""
+    """A value of SEEDANCE_PROVIDER: a wire dialect, a base URL, and the models it sells, as its region sells them."""
 
     name: str
-    dialect: Literal["ark", "gptge", "yescale", "openai", "openai-extended", "aiid"]
+    dialect: DialectName
     base_url: str | None
     region: Region
-    model_keys: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    """Every model this preset names, retired ones included (a call naming one is refused with its replacement)."""
     default_model: str
     cancel: bool
     title: str
-    limits: GatewayLimits = GatewayLimits()
-    base_url_by_model: dict[str, str] = field(default_factory=lambda: {})
+    limits: GatewayLimits = field(default_factory=GatewayLimits)
+    base_url_by_model: Mapping[str, str] = field(default_factory=lambda: {})
     """Model keys that live under another base URL on this gateway (kkiai serves 2.0 on /api/v3)."""
+    official: bool = False
+    """Ark itself: its base URL is its region's, and SEEDANCE_REGION may pick another region of the same cloud."""
+    assets: bool = False
+    """`asset://<id>` media (the account's asset library) pass through untouched."""
+    currency: str = "CNY"
+
+    @property
+    def model_keys(self) -> tuple[str, ...]:
+        return tuple(spec.key for spec in self.models)
+
+    def model(self, key: str) -> ModelSpec:
+        """The model with this catalog key (KeyError if this preset does not sell it)."""
+        for spec in self.models:
+            if spec.key == key:
+                return spec
+        raise KeyError(key)
+
+    def sends_safety_identifier(self) -> bool:
+        return self.dialect == "ark" and "safety_identifier" not in self.limits.unsupported
 
 
-_ALL = tuple(m.key for m in MODELS if m.family == "seedance")
-OPENAI_STRICT_UNSUPPORTED: tuple[str, ...] = (
-    "last_frame",
-    "reference_images",
-    "reference_videos",
-    "reference_audios",
-    "frames",
-    "seed",
-    "camera_fixed",
-    "watermark",
-    "generate_audio",
-    "draft",
-    "return_last_frame",
-    "service_tier",
-)
-"""The generate_video arguments the `openai` SDK's field set has no way to carry (prompt, model, seconds, size
-and a first frame are all it sends)."""
-# The create fields Ark added by 2026 (protocol.md §11.2), which the gateways' documents do not carry.
-_ARK_2026_FIELDS = (
-    "output_format",
-    "omni_reference_task_type",
-    "web_search",
-    "execution_expires_after",
-    "priority",
-    "draft_task_id",
-)
-_V1_AND_15 = ("1.5-pro", "1.0-pro", "1.0-pro-fast", "1.0-lite-t2v", "1.0-lite-i2v")
+class Catalog:
+    """Everything known about Seedance models, as one immutable value (built-in, or merged with a user's file).
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            name="ark",
-            title="Volcengine Ark (China)",
-            dialect="ark",
-            base_url="https://ark.cn-beijing.volces.com/api/v3",
-            region="cn",
-            model_keys=_ALL,
-            default_model="1.5-pro",
-            cancel=True,
-        ),
-        Preset(
-            name="byteplus",
-            title="BytePlus ModelArk (international)",
-            dialect="ark",
-            base_url="https://ark.ap-southeast.bytepluses.com/api/v3",
-            region="byteplus",
-            model_keys=_ALL,
-            default_model="1.5-pro",
-            cancel=True,
-        ),
-        Preset(
-            name="kkiai",
-            title="kkiai (Ark passthrough)",
-            dialect="ark",
-            base_url="https://www.kkiai.com/volc/v1",
-            region="cn",
-            model_keys=tuple(k for k in _ALL if k not in ("2.5", "2.0-mini")),  # its documents stop at 2.0
-            default_model="1.5-pro",
-            cancel=False,
-            base_url_by_model={"2.0": "https://www.kkiai.com/api/v3", "2.0-fast": "https://www.kkiai.com/api/v3"},
-        ),
-        Preset(
-            name="gptge",
-            title="gpt.ge task API",
-            dialect="gptge",
-            base_url="https://api.gpt.ge",
-            region="cn",
-            model_keys=_V1_AND_15,
-            default_model="1.5-pro",
-            cancel=False,
-            limits=GatewayLimits(unsupported=("return_last_frame", "service_tier", *_ARK_2026_FIELDS)),
-        ),
-        Preset(
-            name="yescale",
-            title="YEScale /seedance/generations",
-            dialect="yescale",
-            base_url="https://api.yescale.io",
-            region="cn",
-            model_keys=_V1_AND_15,
-            default_model="1.0-pro",
-            cancel=False,
-            limits=GatewayLimits(
-                durations=(5, 10),
-                resolutions=("480p", "1080p"),
-                extra_ratios=("9:21", "keep_ratio"),
-                unsupported=(
-                    "frames",
-                    "seed",
-                    "watermark",
-                    "generate_audio",
-                    "draft",
-                    "return_last_frame",
-                    "service_tier",
-                    *_ARK_2026_FIELDS,
-                ),
-            ),
-        ),
-        Preset(
-            name="openai-compatible",
-            title="OpenAI-compatible /v1/videos gateway",
-            dialect="openai",
-            base_url=None,
-            region="cn",
-            model_keys=_ALL,
-            default_model="1.5-pro",
-            cancel=True,
-            # The field set the official `openai` SDK sends (protocol.md §11.6): prompt, model, seconds, size and a
-            # first frame. Everything else is refused rather than dropped.
-            limits=GatewayLimits(unsupported=(*OPENAI_STRICT_UNSUPPORTED, *_ARK_2026_FIELDS), fixed_size=True),
-        ),
-        Preset(
-            name="new-api",
-            title="new-api gateway /v1/videos (extended fields)",
-            dialect="openai-extended",
-            base_url=None,
-            region="cn",
-            model_keys=_ALL,
-            default_model="1.5-pro",
-            cancel=True,
-            # new-api merges `metadata` into the Ark body (protocol.md §9.4); the 2026 fields are not documented.
-            limits=GatewayLimits(unsupported=("service_tier", *_ARK_2026_FIELDS)),
-        ),
-        Preset(
-            name="aiid",
-            title="aiid Seedance task API (/api/v3/contents/generations/tasks)",
-            dialect="aiid",
-            base_url="https://api.aiid.edu.kg",
-            region="cn",
-            # The model ids its document lists, and gemini-omni, which only this gateway sells.
-            model_keys=("2.0", "2.0-fast", *_V1_AND_15, "gemini-omni"),
-            default_model="2.0",
-            cancel=False,
-            # Its document names model, prompt, content[], function_mode, mode, the media URL aliases, duration,
-            # ratio, resolution, fps, generate_audio and watermark; nothing else has a field there.
-            # omni_reference_task_type stays: gemini-omni's edit is sent as `mode: edit` (Seedance 2.0 takes none).
-            limits=GatewayLimits(
-                unsupported=(
-                    "frames",
-                    "seed",
-                    "camera_fixed",
-                    "draft",
-                    "return_last_frame",
-                    "service_tier",
-                    *(f for f in _ARK_2026_FIELDS if f != "omni_reference_task_type"),
-                )
-            ),
-        ),
-        Preset(
-            name="sandbox",
-            title="Embedded sandbox (no key, no cost)",
-            dialect="ark",
-            base_url=None,
-            region="cn",
-            model_keys=_ALL,
-            default_model="1.5-pro",
-            cancel=True,
-        ),
-    )
-}
+    A plain class rather than a dataclass: the settings carry one, and pydantic then only checks its type."""
+
+    __slots__ = ("by_region", "date", "models", "origin", "preset_models", "presets", "regions", "sources")
+
+    def __init__(
+        self,
+        *,
+        date: str,
+        sources: Mapping[str, Source],
+        regions: Mapping[Region, RegionInfo],
+        models: Mapping[str, ModelSpec],
+        by_region: Mapping[Region, Mapping[str, ModelSpec]],
+        presets: Mapping[str, Preset],
+        preset_models: Mapping[str, tuple[str, ...] | None],
+        origin: str = "built-in",
+    ) -> None:
+        self.date = date
+        """The day its facts were last checked (ISO)."""
+        self.sources = sources
+        self.regions = regions
+        self.models = models
+        """Each model with its limits as the data states them (use `in_region` for a region's own view)."""
+        self.by_region = by_region
+        """The models each region sells (or sold), as it sells them: lifecycle, fields and prices applied."""
+        self.presets = presets
+        """Each preset in its own region."""
+        self.preset_models = preset_models
+        """Each preset's model keys as the data names them (None: every Seedance model of its region)."""
+        self.origin = origin
+        """`built-in`, or the built-in catalog and the user's file and prices it was merged with."""
+
+    def __repr__(self) -> str:
+        return f"Catalog(date={self.date!r}, origin={self.origin!r}, models={list(self.models)!r})"
+
+    def in_region(self, key: str, region: Region) -> ModelSpec | None:
+        return self.by_region.get(region, {}).get(key)
+
+    def preset(self, name: str, region: Region | None = None) -> Preset:
+        """A preset, in another region of its cloud when asked (its base URL, models, lifecycles and prices)."""
+        preset = self.presets[name]
+        if region is None or region == preset.region:
+            return preset
+        info = self.regions[region]
+        return replace(
+            preset,
+            region=region,
+            base_url=info.base_url if preset.official else preset.base_url,
+            models=self._models_for(self.preset_models.get(name), region),
+            currency=info.currency,
+            title=info.title if preset.official else preset.title,
+        )
+
+    def _models_for(self, keys: Sequence[str] | None, region: Region) -> tuple[ModelSpec, ...]:
+        offered = self.by_region.get(region, {})
+        if keys is None:
+            return tuple(spec for spec in offered.values() if spec.family == "seedance")
+        return tuple(offered[key] for key in keys if key in offered)
+
+    def find(self, name: str) -> ModelSpec | None:
+        """A model by key, CN id, BytePlus id or alias, whatever the region."""
+        wanted = name.strip().lower()
+        for spec in self.models.values():
+            if wanted in spec.names():
+                return spec
+        return None
+
+    def regions_of(self, cloud: str) -> tuple[Region, ...]:
+        return tuple(key for key, info in self.regions.items() if info.cloud == cloud)
+
+    def region_named(self, name: str) -> Region | None:
+        """A region by its key (`byteplus-eu`) or the provider's name for it (`eu-west-1`)."""
+        wanted = name.strip().lower()
+        for key, info in self.regions.items():
+            if wanted in (key, info.name):
+                return key
+        return None
+
+
+@functools.cache
+def builtin_catalog() -> Catalog:
+    """The packaged catalog, read and built once, when first needed."""
+    from seedance_mcp.catalog_loader import load_builtin
+
+    return load_builtin()
 
 
 def find_model(name: str, preset: Preset) -> ModelSpec | None:
     """The catalog entry for a model id, key or alias, if this preset offers it."""
     wanted = name.strip().lower()
-    for key in preset.model_keys:
-        spec = MODELS_BY_KEY[key]
-        if wanted in (spec.key, spec.cn_id, spec.byteplus_id, *spec.aliases):
+    for spec in preset.models:
+        if wanted in spec.names():
             return spec
     return None
 
@@ -606,3 +357,45 @@ def expected_render_seconds(spec: ModelSpec, resolution: Resolution, seconds: fl
     width, height = spec.size(resolution, "16:9")
     pixel_scale = (width * height / (1280 * 720)) ** 0.5
     return max(10.0, spec.typical_render_seconds * pixel_scale * max(seconds, 2.0) / 5.0)
+
+
+class _PresetsView(Mapping[str, Preset]):
+    def __getitem__(self, key: str) -> Preset:
+        return builtin_catalog().presets[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(builtin_catalog().presets)
+
+    def __len__(self) -> int:
+        return len(builtin_catalog().presets)
+
+
+class _ModelsView(Mapping[str, ModelSpec]):
+    def __getitem__(self, key: str) -> ModelSpec:
+        return builtin_catalog().models[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(builtin_catalog().models)
+
+    def __len__(self) -> int:
+        return len(builtin_catalog().models)
+
+
+class _ModelListView(Sequence[ModelSpec]):
+    @overload
+    def __getitem__(self, index: int) -> ModelSpec: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ModelSpec]: ...
+    def __getitem__(self, index: int | slice) -> ModelSpec | Sequence[ModelSpec]:
+        return tuple(builtin_catalog().models.values())[index]
+
+    def __len__(self) -> int:
+        return len(builtin_catalog().models)
+
+
+PRESETS: Mapping[str, Preset] = _PresetsView()
+"""The built-in presets (no user file): for tests and tools that run without settings."""
+MODELS_BY_KEY: Mapping[str, ModelSpec] = _ModelsView()
+"""The built-in models by key (no user file)."""
+MODELS: Sequence[ModelSpec] = _ModelListView()
+"""The built-in models in catalog order (no user file)."""

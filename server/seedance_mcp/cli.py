@@ -55,21 +55,30 @@ def run(argv: list[str]) -> int:
     return _serve_stdio()
 
 
-def _settings() -> Any:
+def _settings(**overrides: Any) -> Any:
     from pydantic import ValidationError
 
     from seedance_mcp.config import load_settings
     from seedance_mcp.logs import configure_logging
 
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
     except ValidationError as exc:
         configure_logging("INFO")
-        problems = "; ".join(f"SEEDANCE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         sys.stderr.write(f"seedance-mcp: invalid configuration: {problems}\n")
         raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.secrets())
     return settings
+
+
+def _problem(loc: Any, message: str) -> str:
+    """One configuration error: the variable it is about, and what is wrong (a check of the whole configuration,
+    such as the catalog file's, names its variable itself)."""
+    message = message.removeprefix("Value error, ")
+    if not loc:
+        return message
+    return f"SEEDANCE_{'_'.join(str(p) for p in loc).upper()}: {message}"
 
 
 def _serve_stdio() -> int:
@@ -77,18 +86,18 @@ def _serve_stdio() -> int:
     from seedance_mcp.app import create_app
     from seedance_mcp.process import tune_garbage_collector
 
-    # Before saying "Ctrl-C stops it", and with everything after inside the try: a Ctrl-C at any moment from then on
-    # stops it with 130, not with a KeyboardInterrupt out of create_app.
     _exit_soon_after_interrupt()
-    if sys.stdin.isatty():
-        # A person ran it in a terminal: say what it is, or it looks hung.
-        sys.stderr.write(
-            "seedance-mcp: an MCP server, waiting for an MCP client on stdin/stdout (Claude Desktop, Cursor, VS Code "
-            "and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
-        )
     try:
+        # Built inside the `try`: a Ctrl-C while the app is being built is a stop like any other (uncaught, the
+        # interpreter would die of the signal instead of exiting with 130).
         app = create_app(settings)
         tune_garbage_collector()
+        if sys.stdin.isatty():
+            # A person ran it in a terminal: say what it is, or it looks hung.
+            sys.stderr.write(
+                "seedance-mcp: an MCP server, waiting for an MCP client on stdin/stdout (Claude Desktop, Cursor, VS "
+                "Code and the like start it themselves). To see it work: `seedance-mcp demo`. Ctrl-C stops it.\n"
+            )
         app.run()
     except KeyboardInterrupt:
         sys.stderr.write("seedance-mcp: stopped.\n")
@@ -181,7 +190,7 @@ _SANDBOX_PRESETS = (
 def sandbox_lines(url: str, sandbox_as: str | None, model_map: dict[str, str]) -> list[str]:
     """The standalone sandbox's banner: its URL, then the SEEDANCE_PROVIDER / SEEDANCE_BASE_URL to point a server at
     it (only the chosen dialect's, when SEEDANCE_SANDBOX_AS names one), and the declared models it accepts."""
-    from seedance_mcp.catalog import PRESETS
+    from seedance_mcp.catalog import PRESETS  # the presets' titles and dialects, which a catalog file cannot change
     from seedance_mcp.runtime import _sandbox_paths  # pyright: ignore[reportPrivateUsage]
 
     lines = [f"Seedance sandbox on {url}"]
@@ -198,26 +207,21 @@ def sandbox_lines(url: str, sandbox_as: str | None, model_map: dict[str, str]) -
     return lines
 
 
-def _sandbox_environment() -> tuple[str | None, dict[str, str]]:
-    """SEEDANCE_SANDBOX_AS and SEEDANCE_MODEL_MAP, checked; a bad value ends the command with exit code 2."""
+def _sandbox_environment() -> Any:
+    """The settings the standalone sandbox honours (SEEDANCE_SANDBOX_AS, SEEDANCE_MODEL_MAP, SEEDANCE_REGION,
+    SEEDANCE_CATALOG_FILE), checked; a bad value ends the command with exit code 2."""
     import os
 
-    from seedance_mcp.catalog import PRESETS
-    from seedance_mcp.model_map import parse_model_map
+    from seedance_mcp.catalog import PRESET_NAMES
 
     sandbox_as = os.environ.get("SEEDANCE_SANDBOX_AS", "").strip() or None
-    if sandbox_as is not None and sandbox_as not in PRESETS:
+    if sandbox_as is not None and sandbox_as not in PRESET_NAMES:
         sys.stderr.write(
             f"seedance-mcp: invalid configuration: SEEDANCE_SANDBOX_AS: {sandbox_as!r} is not a provider "
-            f"(known: {', '.join(PRESETS)})\n"
+            f"(known: {', '.join(PRESET_NAMES)})\n"
         )
         raise SystemExit(2)
-    try:
-        model_map = parse_model_map(os.environ.get("SEEDANCE_MODEL_MAP", ""))
-    except ValueError as exc:
-        sys.stderr.write(f"seedance-mcp: invalid configuration: {exc}\n")
-        raise SystemExit(2) from None
-    return sandbox_as, model_map
+    return _settings(provider="sandbox")
 
 
 def _run_sandbox(port: int, render_seconds: float) -> int:
@@ -226,11 +230,18 @@ def _run_sandbox(port: int, render_seconds: float) -> int:
     from seedance_mcp.logs import configure_logging
     from seedance_mcp.sandbox import SandboxServer, SandboxState
 
+    settings = _sandbox_environment()
     configure_logging("WARNING")
-    sandbox_as, model_map = _sandbox_environment()
+    sandbox_as, model_map = settings.sandbox_as, dict(settings.model_map)
 
     async def serve() -> None:
-        state = SandboxState(render_seconds=render_seconds, model_map=model_map, speaks=sandbox_as)
+        state = SandboxState(
+            render_seconds=render_seconds,
+            model_map=model_map,
+            speaks=sandbox_as,
+            catalog=settings.catalog,
+            region=settings.preset.region,
+        )
         server = SandboxServer(state, port=port)
         for line in sandbox_lines(server.url, sandbox_as, model_map):
             print(line, flush=True)

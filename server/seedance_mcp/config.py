@@ -12,14 +12,11 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from seedance_mcp.catalog import MODELS_BY_KEY, PRESETS, Preset, Region
-
-if TYPE_CHECKING:
-    from seedance_mcp.pricing import Price
+from seedance_mcp.catalog import Catalog, Preset, Region, builtin_catalog
 
 ProviderName = Literal[
     "ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "aiid", "sandbox"
@@ -43,7 +40,7 @@ def default_state_dir() -> Path:
 class Settings(BaseModel):
     """The server's configuration. Built from keyword arguments; `load_settings` reads it from the environment."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
 
     provider: ProviderName = "ark"
     api_key: SecretStr | None = None
@@ -127,7 +124,17 @@ class Settings(BaseModel):
     """Model ids and Ark endpoints the catalog does not know, each declared as a catalog model:
     `ep-20251103-abcde=2.0,doubao-seedance-2-5-261001=2.5`."""
     prices: dict[str, Any] | None = None
-    """Price overrides (JSON, or the path of a JSON file): `{"cn": {"2.0": {"per_million": 46}}}`."""
+    """Price overrides (JSON, or the path of a JSON file): `{"cn": {"2.0": {"per_million": 46}}}`; merged into the
+    catalog like a SEEDANCE_CATALOG_FILE's prices."""
+    catalog_file: Path | None = None
+    """A TOML file of catalog entries (models, limits, lifecycles, prices, presets) merged into the built-in catalog
+    at start-up, checked there (an error names the line): models change monthly, a release need not."""
+    region: Region | None = None
+    """Which region of its cloud an official Ark preset talks to: `byteplus` in `ap-southeast-1` (default) or
+    `eu-west-1`; `ark` in `cn-beijing`. Keys and model activation are per region."""
+    catalog: Catalog = Field(default_factory=builtin_catalog, exclude=True, repr=False)
+    """The catalog every tool reads: the built-in one, merged with `catalog_file` and `prices` (never from the
+    environment itself)."""
     inputs_dir: Path = Field(default_factory=lambda data: _default_inputs_dir(data))
     """Where users put files for generate_video to read (default `<output_dir>/inputs`; created on first use)."""
 
@@ -194,55 +201,71 @@ class Settings(BaseModel):
             return keys
         return value
 
-    @field_validator("model_map", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _parse_model_map(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            from seedance_mcp.model_map import parse_model_map
-
-            return parse_model_map(value)
-        return value
-
-    @field_validator("prices", mode="before")
-    @classmethod
-    def _read_prices(cls, value: Any) -> Any:
-        if isinstance(value, str):
+    def _build_catalog(cls, data: Any) -> Any:
+        """The merged catalog, built once from SEEDANCE_CATALOG_FILE and SEEDANCE_PRICES (read here, at the edge),
+        then the declared model ids and the region checked against it."""
+        if not isinstance(data, dict):
+            return data
+        values: dict[str, Any] = dict(cast("dict[str, Any]", data))
+        prices = values.get("prices")
+        if isinstance(prices, str):
             import json
 
-            text = value.strip()
-            if not text.startswith("{"):
-                text = Path(text).expanduser().read_text()
-            value = json.loads(text)
-        if value is not None:
-            from seedance_mcp.pricing import parse_price_overrides
+            text = prices.strip()
+            try:
+                if not text.startswith("{"):
+                    text = Path(text).expanduser().read_text()
+                values["prices"] = prices = json.loads(text)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"SEEDANCE_PRICES: neither JSON nor a readable JSON file ({exc})") from None
+        catalog = values.get("catalog")
+        if not isinstance(catalog, Catalog):
+            file = values.get("catalog_file")
+            if file or prices:
+                from seedance_mcp.catalog_loader import load_catalog
 
-            parse_price_overrides(value)  # raises ValueError naming the bad entry
-        return value
+                catalog = load_catalog(Path(file) if file else None, prices)
+            else:
+                catalog = builtin_catalog()
+            values["catalog"] = catalog
+        model_map = values.get("model_map")
+        if model_map:
+            from seedance_mcp.model_map import checked_model_map, parse_model_map
+
+            if isinstance(model_map, str):
+                values["model_map"] = parse_model_map(model_map, catalog)
+            elif isinstance(model_map, dict):
+                values["model_map"] = checked_model_map(cast("dict[str, str]", model_map), catalog)
+        region = values.get("region")
+        if isinstance(region, str) and region.strip():
+            values["region"] = _region_key(catalog, region, values.get("provider"), values.get("sandbox_as"))
+        return values
 
     @model_validator(mode="after")
     def _known_model(self) -> Settings:
         if self.model is None:
             return self
-        from seedance_mcp.model_map import catalog_model
-
-        if catalog_model(self.model) is None and self.model.strip().lower() not in self.model_map:
+        if self.catalog.find(self.model) is None and self.model.strip().lower() not in self.model_map:
             raise ValueError(
-                f"SEEDANCE_MODEL: unknown Seedance model {self.model!r}; known: {', '.join(sorted(MODELS_BY_KEY))}; "
-                "declare an endpoint or newer id in SEEDANCE_MODEL_MAP (e.g. ep-2025…=2.0)"
+                f"SEEDANCE_MODEL: unknown Seedance model {self.model!r}; known: {', '.join(self.catalog.models)}; "
+                "add it in SEEDANCE_CATALOG_FILE, or declare an endpoint or newer id in SEEDANCE_MODEL_MAP "
+                "(e.g. ep-2025…=2.0)"
             )
         return self
 
-    def price_table(self) -> dict[Region, dict[str, Price]]:
-        from seedance_mcp.pricing import PRICE_TABLE, parse_price_overrides
-
-        return parse_price_overrides(self.prices) if self.prices else PRICE_TABLE
+    @property
+    def preset_name(self) -> str:
+        """The preset whose rules apply (the sandbox speaking another provider's dialect takes that one's)."""
+        if self.provider == "sandbox" and self.sandbox_as not in (None, "sandbox"):
+            return self.sandbox_as
+        return self.provider
 
     @property
     def preset(self) -> Preset:
-        """The preset whose rules apply (the sandbox speaking another provider's dialect takes that one's)."""
-        if self.provider == "sandbox" and self.sandbox_as not in (None, "sandbox"):
-            return PRESETS[self.sandbox_as]
-        return PRESETS[self.provider]
+        """The preset whose rules apply, in the region chosen (SEEDANCE_REGION), from the merged catalog."""
+        return self.catalog.preset(self.preset_name, self.region)
 
     @property
     def default_model(self) -> str:
@@ -290,6 +313,25 @@ class Settings(BaseModel):
                 continue
             dirs.append(directory)
         return tuple(dirs)
+
+
+def _region_key(catalog: Catalog, name: str, provider: Any, sandbox_as: Any) -> str:
+    """SEEDANCE_REGION as a catalog region key, checked against the provider it is for."""
+    key = catalog.region_named(name)
+    preset_name = sandbox_as if provider == "sandbox" and sandbox_as not in (None, "sandbox") else provider or "ark"
+    preset = catalog.presets.get(str(preset_name))
+    if preset is None:
+        return name
+    if not preset.official:
+        raise ValueError(
+            f"SEEDANCE_REGION applies to Ark itself (the ark and byteplus providers), not to `{preset_name}`; "
+            "leave it unset (a gateway's address is SEEDANCE_BASE_URL)"
+        )
+    cloud = catalog.regions[preset.region].cloud
+    choices = [catalog.regions[r].name for r in catalog.regions_of(cloud)]
+    if key is None or catalog.regions[key].cloud != cloud:
+        raise ValueError(f"SEEDANCE_REGION: {name!r} is not a region of `{preset_name}` (choose: {', '.join(choices)})")
+    return key
 
 
 def _default_inputs_dir(data: dict[str, Any]) -> Path:
@@ -360,6 +402,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
+        if name == "catalog":
+            continue  # built from catalog_file and prices, never read as such
         raw = env.get(f"SEEDANCE_{name.upper()}", "").strip()
         if raw:
             values[name] = raw

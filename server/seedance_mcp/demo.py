@@ -25,8 +25,6 @@ import anyio
 DEMO_RENDER_SECONDS = "8"
 """How long the demo's sandbox render takes, unless SEEDANCE_SANDBOX_RENDER_SECONDS says otherwise."""
 OPENER_WAIT_SECONDS = 5.0
-DEMO_MODEL = "2.0"
-"""Seedance 2.0: a model with a published list price on Ark, so the demo can show what the video would cost."""
 
 
 @dataclass
@@ -222,12 +220,13 @@ async def _demo(prompt: str, output_dir: Path) -> DemoResult | None:
         async with Client(params, read_timeout_seconds=120) as client:
             tools = await client.list_tools()
             print(f"Connected in {time.monotonic() - started:.1f} s; tools: {', '.join(t.name for t in tools.tools)}")
-            print(f'generate_video(prompt="{prompt}", model="{DEMO_MODEL}", duration=5)')
+            # The preset's default model: every preset's default has a list price, so the demo shows the cost.
+            print(f'generate_video(prompt="{prompt}", duration=5)')
 
             async def show(progress: float, total: float | None, message: str | None) -> None:
                 bar.show(progress, total, message)
 
-            arguments = {"prompt": prompt, "model": DEMO_MODEL, "duration": 5}
+            arguments = {"prompt": prompt, "duration": 5}
             result = await client.call_tool("generate_video", arguments, progress_callback=show)
         bar.done()
         if result.is_error:

@@ -517,7 +517,7 @@ class JobManager:
         now = self._now()  # provisional: the journal stamps the job with its own clock as it takes it
         job_id = new_job_id()
         marker = None
-        if self.provider.can_search(request.model_key) and self.settings.safety_identifier is None:
+        if self.provider.can_mark(request.model_key) and self.settings.safety_identifier is None:
             marker = f"seedance-mcp-{job_id.rsplit('-', 1)[-1]}{uuid.uuid4().hex[:8]}"
         job = Job(
             job_id=job_id,

@@ -275,8 +275,12 @@ def check_image(argument: str, data: bytes, size: int | None = None) -> str:
     return fmt
 
 
-def resolve_media(value: str, argument: str, kind: MediaKind, allowed_dirs: Sequence[Path]) -> str:
-    """The URL to send for an image/video/audio argument: URLs pass, local files are read and inlined."""
+def resolve_media(
+    value: str, argument: str, kind: MediaKind, allowed_dirs: Sequence[Path], *, min_seconds: float | None = None
+) -> str:
+    """The URL to send for an image/video/audio argument: URLs and `asset://` ids pass untouched, local files are
+    read, checked and inlined. A reference audio shorter than `min_seconds` (the provider's minimum, 1.8 s) is
+    refused here, before anything is paid for."""
     text = value.strip()
     if not text:
         raise InvalidArgument(argument, "it is empty", allowed="an https URL, a data: URL or a local file path")
@@ -290,7 +294,7 @@ def resolve_media(value: str, argument: str, kind: MediaKind, allowed_dirs: Sequ
     if lowered.startswith(("https://", "http://", "asset://")):
         return text
     if lowered.startswith("data:"):
-        return _check_data_url(text, argument, kind)
+        return _check_data_url(text, argument, kind, min_seconds)
     if lowered.startswith("file://"):
         text = text[7:]
     if kind == "video":
@@ -305,6 +309,7 @@ def resolve_media(value: str, argument: str, kind: MediaKind, allowed_dirs: Sequ
         if suffix not in AUDIO_FORMATS:
             raise InvalidArgument(argument, f"{Path(text).name} is not wav or mp3", allowed="wav, mp3")
         data = read_allowed_file(text, argument, allowed_dirs, MAX_AUDIO_BYTES, what="audio")
+        check_media_length(argument, data, "audio", min_seconds)
         return f"data:audio/{AUDIO_FORMATS[suffix]};base64,{base64.b64encode(data).decode('ascii')}"
     data = read_allowed_file(text, argument, allowed_dirs, MAX_IMAGE_BYTES - 1, what="image")
     fmt = check_image(argument, data)
@@ -428,7 +433,49 @@ def _too_big(argument: str, what: str, size: int, limit: int, *, growing: bool =
     return InvalidArgument(argument, problem, allowed=allowed)
 
 
-def _check_data_url(text: str, argument: str, kind: MediaKind) -> str:
+def media_seconds(data: bytes) -> float | None:
+    """How long an audio or video file plays, from its container's header (nothing is decoded); None when the
+    container does not say. Raises ValueError when the bytes are not a container PyAV can open."""
+    import io
+
+    import av  # imported only when a local reference is checked
+    from av.error import FFmpegError
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if container.duration is not None:
+                return container.duration / av.time_base
+            for stream in container.streams:
+                if stream.duration is not None and stream.time_base is not None:
+                    return float(stream.duration * stream.time_base)
+    except (FFmpegError, OSError) as exc:
+        raise ValueError(str(exc)) from exc
+    return None
+
+
+def check_media_length(argument: str, data: bytes, what: str, min_seconds: float | None) -> None:
+    """Refuse a reference video or audio shorter than the provider's minimum (protocol.md §12.2: 1.8 s)."""
+    if min_seconds is None:
+        return
+    try:
+        seconds = media_seconds(data)
+    except ValueError:
+        raise InvalidArgument(
+            argument,
+            f"the {what} cannot be read (not a playable file)",
+            allowed="wav or mp3" if what == "audio" else "mp4 or mov",
+            hint="Export it again and pass the new file.",
+        ) from None
+    if seconds is not None and seconds < min_seconds:
+        raise InvalidArgument(
+            argument,
+            f"the {what} plays for {seconds:.2f} s; the provider refuses reference {what}s under {min_seconds:g} s",
+            allowed=f"at least {min_seconds:g} s",
+            hint=f"Use a longer {what} (or loop or pad this one).",
+        )
+
+
+def _check_data_url(text: str, argument: str, kind: MediaKind, min_seconds: float | None = None) -> str:
     header, sep, payload = text.partition(",")
     if not sep or ";base64" not in header:
         raise InvalidArgument(argument, "a data: URL must be base64", allowed=f"data:{kind}/<format>;base64,<data>")
@@ -447,6 +494,8 @@ def _check_data_url(text: str, argument: str, kind: MediaKind) -> str:
             return f"data:image/{fmt};base64,{payload}"
     elif len(raw) > MAX_AUDIO_BYTES:
         raise InvalidArgument(argument, f"the audio is {len(raw) / 1e6:.1f} MB", allowed="at most 15 MB")
+    else:
+        check_media_length(argument, raw, "audio", min_seconds)
     return text
 
 

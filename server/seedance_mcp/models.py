@@ -98,6 +98,16 @@ class TaskList(BaseModel):
     spend: Spend
 
 
+class ModelLifecycle(BaseModel):
+    """A model's standing on this provider's region, with the source that says so."""
+
+    status: Literal["retiring", "retired"]
+    date: str | None = Field(default=None, description="The day it retires or retired.")
+    replacement: str | None = Field(default=None, description="The model id the provider names instead.")
+    source: str
+    note: str | None = None
+
+
 class ModelInfo(BaseModel):
     """One model's capabilities on the configured provider."""
 
@@ -124,7 +134,8 @@ class ModelInfo(BaseModel):
     estimated_tokens_5s_default: int = Field(description="Tokens billed for a 5 s clip at the default resolution.")
     options: list[str] = Field(description="Further arguments this model takes, with their values.")
     price: str | None = Field(description="List price per million output tokens, or null when unknown.")
-    lifecycle: str | None = Field(description="Retirement news with its source; null when on sale.")
+    price_source: str | None = Field(default=None, description="Where the price comes from, with its date.")
+    lifecycle: ModelLifecycle | None = Field(description="Retiring or retired here; null when on sale.")
     declared_ids: list[str] = Field(description="Ids and endpoints declared in SEEDANCE_MODEL_MAP as this model.")
     notes: list[str]
 
@@ -136,6 +147,8 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
     gateway_limits: list[str] = Field(description="What this provider narrows beyond the model limits.")
     price_source: str
+    catalog_date: str = Field(description="The day the catalog's facts were last checked.")
+    catalog: str = Field(description="`built-in`, or the files merged into it (SEEDANCE_CATALOG_FILE).")
 
 
 class CancelResult(BaseModel):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from seedance_mcp import __version__
-from seedance_mcp.catalog import PRESETS, Preset
+from seedance_mcp.catalog import Preset
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, JournalUnavailable, SeedanceError
 
@@ -41,11 +41,12 @@ class Runtime:
 
 
 def effective_preset(settings: Settings) -> Preset:
-    """The preset validation and the tools use. The sandbox can speak any preset's dialect (SEEDANCE_SANDBOX_AS)."""
+    """The preset validation and the tools use, from the merged catalog, in the region chosen (SEEDANCE_REGION).
+    The sandbox can speak any preset's dialect (SEEDANCE_SANDBOX_AS), with that preset's models and rules."""
+    preset = settings.preset
     if settings.provider == "sandbox" and settings.sandbox_as not in (None, "sandbox"):
-        emulated = PRESETS[settings.sandbox_as]
-        return replace(emulated, title=f"Embedded sandbox speaking the {emulated.title} dialect")
-    return PRESETS[settings.provider]
+        return replace(preset, title=f"Embedded sandbox speaking the {preset.title} dialect")
+    return preset
 
 
 def _sandbox_paths(preset: Preset, url: str) -> tuple[str, dict[str, str]]:
@@ -178,6 +179,8 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                     render_seconds=settings.sandbox_render_seconds,
                     model_map=dict(settings.model_map),
                     speaks=settings.sandbox_as,
+                    catalog=settings.catalog,
+                    region=preset.region,
                 )
             )
             sandbox = await stack.enter_async_context(running_sandbox(sandbox_state, port=settings.sandbox_port))

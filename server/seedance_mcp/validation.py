@@ -1,6 +1,7 @@
 """Check a generate_video call against the model's and the gateway's real limits, before anything is sent.
 
-Pure: reads only the catalog. Every refusal names the argument, the values this model allows, and what to do.
+Pure: reads only the preset (which carries its models as its region sells them). Every refusal names the argument,
+the values this model allows, and what to do.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import cast
 
 from seedance_mcp.catalog import (
     FIXED_RATIOS,
     MODE_TEXT,
-    MODELS_BY_KEY,
     Mode,
     ModelSpec,
     Preset,
@@ -102,15 +103,50 @@ def _listing(values: Sequence[object]) -> str:
 
 def _models_with(preset: Preset, capability: str) -> str:
     """The ids of this preset's models that have a boolean capability (`draft`, `audio`)."""
-    specs = [MODELS_BY_KEY[k] for k in preset.model_keys]
-    return _listing([s.model_id(preset.region) for s in specs if getattr(s, capability)]) or "none on this provider"
+    return _models_where(preset, lambda s: getattr(s, capability))
+
+
+def _on_sale(preset: Preset, today: date | str | None = None) -> list[ModelSpec]:
+    day = today or date.today()
+    return [s for s in preset.models if s.status_on(day) != "retired"]
+
+
+def retirement(spec: ModelSpec, preset: Preset, model_id: str, today: date | str) -> InvalidArgument | None:
+    """The refusal for a model its region no longer sells, naming the provider's replacement; None if it sells it."""
+    lifecycle = spec.lifecycle
+    if lifecycle is None or lifecycle.status_on(today) != "retired":
+        return None
+    when = f" on {lifecycle.date}" if lifecycle.date else ""
+    instead = "Pick another model from `list_models`."
+    if lifecycle.replacement is not None:
+        try:
+            replacement = preset.model(lifecycle.replacement)
+            instead = (
+                f'Use {replacement.model_id(preset.region)} (model="{replacement.key}") instead: the provider\'s named '
+                "replacement."
+            )
+        except KeyError:
+            instead = f"The provider names {lifecycle.replacement} as its replacement."
+    return InvalidArgument(
+        "model",
+        f"{model_id} was retired on {preset.title}{when} (source: {lifecycle.source})",
+        allowed=_listing([s.model_id(preset.region) for s in _on_sale(preset, today)]),
+        hint=instead,
+    )
 
 
 def resolve_model(
-    name: str | None, preset: Preset, default_model: str, model_map: Mapping[str, str] | None = None
+    name: str | None,
+    preset: Preset,
+    default_model: str,
+    model_map: Mapping[str, str] | None = None,
+    today: date | str | None = None,
 ) -> tuple[ModelSpec, str]:
-    """The catalog model whose rules apply, and the id to send (a declared id or endpoint is sent as given)."""
-    offered = [MODELS_BY_KEY[k].model_id(preset.region) for k in preset.model_keys]
+    """The catalog model whose rules apply, and the id to send (a declared id or endpoint is sent as given).
+
+    A model its region has retired is refused, naming the replacement."""
+    day = today or date.today()
+    offered = [s.model_id(preset.region) for s in _on_sale(preset, day)]
     declared = dict(model_map or {})
     if name is not None and not name.strip():
         raise InvalidArgument(
@@ -122,7 +158,11 @@ def resolve_model(
     wanted = (name if name is not None else default_model).strip()
     mapped = declared.get(wanted.lower())
     if mapped is not None and mapped in preset.model_keys:
-        return MODELS_BY_KEY[mapped], wanted
+        spec = preset.model(mapped)
+        refusal = retirement(spec, preset, wanted, day)
+        if refusal is not None:
+            raise refusal
+        return spec, wanted
     spec = find_model(wanted, preset)
     if spec is None:
         raise InvalidArgument(
@@ -135,6 +175,9 @@ def resolve_model(
                 f'{wanted}=2.0"; tell the user to add that and restart the server.'
             ),
         )
+    refusal = retirement(spec, preset, spec.model_id(preset.region), day)
+    if refusal is not None:
+        raise refusal
     return spec, spec.model_id(preset.region)
 
 
@@ -160,9 +203,7 @@ def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
     else:
         mode = "text"
     if mode not in spec.modes:
-        capable = [
-            MODELS_BY_KEY[k].model_id(preset.region) for k in preset.model_keys if mode in MODELS_BY_KEY[k].modes
-        ]
+        capable = [s.model_id(preset.region) for s in _on_sale(preset) if mode in s.modes]
         argument = {
             "text": "first_frame",
             "first_frame": "first_frame",
@@ -180,9 +221,14 @@ def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
 
 
 def validate_request(
-    args: GenerateArgs, preset: Preset, default_model: str, model_map: Mapping[str, str] | None = None
+    args: GenerateArgs,
+    preset: Preset,
+    default_model: str,
+    model_map: Mapping[str, str] | None = None,
+    today: date | str | None = None,
 ) -> VideoRequest:
-    """A VideoRequest whose every field the provider will accept, or InvalidArgument."""
+    """A VideoRequest whose every field the provider will accept, or InvalidArgument. `today` decides lifecycles
+    (default: the local date)."""
     prompt = args.prompt.strip()
     if not prompt:
         raise InvalidArgument("prompt", "it is empty", hint="Describe the video to make.")
@@ -197,16 +243,17 @@ def validate_request(
             f"it contains the inline flag `--{flag.group(1)}`",
             hint=f"Remove it and pass the value as the `{_FLAG_ARGUMENT[flag.group(1).lower()]}` argument instead.",
         )
-    spec, model_id = resolve_model(args.model, preset, default_model, model_map)
+    spec, model_id = resolve_model(args.model, preset, default_model, model_map, today)
     limits = preset.limits
     for name in limits.unsupported:
-        if getattr(args, name) not in (None, (), []):
+        if getattr(args, name, None) not in (None, (), []):
             raise InvalidArgument(
                 name,
                 f"the `{preset.name}` provider has no way to send it",
                 hint="Leave it out (the provider's default applies) or use a provider that supports it.",
             )
 
+    _check_assets(args, preset)
     mode = pick_mode(args, spec, preset)
     reference_mode = mode in ("reference_images", "multimodal_reference")
     _check_reference_counts(args, spec, model_id)
@@ -230,14 +277,26 @@ def validate_request(
             raise InvalidArgument("service_tier", "a draft cannot use the flex tier", allowed="default")
         # The provider's default resolution is 720p, which it refuses for drafts: send 480p explicitly.
         resolution = "480p"
+    if args.draft_task_id is not None and spec.draft_final_resolutions:
+        # A draft is rendered for real only at these (2.5: 1080p, the provider's default when none is sent).
+        resolutions = tuple(r for r in spec.draft_final_resolutions if r in resolutions)
+        if resolution is not None and resolution not in resolutions:
+            raise InvalidArgument(
+                "resolution",
+                f"{model_id} renders a draft for real only at {_listing(resolutions)}",
+                allowed=f"{_listing(resolutions)} (or leave it out)",
+            )
     if resolution is not None and resolution not in resolutions:
         where = " in reference mode" if reference_mode and resolution in spec.resolutions else ""
         raise InvalidArgument(
             "resolution",
             f"{model_id} cannot render {resolution}{where} on `{preset.name}`",
             allowed=_listing(resolutions),
+            hint=_higher_resolution_hint(preset, resolution),
         )
     default_resolution = spec.default_resolution
+    if args.draft_task_id is not None and spec.draft_final_resolutions and resolutions:
+        default_resolution = resolutions[0]
     if default_resolution not in resolutions and resolutions:
         default_resolution = resolutions[-1]
     effective_resolution: Resolution = resolution or default_resolution
@@ -255,8 +314,9 @@ def validate_request(
                 hint="Crop the image to the ratio you want instead.",
             )
         ratio = "adaptive"
-    if spec.default_duration_auto and duration is None and args.frames is None:
+    if spec.default_duration_auto and duration is None and args.frames is None and args.draft_task_id is None:
         # Left out, the provider picks the length (-1) and bills the real one: that has doubled bills. 5 s it is.
+        # (A draft rendered for real keeps the draft's length: nothing may be sent for it.)
         duration = 5
     default_ratio: Ratio = spec.default_t2v_ratio if mode == "text" else spec.default_i2v_ratio
     if mode == "reference_images":
@@ -313,6 +373,8 @@ def validate_request(
         execution_expires_after=args.execution_expires_after,
         priority=args.priority,
         draft_task_id=args.draft_task_id.strip() if args.draft_task_id else None,
+        family=spec.family,
+        output_size=(width, height),
         effective_resolution=effective_resolution,
         effective_ratio=effective_ratio,
         effective_seconds=effective_seconds,
@@ -426,8 +488,39 @@ def _duration_text(spec: ModelSpec) -> str:
 
 
 def _models_where(preset: Preset, test: Callable[[ModelSpec], object]) -> str:
-    specs = [MODELS_BY_KEY[k] for k in preset.model_keys]
-    return _listing([s.model_id(preset.region) for s in specs if test(s)]) or "none on this provider"
+    return _listing([s.model_id(preset.region) for s in _on_sale(preset) if test(s)]) or "none on this provider"
+
+
+def _higher_resolution_hint(preset: Preset, resolution: str) -> str | None:
+    capable = [s.model_id(preset.region) for s in _on_sale(preset) if resolution in s.resolutions]
+    return f"Models that render {resolution} here: {_listing(capable)}." if capable else None
+
+
+_MEDIA_ARGUMENTS = ("first_frame", "last_frame", "reference_images", "reference_videos", "reference_audios")
+_ASSET = re.compile(r"asset://[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def _check_assets(args: GenerateArgs, preset: Preset) -> None:
+    """`asset://<id>` media name items of the account's asset library on Ark itself (real people, reusable media,
+    created in the console): passed through untouched there, refused where the gateway cannot reach that library."""
+    for name in _MEDIA_ARGUMENTS:
+        value = getattr(args, name)
+        values: Sequence[str] = (value,) if isinstance(value, str) else value or ()
+        for index, item in enumerate(values):
+            text = item.strip()
+            if not text.lower().startswith("asset://"):
+                continue
+            argument = name if isinstance(value, str) else f"{name}[{index}]"
+            if not preset.assets:
+                raise InvalidArgument(
+                    argument,
+                    f"asset:// ids name media in an Ark account's own asset library, which the `{preset.name}` "
+                    "provider cannot reach",
+                    allowed="an https URL, a data: URL or a local file path",
+                    hint="Pass the media itself, or use the ark or byteplus provider with the account that owns it.",
+                )
+            if not _ASSET.fullmatch(text):
+                raise InvalidArgument(argument, f"{text!r} is not an asset id", allowed="asset://<ASSET_ID>")
 
 
 def _check_task_type(
@@ -491,8 +584,9 @@ def _check_newer_fields(args: GenerateArgs, spec: ModelSpec, model_id: str, mode
         if not spec.web_search:
             raise InvalidArgument(
                 "web_search",
-                f"{model_id} has no web search",
-                hint=f"Drop it, or use {_models_where(preset, lambda s: s.web_search)}.",
+                f"{model_id} has no web search on {preset.title}",
+                hint=(f"{spec.region_note}. " if spec.region_note and "web_search" in spec.region_note else "")
+                + f"Drop it, or use {_models_where(preset, lambda s: s.web_search)}.",
             )
         if mode != "text":
             raise InvalidArgument("web_search", "web search works on text-only requests", hint="Drop the images.")

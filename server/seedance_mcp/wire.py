@@ -51,7 +51,11 @@ class VideoRequest(BaseModel):
     execution_expires_after: int | None = None
     priority: int | None = None
     draft_task_id: str | None = None
-    """Finalise this 1.5 pro draft task: its settings and media are the draft's."""
+    """Render this draft task for real (1.5 pro, 2.5): its settings and media are the draft's."""
+    family: Literal["seedance", "gemini"] = "seedance"
+    """Seedance proper, or a model a gateway sells through its Seedance API (aiid's gemini-omni)."""
+    output_size: tuple[int, int] | None = None
+    """Width and height of the output at the effective resolution and ratio (`adaptive` estimated as 16:9)."""
     effective_resolution: Resolution
     effective_ratio: Ratio
     effective_seconds: float

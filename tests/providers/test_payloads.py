@@ -92,7 +92,7 @@ def test_an_argument_left_out_is_not_sent() -> None:
     """Only the last frame is asked for unasked on Ark: it is free there, and it is the result's picture."""
     _, _, body = build("ark")
     assert body == {
-        "model": "doubao-seedance-1-5-pro-251215",
+        "model": "doubao-seedance-2-0-mini-260615",  # the ark preset's default since 1.5 pro retired (issue 16)
         "content": [{"type": "text", "text": "a kitten yawns"}],
         "return_last_frame": True,
     }
@@ -116,7 +116,8 @@ def test_gptge_puts_parameters_in_short_inline_flags_and_audio_in_the_body() -> 
         "model": "doubao-seedance-1-5-pro-251215",
         "content": [
             {"type": "text", "text": "a kitten yawns --rs 720p --ratio 16:9 --dur 5 --seed 11 --cf false --wm true"},
-            {"type": "image_url", "image_url": {"url": IMG1}, "role": "first_frame"},
+            # gpt.ge's image-to-video is "text + image_url": roles only for first/last-frame videos.
+            {"type": "image_url", "image_url": {"url": IMG1}},
         ],
         "generate_audio": False,
     }

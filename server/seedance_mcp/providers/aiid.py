@@ -4,7 +4,8 @@ aiid's Seedance task API takes a required `prompt` beside the Ark `content[]`, a
 (`t2v|i2v|i2v_first_last|reference_images|reference_material`; gemini-omni `t2v|r2v|edit`) and `function_mode`
 (`omni_reference`). The body carries each argument once, in the field its document names as the one that
 "affects the final generation configuration": media as `content[]` items with their `role` (reference items
-also `name`d `image 1`, `video 1`, … so a prompt can cite them), `duration`, `ratio`, `resolution`,
+also `name`d `"1"`, `"2"`, … in order, as the document's example names them, so a prompt can cite them),
+`duration`, `ratio`, `resolution`,
 `generate_audio`, `watermark`. Nothing else has a field there: the preset refuses it before a body is built.
 
 Results may sit at the top level or in `items[]` (`items[].status`, `items[].content.video_url` or
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from seedance_mcp.catalog import MODELS_BY_KEY
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers.base import WithoutTaskList, require_task_id
 from seedance_mcp.providers.openai_videos import parse_video
@@ -44,7 +44,7 @@ _NOT_CARRIED = (
 
 def aiid_mode(request: VideoRequest) -> str:
     """The compatibility `mode` for a checked request: gemini-omni's t2v / r2v / edit, or Seedance's five."""
-    if MODELS_BY_KEY[request.model_key].family == "gemini":
+    if request.family == "gemini":
         if request.omni_reference_task_type == "edit":
             return "edit"
         return GEMINI_MODES[request.mode]
@@ -52,8 +52,8 @@ def aiid_mode(request: VideoRequest) -> str:
 
 
 def build_content(request: VideoRequest) -> list[dict[str, Any]]:
-    """Ark `content[]`: the prompt as the text item, then each medium with its role; references are named
-    `image N` / `video N` / `audio N` (the name a prompt can refer to them by)."""
+    """Ark `content[]`: the prompt as the text item, then each medium with its role; references are named `"1"`,
+    `"2"`, … across images, videos and audios in that order (the names a prompt can refer to them by)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
 
     def item(kind: str, url: str, role: str, name: str | None = None) -> dict[str, Any]:
@@ -66,12 +66,16 @@ def build_content(request: VideoRequest) -> list[dict[str, Any]]:
         content.append(item("image_url", request.first_frame, "first_frame"))
     if request.last_frame is not None:
         content.append(item("image_url", request.last_frame, "last_frame"))
-    for kind, role, label, urls in (
-        ("image_url", "reference_image", "image", request.reference_images),
-        ("video_url", "reference_video", "video", request.reference_videos),
-        ("audio_url", "reference_audio", "audio", request.reference_audios),
-    ):
-        content.extend(item(kind, url, role, f"{label} {n}") for n, url in enumerate(urls, start=1))
+    references = [
+        (kind, url, role)
+        for kind, role, urls in (
+            ("image_url", "reference_image", request.reference_images),
+            ("video_url", "reference_video", request.reference_videos),
+            ("audio_url", "reference_audio", request.reference_audios),
+        )
+        for url in urls
+    ]
+    content.extend(item(kind, url, role, str(n)) for n, (kind, url, role) in enumerate(references, start=1))
     return content
 
 
@@ -84,7 +88,7 @@ def build_body(request: VideoRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"model": request.model_id, "prompt": request.prompt, "mode": mode}
     if request.mode != "text":
         body["content"] = build_content(request)
-    if request.mode == "multimodal_reference" and MODELS_BY_KEY[request.model_key].family == "seedance":
+    if request.mode == "multimodal_reference" and request.family == "seedance":
         body["function_mode"] = "omni_reference"
     for name in _CARRIED:
         value = getattr(request, name)

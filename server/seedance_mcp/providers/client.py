@@ -133,9 +133,10 @@ class ProviderClient:
         return self.dialect.create_request(request, self.base_url_for(request.model_key))
 
     def with_safety_identifier(self, request: HttpRequest, value: str) -> HttpRequest:
-        """The create request carrying `safety_identifier` (Ark echoes it on the task; others get no such field)."""
+        """The create request carrying `safety_identifier` (Ark echoes it on the task; gateways whose documents
+        lack the field, and other dialects, get none)."""
         body = request.json_body
-        if self.dialect.name != "ark" or body is None or body.get("safety_identifier") is not None:
+        if not self.preset.sends_safety_identifier() or body is None or body.get("safety_identifier") is not None:
             return request
         return request.model_copy(update={"json_body": {**body, "safety_identifier": value}})
 
@@ -284,6 +285,11 @@ class ProviderClient:
             except UnexpectedResponse as exc:
                 found[task_id] = exc
         return found
+
+    def can_mark(self, model_key: str) -> bool:
+        """Whether a create may carry this server's marker (in `safety_identifier`) and the provider lists the
+        tasks it would be found in: the marker only helps where both hold."""
+        return self.preset.sends_safety_identifier() and self.can_search(model_key)
 
     def can_search(self, model_key: str) -> bool:
         """Whether the provider lists the account's tasks (where a lost create answer's task can be looked for)."""

@@ -1,7 +1,10 @@
 """The gpt.ge (V-API) task dialect: `POST /task/volces/seedance`, `GET /task/{id}` (protocol.md §9.1).
 
 Ark `content[]` with the parameters as inline flags (the short aliases gpt.ge documents: `--rs`, `--dur`, `--cf`),
-`generate_audio` and `draft` as body fields. The create answer is an envelope (`data.task_id`) or a bare id.
+`generate_audio` and `draft` as body fields. Its document's roles are `first_frame` and `last_frame` only, "required
+for first/last-frame videos", and its image-to-video example is "text + image_url": a lone first frame goes
+without a role (reference images cannot be said there; the preset refuses them). The create answer is an envelope
+(`data.task_id`) or a bare id.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ FLAGS = {
 def build_body(request: VideoRequest) -> dict[str, Any]:
     content = build_content(request)
     content[0] = {"type": "text", "text": prompt_with_flags(request, FLAGS)}
+    if request.last_frame is None:
+        content = [{k: v for k, v in item.items() if k != "role"} for item in content]
     body: dict[str, Any] = {"model": request.model_id, "content": content}
     for name in ("generate_audio", "draft"):
         value = getattr(request, name)

@@ -19,15 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedance_mcp.catalog import (
-    FIXED_RATIOS,
-    MODELS,
-    MODELS_BY_KEY,
-    OPENAI_STRICT_UNSUPPORTED,
-    ModelSpec,
-    Ratio,
-    Resolution,
-)
+from seedance_mcp.catalog import FIXED_RATIOS, ModelSpec, Ratio, Resolution, builtin_catalog
 from seedance_mcp.errors import InvalidArgument, UnexpectedResponse
 from seedance_mcp.providers.base import (
     WithoutTaskList,
@@ -52,9 +44,23 @@ _MODES = {
 }
 _METADATA_FIELDS = ("seed", "camera_fixed", "frames", "draft", "return_last_frame")
 
-STRICT_UNSUPPORTED = OPENAI_STRICT_UNSUPPORTED
-"""The generate_video arguments the strict field set has no way to carry (validation should refuse them first).
-Besides these, two values cannot be said: `ratio="adaptive"` (a size names a width and a height) and
+STRICT_UNSUPPORTED: tuple[str, ...] = (
+    "last_frame",
+    "reference_images",
+    "reference_videos",
+    "reference_audios",
+    "frames",
+    "seed",
+    "camera_fixed",
+    "watermark",
+    "generate_audio",
+    "draft",
+    "return_last_frame",
+    "service_tier",
+)
+"""The generate_video arguments the strict field set (what the official `openai` SDK sends: prompt, model, seconds,
+size and a first frame) has no way to carry; the `openai-compatible` preset refuses them first (its catalog entry
+lists them). Besides these, two values cannot be said: `ratio="adaptive"` (a size names a width and a height) and
 `duration=-1` (`seconds` is a number of seconds)."""
 
 
@@ -95,8 +101,9 @@ def size_of(request: VideoRequest) -> str:
             allowed=", ".join(FIXED_RATIOS),
             hint="Pass a fixed ratio with the resolution, or leave out both for the gateway's default size.",
         )
-    spec = MODELS_BY_KEY[request.model_key]
-    width, height = spec.size(request.resolution or request.effective_resolution, fixed)
+    if request.output_size is None:
+        raise InvalidArgument("resolution", "the output size of this request is not known", hint="Pass a resolution.")
+    width, height = request.output_size
     return f"{width}x{height}"
 
 
@@ -132,8 +139,9 @@ def build_extended_body(request: VideoRequest) -> dict[str, Any]:
 def resolution_and_ratio(size: str, model: str | None = None) -> tuple[Resolution, Ratio] | None:
     """A `"WxH"` size read back as the catalog's resolution and ratio (the model's own table first)."""
     wanted = size.strip().lower().replace("×", "x")
-    specs: list[ModelSpec] = [s for s in MODELS if model in (s.cn_id, s.byteplus_id, *s.aliases)]
-    for spec in (*specs, *MODELS):
+    models = tuple(builtin_catalog().models.values())
+    specs: list[ModelSpec] = [s for s in models if model and model.lower() in s.names()]
+    for spec in (*specs, *models):
         for resolution, cells in spec.sizes.items():
             for ratio, (width, height) in zip(FIXED_RATIOS, cells, strict=True):
                 if wanted == f"{width}x{height}":

@@ -2,7 +2,8 @@
 
 Ark `content[]` with the four inline flags YEScale documents (`--duration`, `--resolution`, `--ratio`,
 `--camerafixed`); validation has already refused everything else for this preset and enforced its
-`--duration 5|10` and `--resolution 480p|1080p`.
+`--duration 5|10` and `--resolution 480p|1080p`. Its content objects have `type`, `text` and `image_url` only: the
+one image (a first frame) goes without a role.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ FLAGS = {name: LONG_NAMES[name] for name in ("resolution", "duration", "ratio", 
 
 
 def build_body(request: VideoRequest) -> dict[str, Any]:
-    content = build_content(request)
+    content = [{k: v for k, v in item.items() if k != "role"} for item in build_content(request)]
     content[0] = {"type": "text", "text": prompt_with_flags(request, FLAGS)}
     return {"model": request.model_id, "content": content}
 

@@ -49,7 +49,6 @@ from seedance_mcp.sandbox.state import (
     Fault,
     SandboxState,
     SandboxTask,
-    check_ark_body,
     output_size,
     read_inline_flags,
     size_settings,
@@ -269,7 +268,8 @@ def _render_draft(task: SandboxTask, draft: SandboxTask, body: dict[str, Any]) -
     task.ratio, task.duration, task.frames, task.seed = draft.ratio, draft.duration, draft.frames, draft.seed
     task.generate_audio = draft.generate_audio
     resolution = body.get("resolution")
-    task.resolution = resolution if resolution in task.spec.resolutions else task.spec.default_resolution
+    finals = task.spec.draft_final_resolutions or (task.spec.default_resolution,)
+    task.resolution = resolution if resolution in task.spec.resolutions else finals[0]
     task.return_last_frame = bool(body.get("return_last_frame"))
 
 
@@ -301,9 +301,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
             # The Ark SDK sends every create field, the unset ones as null: Ark reads null as absent.
             body = without_nulls(await read_json(request))
             strict = dialect in ("ark", "kkiai")
-            checked = check_ark_body(
-                body, strict_fields=strict, tasks=state.tasks, now=state.clock(), model_map=state.model_map
-            )
+            checked = state.check_ark(body, strict_fields=strict)
             task = state.new_task(dialect, checked.spec, checked.model, checked.prompt, body)
             if checked.draft is not None:
                 _render_draft(task, checked.draft, body)
@@ -403,7 +401,9 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         try:
             early, task = await create_common(request, "openai")
         except ArkRejection as exc:
-            return openai_error(400 if exc.status < 500 else exc.status, exc.message, exc.code, exc.param)
+            # OpenAI answers an unknown model with 404; other refusals are 400s.
+            status = exc.status if exc.status in (404,) or exc.status >= 500 else 400
+            return openai_error(status, exc.message, exc.code, exc.param)
         if early is not None:
             return early
         assert task is not None
@@ -418,6 +418,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         await _delay_if_slow(state, "status")
         task = state.task(request.path_params["task_id"])
         if task is None:
+            if dialect == "openai":  # in OpenAI's own envelope, which the `openai` SDK reads
+                return openai_error(404, "Video not found", "not_found", "video_id"), None
             return ark_error(404, "NotFound.TaskId", "The specified task does not exist."), None
         task.polls += 1
         state.statuses_read += 1
@@ -645,7 +647,9 @@ def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
         body = await request.json()
         if "render_seconds" in body:
             state.render_seconds = float(body["render_seconds"])
-        return JSONResponse({"render_seconds": state.render_seconds})
+        if "inactive_models" in body:  # catalog keys this account has not activated (404 ModelNotOpen)
+            state.inactive_models = {str(key) for key in body["inactive_models"]}
+        return JSONResponse({"render_seconds": state.render_seconds, "inactive_models": sorted(state.inactive_models)})
 
     routes = [
         Route("/api/v3/contents/generations/tasks", ark_create, methods=["POST"]),
@@ -749,7 +753,7 @@ def _openai_create(state: SandboxState, body: dict[str, Any]) -> SandboxTask:
         # new-api merges `metadata` into the Ark body it forwards.
         ark.update({k: v for k, v in cast("dict[str, Any]", metadata).items() if k not in ("model", "content")})
     ark = without_nulls(ark)
-    check_ark_body(ark, strict_fields=False, model_map=state.model_map)
+    state.check_ark(ark, strict_fields=False)
     task = state.new_task("openai", spec, str(model), prompt, ark, logged=_loggable(body))
     _configure_task(task, ark)
     return task
@@ -981,7 +985,7 @@ def _aiid_create(state: SandboxState, raw_body: dict[str, Any]) -> SandboxTask:
         ark = _gemini_body(spec, model, mode or ("r2v" if media else "t2v"), content, kinds, settings)
     else:
         ark = {"model": model, "content": content, **settings}
-        check_ark_body(ark, strict_fields=False, model_map=state.model_map)
+        state.check_ark(ark, strict_fields=False)
     task = state.new_task("aiid", spec, model, prompt, ark, logged=body, id_prefix="task_")
     _configure_task(task, ark)
     return task

@@ -78,7 +78,14 @@ class SandboxServer:
         self._server.should_exit = True
 
     def close(self) -> None:
-        """Release the listening socket (uvicorn does not close sockets it was handed)."""
+        """Release the listening socket (uvicorn does not close sockets it was handed).
+
+        Its asyncio servers are closed first: when the serving task was cancelled (the embedded sandbox ends with
+        the server's runtime) uvicorn never closed them, so the event loop still watched this socket's descriptor;
+        closed under that watch, the next socket given the same number inherited a dead registration and never
+        accepted a connection (a second embedded sandbox in one process answered nothing)."""
+        for server in getattr(self._server, "servers", ()):
+            server.close()
         self._socket.close()
 
 

@@ -1,4 +1,5 @@
-"""The sandbox's tasks, its fault plan, its request log, and Ark's validation rules read from the catalog."""
+"""The sandbox's tasks, its fault plan, its request log, and Ark's validation rules read from the catalog (the
+models of the region it plays, as that region sells them: a model retired there is refused as Ark refuses it)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from seedance_mcp.catalog import FIXED_RATIOS, MODELS, MODELS_BY_KEY, ModelSpec, Ratio, Resolution
+from seedance_mcp.catalog import FIXED_RATIOS, Catalog, ModelSpec, Ratio, Region, Resolution, builtin_catalog
 
 FaultKind = Literal[
     "http_429", "http_500", "http_503", "slow", "drop_before", "drop_after", "malformed", "expired_url", "bad_status"
@@ -109,9 +110,9 @@ class SandboxTask:
         return record
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> SandboxTask | None:
+    def from_record(cls, record: Mapping[str, Any], models: Mapping[str, ModelSpec]) -> SandboxTask | None:
         """A task read back from the tasks file, or None when it no longer makes sense (an unknown model)."""
-        spec = MODELS_BY_KEY.get(str(record.get("spec")))
+        spec = models.get(str(record.get("spec")))
         if spec is None:
             return None
         known = {f.name for f in fields(cls)} - {"spec"}
@@ -153,7 +154,21 @@ class SandboxState:
     last_port: int = 0
     """The port the sandbox last served on, as the tasks file says: a restarted sandbox binds it again when it
     is free, so the video URLs it handed out before keep working."""
+    catalog: Catalog = field(default_factory=builtin_catalog)
+    """The catalog whose rules it applies (the server's merged one, so a model a user adds is accepted too)."""
+    region: Region = "cn"
+    """The region it plays: its models, as that region sells them (4k, drafts, retirements)."""
+    inactive_models: set[str] = field(default_factory=lambda: set[str]())
+    """Catalog keys this account has not activated: a create names one, the answer is 404 ModelNotOpen."""
     _file_offset: int = field(default=0, init=False, repr=False)
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        """The models the region it plays sells or sold, as it sells them."""
+        return self.catalog.by_region.get(self.region, {})
+
+    def today(self) -> str:
+        return time.strftime("%Y-%m-%d", time.localtime(self.clock()))
 
     def load_tasks(self) -> None:
         """Read the tasks file (if any): tasks, deletions and the last port; tasks written by another process
@@ -183,7 +198,7 @@ class SandboxState:
             return
         event = cast("dict[str, Any]", entry)
         if isinstance(event.get("task"), dict):
-            task = SandboxTask.from_record(cast("dict[str, Any]", event["task"]))
+            task = SandboxTask.from_record(cast("dict[str, Any]", event["task"]), self.models)
             known = self.tasks.get(task.id) if task is not None else None
             if known is not None and task is not None:  # a change (a cancel, a new URL) made by another process
                 known.cancelled_at = task.cancelled_at if known.cancelled_at is None else known.cancelled_at
@@ -266,7 +281,20 @@ class SandboxState:
 
     def spec_for(self, model: str, *, families: tuple[str, ...] = ("seedance",)) -> ModelSpec | None:
         """The catalog model a create's `model` names (a declared id first), among the given families."""
-        return find_spec(model, self.model_map, families=families)
+        return find_spec(model, self.model_map, families=families, models=self.models)
+
+    def check_ark(self, body: dict[str, Any], *, strict_fields: bool = True) -> ArkCreate:
+        """Ark's create-time validation with this sandbox's models, tasks, clock and account."""
+        return check_ark_body(
+            body,
+            strict_fields=strict_fields,
+            tasks=self.tasks,
+            now=self.clock(),
+            model_map=self.model_map,
+            models=self.models,
+            today=self.today(),
+            inactive=self.inactive_models,
+        )
 
     def take_fault(self, route: str, kinds: frozenset[str] | None = None) -> Fault | None:
         """The next planned fault for `route` (of one of `kinds`, when given), used up by one request."""
@@ -344,14 +372,20 @@ class ArkRejection(Exception):
 
 
 def find_spec(
-    model: str, model_map: Mapping[str, str] | None = None, *, families: tuple[str, ...] = ("seedance",)
+    model: str,
+    model_map: Mapping[str, str] | None = None,
+    *,
+    families: tuple[str, ...] = ("seedance",),
+    models: Mapping[str, ModelSpec] | None = None,
 ) -> ModelSpec | None:
     """The catalog model for a create's `model`: a declared id or endpoint (`model_map`, lower-cased keys) first,
-    then the catalog's ids and aliases; only models of `families` (gemini-omni is sold by aiid alone)."""
+    then the catalog's ids and aliases; only models of `families` (gemini-omni is sold by aiid alone). `models`:
+    the region's (default: the built-in catalog's Volcengine models)."""
+    offered = models if models is not None else builtin_catalog().by_region["cn"]
     declared = (model_map or {}).get(model.strip().lower())
-    if declared is not None and declared in MODELS_BY_KEY and MODELS_BY_KEY[declared].family in families:
-        return MODELS_BY_KEY[declared]
-    for spec in MODELS:
+    if declared is not None and declared in offered and offered[declared].family in families:
+        return offered[declared]
+    for spec in offered.values():
         if spec.family in families and model in (spec.cn_id, spec.byteplus_id, *spec.aliases):
             return spec
     return None
@@ -402,18 +436,29 @@ def check_ark_body(
     tasks: Mapping[str, SandboxTask] | None = None,
     now: float = 0.0,
     model_map: Mapping[str, str] | None = None,
+    models: Mapping[str, ModelSpec] | None = None,
+    today: str | None = None,
+    inactive: set[str] | frozenset[str] = frozenset(),
 ) -> ArkCreate:
     """Ark's create-time validation, from the catalog, or ArkRejection. `body` has no nulls (see without_nulls);
-    `tasks` are the tasks a `draft_task` item may name (as of `now`); `model_map` the declared ids and endpoints."""
+    `tasks` are the tasks a `draft_task` item may name (as of `now`); `model_map` the declared ids and endpoints;
+    `models` the region's models (a model retired there by `today` is unknown, as Ark says of a shut-down model);
+    `inactive` the keys this account has not activated."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ArkRejection(400, "MissingParameter.model", "The request is missing the required parameter `model`")
-    spec = find_spec(model, model_map)
-    if spec is None:
+    spec = find_spec(model, model_map, models=models)
+    if spec is None or (today is not None and spec.status_on(today) == "retired"):
         raise ArkRejection(
             404,
             "InvalidEndpointOrModel.NotFound",
             f"The model or endpoint {model} does not exist or you do not have access to it.",
+        )
+    if spec.key in inactive:
+        raise ArkRejection(
+            404,
+            "ModelNotOpen",
+            f"Your account has not activated the model {model}. Please activate the model service in the Ark console.",
         )
     content: Any = body.get("content")
     if not isinstance(content, list) or not content:
@@ -446,7 +491,7 @@ def check_ark_body(
         else:
             raise _invalid("content", f"unknown content type {kind!r}")
     if draft_ids:
-        draft = _check_draft_item(body, spec, model, draft_ids, kinds, tasks or {}, now)
+        draft = _check_draft_item(body, spec, model, draft_ids, len(items), tasks or {}, now)
         _check_fields(body, spec, "text", kinds, strict_fields)
         return ArkCreate(spec, model, prompt or draft.prompt, draft)
     images = [r for r, k in zip(roles, kinds, strict=True) if k == "image_url"]
@@ -499,17 +544,22 @@ def _check_draft_item(
     spec: ModelSpec,
     model: str,
     draft_ids: list[str],
-    kinds: list[str],
+    items: int,
     tasks: Mapping[str, SandboxTask],
     now: float,
 ) -> SandboxTask:
-    """A `draft_task` item (1.5 pro): render an existing, succeeded draft of the same model for real."""
+    """A `draft_task` item (1.5 pro, 2.5): render an existing, succeeded draft of the same model for real, at the
+    resolutions the model finalises drafts at (2.5: 1080p)."""
     if not spec.draft:
         raise _invalid("content", f"the model {model} has no draft tasks to render")
-    if len(draft_ids) > 1 or kinds:
-        raise _invalid("content", "a draft_task item goes alone (with at most a text item)")
+    if len(draft_ids) > 1 or items > 1:
+        raise _invalid("content", "draft_task must be the only content item")
     if body.get("draft"):
         raise _invalid("draft", "a draft_task item renders a draft for real; it cannot itself be a draft")
+    resolution = body.get("resolution")
+    if resolution is not None and spec.draft_final_resolutions and resolution not in spec.draft_final_resolutions:
+        allowed = ", ".join(spec.draft_final_resolutions)
+        raise _invalid("resolution", f"a draft is rendered for real only at {allowed}, not {resolution}")
     draft = tasks.get(draft_ids[0])
     if draft is None:
         raise ArkRejection(404, "NotFound.DraftTask", f"The draft task {draft_ids[0]} does not exist.", "content")
@@ -604,6 +654,9 @@ def _check_task_fields(body: dict[str, Any], spec: ModelSpec, mode: str, kinds: 
             raise _invalid("omni_reference_task_type", f"{task_type} is not supported (allowed: {allowed})")
         if task_type in ("edit", "extend") and "video_url" not in kinds:
             raise _invalid("omni_reference_task_type", f"{task_type} needs a reference video to {task_type}")
+        duration = body.get("duration")
+        if task_type == "edit" and spec.duration_auto and duration is not None and duration != -1:
+            raise _invalid("duration", f"an edit task keeps its video's length: only -1 is supported, not {duration}")
         if task_type == "reference" and mode != "multimodal_reference":
             raise _invalid("omni_reference_task_type", "reference needs reference media")
     tools: Any = body.get("tools")

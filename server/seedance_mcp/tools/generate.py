@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from seedance_mcp.store import Job
     from seedance_mcp.wire import VideoRequest
 
-from seedance_mcp.catalog import MODELS_BY_KEY, Preset, expected_render_seconds
+from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import (
     ConfigurationError,
@@ -40,7 +40,7 @@ from seedance_mcp.tools.approval import (
     spend_limits,
 )
 from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure
-from seedance_mcp.tools.models import catalog_summary
+from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
 
 # Reusable argument types: the descriptions are what the model reads.
@@ -48,7 +48,7 @@ ImageArg = Annotated[
     str | None,
     Field(description="https URL, data: URL or local file path."),
 ]
-Resolution = Literal["480p", "720p", "1080p"]
+Resolution = Literal["480p", "720p", "1080p", "4k"]
 RatioArg = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive", "9:21", "keep_ratio"]
 
 
@@ -126,7 +126,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         generate_audio: Annotated[
             bool | None, Field(strict=True, description="Sound (default on where offered).")
         ] = None,
-        draft: Annotated[bool | None, Field(strict=True, description="1.5 pro: cheap 480p preview.")] = None,
+        draft: Annotated[bool | None, Field(strict=True, description="Cheap 480p preview (2.5, 1.5 pro).")] = None,
         return_last_frame: Annotated[
             bool | None,
             Field(strict=True, description="Also save the last frame as a PNG (Ark gives its URL anyway)."),
@@ -150,7 +150,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         approval_id: Annotated[
             str | None, Field(description="From a refusal or dry run that asked for the user's approval, once given.")
         ] = None,
-        draft_task_id: Annotated[str | None, Field(description="Render this 1.5 pro draft task for real.")] = None,
+        draft_task_id: Annotated[str | None, Field(description="Render this draft task for real.")] = None,
         wait: Annotated[bool, Field(strict=True, description="Wait (bounded) for the video.")] = True,
         dry_run: Annotated[
             bool,
@@ -191,7 +191,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             priority=priority,
             draft_task_id=draft_task_id,
         )
-        lifecycle: str | None = None
+        spec: ModelSpec | None = None
         # What an unexpected failure may have cost: nothing before the journal insert; after it, look.
         started = time.time()
         runtime: Runtime | None = None
@@ -201,7 +201,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
-            lifecycle = MODELS_BY_KEY[request.model_key].lifecycle
+            spec = preset.model(request.model_key)
             try:
                 runtime = await ctx.request_context.lifespan_context.get()
             except JournalUnavailable as exc:  # the runtime waits for its journal to come back
@@ -211,18 +211,18 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             request = await _videos_of_tasks(runtime, request, who.principal)
             request = await _draft_of_caller(runtime, request, who.principal)
             if _has_media(request):
-                request = await anyio.to_thread.run_sync(_resolve_media, request, settings)
+                request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
             http_request = runtime.provider.create_request(request)
             from seedance_mcp.pricing import quote
 
             price = quote(
-                settings.price_table(),
-                preset.region,
-                model_key=request.model_key,
+                spec,
+                preset.currency,
                 resolution=request.effective_resolution,
                 with_video_input=bool(request.reference_videos),
                 generate_audio=request.generate_audio,
                 flex=request.service_tier == "flex",
+                draft=bool(request.draft),
             )
             quote = quote_of(runtime.provider.preset.name, request, http_request, who.principal, price)
             if dry_run:
@@ -231,7 +231,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 needed = needs_approval(who, quote.estimate)
                 minted = await approvals.mint(quote) if needed and not asks else None
                 task.next_step += approval_note(who, quote, asks, minted)
-                return await task_result(task)
+                return noted(await task_result(task), spec, preset)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
@@ -243,7 +243,6 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
             if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
-            spec = MODELS_BY_KEY[request.model_key]
             # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
             # SEEDANCE_SANDBOX_RENDER_SECONDS), not as long as Seedance's.
             if settings.provider == "sandbox":
@@ -265,11 +264,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             )
             if wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
-            return await task_result(job_result(job, reused=reused), job)
+            return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
-            # A refusal of a model the provider is retiring: say what is known of it.
-            known = f" What is known of this model: {lifecycle}." if lifecycle else ""
-            raise ToolError(str(exc) + known) from exc
+            # A refusal of a catalog model (not found, not open): say what the catalog knows of it.
+            raise ToolError(str(exc) + model_refusal_note(exc, spec, preset)) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
@@ -386,7 +384,7 @@ def _has_media(request: VideoRequest) -> bool:
     )
 
 
-def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
+def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:
     from seedance_mcp.media import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
@@ -399,7 +397,7 @@ def _resolve_media(request: VideoRequest, settings: Settings) -> VideoRequest:
         values: tuple[str, ...] = getattr(request, name)
         if values:
             update[name] = tuple(
-                resolve_media(value, f"{name}[{i}]", kind, dirs)  # type: ignore[arg-type]
+                resolve_media(value, f"{name}[{i}]", kind, dirs, min_seconds=min_seconds)  # type: ignore[arg-type]
                 for i, value in enumerate(values)
             )
     if not update:

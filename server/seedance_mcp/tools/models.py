@@ -3,14 +3,21 @@ generate_video description carries."""
 
 from __future__ import annotations
 
-from mcp.server import MCPServer
-from mcp.types import ToolAnnotations
+from datetime import date
 
-from seedance_mcp.catalog import MODE_TEXT, MODELS_BY_KEY, ModelSpec, Preset, estimate_tokens
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+
+from seedance_mcp.catalog import MODE_TEXT, ModelSpec, Preset, estimate_tokens
 from seedance_mcp.config import Settings
-from seedance_mcp.models import ModelInfo, ModelList
-from seedance_mcp.pricing import CURRENCY_OF, PRICE_SOURCE
+from seedance_mcp.errors import ProviderError
+from seedance_mcp.models import ModelInfo, ModelLifecycle, ModelList
 from seedance_mcp.runtime import LazyRuntime
+
+PRICE_SOURCE = (
+    "list prices per million output tokens, second-hand (resellers and issue threads), each with its source "
+    "(price_source); a user sets their own in SEEDANCE_CATALOG_FILE or SEEDANCE_PRICES"
+)
 
 
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
@@ -25,18 +32,20 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         For each: modes (text, first frame, first+last frame, references), resolutions, ratios, duration range,
         frames, audio, draft, reference counts, defaults and typical render time.
         """
+        catalog = settings.catalog
         return ModelList(
             provider=preset.name,
             provider_title=preset.title,
-            default_model=MODELS_BY_KEY[default_spec_key].model_id(preset.region),
-            models=[model_info(preset, key, default_spec_key, settings) for key in preset.model_keys],
+            default_model=preset.model(default_spec_key).model_id(preset.region),
+            models=[model_info(preset, spec, default_spec_key, settings) for spec in preset.models],
             gateway_limits=_limit_lines(preset),
-            price_source=PRICE_SOURCE if not settings.prices else "SEEDANCE_PRICES (set by the user)",
+            price_source=PRICE_SOURCE,
+            catalog_date=catalog.date,
+            catalog=catalog.origin,
         )
 
 
-def _duration_text(key: str) -> str:
-    spec = MODELS_BY_KEY[key]
+def _duration_text(spec: ModelSpec) -> str:
     if spec.durations:
         return ", ".join(map(str, spec.durations))
     text = f"{spec.duration_min}-{spec.duration_max}"
@@ -54,35 +63,46 @@ def _options(spec: ModelSpec, preset: Preset) -> list[str]:
         ("web_search", "web_search (text only)", spec.web_search),
         ("priority", "priority: 0-9", spec.priority),
         ("execution_expires_after", "execution_expires_after: 3600-259200 s", True),
-        ("draft_task_id", "draft_task_id (finalise a draft)", spec.draft),
+        (
+            "draft_task_id",
+            "draft_task_id (finalise a draft"
+            + (f" at {'/'.join(spec.draft_final_resolutions)})" if spec.draft_final_resolutions else ")"),
+            spec.draft,
+        ),
         ("service_tier", "service_tier: flex (half price)", spec.flex_tier),
     ]
     return [text for name, text, has in offered if has and name not in preset.limits.unsupported]
 
 
-def _price_text(settings: Settings, preset: Preset, spec: ModelSpec) -> str | None:
-    price = settings.price_table().get(preset.region, {}).get(spec.key)
-    if price is None:
+def _lifecycle(spec: ModelSpec, preset: Preset, today: date) -> ModelLifecycle | None:
+    lifecycle = spec.lifecycle
+    if lifecycle is None:
         return None
-    currency = CURRENCY_OF[preset.region]
-    text = f"{price.per_million:g} {currency}/1M tokens"
-    if price.per_million_with_video is not None:
-        text += f" ({price.per_million_with_video:g} with video input)"
-    if price.per_million_1080p is not None:
-        text += f"; 1080p {price.per_million_1080p:g}"
-    if price.silent_per_million is not None:
-        text += f"; silent {price.silent_per_million:g}"
-    return text
+    status = lifecycle.status_on(today)
+    if status == "on_sale":
+        return None
+    replacement = None
+    if lifecycle.replacement is not None:
+        try:
+            replacement = preset.model(lifecycle.replacement).model_id(preset.region)
+        except KeyError:
+            replacement = lifecycle.replacement
+    return ModelLifecycle(
+        status=status, date=lifecycle.date, replacement=replacement, source=lifecycle.source, note=lifecycle.note
+    )
 
 
-def model_info(preset: Preset, key: str, default_key: str, settings: Settings | None = None) -> ModelInfo:
-    spec = MODELS_BY_KEY[key]
+def model_info(
+    preset: Preset, spec: ModelSpec, default_key: str, settings: Settings | None = None, today: date | None = None
+) -> ModelInfo:
+    from seedance_mcp.pricing import price_sources, price_text
+
     limits = preset.limits
     resolutions = [r for r in spec.resolutions if limits.resolutions is None or r in limits.resolutions]
     durations = (
         ", ".join(str(d) for d in limits.durations if spec.duration_min <= d <= spec.duration_max)
         if limits.durations
-        else _duration_text(key)
+        else _duration_text(spec)
     )
     frames_allowed = spec.frames and "frames" not in limits.unsupported
     width, height = spec.size(spec.default_resolution, "16:9")
@@ -109,22 +129,86 @@ def model_info(preset: Preset, key: str, default_key: str, settings: Settings | 
         typical_render_seconds=spec.typical_render_seconds,
         estimated_tokens_5s_default=estimate_tokens(width, height, 5),
         options=_options(spec, preset),
-        price=_price_text(settings, preset, spec) if settings is not None else None,
-        lifecycle=spec.lifecycle,
+        price=price_text(spec, preset.currency),
+        price_source=price_sources(spec),
+        lifecycle=_lifecycle(spec, preset, today or date.today()),
         declared_ids=[i for i, k in (settings.model_map.items() if settings else ()) if k == spec.key],
         notes=list(spec.notes),
     )
 
 
-def catalog_summary(preset: Preset, default_key: str) -> str:
-    """`2.5, 2.0-mini, 1.5-pro (default), …`: the keys a call may name."""
-    return ", ".join(f"{key} (default)" if key == default_key else key for key in preset.model_keys)
+def lifecycle_text(spec: ModelSpec, preset: Preset) -> str | None:
+    """`seedance-1-5-pro-251215 is retired on BytePlus ModelArk since 2026-11-11; the provider names
+    dreamina-seedance-2-0-mini-260615 (model="2.0-mini") instead (source: BP-SA (2026-11-13))`, or None."""
+    lifecycle = spec.lifecycle
+    if lifecycle is None:
+        return None
+    status = lifecycle.status_on(date.today())
+    if status == "on_sale":
+        return None
+    text = f"{spec.model_id(preset.region)} is {status} on {preset.title}"
+    if lifecycle.date:
+        text += f" ({'since' if status == 'retired' else 'from'} {lifecycle.date})"
+    if lifecycle.note:
+        text += f": {lifecycle.note}"
+    if lifecycle.replacement is not None:
+        try:
+            replacement = preset.model(lifecycle.replacement)
+            text += f'; the provider names {replacement.model_id(preset.region)} (model="{replacement.key}") instead'
+        except KeyError:
+            text += f"; the provider names {lifecycle.replacement} instead"
+    return f"{text} (source: {lifecycle.source})"
+
+
+_MODEL_REFUSALS = ("model", "endpoint", "servicenotopen", "notopen", "accessdisabled")
+
+
+def model_refusal_note(exc: ProviderError, spec: ModelSpec | None, preset: Preset) -> str:
+    """What the catalog knows of a model the provider refused as unknown or not open (403/404), else nothing."""
+    if spec is None or exc.status_code not in (403, 404):
+        return ""
+    code = (exc.code or "").lower()
+    if exc.status_code == 404 and code and not any(word in code for word in _MODEL_REFUSALS):
+        return ""  # an unknown task or draft, not the model
+    known = lifecycle_text(spec, preset)
+    if known is not None:
+        return f" What the catalog knows: {known}."
+    if spec.needs_activation:
+        return (
+            f" {spec.model_id(preset.region)} needs private-model access and activation on the account, in the "
+            "ModelArk console of the key's region; ask the user to activate it (or pick another model)."
+        )
+    if preset.official:
+        return (
+            f" The catalog sells {spec.model_id(preset.region)} on {preset.title}: check that the model is activated "
+            "in the console of the key's region (keys and activation are per region)."
+        )
+    return ""
+
+
+def noted(result: CallToolResult, spec: ModelSpec | None, preset: Preset) -> CallToolResult:
+    """The result, with a line on a model its region is retiring."""
+    notice = lifecycle_text(spec, preset) if spec is not None else None
+    if notice is None:
+        return result
+    return result.model_copy(update={"content": [*result.content, TextContent(type="text", text=f"Note: {notice}.")]})
+
+
+def catalog_summary(preset: Preset, default_key: str, today: date | None = None) -> str:
+    """`2.5, 2.0-mini (default), …`: the keys a call may name (retired models left out)."""
+    day = today or date.today()
+    keys = [spec.key for spec in preset.models if spec.status_on(day) != "retired"]
+    return ", ".join(f"{key} (default)" if key == default_key else key for key in keys)
 
 
 def default_key(settings: Settings, preset: Preset) -> str:
     from seedance_mcp.catalog import find_model
 
     spec = find_model(settings.default_model, preset)
+    if spec is None:
+        mapped = settings.model_map.get(settings.default_model.strip().lower())
+        if mapped is not None and mapped in preset.model_keys:
+            return mapped
     return spec.key if spec else preset.default_model
 
 
@@ -141,4 +225,6 @@ def _limit_lines(preset: Preset) -> list[str]:
         lines.append(f"cannot send: {', '.join(limits.unsupported)}")
     if not preset.cancel:
         lines.append("no cancel call")
+    if preset.assets:
+        lines.append("asset://<id> media (the account's asset library) pass through")
     return lines
