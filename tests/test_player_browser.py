@@ -60,10 +60,18 @@ class Host:
     bridge: Bridge
     client: Client
 
-    async def open(self, tool: str, arguments: dict[str, Any], approved_domains: list[str] | None = None) -> Frame:
-        """Show `tool`'s app in the host page and call the tool; the player's frame."""
+    async def open(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        approved_domains: list[str] | None = None,
+        policy: str | None = None,
+    ) -> Frame:
+        """Show `tool`'s app in the host page and call the tool; the player's frame. `policy` replaces the CSP the
+        host would build from the player's metadata."""
         await self.page.evaluate(
-            "([tool, args, domains]) => window.host.open(tool, args, domains)", [tool, arguments, approved_domains]
+            "([tool, args, domains, policy]) => window.host.open(tool, args, domains, policy)",
+            [tool, arguments, approved_domains, policy],
         )
         element = await self.page.wait_for_selector("#app")
         assert element is not None
@@ -211,3 +219,105 @@ async def test_the_player_streams_the_provider_url_when_the_host_allows_its_orig
             await frame.wait_for_function(PLAYING)
             assert await frame.evaluate("() => document.getElementById('video').dataset.source") == "url"
             assert not any(uri.endswith("/video") for uri in host.bridge.resource_reads())
+
+
+NO_MEDIA_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:;"
+"""A host stricter than the spec: no media-src at all, so neither blob:, data: nor any URL may play."""
+
+
+@requires_chromium
+async def test_the_player_explains_a_blocked_video_and_offers_the_path_link_and_preview(tmp_path: Path) -> None:
+    """Under a CSP without media-src nothing can play: the stage says the host's policy blocks it, shows the saved
+    path, the preview picture and a button that asks the host to open the provider's link; no dead 0:00 frame."""
+    with anyio.fail_after(30):
+        async with player_host(tmp_path) as host:
+            frame = await host.open("generate_video", {"prompt": "a heron in the reeds"}, policy=NO_MEDIA_POLICY)
+            await frame.wait_for_selector("#stage.unavailable")
+            task = (await host.tool_result())["structuredContent"]
+            assert task["status"] == "succeeded" and task["video_path"]
+
+            assert "content policy" in await frame.inner_text("#unavailable-why")
+            assert await frame.inner_text("#unavailable-path-text") == task["video_path"]
+            stage = await frame.evaluate(
+                "() => ({classes: [...document.getElementById('stage').classList],"
+                " video: getComputedStyle(document.getElementById('video')).display,"
+                " source: document.getElementById('video').dataset.source})"
+            )
+            assert "has-video" not in stage["classes"] and stage["video"] == "none" and stage["source"] == "none"
+            await frame.wait_for_function("() => document.getElementById('unavailable').dataset.preview === 'shown'")
+            assert task["task_id"] in " ".join(host.bridge.resource_reads()) and any(
+                uri.endswith("/preview") for uri in host.bridge.resource_reads()
+            )
+
+            await frame.click("#open-link")
+            await host.page.wait_for_function("() => window.host.received.some((m) => m.method === 'ui/open-link')")
+            opened = await host.page.evaluate(
+                "() => window.host.received.filter((m) => m.method === 'ui/open-link').map((m) => m.params.url)"
+            )
+            assert opened == [task["video_url"]]
+            await host.page.screenshot(path=tmp_path / "player-blocked.png", full_page=True)
+
+
+def _refuse_link(video_url: str) -> None:
+    """Make the sandbox's signed link for a video answer 403 from now on (a request with a stale signature version
+    moves the task's URL on, as an expired Ark link would be)."""
+    import re
+
+    import httpx
+
+    stale = re.sub(r"([?&]v=)\d+", r"\g<1>stale", video_url)
+    assert httpx.get(stale).status_code == 403
+    assert httpx.get(video_url).status_code == 403
+
+
+@requires_chromium
+async def test_a_refused_provider_link_falls_back_to_the_saved_file(tmp_path: Path) -> None:
+    """The host allows the provider's origin but the link answers 403: the player plays the saved bytes instead."""
+    with anyio.fail_after(30):
+        async with player_host(tmp_path) as host:
+            first = await host.client.call_tool("generate_video", {"prompt": "a tram in the fog"})
+            task = first.structured_content or {}
+            origin = "/".join(task["video_url"].split("/")[:3])
+            await anyio.to_thread.run_sync(_refuse_link, task["video_url"])
+
+            frame = await host.open("get_task_status", {"task_id": task["task_id"]}, [origin])
+            await frame.wait_for_function(PLAYING)
+            assert await frame.evaluate("() => document.getElementById('video').dataset.source") == "data"
+            assert host.bridge.resource_reads()[-1] == f"seedance://tasks/{task['task_id']}/video"
+
+
+@requires_chromium
+async def test_a_refused_link_and_a_missing_file_are_explained_with_the_path(tmp_path: Path) -> None:
+    """The link answers 403 and the saved MP4 is gone: the player says both, and still shows where it was saved."""
+    with anyio.fail_after(30):
+        async with player_host(tmp_path) as host:
+            first = await host.client.call_tool("generate_video", {"prompt": "a kettle on a stove"})
+            task = first.structured_content or {}
+            origin = "/".join(task["video_url"].split("/")[:3])
+            await anyio.to_thread.run_sync(_refuse_link, task["video_url"])
+            Path(task["video_path"]).unlink()
+
+            frame = await host.open("get_task_status", {"task_id": task["task_id"]}, [origin])
+            await frame.wait_for_selector("#stage.unavailable")
+            why = await frame.inner_text("#unavailable-why")
+            assert "link did not play" in why and "could not be read" in why and "fetching it from the provider" in why
+            assert await frame.inner_text("#unavailable-path-text") == task["video_path"]
+            assert not await frame.evaluate("() => document.getElementById('stage').classList.contains('has-video')")
+
+
+@requires_chromium
+async def test_a_failed_jobs_message_appears_once(tmp_path: Path) -> None:
+    """A job the provider failed: its message is on the page exactly once (not in the stage and the message line)."""
+    with anyio.fail_after(30):
+        async with player_host(tmp_path) as host:
+            frame = await host.open(
+                "generate_video", {"prompt": "a storm at sea [[fail=OutputVideoSensitiveContentDetected]]"}
+            )
+            await frame.wait_for_function("() => document.body.dataset.status === 'failed'")
+            task = (await host.tool_result())["structuredContent"]
+            message = task["error_message"]
+            assert message
+            text = await frame.evaluate("() => document.body.innerText")
+            assert text.count(message) == 1, text
+            assert await frame.inner_text("#message") == message
+            assert "OutputVideoSensitiveContentDetected" in await frame.inner_text("#placeholder")

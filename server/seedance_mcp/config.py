@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from seedance_mcp.catalog import Catalog, Preset, Region, builtin_catalog
 
@@ -93,6 +93,12 @@ class Settings(BaseModel):
     public_url: str | None = None
     """`serve --http`: the URL clients use (`https://video.example.com`); announced at start-up, named in the OAuth
     protected-resource metadata (`<url>/mcp`), and its host is a public host."""
+    cors_origins: tuple[str, ...] = ()
+    """`serve --http`: the origins (`https://app.example.com`, comma-separated) of browser pages allowed to call
+    `/mcp` from another origin: answered with CORS headers, and accepted by the Origin check."""
+    player_media_origins: tuple[str, ...] = ()
+    """Origins (`https://cdn.example.com`, `https://*.example.com`) the MCP App player may load videos and images
+    from, declared to hosts in its CSP besides the provider's own (needed for gateways, whose media hosts vary)."""
     max_cost_per_video: float | None = Field(default=None, ge=0)
     """Refuse a video whose estimated cost (in the provider's currency) is above this."""
     daily_budget: float | None = Field(default=None, ge=0)
@@ -159,6 +165,17 @@ class Settings(BaseModel):
             value = value.split(",")
         if isinstance(value, (list, tuple)):
             return tuple(_host_entry(str(part)) for part in value if str(part).strip())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        return value
+
+    @field_validator("cors_origins", "player_media_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, (list, tuple)):
+            wildcard = info.field_name == "player_media_origins"
+            entries = (str(part) for part in value if str(part).strip())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            return tuple(dict.fromkeys(_origin(entry, wildcard=wildcard) for entry in entries))
         return value
 
     @field_validator("public_url", mode="before")
@@ -361,6 +378,31 @@ def _host_entry(raw: str) -> str:
     if not re.fullmatch(pattern, entry) or (":" in entry.rsplit("]", 1)[-1] and int(entry.rsplit(":", 1)[1]) > 65535):
         raise ValueError(f"expected host[:port] entries like video.example.com or video.example.com:8443: {raw!r}")
     return entry
+
+
+def _origin(raw: str, *, wildcard: bool = False) -> str:
+    """One web origin, `scheme://host[:port]`, lower-case, without a trailing slash; with `wildcard`, the host may
+    start with `*.` (as CSP source lists allow). A path, query, user or other scheme is refused."""
+    from urllib.parse import urlsplit
+
+    text = raw.strip().rstrip("/")
+    parts = urlsplit(text)
+    host = parts.netloc.lower()
+    if wildcard and host.startswith("*."):
+        host = host[2:]
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not host
+        or "@" in host
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "*" in host
+    ):
+        example = "https://cdn.example.com or https://*.example.com" if wildcard else "https://app.example.com"
+        raise ValueError(f"expected origins like {example} (scheme and host, no path): {raw!r}")
+    _host_entry(host)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def database_url_secrets(url: str) -> list[str]:
