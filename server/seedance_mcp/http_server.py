@@ -1,7 +1,9 @@
 """`seedance-mcp serve --http`: streamable HTTP with a bearer token and DNS-rebinding protection.
 
 The Host check accepts loopback names, the bind address when it is a concrete one, and the public names the user
-declares (`SEEDANCE_PUBLIC_HOSTS`, the host of `SEEDANCE_PUBLIC_URL`); anything else gets 421. uvicorn runs with
+declares (`SEEDANCE_PUBLIC_HOSTS`, the host of `SEEDANCE_PUBLIC_URL`); anything else gets 421, whose body names
+those settings. Browser pages on the origins of `SEEDANCE_CORS_ORIGINS` may call it across origins (CORS, and the
+SDK's own Origin check told the same list). uvicorn runs with
 no logging configuration of its own, so its records go through the server's stderr handler (and its secret
 redaction) instead of uvicorn's stdout access handler, with query-string credentials masked on the way."""
 
@@ -11,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 from mcp.server import MCPServer
@@ -103,14 +105,19 @@ class HttpPlan:
     auth: AuthSettings | None
     security: TransportSecuritySettings
     warnings: tuple[str, ...]
+    cors_origins: tuple[str, ...] = ()
+    """Origins of browser pages allowed to call across origins (SEEDANCE_CORS_ORIGINS)."""
 
 
 def http_plan(settings: Settings, *, host: str, port: int, token: str | None) -> HttpPlan:
     """Auth, transport security, the announced URL and start-up warnings for a bind address and the actual port."""
     public = public_host_entries(settings)
     hosts = allowed_hosts(host, port, public)
+    # The SDK checks Origin itself (403 "Invalid Origin header") before CORS matters: the browser origins the operator
+    # lists must pass that check too, or a CORS-allowed page is refused all the same.
+    origins = [*allowed_origins(hosts), *(o for o in settings.cors_origins if o not in allowed_origins(hosts))]
     security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=allowed_origins(hosts)
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
     wildcard = host.strip() in WILDCARD_BINDS
     local_base = f"http://{'127.0.0.1' if wildcard else url_host(host)}:{port}"
@@ -122,8 +129,9 @@ def http_plan(settings: Settings, *, host: str, port: int, token: str | None) ->
             "clients will get 421 (Invalid Host header) until SEEDANCE_PUBLIC_HOSTS (or SEEDANCE_PUBLIC_URL) names "
             "the host they connect to, e.g. SEEDANCE_PUBLIC_HOSTS=video.example.com"
         )
+    cors = settings.cors_origins
     if token is None and settings.tokens_file is None:
-        return HttpPlan(f"{base}/mcp", None, None, security, tuple(warnings))
+        return HttpPlan(f"{base}/mcp", None, None, security, tuple(warnings), cors)
     from seedance_mcp.principals import PrincipalTokenVerifier, load_principals
 
     principals = load_principals(settings.tokens_file) if settings.tokens_file else {}
@@ -133,7 +141,8 @@ def http_plan(settings: Settings, *, host: str, port: int, token: str | None) ->
         required_scopes=["video"],
         validate_token_resource=False,
     )
-    return HttpPlan(f"{base}/mcp", PrincipalTokenVerifier(principals, single=token), auth, security, tuple(warnings))
+    verifier = PrincipalTokenVerifier(principals, single=token)
+    return HttpPlan(f"{base}/mcp", verifier, auth, security, tuple(warnings), cors)
 
 
 def announcement(plan: HttpPlan, *, host: str, port: int, token: str | None) -> str:
@@ -207,8 +216,11 @@ def serve_http(
     runtimes: list[LazyRuntime] = []
     server = create_app(settings, token_verifier=plan.verifier, auth=plan.auth, runtimes=runtimes)
     add_operations_routes(server, settings, runtimes, plan.verifier)
+    app = server.streamable_http_app(
+        transport_security=plan.security, host=host, stateless_http=settings.http_stateless
+    )
     config = uvicorn.Config(
-        server.streamable_http_app(transport_security=plan.security, host=host, stateless_http=settings.http_stateless),
+        with_browser_support(app, plan),
         host=host,
         port=bound_port,
         log_config=None,  # records propagate to the server's stderr handler; uvicorn's own sends access to stdout
@@ -232,6 +244,106 @@ def serve_http(
         with metrics_sock:
             metrics = _metrics_only_server(settings, runtimes)
             anyio.run(_serve_both, uvicorn.Server(config), sock, metrics, metrics_sock)
+
+
+MCP_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "Mcp-Session-Id",
+    "MCP-Protocol-Version",
+    "Last-Event-ID",
+    # 2026-07-28 requests name their method and target in headers: without these a browser's preflight fails.
+    "Mcp-Method",
+    "Mcp-Name",
+)
+"""Headers a browser MCP client sends, which a CORS preflight must allow."""
+MCP_RESPONSE_HEADERS = ("Mcp-Session-Id", "MCP-Protocol-Version", "WWW-Authenticate")
+"""Headers a browser MCP client must be able to read from an answer (its session, the protocol, the OAuth challenge)."""
+
+
+def with_browser_support(app: Any, plan: HttpPlan) -> Any:
+    """The HTTP app with the SDK's bare Host/Origin refusals explained, and CORS for the origins the operator lists
+    (outside the bearer check: a preflight carries no token, and a 401 must be readable by the page)."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    app.add_middleware(ExplainRefusals)
+    if plan.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(plan.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=list(MCP_REQUEST_HEADERS),
+            expose_headers=list(MCP_RESPONSE_HEADERS),
+            max_age=600,
+        )
+    return app
+
+
+class ExplainRefusals:
+    """ASGI middleware: the SDK answers a Host it does not accept with a bare `421 Invalid Host header` and an Origin
+    with `403 Invalid Origin header`; a person reading that cannot tell what to change. Those two answers (and only
+    those: other 403s pass untouched) get a body naming the settings that let the name or the page in."""
+
+    _REFUSALS: ClassVar[frozenset[tuple[int, bytes]]] = frozenset(
+        {(421, b"Invalid Host header"), (403, b"Invalid Origin header")}
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] | None = None
+
+        async def explain(message: dict[str, Any]) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] in (421, 403):
+                held = message  # sent once the body shows which refusal this is
+                return
+            if held is not None and message["type"] == "http.response.body":
+                start, held = held, None
+                body: bytes = message.get("body", b"")
+                if not message.get("more_body") and (start["status"], body) in self._REFUSALS:
+                    text = refusal_text(start["status"], _headers(scope)).encode()
+                    headers = [
+                        (k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"content-type")
+                    ]
+                    headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(text))]
+                    await send({**start, "headers": headers})
+                    await send({"type": "http.response.body", "body": text})
+                    return
+                await send(start)
+            await send(message)
+
+        await self.app(scope, receive, explain)
+
+
+def _headers(scope: Any) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def refusal_text(status: int, headers: dict[str, str]) -> str:
+    """What a refused Host (421) or Origin (403) needs: the setting that lets it in, and the value that was sent."""
+
+    def shown(value: str) -> str:
+        printable = "".join(c for c in value if c.isprintable())[:100]
+        return repr(printable) if printable else "none"
+
+    if status == 421:
+        return (
+            f"Invalid Host header {shown(headers.get('host', ''))}: this server answers only to the names it was "
+            "given. Its operator lets remote clients in with SEEDANCE_PUBLIC_HOSTS (the names they use, e.g. "
+            "video.example.com) or SEEDANCE_PUBLIC_URL (the URL they use, e.g. https://video.example.com), "
+            "together with SEEDANCE_HTTP_TOKEN or SEEDANCE_TOKENS_FILE.\n"
+        )
+    return (
+        f"Invalid Origin header {shown(headers.get('origin', ''))}: browser pages on that origin may not call this "
+        "server. Its operator lists the origins of browser clients in SEEDANCE_CORS_ORIGINS (e.g. "
+        "https://app.example.com).\n"
+    )
 
 
 def _metrics_only_server(settings: Settings, runtimes: list[LazyRuntime]) -> Any:
