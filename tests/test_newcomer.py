@@ -63,7 +63,8 @@ def test_the_demo_prints_the_video_its_thumbnail_its_simulated_cost_and_a_client
     thumbnail = Path(line_after("Thumbnail:", output))
     assert thumbnail.is_file() and thumbnail.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
     assert "simulated" in line_after("Cost:", output) and "CNY" in line_after("Cost:", output)
-    assert "ETA" in output
+    progress = [line for line in output.splitlines() if line.startswith("  [")]
+    assert progress and not any("ETA" in line for line in progress if "queued ·" in line)
     command = line_after("To use it from Claude Desktop / Cursor / Claude Code, use this command:", output)
     assert Path(command).is_absolute() and Path(command).is_file() and os.access(command, os.X_OK), command
     assert f'"command": "{command}"' in output  # the ready JSON snippet
@@ -81,7 +82,7 @@ def test_the_eta_follows_the_progress_rate_and_the_cost_says_simulated() -> None
     """10 %/s with 50 % to go: about 5 s; a sandbox result's cost is marked simulated."""
     now = [0.0]
     bar = ProgressBar(out=io.StringIO(), clock=lambda: now[0])
-    bar.show(0.0, 100.0, "queued")
+    bar.show(0.0, 100.0, "running · 0 s · cgt-1")
     now[0] = 5.0
     assert bar.eta(50.0, now[0]) == "ETA ~5 s"
     data: dict[str, Any] = {"cost": 5.0094, "currency": "CNY", "usage_tokens": 108900, "simulated": True}

@@ -1,8 +1,9 @@
 """`seedance-mcp demo "a prompt"`: the whole product on the free sandbox, driven by a real MCP client over stdio.
 
 It launches `seedance-mcp` as a subprocess exactly as Claude Desktop or Cursor would, calls generate_video, shows
-the progress notifications as they arrive (a bar, the percent and an ETA from the progress rate), and prints what
-a newcomer wants to see: the saved MP4, its thumbnail, its (simulated) cost, and the command to give an MCP client.
+the progress notifications as they arrive (a bar, the percent and, once the job renders, an ETA from the progress
+rate), and prints what a newcomer wants to see: the saved MP4, its thumbnail, its (simulated) cost, and the command
+to give an MCP client.
 `--open` also opens the video in the system's player. This is a command-line tool: it prints to stdout.
 """
 
@@ -18,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import anyio
 
@@ -131,23 +132,79 @@ def open_in_player(video: Path) -> str:
 
 
 def client_command() -> str:
-    """The absolute path of this installation's `seedance-mcp` command (next to this Python, as in a venv), for
-    MCP clients, which do not have the venv on their PATH; `python -m seedance_mcp` when there is none."""
-    scripts = Path(sys.executable).absolute().parent  # not resolved: a venv's python is a link out of the venv
+    """The command an MCP client should start, as one shell-quoted string (see `client_argv`)."""
+    import shlex
+
+    return shlex.join(client_argv())
+
+
+def client_argv(
+    executable: Path | None = None, prefix: Path | None = None, direct_url: dict[str, Any] | None = None
+) -> list[str]:
+    """The command an MCP client should start for this installation, which must outlive this process.
+
+    Normally the absolute `seedance-mcp` next to this Python (as in a venv), which clients can run without the venv
+    on their PATH. When this Python lives in a cache (`uvx --from <clone>` runs from uv's cache, which uv may clean
+    at any time) or in a uv tool environment, the `uvx` command that makes it again instead, from where it was
+    installed (PEP 610 `direct_url.json`: a directory, an archive, a git URL; nothing: the package index)."""
+    executable = Path(sys.executable).absolute() if executable is None else executable
+    prefix = Path(sys.prefix) if prefix is None else prefix
+    if in_uv_cache_or_tool_dir(prefix):
+        return uvx_argv(installed_from() if direct_url is None else direct_url)
+    scripts = executable.parent  # not resolved: a venv's python is a link out of the venv
     found = shutil.which("seedance-mcp", path=str(scripts)) or shutil.which("seedance-mcp")
     if found is not None:
-        return str(Path(found).absolute())
-    return f"{Path(sys.executable).absolute()} -m seedance_mcp"
+        return [str(Path(found).absolute())]
+    return [str(executable), "-m", "seedance_mcp"]
+
+
+def in_uv_cache_or_tool_dir(prefix: Path) -> bool:
+    """Whether the environment at `prefix` is disposable or managed by uv: inside a tagged cache directory (uv's
+    cache, where `uvx` builds its environments, carries a CACHEDIR.TAG) or a `uv tool` environment (uv-receipt.toml)."""
+    if (prefix / "uv-receipt.toml").is_file():
+        return True
+    return any((directory / "CACHEDIR.TAG").is_file() for directory in (prefix, *prefix.parents))
+
+
+def installed_from() -> dict[str, Any]:
+    """This distribution's PEP 610 `direct_url.json` ({} when it came from a package index)."""
+    from importlib import metadata
+
+    try:
+        text = metadata.distribution("seedance-mcp").read_text("direct_url.json")
+        data: Any = json.loads(text) if text else {}
+    except (metadata.PackageNotFoundError, ValueError):
+        return {}
+    return cast("dict[str, Any]", data) if isinstance(data, dict) else {}
+
+
+def uvx_argv(direct_url: dict[str, Any]) -> list[str]:
+    """`uvx [--from SOURCE] seedance-mcp` for a PEP 610 record (an absolute uvx where one is on the PATH, since GUI
+    clients often start servers without the user's PATH)."""
+    from urllib.parse import unquote, urlsplit
+
+    uvx = shutil.which("uvx")
+    command = [str(Path(uvx).absolute()) if uvx else "uvx"]
+    url = str(direct_url.get("url") or "")
+    vcs = direct_url.get("vcs_info")
+    if isinstance(vcs, dict):
+        info = cast("dict[str, Any]", vcs)
+        revision = info.get("requested_revision") or info.get("commit_id")
+        source = f"{info.get('vcs', 'git')}+{url}" + (f"@{revision}" if revision else "")
+    elif url.startswith("file://"):
+        source = str(Path(unquote(urlsplit(url).path)))
+    else:
+        source = url
+    return [*command, *(["--from", source] if source else []), "seedance-mcp"]
 
 
 def client_lines() -> list[str]:
-    """How to use this installation from an MCP client: the absolute command and ready snippets."""
+    """How to use this installation from an MCP client: the command and ready snippets."""
+    argv = client_argv()
     command = client_command()
-    parts = command.split(" -m ")
-    program, args = (parts[0], ["-m", parts[1]]) if len(parts) == 2 else (command, [])
-    server: dict[str, Any] = {"command": program}
-    if args:
-        server["args"] = args
+    server: dict[str, Any] = {"command": argv[0]}
+    if argv[1:]:
+        server["args"] = argv[1:]
     server["env"] = {"SEEDANCE_PROVIDER": "sandbox"}
     snippet = json.dumps({"mcpServers": {"seedance": server}}, indent=2)
     return [
@@ -159,30 +216,40 @@ def client_lines() -> list[str]:
     ]
 
 
+WAITING_STATES = ("queued", "submitting")
+"""States whose progress is a placeholder that creeps with time (the server's estimate of a queue): no basis for an
+ETA, which would extrapolate that creep into minutes for a job about to start."""
+ETA_MIN_SECONDS = 1.0
+"""How long rendering must have been seen before its progress rate says anything."""
+
+
 @dataclass
 class ProgressBar:
-    """One line per notification (rewritten in place on a terminal): bar, percent, ETA from the progress rate."""
+    """One line per notification (rewritten in place on a terminal): bar, percent, and an ETA once there is a basis
+    for one: the progress rate seen while the job renders (the server's messages start with the job's state)."""
 
     out: TextIO = field(default_factory=lambda: sys.stdout)
     width: int = 30
     clock: Any = time.monotonic
-    first: tuple[float, float] | None = None
+    basis: tuple[float, float] | None = None
+    """(time, percent) of the first notification of the render itself; None while the job waits."""
     drawn: bool = False
 
     def eta(self, progress: float, now: float) -> str:
-        if self.first is None or progress >= 100:
+        if self.basis is None or progress >= 100:
             return ""
-        seconds, start = now - self.first[0], self.first[1]
-        if seconds < 0.5 or progress <= start:
-            return "ETA …"
+        seconds, start = now - self.basis[0], self.basis[1]
+        if seconds < ETA_MIN_SECONDS or progress <= start:
+            return ""
         rate = (progress - start) / seconds
         return f"ETA ~{max(0.0, (100 - progress) / rate):.0f} s"
 
     def show(self, progress: float, total: float | None, message: str | None) -> None:
         now = self.clock()
         percent = 100 * progress / (total or 100)
-        if self.first is None:
-            self.first = (now, percent)
+        state = (message or "").split(" · ", 1)[0].strip()
+        if self.basis is None and state not in WAITING_STATES:
+            self.basis = (now, percent)
         filled = min(self.width, int(self.width * percent / 100))
         line = f"  [{'#' * filled}{'.' * (self.width - filled)}] {percent:5.1f}%  {self.eta(percent, now):<11} "
         line += message or ""
