@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--render-seconds", type=float, default=6.0, help="time from create to success")
     token = commands.add_parser("token", help="make a bearer token for a principal (for SEEDANCE_TOKENS_FILE)")
     token.add_argument("name", help="the principal, e.g. a person's name")
+    token.add_argument(
+        "--file",
+        default=None,
+        help="add the principal to this tokens file (created 0600 if missing) and print only the token",
+    )
     demo = commands.add_parser("demo", help="make a video on the sandbox through a real MCP client over stdio")
     demo.add_argument("prompt", nargs="?", default="a paper boat drifting down a rainy street, cinematic")
     demo.add_argument("--output-dir", default=None, help="where to save the MP4 (default: ./seedance-demo)")
@@ -49,7 +54,7 @@ def run(argv: list[str]) -> int:
 
         return run_demo(args.prompt, args.output_dir, open_video=args.open)
     if args.command == "token":
-        return _new_token(args.name)
+        return _new_token(args.name, args.file)
     if args.command == "serve" and args.http:
         return _serve_http(args.host, args.port)
     return _serve_stdio()
@@ -131,8 +136,21 @@ def _is_loopback(host: str) -> bool:
 
 
 def _serve_http(host: str, port: int) -> int:
+    """`serve --http` until Ctrl-C (exit 130, after a graceful shutdown, without a traceback) or SIGTERM; exit 2
+    with one line when the configuration or the address cannot be used."""
+    try:
+        return _serve_http_until_stopped(host, port)
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on SIGINT, then raises the signal again for its caller: this is the caller
+        # (and a Ctrl-C during start-up lands here too).
+        sys.stderr.write("seedance-mcp: stopped.\n")
+        return 130
+
+
+def _serve_http_until_stopped(host: str, port: int) -> int:
     settings = _settings()
     from seedance_mcp.http_server import CannotListen, serve_http
+    from seedance_mcp.principals import TokensFileError
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
     authenticated = token is not None or settings.tokens_file is not None
@@ -153,19 +171,44 @@ def _serve_http(host: str, port: int) -> int:
     except CannotListen as exc:
         sys.stderr.write(f"seedance-mcp: {exc}\n")
         return 2
+    except TokensFileError as exc:
+        sys.stderr.write(f"seedance-mcp: invalid configuration: {exc}\n")
+        return 2
     return 0
 
 
-def _new_token(name: str) -> int:
-    """Print a new token (give it to the person, once) and the tokens-file entry that holds only its hash."""
+def _new_token(name: str, file: str | None) -> int:
+    """A new token for `name`: added (its hash) to `file` with the token alone on stdout, or without a file the
+    token on stderr and the entry (JSON) on stdout. The token itself is never stored: give it to the person once."""
     import json
+    from pathlib import Path
 
-    from seedance_mcp.principals import new_token, token_hash
+    from seedance_mcp.principals import TokensFileError, add_principal, new_token, token_hash
 
     token = new_token()
-    print(f"token for {name} (give it to them; it is not stored anywhere): {token}", file=sys.stderr)
-    print(json.dumps({name: {"token_sha256": token_hash(token)}}))
-    print("add that entry to the JSON object in SEEDANCE_TOKENS_FILE, then restart the server", file=sys.stderr)
+    if file is None:
+        print(f"token for {name} (give it to them; it is not stored anywhere): {token}", file=sys.stderr)
+        print(json.dumps({name: {"token_sha256": token_hash(token)}}))
+        print(
+            "put that entry into the JSON object of SEEDANCE_TOKENS_FILE (or let `seedance-mcp token NAME --file "
+            "FILE` add it), then restart the server",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        add_principal(Path(file), name, token)
+    except TokensFileError as exc:
+        sys.stderr.write(f"seedance-mcp: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"seedance-mcp: cannot write {file}: {exc.strerror or exc}\n")
+        return 2
+    print(token)
+    print(
+        f"added {name} to {file} (only the token's hash is kept there). Give {name} the token above, once; restart "
+        "the servers that read the file.",
+        file=sys.stderr,
+    )
     return 0
 
 
