@@ -18,8 +18,9 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > requirements.txt \
     && pip wheel --wheel-dir /wheels/deps -r requirements.txt \
     && cp requirements.txt /wheels/deps/requirements.txt
-# 2. The project's wheel (hatchling reads the version from the package and the description from README.md).
-COPY README.md ./
+# 2. The project's wheel (hatchling reads the version from the package, the description from README.md, and ships
+#    LICENSE, which pyproject.toml names as its license file).
+COPY README.md LICENSE ./
 COPY server ./server
 RUN pip wheel --no-deps --wheel-dir /wheels/app .
 
