@@ -18,7 +18,7 @@ from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS, builtin_catalog
 from seedance_mcp.model_map import parse_model_map
 from seedance_mcp.providers import dialect_for
-from seedance_mcp.providers.aiid import AiidDialect
+from seedance_mcp.providers.dialects.aiid import AiidDialect
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
 from seedance_mcp.validation import GenerateArgs, validate_request
 from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, sandbox_stats, text_of

@@ -20,12 +20,12 @@ from mcp import Client, MCPError
 from mcp.types import BlobResourceContents, CallToolResult, ImageContent, ResourceLink
 from PIL import Image
 
-from seedance_mcp import previews
 from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.config import Settings
 from seedance_mcp.jobs import fingerprint_of
-from seedance_mcp.providers.ark import ArkDialect
+from seedance_mcp.media import previews
+from seedance_mcp.providers.dialects.ark import ArkDialect
 from seedance_mcp.sandbox import SandboxServer
 from seedance_mcp.sandbox.media import last_frame_png, sample_mp4
 from seedance_mcp.tools import resources

@@ -38,8 +38,8 @@ from volcenginesdkarkruntime.types.content_generation.list_content_generation_ta
 )
 
 from seedance_mcp.catalog import MODELS, MODELS_BY_KEY, PRESETS, ModelSpec
-from seedance_mcp.providers import ark
-from seedance_mcp.providers.openai_videos import OpenAIVideosDialect
+from seedance_mcp.providers.dialects import ark
+from seedance_mcp.providers.dialects.openai_videos import OpenAIVideosDialect
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
 from seedance_mcp.validation import GenerateArgs, validate_request
 from tests.conftest import SECRET_KEY, png_bytes

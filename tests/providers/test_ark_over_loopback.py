@@ -11,8 +11,9 @@ import pytest
 
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import ProviderError
-from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import RetryPolicy
+from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.sandbox import SandboxServer
 from seedance_mcp.validation import GenerateArgs, validate_request
 from tests.conftest import SECRET_KEY

@@ -15,8 +15,9 @@ from seedance_mcp.errors import (
     ProviderUnreachable,
     RateLimited,
 )
-from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import RetryPolicy, parse_retry_after
+from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import HttpRequest
 from tests.conftest import SECRET_KEY
 

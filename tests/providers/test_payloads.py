@@ -10,7 +10,7 @@ import pytest
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers import dialect_for
-from seedance_mcp.providers.openai_videos import OpenAIVideosDialect
+from seedance_mcp.providers.dialects.openai_videos import OpenAIVideosDialect
 from seedance_mcp.validation import GenerateArgs, validate_request
 
 IMG1, IMG2 = "https://e.com/first.png", "https://e.com/last.png"

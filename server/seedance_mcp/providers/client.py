@@ -43,7 +43,8 @@ from seedance_mcp.providers._http import (
     retryable_read_error,
     scrub_response,
 )
-from seedance_mcp.providers.base import Dialect, dig, quote
+from seedance_mcp.providers._parse import dig, quote
+from seedance_mcp.providers.base import Dialect
 from seedance_mcp.providers.partial_files import partial_path
 from seedance_mcp.thread_batches import BatchedThread
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest

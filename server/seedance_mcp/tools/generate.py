@@ -385,7 +385,7 @@ def _has_media(request: VideoRequest) -> bool:
 
 
 def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:
-    from seedance_mcp.media import check_request_size, resolve_media
+    from seedance_mcp.media.inputs import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
     update: dict[str, Any] = {}

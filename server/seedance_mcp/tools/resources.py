@@ -65,7 +65,7 @@ async def task_result(task: VideoTask, job: Job | None = None) -> CallToolResult
 
 def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
     """The preview image and the resource links of a finished job's saved files (blocking: a worker thread)."""
-    from seedance_mcp.previews import ensure_preview
+    from seedance_mcp.media.previews import ensure_preview
 
     blocks: list[ContentBlock] = []
     preview = ensure_preview(job.video_path, job.last_frame_path)
@@ -134,7 +134,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         mime_type="image/jpeg",
     )
     async def task_preview(task_id: str, ctx: ToolContext) -> bytes:
-        from seedance_mcp.previews import prepare_preview
+        from seedance_mcp.media.previews import prepare_preview
 
         job = await _job(ctx, task_id)
         preview = None
@@ -208,7 +208,7 @@ def _read_capped(job: Job, path: Path, what: str, cap: int) -> bytes:
     import errno
     import stat
 
-    from seedance_mcp.media import SAFE_OPEN_FLAGS, read_at_most
+    from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most
 
     try:
         fd = os.open(path, SAFE_OPEN_FLAGS)
