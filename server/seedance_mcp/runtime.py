@@ -156,7 +156,8 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
     from seedance_mcp.polling import PollPolicy
     from seedance_mcp.providers import dialect_for
     from seedance_mcp.providers._http import RetryPolicy
-    from seedance_mcp.providers.client import API_LIMITS, DOWNLOAD_LIMITS, DownloadLimits, ProviderClient
+    from seedance_mcp.providers.client import API_LIMITS, ProviderClient
+    from seedance_mcp.providers.download import DOWNLOAD_LIMITS, DownloadLimits
     from seedance_mcp.store import SqliteTaskStore, TaskStore
 
     preset = effective_preset(settings)
