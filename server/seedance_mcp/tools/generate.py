@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from seedance_mcp.store import Job
     from seedance_mcp.wire import VideoRequest
 
-from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
+from seedance_mcp.catalog import ModelSpec, Preset
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import (
     ConfigurationError,
@@ -243,14 +243,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
             if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
-            # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
-            # SEEDANCE_SANDBOX_RENDER_SECONDS), not as long as Seedance's.
-            if settings.provider == "sandbox":
-                from seedance_mcp.sandbox.state import planned_seconds
-
-                expected = planned_seconds(request.prompt, settings.sandbox_render_seconds)
-            else:
-                expected = expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
+            expected = runtime.expected_render(spec, request)
             sending = quote.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
