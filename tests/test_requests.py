@@ -3,6 +3,8 @@ all come from that one declaration."""
 
 from __future__ import annotations
 
+import json
+from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -71,6 +73,14 @@ def test_validation_carries_every_argument_it_does_not_settle_into_the_request()
     request = validate_request(given, PRESETS["ark"], "2.0")
     for name in VideoArguments.model_fields:
         assert getattr(request, name) == getattr(given, name), name
+
+
+def test_the_catalog_names_every_argument_a_gateway_may_not_carry() -> None:
+    """A preset's `limits.unsupported` names arguments; the catalog's schema lists which (and the server's own
+    `safety_identifier`): every declared argument but the prompt and the model, so a new one is named there too."""
+    schema = json.loads(files("seedance_mcp").joinpath("data/catalog.schema.json").read_text(encoding="utf-8"))
+    named = schema["$defs"]["argument"]["enum"]
+    assert set(named) == set(VideoArguments.model_fields) - {"prompt", "model"} | {"safety_identifier"}
 
 
 class WithMood(VideoArguments):

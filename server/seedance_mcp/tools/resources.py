@@ -2,7 +2,7 @@
 
 - `task_result(task, job)` is what generate_video and get_task_status return: the VideoTask as structured content
   and as JSON text (as before), plus, once the video is saved, an `image` block (the preview JPEG, ≤ 100 KB: a
-  contact sheet ending on the last frame; see previews.py) and `resource_link` blocks for the saved files.
+  contact sheet ending on the last frame; see media/previews.py) and `resource_link` blocks for the saved files.
 - `register(server, settings)` adds the resource templates those links point at, served by `resources/read`:
   `seedance://tasks/{task_id}/video` (video/mp4), `…/last-frame` (image/png), `…/preview` (image/jpeg).
   Reads are bounded: a file over the cap is refused with the local path and provider URL to use instead.
