@@ -18,9 +18,10 @@ from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS, builtin_catalog
 from seedance_mcp.model_map import parse_model_map
 from seedance_mcp.providers import dialect_for
-from seedance_mcp.providers.aiid import AiidDialect
+from seedance_mcp.providers.dialects.aiid import AiidDialect
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, sandbox_stats, text_of
 from tests.stdio_helpers import server_env
 
@@ -33,7 +34,7 @@ ENDPOINT = "ep-20251103-abcde"
 
 def aiid_body(**arguments: Any) -> tuple[str, dict[str, Any]]:
     preset = PRESETS["aiid"]
-    request = validate_request(GenerateArgs(prompt="a kitten yawns", **arguments), preset, "2.0")
+    request = validate_request(VideoArguments(prompt="a kitten yawns", **arguments), preset, "2.0")
     http = dialect_for(preset.dialect).create_request(request, "https://api.aiid.edu.kg")
     assert http.json_body is not None
     return http.url, http.json_body

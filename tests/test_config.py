@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,16 @@ def test_bad_values_are_refused_with_the_field_name() -> None:
 def test_settings_built_directly_ignore_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEEDANCE_PROVIDER", "gptge")
     assert Settings().provider == "ark"
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="XDG_STATE_HOME is where Linux keeps state")
+def test_the_default_state_dir_follows_xdg_state_home_as_the_entry_point_read_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", "/from/the/process")
+    assert load_settings({"XDG_STATE_HOME": "/srv/state"}).state_dir == Path("/srv/state/seedance-mcp")
+    assert load_settings({}).state_dir == Path.home() / ".local" / "state" / "seedance-mcp"
+    assert Settings().state_dir == Path.home() / ".local" / "state" / "seedance-mcp"
 
 
 def test_the_api_key_never_shows_in_the_settings_repr() -> None:

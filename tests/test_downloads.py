@@ -20,9 +20,11 @@ import pytest
 
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import DownloadFailed
-from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.media.mp4 import video_structure_problem
+from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import DOWNLOAD_ERRORS, RetryPolicy, download_error
-from seedance_mcp.providers.client import SMALL_BODY, DownloadLimits, video_structure_problem
+from seedance_mcp.providers.client import ProviderClient
+from seedance_mcp.providers.download import SMALL_BODY, DownloadLimits
 from seedance_mcp.providers.partial_files import partial_path, sweep_partial_files
 from seedance_mcp.sandbox.media import last_frame_png, sample_mp4
 from tests.conftest import SECRET_KEY

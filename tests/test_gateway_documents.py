@@ -14,7 +14,8 @@ from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers import dialect_for
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.requests import VideoArguments
+from seedance_mcp.validation import validate_request
 from tests.conftest import make_settings, text_of
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +25,7 @@ IMG1, IMG2 = "https://e.com/one.png", "https://e.com/two.png"
 
 def body(preset_name: str, **arguments: Any) -> dict[str, Any]:
     preset = PRESETS[preset_name]
-    request = validate_request(GenerateArgs(prompt="a kitten yawns", **arguments), preset, preset.default_model)
+    request = validate_request(VideoArguments(prompt="a kitten yawns", **arguments), preset, preset.default_model)
     http = dialect_for(preset.dialect).create_request(request, "https://gw.example")
     assert http.json_body is not None
     return http.json_body

@@ -23,7 +23,8 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
 from seedance_mcp.jobs import JobSettings
-from seedance_mcp.providers.client import API_LIMITS, DOWNLOAD_LIMITS
+from seedance_mcp.providers.client import API_LIMITS
+from seedance_mcp.providers.download import DOWNLOAD_LIMITS
 from tests.conftest import SECRET_KEY, make_settings, text_of
 from tests.fake_ark import TASKS, FakeArk, running_fake_ark
 from tests.forward_proxy import running_http_proxy, running_socks5_proxy

@@ -21,7 +21,7 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import InvalidArgument
-from seedance_mcp.media import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, resolve_media
+from seedance_mcp.media.inputs import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, resolve_media
 from tests.conftest import make_settings, png_bytes, text_of
 
 pytestmark = pytest.mark.anyio

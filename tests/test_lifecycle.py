@@ -14,8 +14,9 @@ from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESET_NAMES, Lifecycle, builtin_catalog
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.pricing import quote
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxState, running_sandbox
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY, make_settings, sandbox_stats, text_of
 
 pytestmark = pytest.mark.anyio
@@ -160,7 +161,7 @@ def test_a_users_file_can_announce_a_retirement_that_validation_then_enforces(tm
         '[models."2.0".regions.cn]\nsource = "notice"\nstatus = "retiring"\ndate = "2027-03-01"\nreplacement = "2.5"\n'
     )
     settings = make_settings(tmp_path, provider="ark", catalog_file=catalog_file)
-    args = GenerateArgs(prompt="x", model="2.0")
+    args = VideoArguments(prompt="x", model="2.0")
     assert validate_request(args, settings.preset, settings.default_model, today="2027-02-28").model_key == "2.0"
     with pytest.raises(InvalidArgument) as refused:
         validate_request(args, settings.preset, settings.default_model, today="2027-03-01")

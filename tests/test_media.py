@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from seedance_mcp.errors import InvalidArgument
-from seedance_mcp.media import MAX_REQUEST_BYTES, check_image, check_request_size, resolve_media, sniff_image
+from seedance_mcp.media.inputs import MAX_REQUEST_BYTES, check_image, check_request_size, resolve_media, sniff_image
 from tests.conftest import png_bytes
 
 

@@ -20,16 +20,17 @@ from mcp import Client, MCPError
 from mcp.types import BlobResourceContents, CallToolResult, ImageContent, ResourceLink
 from PIL import Image
 
-from seedance_mcp import previews
 from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.config import Settings
 from seedance_mcp.jobs import fingerprint_of
-from seedance_mcp.providers.ark import ArkDialect
+from seedance_mcp.media import previews
+from seedance_mcp.providers.dialects.ark import ArkDialect
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxServer
 from seedance_mcp.sandbox.media import last_frame_png, sample_mp4
 from seedance_mcp.tools import resources
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.validation import validate_request
 from tests.conftest import make_settings, text_of
 
 pytestmark = pytest.mark.anyio
@@ -247,7 +248,7 @@ async def test_an_identical_call_that_asks_for_the_last_frame_has_it_saved(tmp_p
 
 def ark_body(**arguments: Any) -> dict[str, Any]:
     preset = PRESETS["ark"]
-    request = validate_request(GenerateArgs(prompt="a kitten", **arguments), preset, preset.default_model)
+    request = validate_request(VideoArguments(prompt="a kitten", **arguments), preset, preset.default_model)
     body = ArkDialect().create_request(request, "https://ark.example/api/v3").json_body
     assert body is not None
     return body
@@ -259,7 +260,7 @@ def test_an_ark_request_asks_for_the_free_last_frame_unless_told_otherwise() -> 
     assert ark_body(return_last_frame=False)["return_last_frame"] is False
     assert "return_last_frame" not in ark_body(model="1.5-pro", draft=True)
     gptge = PRESETS["gptge"]
-    assert validate_request(GenerateArgs(prompt="a kitten"), gptge, gptge.default_model).return_last_frame is None
+    assert validate_request(VideoArguments(prompt="a kitten"), gptge, gptge.default_model).return_last_frame is None
 
 
 def test_the_dedupe_fingerprint_of_a_call_stays_the_same_with_the_default_last_frame() -> None:
@@ -267,7 +268,7 @@ def test_the_dedupe_fingerprint_of_a_call_stays_the_same_with_the_default_last_f
     preset = PRESETS["ark"]
 
     def fingerprint(**arguments: Any) -> str:
-        request = validate_request(GenerateArgs(prompt="a kitten", **arguments), preset, preset.default_model)
+        request = validate_request(VideoArguments(prompt="a kitten", **arguments), preset, preset.default_model)
         return fingerprint_of("ark", ArkDialect().create_request(request, "https://ark.example/api/v3"))
 
     assert fingerprint() == fingerprint() == fingerprint(return_last_frame=True)

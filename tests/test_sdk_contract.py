@@ -38,10 +38,11 @@ from volcenginesdkarkruntime.types.content_generation.list_content_generation_ta
 )
 
 from seedance_mcp.catalog import MODELS, MODELS_BY_KEY, PRESETS, ModelSpec
-from seedance_mcp.providers import ark
-from seedance_mcp.providers.openai_videos import OpenAIVideosDialect
+from seedance_mcp.providers.dialects import ark
+from seedance_mcp.providers.dialects.openai_videos import OpenAIVideosDialect
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY, png_bytes
 from tests.tiny_http import Seen, answer, serving
 
@@ -74,7 +75,7 @@ OPENAI_DEFAULT = PRESETS["openai-compatible"].default_model
 
 def ark_request(preset_name: str = "ark", **arguments: Any) -> Any:
     preset = PRESETS[preset_name]
-    return validate_request(GenerateArgs(prompt=PROMPT, **arguments), preset, preset.default_model)
+    return validate_request(VideoArguments(prompt=PROMPT, **arguments), preset, preset.default_model)
 
 
 def asset_item(kind: str, asset: str, role: str) -> dict[str, Any]:
@@ -346,7 +347,7 @@ async def test_our_openai_body_carries_the_openai_sdks_fields_and_values(case: s
     assert seen.headers["content-type"].startswith("multipart/form-data")
     sdk_fields = multipart_fields(seen)
     preset = PRESETS["openai-compatible"]
-    request = validate_request(GenerateArgs(prompt=PROMPT, **arguments), preset, preset.default_model)
+    request = validate_request(VideoArguments(prompt=PROMPT, **arguments), preset, preset.default_model)
     for base in (capture.url, f"{capture.url}/v1"):  # with or without the /v1 the SDK's base URL carries
         ours = OpenAIVideosDialect().create_request(request, base)
         assert (seen.method, seen.path) == (ours.method, httpx.URL(ours.url).path)
@@ -704,7 +705,7 @@ async def test_our_strict_openai_dialect_round_trips_through_the_sandbox(
     """Our JSON body (input_reference as {"image_url": data URL}) is read as the SDK's multipart one is."""
     preset = PRESETS["openai-compatible"]
     request = validate_request(
-        GenerateArgs(prompt=PROMPT, first_frame=PNG_DATA_URL, duration=5, ratio="1:1"), preset, preset.default_model
+        VideoArguments(prompt=PROMPT, first_frame=PNG_DATA_URL, duration=5, ratio="1:1"), preset, preset.default_model
     )
     http_request = OpenAIVideosDialect().create_request(request, f"{sandbox.url}/v1")
     async with httpx.AsyncClient() as http:

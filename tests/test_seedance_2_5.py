@@ -15,8 +15,9 @@ from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers import dialect_for
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxState, running_sandbox
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY, make_settings, text_of
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +31,7 @@ TOKENS_1080P_5S = round(1920 * 1080 * (24 * 5 + 1) / 1024)
 
 def check(preset: str, **arguments: Any) -> Any:
     chosen = PRESETS[preset]
-    return validate_request(GenerateArgs(prompt="a kite", **arguments), chosen, chosen.default_model)
+    return validate_request(VideoArguments(prompt="a kite", **arguments), chosen, chosen.default_model)
 
 
 def refused(preset: str, **arguments: Any) -> InvalidArgument:

@@ -26,9 +26,10 @@ from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import CreateAnswerLost, DownloadFailed, ProviderUnreachable
-from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import RetryPolicy
-from seedance_mcp.providers.client import DownloadLimits
+from seedance_mcp.providers.client import ProviderClient
+from seedance_mcp.providers.download import DownloadLimits
 from seedance_mcp.wire import HttpRequest
 from tests.conftest import SECRET_KEY, make_settings, text_of
 from tests.fake_ark import TASKS, FakeArk, running_fake_ark

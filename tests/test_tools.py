@@ -319,6 +319,36 @@ async def test_hosts_that_set_a_log_level_get_an_answer(settings: Settings) -> N
         assert (await client.call_tool("list_models", {})).is_error is False
 
 
+async def test_a_log_level_is_set_only_where_the_protocol_has_the_method(settings: Settings) -> None:
+    """The answer to logging/setLevel (a middleware) sets the server's own log level; a 2026-07-28 client, whose
+    protocol has no such method, still gets -32601, and a level the protocol does not know is -32602."""
+    import logging
+
+    from mcp import MCPError, types
+
+    logger = logging.getLogger("seedance_mcp")
+    before = logger.level
+    try:
+        with anyio.fail_after(20):
+            async with Client(create_app(settings), mode="legacy") as client:
+                with pytest.warns(MCPDeprecationWarning):
+                    await client.set_logging_level("error")  # pyright: ignore[reportDeprecated]
+                assert logger.level == logging.ERROR
+                unknown = types.SetLevelRequest.model_construct(
+                    params=types.SetLevelRequestParams.model_construct(level="loud")
+                )
+                with pytest.raises(MCPError) as bad:
+                    await client.session.send_request(unknown, types.EmptyResult)
+            async with Client(create_app(settings), mode="2026-07-28") as client:
+                with pytest.warns(MCPDeprecationWarning), pytest.raises(MCPError) as removed:
+                    await client.set_logging_level("debug")  # pyright: ignore[reportDeprecated]
+            assert logger.level == logging.ERROR  # unchanged by the refused request
+    finally:
+        logger.setLevel(before)
+    assert bad.value.code == -32602
+    assert removed.value.code == -32601
+
+
 async def test_an_unwritable_state_dir_is_a_clear_tool_error_and_the_server_lives_on(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the state directory should be")

@@ -8,14 +8,15 @@ import pytest
 
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import InvalidArgument
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.requests import VideoArguments
+from seedance_mcp.validation import validate_request
 
 ARK = PRESETS["ark"]
 
 
 def check(preset: str = "ark", **kwargs: Any) -> Any:
     arguments: dict[str, Any] = {"prompt": "a cat", **kwargs}
-    args = GenerateArgs(**arguments)
+    args = VideoArguments(**arguments)
     return validate_request(args, PRESETS[preset], PRESETS[preset].default_model)
 
 

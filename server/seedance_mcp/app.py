@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp import MCPError
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import METHOD_NOT_FOUND, CallToolResult, InputRequiredResult, SetLevelRequestParams
+from mcp.types import Tool as MCPTool
 
 from seedance_mcp import __version__
 from seedance_mcp.config import Settings
@@ -68,6 +71,7 @@ def create_app(
         token_verifier=token_verifier,
         auth=auth,
         request_state_security=_request_state_security(settings),
+        middleware=[answer_log_level_requests],
     )
     generate.register(server, settings, preset, default_spec_key)
     tasks.register(server, settings)
@@ -75,8 +79,6 @@ def create_app(
     resources.register(server, settings)
     app_ui.register(server, settings)
     prompts.register(server)
-    _accept_log_level_requests(server)
-    _lean_tool_schemas(server)
     return server
 
 
@@ -93,7 +95,7 @@ UNEXPECTED_FAILURE_MEANS = {
 class SeedanceServer(MCPServer[LazyRuntime]):
     """MCPServer whose tools never fail without text: the SDK answers a failure no code path expected with
     "Error executing tool X" and nothing more; here it says what failed (scrubbed of `secrets`) and what that
-    means for the user's money, and the traceback goes to the log."""
+    means for the user's money, and the traceback goes to the log. Its `tools/list` is lean (see `list_tools`)."""
 
     def __init__(self, secrets: list[str], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,22 +114,23 @@ class SeedanceServer(MCPServer[LazyRuntime]):
             known = UNEXPECTED_FAILURE_MEANS.get(name, "This tool is free: nothing was charged.")
             raise unexpected_failure(name, exc, known, self._secrets) from exc
 
+    async def list_tools(self) -> list[MCPTool]:
+        """The tools with lean schemas (tools/lean_schemas.py): arguments and results are still validated by the
+        same pydantic models; only the JSON the client receives (and every conversation pays for) gets smaller."""
+        return [_lean(tool) for tool in await super().list_tools()]
 
-def _lean_tool_schemas(server: MCPServer[LazyRuntime]) -> None:
-    """Publish lean schemas (tools/lean_schemas.py). Arguments and results are still validated by the same
-    pydantic models; only the JSON the client receives (and every conversation pays for) gets smaller. The SDK
-    reads a tool's schemas live from these fields, and has no public setter for them."""
+
+def _lean(tool: MCPTool) -> MCPTool:
     from seedance_mcp.tools.lean_schemas import lean_schema
 
-    for tool in server._tool_manager.list_tools():  # pyright: ignore[reportPrivateUsage]
-        tool.parameters = lean_schema(tool.parameters, keep_descriptions=True)
-        output = tool.fn_metadata.output_schema
-        if output is None:
-            continue
+    output = tool.output_schema
+    if output is not None:
         # generate_video's result shape is published once; the other tools say "an object" (get_task_status
         # returns the same shape, and the text content carries everything for the model).
         full = tool.name == "generate_video"
-        tool.fn_metadata.output_schema = lean_schema(output, keep_descriptions=False) if full else {"type": "object"}
+        output = lean_schema(output, keep_descriptions=False) if full else {"type": "object"}
+    input_schema = lean_schema(tool.input_schema, keep_descriptions=True)
+    return tool.model_copy(update={"input_schema": input_schema, "output_schema": output})
 
 
 _MCP_LOG_LEVELS = {
@@ -142,23 +145,29 @@ _MCP_LOG_LEVELS = {
 }
 
 
-def _accept_log_level_requests(server: MCPServer[LazyRuntime]) -> None:
+LOGGING_REMOVED_IN = "2026-07-28"
+"""The protocol version that dropped `logging/setLevel` (versions are dates, so they compare as strings)."""
+
+
+async def answer_log_level_requests(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
     """Answer `logging/setLevel`, which some hosts (VS Code, older Inspectors) send on connect.
 
-    MCPServer registers no handler, so they get -32601 and some show an error. The level applies to this
-    server's own stderr log; MCP log notifications are deprecated and not sent. Reaching the low-level server is
-    the SDK's documented way to add a handler it lacks.
+    MCPServer registers no handler, so they would get -32601 and some show an error. An Extension cannot bind a
+    spec method (MethodBinding refuses it), so this middleware (MCPServer's public `middleware=`) answers where
+    the SDK found no handler, in the protocol versions that have the method; the SDK has already checked the
+    params by then. The level applies to this server's own stderr log; MCP log notifications are deprecated and
+    not sent.
     """
-    from mcp.server.context import ServerRequestContext
-    from mcp.types import SetLevelRequestParams
-
-    async def set_level(ctx: ServerRequestContext[Any], params: SetLevelRequestParams) -> dict[str, Any]:
-        logging.getLogger("seedance_mcp").setLevel(_MCP_LOG_LEVELS.get(str(params.level), logging.INFO))
-        return {}
-
-    server._lowlevel_server.add_request_handler(  # pyright: ignore[reportPrivateUsage]
-        "logging/setLevel", SetLevelRequestParams, set_level
-    )
+    try:
+        return await call_next(ctx)
+    except MCPError as exc:
+        if ctx.method != "logging/setLevel" or exc.code != METHOD_NOT_FOUND:
+            raise
+        if ctx.protocol_version >= LOGGING_REMOVED_IN:
+            raise
+    params = SetLevelRequestParams.model_validate(ctx.params or {})
+    logging.getLogger("seedance_mcp").setLevel(_MCP_LOG_LEVELS.get(str(params.level), logging.INFO))
+    return {}
 
 
 def _request_state_security(settings: Settings) -> Any:

@@ -28,13 +28,16 @@ def default_output_dir() -> Path:
     return home / ("Movies" if sys.platform == "darwin" else "Videos") / "seedance-mcp"
 
 
-def default_state_dir() -> Path:
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The platform's place for an application's state; XDG_STATE_HOME (LOCALAPPDATA on Windows) is read from
+    `environ`, which `load_settings` passes: only the entry point reads the environment."""
+    env = environ or {}
     home = Path.home()
     if sys.platform == "darwin":
         return home / "Library" / "Application Support" / "seedance-mcp"
     if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "seedance-mcp"
-    return Path(os.environ.get("XDG_STATE_HOME") or home / ".local" / "state") / "seedance-mcp"
+        return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / "seedance-mcp"
+    return Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "seedance-mcp"
 
 
 class Settings(BaseModel):
@@ -451,5 +454,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[name] = raw
     if "api_key" not in values and env.get("ARK_API_KEY", "").strip():
         values["api_key"] = env["ARK_API_KEY"].strip()
+    if "state_dir" not in values:
+        values["state_dir"] = default_state_dir(env)
     values.update(overrides)
     return Settings.model_validate(values)

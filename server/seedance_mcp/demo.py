@@ -90,7 +90,7 @@ def cost_line(data: dict[str, Any]) -> str:
 
 def _thumbnail(video: Path, preview_jpeg: bytes | None) -> Path | None:
     """The preview JPEG's path: the one the server caches next to the video, else the result's image saved there."""
-    from seedance_mcp.previews import PREVIEW_SUFFIX
+    from seedance_mcp.media.previews import PREVIEW_SUFFIX
 
     cached = video.with_name(video.name + PREVIEW_SUFFIX)
     if cached.is_file():

@@ -1189,7 +1189,7 @@ def _differs(job: Job, snapshot: TaskSnapshot) -> bool:
 
 def _saved_whole(path: Path) -> bool:
     """Whether a complete video is at `path` (renamed there only after a whole, checked download)."""
-    from seedance_mcp.providers.client import video_structure_problem
+    from seedance_mcp.media.mp4 import video_structure_problem
 
     try:
         with path.open("rb") as handle:

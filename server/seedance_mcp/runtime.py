@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 
 from seedance_mcp import __version__
-from seedance_mcp.catalog import Preset
+from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, JournalUnavailable, SeedanceError
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from seedance_mcp.jobs import JobManager
     from seedance_mcp.principals import Principal
     from seedance_mcp.providers.client import ProviderClient
+    from seedance_mcp.wire import VideoRequest
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,16 @@ class Runtime:
     preset: Preset
     provider: ProviderClient
     jobs: JobManager
+
+    def expected_render(self, spec: ModelSpec, request: VideoRequest) -> float:
+        """Seconds from create to finished video that a job's progress estimate expects: the catalog's figure for
+        the model, or, for the embedded sandbox, as long as it is told (the prompt's `[[render=N]]`, else
+        SEEDANCE_SANDBOX_RENDER_SECONDS)."""
+        if self.settings.provider == "sandbox":
+            from seedance_mcp.sandbox.state import planned_seconds
+
+            return planned_seconds(request.prompt, self.settings.sandbox_render_seconds)
+        return expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
 
 
 def effective_preset(settings: Settings) -> Preset:
@@ -154,9 +165,10 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
 
     from seedance_mcp.jobs import JobManager, JobSettings
     from seedance_mcp.polling import PollPolicy
-    from seedance_mcp.providers import ProviderClient, dialect_for
+    from seedance_mcp.providers import dialect_for
     from seedance_mcp.providers._http import RetryPolicy
-    from seedance_mcp.providers.client import API_LIMITS, DOWNLOAD_LIMITS, DownloadLimits
+    from seedance_mcp.providers.client import API_LIMITS, ProviderClient
+    from seedance_mcp.providers.download import DOWNLOAD_LIMITS, DownloadLimits
     from seedance_mcp.store import SqliteTaskStore, TaskStore
 
     preset = effective_preset(settings)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import date
-from typing import cast
 
 from seedance_mcp.catalog import (
     FIXED_RATIOS,
@@ -24,6 +22,7 @@ from seedance_mcp.catalog import (
     find_model,
 )
 from seedance_mcp.errors import InvalidArgument
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.wire import VideoRequest
 
 MAX_PROMPT_CHARS = 5000
@@ -57,36 +56,6 @@ _FLAG_ARGUMENT = {
 
 
 _REFERENCE_ARGUMENTS = ("reference_images", "reference_videos", "reference_audios")
-
-
-@dataclass(frozen=True, slots=True)
-class GenerateArgs:
-    """The raw arguments of a generate_video call (types already checked by the tool schema)."""
-
-    prompt: str
-    model: str | None = None
-    first_frame: str | None = None
-    last_frame: str | None = None
-    reference_images: Sequence[str] = ()
-    reference_videos: Sequence[str] = ()
-    reference_audios: Sequence[str] = ()
-    resolution: str | None = None
-    ratio: str | None = None
-    duration: int | None = None
-    frames: int | None = None
-    seed: int | None = None
-    camera_fixed: bool | None = None
-    watermark: bool | None = None
-    generate_audio: bool | None = None
-    draft: bool | None = None
-    return_last_frame: bool | None = None
-    service_tier: str | None = None
-    output_format: str | None = None
-    omni_reference_task_type: str | None = None
-    web_search: bool | None = None
-    execution_expires_after: int | None = None
-    priority: int | None = None
-    draft_task_id: str | None = None
 
 
 EXPIRES_MIN, EXPIRES_MAX = 3600, 259200
@@ -181,7 +150,7 @@ def resolve_model(
     return spec, spec.model_id(preset.region)
 
 
-def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
+def pick_mode(args: VideoArguments, spec: ModelSpec, preset: Preset) -> Mode:
     frames_given = args.first_frame is not None or args.last_frame is not None
     refs_given = bool(args.reference_images or args.reference_videos or args.reference_audios)
     if frames_given and refs_given:
@@ -221,7 +190,7 @@ def pick_mode(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> Mode:
 
 
 def validate_request(
-    args: GenerateArgs,
+    args: VideoArguments,
     preset: Preset,
     default_model: str,
     model_map: Mapping[str, str] | None = None,
@@ -261,7 +230,7 @@ def validate_request(
     resolutions: tuple[Resolution, ...] = spec.reference_resolutions if reference_mode else spec.resolutions
     if limits.resolutions is not None:
         resolutions = tuple(r for r in resolutions if r in limits.resolutions)
-    resolution = cast("Resolution | None", args.resolution)
+    resolution = args.resolution
     if args.draft:
         if not spec.draft:
             raise InvalidArgument(
@@ -322,7 +291,7 @@ def validate_request(
     if mode == "reference_images":
         default_ratio = "16:9"
     effective_ratio: Ratio = ratio if ratio in (*FIXED_RATIOS, "adaptive") else default_ratio  # type: ignore[assignment]
-    effective_seconds = _check_length(replace(args, duration=duration), spec, model_id, preset)
+    effective_seconds = _check_length(args.model_copy(update={"duration": duration}), spec, model_id, preset)
     _check_newer_fields(args, spec, model_id, mode, preset)
     if args.seed is not None and not -1 <= args.seed <= MAX_SEED:
         raise InvalidArgument("seed", f"{args.seed} is out of range", allowed=f"-1 (random) to {MAX_SEED}")
@@ -345,44 +314,31 @@ def validate_request(
             raise InvalidArgument("service_tier", f"{model_id} has no flex tier", allowed="default")
 
     width, height = spec.size(effective_resolution, effective_ratio)
-    return VideoRequest(
-        model_key=spec.key,
-        model_id=model_id,
-        prompt=prompt,
-        mode=mode,
-        first_frame=args.first_frame,
-        last_frame=args.last_frame,
-        reference_images=tuple(args.reference_images),
-        reference_videos=tuple(args.reference_videos),
-        reference_audios=tuple(args.reference_audios),
-        resolution=resolution,
-        ratio=ratio,
-        duration=duration,
-        frames=args.frames,
-        seed=args.seed,
-        camera_fixed=args.camera_fixed,
-        watermark=args.watermark,
-        generate_audio=args.generate_audio,
-        draft=args.draft,
-        return_last_frame=_return_last_frame(args, preset),
-        save_last_frame=args.return_last_frame is True,
-        service_tier=args.service_tier,  # pyright: ignore[reportArgumentType]  # checked above
-        output_format=args.output_format,  # pyright: ignore[reportArgumentType]  # checked above
-        omni_reference_task_type=args.omni_reference_task_type,  # pyright: ignore[reportArgumentType]
-        web_search=args.web_search,
-        execution_expires_after=args.execution_expires_after,
-        priority=args.priority,
-        draft_task_id=args.draft_task_id.strip() if args.draft_task_id else None,
-        family=spec.family,
-        output_size=(width, height),
-        effective_resolution=effective_resolution,
-        effective_ratio=effective_ratio,
-        effective_seconds=effective_seconds,
-        estimated_tokens=estimate_tokens(width, height, effective_seconds),
-    )
+    # The arguments as given, but for what the checks above settled; then what they worked out.
+    settled = {
+        "prompt": prompt,
+        "resolution": resolution,
+        "ratio": ratio,
+        "duration": duration,
+        "return_last_frame": _return_last_frame(args, preset),
+        "draft_task_id": args.draft_task_id.strip() if args.draft_task_id else None,
+    }
+    worked_out = {
+        "model_key": spec.key,
+        "model_id": model_id,
+        "mode": mode,
+        "save_last_frame": args.return_last_frame is True,
+        "family": spec.family,
+        "output_size": (width, height),
+        "effective_resolution": effective_resolution,
+        "effective_ratio": effective_ratio,
+        "effective_seconds": effective_seconds,
+        "estimated_tokens": estimate_tokens(width, height, effective_seconds),
+    }
+    return VideoRequest.model_validate({**args.model_dump(), **settled, **worked_out})
 
 
-def _return_last_frame(args: GenerateArgs, preset: Preset) -> bool | None:
+def _return_last_frame(args: VideoArguments, preset: Preset) -> bool | None:
     """What to send for `return_last_frame`: the caller's choice, else `true` where it is free (the Ark dialect).
 
     Ark returns the last frame's URL at no cost, and a result that carries it lets the next shot start from it
@@ -397,7 +353,7 @@ def _return_last_frame(args: GenerateArgs, preset: Preset) -> bool | None:
     return True
 
 
-def _check_reference_counts(args: GenerateArgs, spec: ModelSpec, model_id: str) -> None:
+def _check_reference_counts(args: VideoArguments, spec: ModelSpec, model_id: str) -> None:
     for argument, given, limit in (
         ("reference_images", args.reference_images, spec.max_reference_images),
         ("reference_videos", args.reference_videos, spec.max_reference_videos),
@@ -428,7 +384,7 @@ def _check_ratio(ratio: str | None, spec: ModelSpec, model_id: str, mode: Mode, 
     return ratio
 
 
-def _check_length(args: GenerateArgs, spec: ModelSpec, model_id: str, preset: Preset) -> float:
+def _check_length(args: VideoArguments, spec: ModelSpec, model_id: str, preset: Preset) -> float:
     """Seconds of video the request will produce (the maximum when the model chooses)."""
     if args.duration is not None and args.frames is not None:
         raise InvalidArgument("frames", "give either duration or frames, not both", hint="Drop one of them.")
@@ -500,7 +456,7 @@ _MEDIA_ARGUMENTS = ("first_frame", "last_frame", "reference_images", "reference_
 _ASSET = re.compile(r"asset://[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
-def _check_assets(args: GenerateArgs, preset: Preset) -> None:
+def _check_assets(args: VideoArguments, preset: Preset) -> None:
     """`asset://<id>` media name items of the account's asset library on Ark itself (real people, reusable media,
     created in the console): passed through untouched there, refused where the gateway cannot reach that library."""
     for name in _MEDIA_ARGUMENTS:
@@ -524,7 +480,7 @@ def _check_assets(args: GenerateArgs, preset: Preset) -> None:
 
 
 def _check_task_type(
-    args: GenerateArgs, spec: ModelSpec, model_id: str, mode: Mode, ratio: str | None, preset: Preset
+    args: VideoArguments, spec: ModelSpec, model_id: str, mode: Mode, ratio: str | None, preset: Preset
 ) -> tuple[str | None, int | None]:
     """`omni_reference_task_type`: editing or extending one video (2.5). The ratio and duration to send."""
     duration = args.duration
@@ -571,7 +527,7 @@ def _check_task_type(
     return ratio, duration
 
 
-def _check_newer_fields(args: GenerateArgs, spec: ModelSpec, model_id: str, mode: Mode, preset: Preset) -> None:
+def _check_newer_fields(args: VideoArguments, spec: ModelSpec, model_id: str, mode: Mode, preset: Preset) -> None:
     """The 2026 create fields (protocol.md §11.2), each against what this model takes."""
     if args.output_format is not None and args.output_format not in spec.output_formats:
         raise InvalidArgument(
@@ -620,7 +576,7 @@ def _check_newer_fields(args: GenerateArgs, spec: ModelSpec, model_id: str, mode
                 )
 
 
-def _check_fixed_size(args: GenerateArgs, spec: ModelSpec, preset: Preset) -> None:
+def _check_fixed_size(args: VideoArguments, spec: ModelSpec, preset: Preset) -> None:
     """An OpenAI-style gateway is told a size (`WxH`): a ratio it can be computed from, and a real length."""
     if args.ratio == "adaptive":
         raise InvalidArgument(

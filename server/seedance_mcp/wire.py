@@ -11,47 +11,24 @@ from pydantic import BaseModel, ConfigDict
 
 from seedance_mcp.catalog import Mode, Ratio, Resolution
 from seedance_mcp.models import TaskStatus
+from seedance_mcp.requests import VideoArguments
 
 
-class VideoRequest(BaseModel):
-    """A generate_video call after validation: only what was asked for, checked against the model's limits.
+class VideoRequest(VideoArguments):
+    """A generate_video call after validation: the arguments (requests.py) as the provider will accept them,
+    checked against the model's limits, and what validation worked out.
 
-    `None` means "not given": the provider's default applies and nothing is sent for it. The `effective_*`
-    values are what the provider will use, for the cost estimate and the progress estimate.
+    `None` means "not given": the provider's default applies and nothing is sent for it. `model` is the model as
+    the call named it; `model_key` and `model_id` are the catalog's model and the id sent. The `effective_*` values
+    are what the provider will use, for the cost estimate and the progress estimate.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     model_key: str
     model_id: str
-    prompt: str
     mode: Mode
-    first_frame: str | None = None
-    last_frame: str | None = None
-    reference_images: tuple[str, ...] = ()
-    reference_videos: tuple[str, ...] = ()
-    reference_audios: tuple[str, ...] = ()
-    resolution: Resolution | None = None
-    ratio: str | None = None
-    duration: int | None = None
-    frames: int | None = None
-    seed: int | None = None
-    camera_fixed: bool | None = None
-    watermark: bool | None = None
-    generate_audio: bool | None = None
-    draft: bool | None = None
-    return_last_frame: bool | None = None
     save_last_frame: bool = False
     """The caller asked for the last frame (`return_last_frame=true`): save it as a PNG beside the video. Otherwise
     its URL, when the provider gives one, is only in the result."""
-    service_tier: Literal["default", "flex"] | None = None
-    output_format: Literal["mp4", "mov"] | None = None
-    omni_reference_task_type: Literal["auto", "reference", "edit", "extend"] | None = None
-    web_search: bool | None = None
-    execution_expires_after: int | None = None
-    priority: int | None = None
-    draft_task_id: str | None = None
-    """Render this draft task for real (1.5 pro, 2.5): its settings and media are the draft's."""
     family: Literal["seedance", "gemini"] = "seedance"
     """Seedance proper, or a model a gateway sells through its Seedance API (aiid's gemini-omni)."""
     output_size: tuple[int, int] | None = None

@@ -11,10 +11,12 @@ import pytest
 
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import ProviderError
-from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import RetryPolicy
+from seedance_mcp.providers.client import ProviderClient
+from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxServer
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +37,7 @@ async def ark(sandbox: SandboxServer) -> AsyncGenerator[ProviderClient]:
 
 def request_for(**kwargs: object):  # a VideoRequest
     preset = PRESETS["ark"]
-    return validate_request(GenerateArgs(**{"prompt": "a kitten", **kwargs}), preset, preset.default_model)  # type: ignore[arg-type]
+    return validate_request(VideoArguments(**{"prompt": "a kitten", **kwargs}), preset, preset.default_model)  # type: ignore[arg-type]
 
 
 async def test_create_poll_and_download_a_task(ark: ProviderClient, tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from seedance_mcp.errors import (
     ProviderUnreachable,
     RateLimited,
 )
-from seedance_mcp.providers import ProviderClient, dialect_for
+from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import RetryPolicy, parse_retry_after
+from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import HttpRequest
 from tests.conftest import SECRET_KEY
 
@@ -188,3 +189,81 @@ def test_retry_after_in_both_forms() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after("soon") is None
     assert RetryPolicy(max_retry_after=60).delay(0, 500) == 60
+
+
+# What the one retry loop sends again, by kind of request: (first failure, sent again?, what a refusal becomes).
+# A create is sent again only when the provider provably did not take it; a read after anything transient.
+_CONNECT = httpx.ConnectError("refused")
+_READ_CUT = httpx.ReadError("connection reset")
+_GARBLED = httpx.RemoteProtocolError("peer closed")
+CREATE_RULES: list[tuple[httpx.Response | Exception, type[Exception] | None]] = [
+    (_CONNECT, None),
+    (httpx.PoolTimeout("no connection"), None),
+    (_READ_CUT, CreateAnswerLost),
+    (_GARBLED, CreateAnswerLost),
+    (ark_error(429, "RateLimitExceeded.EndpointRPMExceeded"), None),
+    (ark_error(429, "QuotaExceeded"), RateLimited),
+    (ark_error(503, "ServerOverloaded"), None),
+    (ark_error(502, "ServerOverloaded"), CreateAnswerLost),  # an ambiguous status beats an overload code
+    (ark_error(500, "InternalServiceError"), CreateAnswerLost),
+    (ark_error(504, "GatewayTimeout"), CreateAnswerLost),
+    (ark_error(409, "Conflict"), ProviderError),
+    (ark_error(400, "InvalidParameter"), ProviderError),
+]
+READ_RULES: list[tuple[httpx.Response | Exception, type[Exception] | None]] = [
+    (_CONNECT, None),
+    (_READ_CUT, None),
+    (_GARBLED, None),
+    *[(ark_error(status, "Transient"), None) for status in (408, 409, 429, 500, 502, 503, 504)],
+    (ark_error(429, "QuotaExceeded"), RateLimited),
+    (ark_error(400, "InvalidParameter"), ProviderError),
+    (ark_error(401, "AuthenticationError"), AuthenticationFailed),
+    (ark_error(404, "NotFound"), ProviderError),
+]
+
+
+def _first_then_success(
+    first: httpx.Response | Exception, success: httpx.Response
+) -> tuple[list[int], Callable[[httpx.Request], httpx.Response]]:
+    calls = [0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls[0] += 1
+        if calls[0] > 1:
+            return success
+        if isinstance(first, Exception):
+            raise first
+        return first
+
+    return calls, handler
+
+
+@pytest.mark.parametrize(("first", "refused_as"), CREATE_RULES)
+async def test_the_create_rules_of_the_one_retry_loop(
+    first: httpx.Response | Exception, refused_as: type[Exception] | None
+) -> None:
+    calls, handler = _first_then_success(first, httpx.Response(200, json={"id": "cgt-1"}))
+    client = client_for(handler)
+    if refused_as is None:
+        assert await client.submit(CREATE) == "cgt-1"
+        assert calls[0] == 2
+    else:
+        with pytest.raises(refused_as):
+            await client.submit(CREATE)
+        assert calls[0] == 1, "a create that may have been taken, or was refused for good, is never sent again"
+
+
+@pytest.mark.parametrize(("first", "refused_as"), READ_RULES)
+async def test_the_read_rules_of_the_one_retry_loop(
+    first: httpx.Response | Exception, refused_as: type[Exception] | None
+) -> None:
+    calls, handler = _first_then_success(first, httpx.Response(200, json={"items": []}))
+    client = client_for(handler)
+    read = HttpRequest(method="GET", url=f"{BASE}/contents/generations/tasks/cgt-1")
+    if refused_as is None:
+        assert (await client._read(read)).json() == {"items": []}
+        assert calls[0] == 2
+    else:
+        with pytest.raises(refused_as):
+            await client._read(read)
+        assert calls[0] == 1

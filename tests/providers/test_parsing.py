@@ -6,7 +6,7 @@ import pytest
 
 from seedance_mcp.errors import UnexpectedResponse
 from seedance_mcp.providers import dialect_for
-from seedance_mcp.providers.base import as_epoch_seconds, signed_url_expiry
+from seedance_mcp.providers._parse import as_epoch_seconds, signed_url_expiry
 
 ARK_SUCCEEDED = {
     "id": "cgt-20260514183217-t8rzv",

@@ -10,8 +10,9 @@ import pytest
 from seedance_mcp.catalog import PRESETS
 from seedance_mcp.errors import InvalidArgument
 from seedance_mcp.providers import dialect_for
-from seedance_mcp.providers.openai_videos import OpenAIVideosDialect
-from seedance_mcp.validation import GenerateArgs, validate_request
+from seedance_mcp.providers.dialects.openai_videos import OpenAIVideosDialect
+from seedance_mcp.requests import VideoArguments
+from seedance_mcp.validation import validate_request
 
 IMG1, IMG2 = "https://e.com/first.png", "https://e.com/last.png"
 
@@ -19,7 +20,7 @@ IMG1, IMG2 = "https://e.com/first.png", "https://e.com/last.png"
 def build(preset: str, base: str = "https://gw.example", **kwargs: Any) -> tuple[str, str, dict[str, Any]]:
     p = PRESETS[preset]
     arguments: dict[str, Any] = {"prompt": "a kitten yawns", **kwargs}
-    request = validate_request(GenerateArgs(**arguments), p, p.default_model)
+    request = validate_request(VideoArguments(**arguments), p, p.default_model)
     http = dialect_for(p.dialect).create_request(request, base)
     assert http.json_body is not None
     return http.method, http.url, http.json_body
@@ -192,7 +193,7 @@ def test_openai_compatible_strict_set_refuses_what_it_cannot_carry(argument: str
 
 def extended(**kwargs: Any) -> dict[str, Any]:
     p = PRESETS["new-api"]
-    request = validate_request(GenerateArgs(prompt="a kitten yawns", **kwargs), p, p.default_model)
+    request = validate_request(VideoArguments(prompt="a kitten yawns", **kwargs), p, p.default_model)
     body = OpenAIVideosDialect(extended=True).create_request(request, "https://gw.example").json_body
     assert body is not None
     return body
@@ -274,7 +275,7 @@ async def test_a_local_first_frame_reaches_an_openai_style_gateway_as_a_file_par
 
     image = png_bytes(720, 1280)
     p = PRESETS["openai-compatible"]
-    args = GenerateArgs(
+    args = VideoArguments(
         prompt="a kite", first_frame=f"data:image/png;base64,{base64.b64encode(image).decode()}",
         resolution="720p", ratio="9:16", duration=5,
     )  # fmt: skip

@@ -1,8 +1,10 @@
-"""The one seam where HTTP becomes our errors, and the retry policy that decides what may be sent again.
+"""The one seam where HTTP becomes our errors, and the one retry loop that decides what may be sent again.
 
-httpx exceptions and 4xx/5xx answers are translated here and nowhere else, most specific first. The rule for
-the paid create request: it is sent again only when the provider provably did not take it (the connection never
-opened, or the answer was a 429/503/overload refusal); anything else after the bytes left is ambiguous.
+httpx exceptions and 4xx/5xx answers are translated here and nowhere else, most specific first. Every API request
+goes through `send_with_retries`, told by a `Resend` what it may send again. The rule for the paid create request
+(`CREATE`): it is sent again only when the provider provably did not take it (the connection never opened, or the
+answer was a 429/503/overload refusal); anything else after the bytes left is ambiguous. Reads (`READ`) are
+idempotent: transport errors and 408/409/429/5xx answers are asked again, after the provider's Retry-After.
 
 Every answer is scrubbed of the API key as it arrives (`scrub_response`), before anything reads it: a provider
 that echoes the key in an error code, a request-id header, a task's error message or a status word cannot get it
@@ -11,12 +13,15 @@ into an exception, a snapshot, the journal or a log line.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, cast
 
+import anyio
 import httpx
 
 from seedance_mcp.errors import (
@@ -25,6 +30,7 @@ from seedance_mcp.errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    SeedanceError,
     redact,
     trim,
 )
@@ -35,6 +41,10 @@ OVERLOAD_CODES = frozenset({"ServerOverloaded", "RequestBurstTooFast", "Inflight
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Exceptions raised before a single byte of the request left: the provider cannot have seen it.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+AMBIGUOUS_CREATE_STATUS = frozenset({500, 502, 504})
+"""Answers to a create that do not say whether the task was made (the caller treats the create as lost)."""
+
+logger = logging.getLogger(__name__)
 
 
 class DeadlineExceeded(httpx.TimeoutException):
@@ -169,6 +179,11 @@ def _hint_4xx(status: int, code: str | None) -> str | None:
     return None
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """The key as a bearer token (added per request, only ever towards the provider's own origin)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 def retryable_create_refusal(error: ProviderError) -> bool:
     """A create answer that proves no task was made and that waiting may help."""
     if error.code in NOT_RETRYABLE_429:
@@ -181,6 +196,73 @@ def retryable_read_error(error: ProviderError) -> bool:
     if error.code in NOT_RETRYABLE_429:
         return False
     return error.status_code in RETRYABLE_STATUS
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """What one kind of request may send again: after which transport failures, and after which error answers."""
+
+    after_failure: Callable[[httpx.TransportError], bool]
+    """The request may be sent again after this exception (else it is raised as it is, for the caller to judge)."""
+    after_answer: Callable[[ProviderError], bool]
+    """The request may be sent again after this error answer (else the error is raised)."""
+    log_level: int = logging.DEBUG
+    """How loudly a retry after an error answer is logged."""
+
+
+def _create_not_taken(exc: httpx.TransportError) -> bool:
+    """The create provably never reached the provider: the connection never opened, or the deadline struck before
+    any of the request went out."""
+    if isinstance(exc, DeadlineExceeded):
+        return not exc.may_have_left
+    return isinstance(exc, NOT_SENT)
+
+
+CREATE = Resend(
+    after_failure=_create_not_taken,
+    after_answer=lambda error: error.status_code not in AMBIGUOUS_CREATE_STATUS and retryable_create_refusal(error),
+    log_level=logging.INFO,
+)
+"""The paid create: sent again only when the provider provably did not take it."""
+READ = Resend(after_failure=lambda exc: True, after_answer=retryable_read_error)
+"""Status reads, lists and cancels: idempotent, asked again after any transport failure and retryable answers."""
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[httpx.Response]],
+    resend: Resend,
+    policy: RetryPolicy,
+    *,
+    error_of: Callable[[httpx.Response], ProviderError],
+    unreachable: Callable[[httpx.TransportError], SeedanceError],
+) -> httpx.Response:
+    """The successful answer to `send()`, sending again what `resend` allows within `policy`'s attempts and total
+    time; otherwise the error answer as `error_of` maps it, `unreachable(exc)` for a transport failure that may be
+    sent again but ran out of attempts or time, or the transport exception itself when it may not be sent again.
+    (Each `send()` is bounded on its own by the request's total deadline.)"""
+    deadline = anyio.current_time() + policy.timeout
+    for attempt in range(policy.attempts):
+        last = attempt == policy.attempts - 1
+        try:
+            response = await send()
+        except httpx.TransportError as exc:
+            if not resend.after_failure(exc):
+                raise
+            if last or anyio.current_time() >= deadline:
+                raise unreachable(exc) from exc
+            await anyio.sleep(policy.delay(attempt))
+            continue
+        if response.is_success:
+            return response
+        error = error_of(response)
+        if last or not resend.after_answer(error):
+            raise error
+        delay = policy.delay(attempt, getattr(error, "retry_after", None))
+        if anyio.current_time() + delay >= deadline:
+            raise error
+        logger.log(resend.log_level, "HTTP %s (%s); retrying in %.1f s", error.status_code, error.code, delay)
+        await anyio.sleep(delay)
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 # Headers that describe the bytes on the wire; a scrubbed copy carries the decoded text instead.

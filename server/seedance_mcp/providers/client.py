@@ -1,19 +1,15 @@
-"""ProviderClient: the thin I/O shell that drives any Dialect over httpx's own clients (one for the API, one for
-downloads), so proxies and certificates are whatever httpx makes of the environment."""
+"""ProviderClient: the thin I/O shell that drives any Dialect's API calls over httpx's own client, so proxies and
+certificates are whatever httpx makes of the environment. Videos and frames are fetched by its Downloader
+(providers/download.py); retries and error mapping are providers/_http.py's."""
 
 from __future__ import annotations
 
-import functools
-import io
 import json
 import logging
-import os
-import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Literal
+from typing import Any
 
 import anyio
 import httpx
@@ -31,46 +27,29 @@ from seedance_mcp.errors import (
     trim,
 )
 from seedance_mcp.providers._http import (
-    HTTPX_ERRORS,
-    NOT_SENT,
+    AMBIGUOUS_CREATE_STATUS,
+    CREATE,
+    READ,
     DeadlineExceeded,
+    Resend,
     RetryPolicy,
-    download_error,
-    download_status_error,
+    auth_headers,
     error_from_response,
-    parse_retry_after,
-    retryable_create_refusal,
-    retryable_read_error,
     scrub_response,
+    send_with_retries,
 )
-from seedance_mcp.providers.base import Dialect, dig, quote
-from seedance_mcp.providers.partial_files import partial_path
-from seedance_mcp.thread_batches import BatchedThread
+from seedance_mcp.providers._parse import dig, quote
+from seedance_mcp.providers.base import Dialect
+from seedance_mcp.providers.download import Downloader, DownloadLimits, MediaKind
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
 
-MAX_REDIRECTS = 10
 API_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=20, keepalive_expiry=30.0)
 """The API client's pool: creates and polls are limited above it (JobSettings: 12 + 8), which leaves room for
 task-list searches, cancels and the tools' own reads, so a request does not wait in the pool for a connection.
 Idle connections beyond what creates and polls keep busy are closed: the pool asks every idle connection whether
 the server closed it (two system calls each) before each request and after each answer (bench #7)."""
-DOWNLOAD_LIMITS = httpx.Limits(max_connections=72, max_keepalive_connections=16, keepalive_expiry=30.0)
-"""The download client's pool: one request at a time per downloading job, JobSettings.max_concurrent_downloads
-(64) jobs at once, and room for the few the tools start themselves. Downloads come in bursts (a status answer
-names many finished videos); keeping every connection of a burst alive made each later request ask them all."""
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
-
-MediaKind = Literal["video", "image"]
-"""What a download is expected to be: a video is checked for a complete MP4/MOV structure."""
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadLimits:
-    max_bytes: int = 2 * 1024**3
-    timeout: float = 600.0
-    """Total seconds one download may take, retries included."""
 
 
 class _Progress:
@@ -114,12 +93,16 @@ class ProviderClient:
         self._base_url_by_model = {k: v.rstrip("/") for k, v in (base_url_by_model or {}).items()}
         self._api_key = api_key
         self._http = http
-        self._downloads = downloads or http
         self.request_timeout = request_timeout
         self.retry = retry or RetryPolicy()
-        self.download_limits = download or DownloadLimits()
         self.display_name = preset.title
-        self._small_files = BatchedThread()
+        self.downloader = Downloader(
+            downloads or http,
+            api_key=api_key,
+            provider_bases=[self.base_url, *self._base_url_by_model.values()],
+            retry=self.retry,
+            limits=download,
+        )
 
     @property
     def has_key(self) -> bool:
@@ -140,8 +123,9 @@ class ProviderClient:
             return request
         return request.model_copy(update={"json_body": {**body, "safety_identifier": value}})
 
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+    @property
+    def download_limits(self) -> DownloadLimits:
+        return self.downloader.limits
 
     async def _send(self, request: HttpRequest) -> httpx.Response:
         """Send with the key, the whole exchange within `request_timeout` (DeadlineExceeded, an httpx
@@ -150,7 +134,7 @@ class ProviderClient:
         an error, a request id or a snapshot."""
         kind = _kind_of(request)
         progress = _Progress()
-        headers = {**self.auth_headers(), "Accept": "application/json"}
+        headers = {**auth_headers(self._api_key), "Accept": "application/json"}
         extensions = {"trace": progress.trace} if request.method == "POST" else None
         try:
             with anyio.fail_after(self.request_timeout):
@@ -187,69 +171,32 @@ class ProviderClient:
 
     async def submit(self, request: HttpRequest) -> str:
         """POST the create request; the provider's task id. Never sends it twice unless provably refused."""
-        deadline = anyio.current_time() + self.retry.timeout
-        for attempt in range(self.retry.attempts):
-            last = attempt == self.retry.attempts - 1
-            try:
-                response = await self._send(request)
-            except DeadlineExceeded as exc:
-                if exc.may_have_left:
-                    # Cut off after the request started to leave: the task may exist (and be billed). Not retried.
-                    raise CreateAnswerLost(self.display_name, _describe(exc, self._api_key)) from exc
-                if last or anyio.current_time() >= deadline:
-                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
-                await anyio.sleep(self.retry.delay(attempt))
-                continue
-            except NOT_SENT as exc:
-                if last or anyio.current_time() >= deadline:
-                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
-                await anyio.sleep(self.retry.delay(attempt))
-                continue
-            except httpx.TransportError as exc:
-                # The request left; the provider may have created (and will bill) the task. Not retried.
-                raise CreateAnswerLost(self.display_name, _describe(exc, self._api_key)) from exc
-            if response.is_success:
-                try:
-                    return self.dialect.parse_created(self._json(response, "the create answer"))
-                except UnexpectedResponse as exc:
-                    # A 2xx we cannot read may still mean a task was made: the caller must treat it as lost.
-                    raise CreateAnswerLost(self.display_name, str(exc)) from exc
-            error = self._error(response)
-            if response.status_code in (500, 502, 504):
+        try:
+            response = await self._exchange(request, CREATE)
+        except httpx.TransportError as exc:
+            # The request left (or may have): the provider may have created, and will bill, the task. Not resent.
+            raise CreateAnswerLost(self.display_name, _describe(exc, self._api_key)) from exc
+        except ProviderError as error:
+            if error.status_code in AMBIGUOUS_CREATE_STATUS:
                 raise CreateAnswerLost(self.display_name, str(error)) from error
-            if not retryable_create_refusal(error) or last:
-                raise error
-            delay = self.retry.delay(attempt, getattr(error, "retry_after", None))
-            if anyio.current_time() + delay >= deadline:
-                raise error
-            logger.info("create refused with HTTP %s (%s); retrying in %.1f s", error.status_code, error.code, delay)
-            await anyio.sleep(delay)
-        raise AssertionError("unreachable: the loop returns or raises")
+            raise
+        try:
+            return self.dialect.parse_created(self._json(response, "the create answer"))
+        except UnexpectedResponse as exc:
+            # A 2xx we cannot read may still mean a task was made: the caller must treat it as lost.
+            raise CreateAnswerLost(self.display_name, str(exc)) from exc
 
     async def _read(self, request: HttpRequest) -> httpx.Response:
         """An idempotent request (GET, DELETE) with retries on transport errors, 408/409/429/5xx."""
-        deadline = anyio.current_time() + self.retry.timeout
-        attempt = 0
-        while True:
-            last = attempt >= self.retry.attempts - 1
-            try:
-                response = await self._send(request)
-            except httpx.TransportError as exc:
-                if last or anyio.current_time() >= deadline:
-                    raise ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key)) from exc
-                await anyio.sleep(self.retry.delay(attempt))
-                attempt += 1
-                continue
-            if response.is_success:
-                return response
-            error = self._error(response)
-            if last or not retryable_read_error(error):
-                raise error
-            delay = self.retry.delay(attempt, getattr(error, "retry_after", None))
-            if anyio.current_time() + delay >= deadline:
-                raise error
-            await anyio.sleep(delay)
-            attempt += 1
+        return await self._exchange(request, READ)
+
+    async def _exchange(self, request: HttpRequest, resend: Resend) -> httpx.Response:
+        def unreachable(exc: httpx.TransportError) -> ProviderUnreachable:
+            return ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key))
+
+        return await send_with_retries(
+            lambda: self._send(request), resend, self.retry, error_of=self._error, unreachable=unreachable
+        )
 
     async def fetch(self, task_id: str, model_key: str) -> TaskSnapshot:
         request = self.dialect.status_request(task_id, self.base_url_for(model_key))
@@ -309,14 +256,6 @@ class ProviderClient:
             raise ProviderError(self.display_name, "this provider has no cancel call")
         await self._read(request)
 
-    @functools.cached_property
-    def _provider_origins(self) -> set[tuple[str, str, int]]:
-        return {_origin(base) for base in (self.base_url, *self._base_url_by_model.values())}
-
-    def _is_provider_origin(self, url: str) -> bool:
-        """Whether `url` is on the provider's own API origin (scheme, host, port): the only place the key goes."""
-        return _origin(url) in self._provider_origins
-
     async def fresh_media_url(
         self, task_id: str, model_key: str, *, last_frame: bool = False
     ) -> tuple[str | None, bool]:
@@ -335,207 +274,8 @@ class ProviderClient:
     async def download(
         self, url: str, destination: Path, *, authenticated: bool = False, kind: MediaKind | None = None
     ) -> int:
-        """Stream `url` into `destination` atomically (a .part file, checked, then renamed); the number of bytes.
-
-        `kind` says what is expected (default: "video" for .mp4/.mov/.m4v destinations, else "image"); a video
-        must be an ISO-BMFF file whose boxes add up to its size, so a body cut short is never saved. Every
-        failure is a DownloadFailed (see its `permanent` and `expired` flags) and leaves nothing behind.
-        Transient failures (network, 5xx, 429, a truncated body) are retried here within the retry policy's
-        attempts and `DownloadLimits.timeout`. With `authenticated`, the key is sent only to the provider's own
-        origin: such a URL elsewhere is refused, and a redirect elsewhere is followed without the key.
-        """
-        kind = kind or ("video" if destination.suffix.lower() in VIDEO_SUFFIXES else "image")
-        what = f"the {kind}"
-        shown = trim(redact(url, self._api_key), 120)
-        if not url.lower().startswith(("https://", "http://")):
-            raise DownloadFailed(f"refusing to download {what} from a non-HTTP URL: {shown}")
-        if not _is_sound_url(url):
-            raise DownloadFailed(f"refusing to download {what} from an invalid URL: {shown}")
-        if authenticated and not self._is_provider_origin(url):
-            raise DownloadFailed(
-                f"refusing to send the API key to {shown}: it is not on the provider's origin {self.base_url}"
-            )
-        limits = self.download_limits
-        partial = partial_path(destination)
-        try:
-            with anyio.fail_after(limits.timeout):
-                for attempt in range(self.retry.attempts):
-                    try:
-                        return await self._download_once(url, authenticated, partial, destination, kind)
-                    except _RetryableDownload as retryable:
-                        if attempt == self.retry.attempts - 1:
-                            raise retryable.error from retryable.__cause__
-                        logger.info("download of %s failed (%s); trying again", what, retryable.error)
-                        await anyio.sleep(self.retry.delay(attempt, retryable.retry_after))
-        except BaseException as exc:
-            # A saved file was renamed away; what a failed (or cancelled) attempt left is removed.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(_unlink_quietly, partial)
-            if isinstance(exc, TimeoutError):
-                raise DownloadFailed(f"the download of {what} did not finish within {limits.timeout:.0f} s") from None
-            raise
-        raise AssertionError("unreachable: the loop returns or raises")
-
-    async def _download_once(
-        self, url: str, authenticated: bool, partial: Path, destination: Path, kind: MediaKind
-    ) -> int:
-        """One attempt: every httpx exception and disk error becomes a DownloadFailed here, the one seam."""
-        what = f"the {kind}"
-        try:
-            return await self._stream_to(url, authenticated, partial, destination, kind)
-        except HTTPX_ERRORS as exc:
-            error, retry = download_error(exc, what, secret=self._api_key)
-            if retry:
-                raise _RetryableDownload(error) from exc
-            raise error from exc
-        except TimeoutError:
-            raise  # the overall time limit (anyio.fail_after), handled by the caller
-        except OSError as exc:  # the disk: writing, renaming
-            raise DownloadFailed(f"saving {what} to {destination} failed: {exc}") from exc
-
-    async def _stream_to(self, url: str, authenticated: bool, partial: Path, destination: Path, kind: MediaKind) -> int:
-        what = f"the {kind}"
-        max_bytes = self.download_limits.max_bytes
-        for _hop in range(MAX_REDIRECTS + 1):
-            # The key only ever goes to the provider's origin, whichever hop of a redirect chain this is.
-            headers = self.auth_headers() if authenticated and self._is_provider_origin(url) else {}
-            async with self._downloads.stream("GET", url, headers=headers, follow_redirects=False) as response:
-                metrics.observe_request("download", response.status_code)
-                if response.is_redirect:
-                    url = str(response.url.join(response.headers["location"]))
-                    if not _is_sound_url(url):
-                        shown = trim(redact(url, self._api_key), 120)
-                        raise DownloadFailed(f"{what} URL redirected to an invalid URL: {shown}")
-                    continue
-                if not response.is_success:
-                    error, retry = download_status_error(response.status_code, what)
-                    if retry:
-                        raise _RetryableDownload(error, parse_retry_after(response.headers.get("retry-after")))
-                    raise error
-                declared = _declared_length(response)
-                if declared is not None and declared > max_bytes:
-                    raise DownloadFailed(
-                        f"{what} is {declared} bytes, over the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
-                        over_cap=max_bytes,
-                    )
-                # Videos are sent unencoded; raw bytes skip httpx's decoder chain unless the server encoded them.
-                encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-                if declared is not None and declared <= SMALL_BODY and not encoded:
-                    # A small file in one piece: the write, the check and the rename in one trip to a thread.
-                    body = b"".join([piece async for piece in response.aiter_raw()])
-                    if len(body) != declared:
-                        raise _RetryableDownload(
-                            DownloadFailed(f"{what} arrived with {len(body)} of its {declared} bytes (cut off)")
-                        )
-                    save = functools.partial(_save_small, body, partial, destination, kind == "video")
-                    problem = await self._small_files.run(save)
-                    if problem is not None:
-                        error = DownloadFailed(
-                            f"{what} arrived damaged ({len(body)} bytes): {problem[0]}", permanent=problem[1]
-                        )
-                        if problem[1]:
-                            raise error
-                        raise _RetryableDownload(error)
-                    return len(body)
-                # Each piece is written as it arrives, from the event loop, as plain httpx code does (bench #5 holds
-                # the two side by side): a write into the page cache takes microseconds, less than a thread hand-off.
-                written = 0
-                handle = await anyio.to_thread.run_sync(_open_partial, partial)
-                try:
-                    async for piece in response.aiter_bytes() if encoded else response.aiter_raw():
-                        written += len(piece)
-                        if written > max_bytes:
-                            raise DownloadFailed(
-                                f"{what} exceeds the {max_bytes}-byte limit (SEEDANCE_MAX_DOWNLOAD_MB)",
-                                over_cap=max_bytes,
-                            )
-                        handle.write(piece)
-                finally:
-                    handle.close()
-                received = response.num_bytes_downloaded
-            if written == 0:
-                raise _RetryableDownload(DownloadFailed(f"{what} arrived as an empty body"))
-            if declared is not None and received != declared:
-                raise _RetryableDownload(
-                    DownloadFailed(f"{what} arrived with {received} of its {declared} bytes (cut off)")
-                )
-            finish = functools.partial(_check_and_rename, partial, destination, written, kind == "video")
-            problem = await anyio.to_thread.run_sync(finish)
-            if problem is not None:
-                error = DownloadFailed(f"{what} arrived damaged ({written} bytes): {problem[0]}", permanent=problem[1])
-                if problem[1]:
-                    raise error
-                raise _RetryableDownload(error)
-            return written
-        raise DownloadFailed(f"{what} URL redirected more than {MAX_REDIRECTS} times")
-
-
-SMALL_BODY = 4 * 1024 * 1024
-"""Files up to this size (as declared) are received whole in memory and saved by the small-file thread, many per
-trip (`BatchedThread`): the event loop never waits for the disk, nor pays a thread hand-off per file."""
-
-
-def _save_small(body: bytes, partial: Path, destination: Path, check_video: bool) -> tuple[str, bool] | None:
-    """Check (an MP4's boxes must add up), write and rename into place; the problem, if any (nothing written)."""
-    if check_video:
-        problem = video_structure_problem(io.BytesIO(body), len(body))
-        if problem is not None:
-            return problem
-    # Four system calls and no buffered file object: in a worker thread each call hands the GIL back to a busy
-    # event loop and waits to get it again.
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-    try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(descriptor, view) :]
-    finally:
-        os.close(descriptor)
-    os.replace(partial, destination)
-    return None
-
-
-def _open_partial(partial: Path) -> IO[bytes]:
-    return partial.open("wb")
-
-
-def _check_and_rename(partial: Path, destination: Path, size: int, check_video: bool) -> tuple[str, bool] | None:
-    """Check a streamed file (an MP4's boxes must add up to `size`) and rename it into place; the problem, if any
-    (the part file is left for the caller to remove)."""
-    if check_video:
-        with partial.open("rb") as handle:
-            problem = video_structure_problem(handle, size)
-        if problem is not None:
-            return problem
-    os.replace(partial, destination)
-    return None
-
-
-class _RetryableDownload(Exception):
-    """A failed attempt worth repeating now; `error` is what the caller gets when attempts run out."""
-
-    def __init__(self, error: DownloadFailed, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-def _declared_length(response: httpx.Response) -> int | None:
-    declared = response.headers.get("content-length", "").strip()
-    return int(declared) if declared.isdigit() else None
-
-
-def _is_sound_url(url: str) -> bool:
-    """An http(s) URL httpx parses, with a host and a port a socket accepts (else asyncio raises OverflowError)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return False
-    return parsed.scheme in ("http", "https") and bool(parsed.host) and 0 < (parsed.port or 80) < 65536
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    parsed = httpx.URL(url)
-    return parsed.scheme, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
+        """Stream `url` into `destination` atomically; the number of bytes (see `Downloader.download`)."""
+        return await self.downloader.download(url, destination, authenticated=authenticated, kind=kind)
 
 
 def multipart_parts(body: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
@@ -577,52 +317,6 @@ def clock_offset(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return told.timestamp() - time.time()
-
-
-def video_structure_problem(handle: BinaryIO, size: int) -> tuple[str, bool] | None:
-    """What is wrong with an MP4/MOV (ISO-BMFF) file of `size` bytes, and whether it is permanent; None if sound.
-
-    Walks the top-level boxes by seeking from header to header (never reading the media): each box's 32-bit
-    size, or its 64-bit `largesize` when the size is 1, or "to the end of the file" when it is 0. The boxes must
-    add up exactly to the file size, start with `ftyp`, and include `moov` and `mdat`. A box running past the
-    end, or a file that stops before `moov` or `mdat`, is a body cut short (worth downloading again); a file
-    that does not start with `ftyp` is no MP4/MOV at all (permanent).
-    """
-    position = 0
-    seen: set[bytes] = set()
-    while position < size:
-        handle.seek(position)
-        header = handle.read(16)
-        if len(header) < 8:
-            return f"it ends inside a box header at byte {position}", False
-        box_size, box_type = struct.unpack(">I4s", header[:8])
-        header_size = 8
-        if box_size == 1:
-            if len(header) < 16:
-                return f"it ends inside a box header at byte {position}", False
-            (box_size,) = struct.unpack(">Q", header[8:16])
-            header_size = 16
-        elif box_size == 0:
-            box_size = size - position
-        if position == 0 and box_type != b"ftyp":
-            return f"it does not start with an `ftyp` box (starts with {header[:8]!r}): not an MP4/MOV video", True
-        name = box_type.decode("latin-1")
-        if box_size < header_size:
-            return f"the `{name}` box at byte {position} declares an impossible size {box_size}", False
-        if position + box_size > size:
-            return f"the `{name}` box at byte {position} needs {box_size} bytes but the file ends at {size}", False
-        seen.add(box_type)
-        position += box_size
-    if size == 0:
-        return "it is empty", False
-    missing = [f"`{box.decode()}`" for box in (b"moov", b"mdat") if box not in seen]
-    if missing:
-        return f"it has no {' or '.join(missing)} box (the rest of the file is missing)", False
-    return None
-
-
-def _unlink_quietly(path: Path) -> None:
-    path.unlink(missing_ok=True)
 
 
 def _describe(exc: BaseException, secret: str | None = None) -> str:

@@ -13,7 +13,7 @@ import time
 
 from seedance_mcp.errors import ProviderError, UnexpectedResponse
 from seedance_mcp.lost_creates import TaskSearch
-from seedance_mcp.providers.base import as_int, dig
+from seedance_mcp.providers._parse import as_int, dig
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import TaskSnapshot
 

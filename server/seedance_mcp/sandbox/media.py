@@ -1,12 +1,20 @@
-"""The sandbox's video and last frame: a real 2 s H.264/AAC MP4 and a PNG, shipped with the package."""
+"""The sandbox's video and last frame (a real 2 s H.264/AAC MP4 and a PNG, shipped with the package), and the
+`/media/{name}` route every dialect's signed video URL points at."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from seedance_mcp.sandbox.http import apply_fault, sandbox_of, take
+from seedance_mcp.sandbox.state import SandboxState, SandboxTask
 
 
 @cache
@@ -77,3 +85,38 @@ def padded_mp4(total_bytes: int, chunk: int = 4 * 1024 * 1024) -> Iterator[bytes
             yield piece
             remaining -= len(piece)
         padding -= box
+
+
+async def media_route(request: Request) -> Response:
+    state = sandbox_of(request)
+    name = request.path_params["name"]
+    task_id, _, suffix = name.rpartition(".")
+    task = state.task(task_id)
+    if (faulted := await apply_fault(state, "download")) is not None:
+        return faulted
+    if task is None or task.status(state.clock()) != "succeeded":
+        return Response("NoSuchKey", status_code=404)
+    if take(state, "download", "expired_url") or request.query_params.get("v") != str(task.url_version):
+        # The signature has expired: a fresh status answer carries a new URL.
+        task.url_version += 1
+        state.save_task(task)
+        return Response("AccessDenied: Request has expired", status_code=403)
+    if suffix == "png":
+        return Response(last_frame_png(), media_type="image/png")
+    return await serve_video(state, task, "video/quicktime" if suffix == "mov" else "video/mp4")
+
+
+async def serve_video(state: SandboxState, task: SandboxTask, media_type: str = "video/mp4") -> Response:
+    state.downloads += 1
+    if task.video_bytes > len(sample_mp4()):
+        return StreamingResponse(
+            iterate(padded_mp4(task.video_bytes)),
+            media_type=media_type,
+            headers={"Content-Length": str(task.video_bytes)},
+        )
+    return Response(sample_mp4(), media_type=media_type)
+
+
+async def iterate(chunks: Any) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk

@@ -175,7 +175,7 @@ def _mac(key: bytes, quote: Quote, issued: int) -> str:
 def _state_dir_key(state_dir: Path) -> bytes:
     """The state directory's approval key: read, or made (32 random bytes, mode 0600) by whichever server on the
     directory comes first; a link put in its place is not followed."""
-    from seedance_mcp.media import SAFE_OPEN_FLAGS, read_at_most
+    from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most
 
     path = state_dir.expanduser() / _KEY_FILE
     for _ in range(2):

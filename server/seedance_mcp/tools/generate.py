@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
-from pydantic import Field
 
 if TYPE_CHECKING:
     from seedance_mcp.store import Job
     from seedance_mcp.wire import VideoRequest
 
-from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
+from seedance_mcp.catalog import ModelSpec, Preset
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import (
     ConfigurationError,
@@ -27,6 +26,7 @@ from seedance_mcp.errors import (
     TaskNotFound,
 )
 from seedance_mcp.models import VideoTask
+from seedance_mcp.requests import CallOptions, VideoArguments, split_arguments, with_arguments_of
 from seedance_mcp.results import declined_result, dry_run_result, job_result
 from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import (
@@ -42,14 +42,6 @@ from seedance_mcp.tools.approval import (
 from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
-
-# Reusable argument types: the descriptions are what the model reads.
-ImageArg = Annotated[
-    str | None,
-    Field(description="https URL, data: URL or local file path."),
-]
-Resolution = Literal["480p", "720p", "1080p", "4k"]
-RatioArg = Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive", "9:21", "keep_ratio"]
 
 
 def description(settings: Settings, preset: Preset, default_spec_key: str) -> str:
@@ -91,106 +83,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             **({"anthropic/requiresUserInteraction": True} if settings.require_confirmation else {}),
         },
     )
+    @with_arguments_of(VideoArguments, CallOptions)
     async def generate_video(
-        prompt: Annotated[str, Field(description="What happens: subject, action, scene, camera, style.")],
-        ctx: ToolContext,
-        model: Annotated[
-            str | None, Field(description="Model id or key (e.g. `2.0`); default: the configured one.")
-        ] = None,
-        first_frame: ImageArg = None,
-        last_frame: Annotated[str | None, Field(description="Needs first_frame; same forms.")] = None,
-        reference_images: Annotated[
-            list[str] | None, Field(description="Reference images (per model, see list_models).")
-        ] = None,
-        reference_videos: Annotated[
-            list[str] | None,
-            Field(description="Video URLs, asset:// ids, or task ids of videos made here."),
-        ] = None,
-        reference_audios: Annotated[
-            list[str] | None,
-            Field(description="Audio URLs or local wav/mp3."),
-        ] = None,
-        resolution: Annotated[Resolution | None, Field()] = None,
-        ratio: Annotated[RatioArg | None, Field(description="`adaptive` follows the input image.")] = None,
-        duration: Annotated[
-            int | None,
-            Field(strict=True, description="Seconds; -1: the model picks (billed as made)."),
-        ] = None,
-        frames: Annotated[
-            int | None,
-            Field(strict=True, description="Instead of duration (1.0): 25+4n, 29-289."),
-        ] = None,
-        seed: Annotated[int | None, Field(strict=True, description="-1 random, or 0-4294967295.")] = None,
-        camera_fixed: Annotated[bool | None, Field(strict=True, description="Static camera (1.x).")] = None,
-        watermark: Annotated[bool | None, Field(strict=True, description="'AI generated' mark.")] = None,
-        generate_audio: Annotated[
-            bool | None, Field(strict=True, description="Sound (default on where offered).")
-        ] = None,
-        draft: Annotated[bool | None, Field(strict=True, description="Cheap 480p preview (2.5, 1.5 pro).")] = None,
-        return_last_frame: Annotated[
-            bool | None,
-            Field(strict=True, description="Also save the last frame as a PNG (Ark gives its URL anyway)."),
-        ] = None,
-        service_tier: Annotated[
-            Literal["default", "flex"] | None,
-            Field(description="`flex`: half price, may queue for hours."),
-        ] = None,
-        output_format: Annotated[Literal["mp4", "mov"] | None, Field()] = None,
-        omni_reference_task_type: Annotated[
-            Literal["auto", "reference", "edit", "extend"] | None,
-            Field(description="Edit or extend the one reference video (2.5)."),
-        ] = None,
-        web_search: Annotated[
-            bool | None, Field(strict=True, description="Text-only 2.0: let it search the web.")
-        ] = None,
-        execution_expires_after: Annotated[
-            int | None, Field(strict=True, description="3600-259200 s before an unstarted task expires.")
-        ] = None,
-        priority: Annotated[int | None, Field(strict=True, description="0-9, queue order.")] = None,
-        approval_id: Annotated[
-            str | None, Field(description="From a refusal or dry run that asked for the user's approval, once given.")
-        ] = None,
-        draft_task_id: Annotated[str | None, Field(description="Render this draft task for real.")] = None,
-        wait: Annotated[bool, Field(strict=True, description="Wait (bounded) for the video.")] = True,
-        dry_run: Annotated[
-            bool,
-            Field(strict=True, description="Show the request and cost; send nothing."),
-        ] = False,
-        force_new: Annotated[
-            bool, Field(strict=True, description="Pay again even if an identical call was just made.")
-        ] = False,
-        approve_cost: float | str | None = None,  # the old form, left out of the schema: answered with what to send
+        ctx: ToolContext, **arguments: Any
     ) -> Annotated[CallToolResult, VideoTask] | InputRequiredResult:
-        if approve_cost is not None:
+        args, options = split_arguments(arguments)
+        if options.approve_cost is not None:
             raise ToolError(OLD_APPROVAL)
-        from seedance_mcp.validation import GenerateArgs, validate_request
+        from seedance_mcp.validation import validate_request
 
-        args = GenerateArgs(
-            prompt=prompt,
-            model=model,
-            first_frame=first_frame,
-            last_frame=last_frame,
-            reference_images=reference_images or (),
-            reference_videos=reference_videos or (),
-            reference_audios=reference_audios or (),
-            resolution=resolution,
-            ratio=ratio,
-            duration=duration,
-            frames=frames,
-            seed=seed,
-            camera_fixed=camera_fixed,
-            watermark=watermark,
-            generate_audio=generate_audio,
-            draft=draft,
-            return_last_frame=return_last_frame,
-            service_tier=service_tier,
-            output_format=output_format,
-            omni_reference_task_type=omni_reference_task_type,
-            web_search=web_search,
-            execution_expires_after=execution_expires_after,
-            priority=priority,
-            draft_task_id=draft_task_id,
-        )
         spec: ModelSpec | None = None
         # What an unexpected failure may have cost: nothing before the journal insert; after it, look.
         started = time.time()
@@ -225,7 +126,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 draft=bool(request.draft),
             )
             quote = quote_of(runtime.provider.preset.name, request, http_request, who.principal, price)
-            if dry_run:
+            if options.dry_run:
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
                 needed = needs_approval(who, quote.estimate)
@@ -238,31 +139,24 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
             check_cost(who, request, price)
-            approved = await approval(ctx, who, quote, approval_id, approvals)
+            approved = await approval(ctx, who, quote, options.approval_id, approvals)
             if isinstance(approved, InputRequiredResult):
                 return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
             if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
-            # The sandbox's renders take as long as it is told (the prompt's `[[render=N]]`, else
-            # SEEDANCE_SANDBOX_RENDER_SECONDS), not as long as Seedance's.
-            if settings.provider == "sandbox":
-                from seedance_mcp.sandbox.state import planned_seconds
-
-                expected = planned_seconds(request.prompt, settings.sandbox_render_seconds)
-            else:
-                expected = expected_render_seconds(spec, request.effective_resolution, request.effective_seconds)
+            expected = runtime.expected_render(spec, request)
             sending = quote.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
                 http_request,
                 expected_render=expected,
-                force_new=force_new,
+                force_new=options.force_new,
                 price=price,
                 limits=spend_limits(who),
                 principal=who.principal,
                 dedupe_since=approved.since,
             )
-            if wait and settings.wait_seconds > 0 and not job.settled:
+            if options.wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
@@ -273,8 +167,6 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
             known = await _what_was_sent(runtime, sending, started, principal, job)
             raise unexpected_failure("generate_video", exc, known, settings.secrets()) from exc
-
-    _unpublished(server, "generate_video", "approve_cost")
 
 
 async def _what_was_sent(
@@ -305,13 +197,6 @@ async def _what_was_sent(
     if len(recent) < window or recent[-1].created_at < started:
         return "No job for it reached the journal, so nothing was sent to the provider and nothing was charged."
     return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
-
-
-def _unpublished(server: MCPServer[LazyRuntime], tool_name: str, argument: str) -> None:
-    """Leave an accepted argument out of the published input schema (the SDK has no public way to)."""
-    tool = server._tool_manager.get_tool(tool_name)  # pyright: ignore[reportPrivateUsage]
-    assert tool is not None
-    tool.parameters.get("properties", {}).pop(argument, None)
 
 
 async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
@@ -385,7 +270,7 @@ def _has_media(request: VideoRequest) -> bool:
 
 
 def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:
-    from seedance_mcp.media import check_request_size, resolve_media
+    from seedance_mcp.media.inputs import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
     update: dict[str, Any] = {}

@@ -2,7 +2,7 @@
 
 - `task_result(task, job)` is what generate_video and get_task_status return: the VideoTask as structured content
   and as JSON text (as before), plus, once the video is saved, an `image` block (the preview JPEG, ≤ 100 KB: a
-  contact sheet ending on the last frame; see previews.py) and `resource_link` blocks for the saved files.
+  contact sheet ending on the last frame; see media/previews.py) and `resource_link` blocks for the saved files.
 - `register(server, settings)` adds the resource templates those links point at, served by `resources/read`:
   `seedance://tasks/{task_id}/video` (video/mp4), `…/last-frame` (image/png), `…/preview` (image/jpeg).
   Reads are bounded: a file over the cap is refused with the local path and provider URL to use instead.
@@ -65,7 +65,7 @@ async def task_result(task: VideoTask, job: Job | None = None) -> CallToolResult
 
 def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
     """The preview image and the resource links of a finished job's saved files (blocking: a worker thread)."""
-    from seedance_mcp.previews import ensure_preview
+    from seedance_mcp.media.previews import ensure_preview
 
     blocks: list[ContentBlock] = []
     preview = ensure_preview(job.video_path, job.last_frame_path)
@@ -134,7 +134,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         mime_type="image/jpeg",
     )
     async def task_preview(task_id: str, ctx: ToolContext) -> bytes:
-        from seedance_mcp.previews import prepare_preview
+        from seedance_mcp.media.previews import prepare_preview
 
         job = await _job(ctx, task_id)
         preview = None
@@ -208,7 +208,7 @@ def _read_capped(job: Job, path: Path, what: str, cap: int) -> bytes:
     import errno
     import stat
 
-    from seedance_mcp.media import SAFE_OPEN_FLAGS, read_at_most
+    from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most
 
     try:
         fd = os.open(path, SAFE_OPEN_FLAGS)

@@ -19,8 +19,9 @@ import json
 from typing import Any
 
 from seedance_mcp.errors import InvalidArgument
-from seedance_mcp.providers.base import WithoutTaskList, require_task_id
-from seedance_mcp.providers.openai_videos import parse_video
+from seedance_mcp.providers._parse import require_task_id
+from seedance_mcp.providers.base import WithoutTaskList
+from seedance_mcp.providers.dialects.openai_videos import parse_video
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 TASKS_PATH = "/api/v3/contents/generations/tasks"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedance_mcp.providers.ark import build_content, parse_ark_task
-from seedance_mcp.providers.base import WithoutTaskList, require_task_id
-from seedance_mcp.providers.inline_flags import LONG_NAMES, prompt_with_flags
+from seedance_mcp.providers._parse import require_task_id
+from seedance_mcp.providers.base import WithoutTaskList
+from seedance_mcp.providers.dialects.ark import build_content, parse_ark_task
+from seedance_mcp.providers.dialects.inline_flags import LONG_NAMES, prompt_with_flags
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 FLAGS = {name: LONG_NAMES[name] for name in ("resolution", "duration", "ratio", "camera_fixed")}

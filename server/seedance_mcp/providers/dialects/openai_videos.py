@@ -21,8 +21,7 @@ from typing import Any
 
 from seedance_mcp.catalog import FIXED_RATIOS, ModelSpec, Ratio, Resolution, builtin_catalog
 from seedance_mcp.errors import InvalidArgument, UnexpectedResponse
-from seedance_mcp.providers.base import (
-    WithoutTaskList,
+from seedance_mcp.providers._parse import (
     as_epoch_seconds,
     as_float,
     as_int,
@@ -33,6 +32,7 @@ from seedance_mcp.providers.base import (
     require_task_id,
     signed_url_expiry,
 )
+from seedance_mcp.providers.base import WithoutTaskList
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 _MODES = {

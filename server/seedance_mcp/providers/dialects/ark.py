@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from seedance_mcp.errors import UnexpectedResponse
-from seedance_mcp.providers.base import (
+from seedance_mcp.providers._parse import (
     as_epoch_seconds,
     as_float,
     as_int,

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from seedance_mcp.errors import ProviderError
-from seedance_mcp.providers.ark import build_content, parse_ark_task
-from seedance_mcp.providers.base import WithoutTaskList, dig, require_task_id
-from seedance_mcp.providers.inline_flags import prompt_with_flags
+from seedance_mcp.providers._parse import dig, require_task_id
+from seedance_mcp.providers.base import WithoutTaskList
+from seedance_mcp.providers.dialects.ark import build_content, parse_ark_task
+from seedance_mcp.providers.dialects.inline_flags import prompt_with_flags
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 FLAGS = {
