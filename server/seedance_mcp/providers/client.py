@@ -30,6 +30,7 @@ from seedance_mcp.errors import (
     redact,
     trim,
 )
+from seedance_mcp.journal.thread_batches import BatchedThread
 from seedance_mcp.providers._http import (
     HTTPX_ERRORS,
     NOT_SENT,
@@ -45,7 +46,6 @@ from seedance_mcp.providers._http import (
 )
 from seedance_mcp.providers.base import Dialect, dig, quote
 from seedance_mcp.providers.partial_files import partial_path
-from seedance_mcp.thread_batches import BatchedThread
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)

@@ -61,11 +61,10 @@ from seedance_mcp.errors import (
     UnexpectedResponse,
     UnsupportedOperation,
 )
-from seedance_mcp.lost_creates import TaskSearch, Verdict, identity_of, judge
-from seedance_mcp.polling import PollPolicy, ProgressMeter
-from seedance_mcp.providers.client import ProviderClient
-from seedance_mcp.status_batcher import StatusBatcher
-from seedance_mcp.store import (
+from seedance_mcp.jobs.lost_creates import TaskSearch, Verdict, identity_of, judge
+from seedance_mcp.jobs.polling import PollPolicy, ProgressMeter
+from seedance_mcp.jobs.status_batcher import StatusBatcher
+from seedance_mcp.journal.sqlite import (
     FIRST_TOKEN,
     BudgetExceeded,
     Job,
@@ -76,6 +75,7 @@ from seedance_mcp.store import (
     TaskStore,
     new_job_id,
 )
+from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 
 logger = logging.getLogger(__name__)
@@ -736,7 +736,7 @@ class JobManager:
         `reconcile_patience`; an empty look counts only after `reconcile_window`. What each look means is
         decided by `lost_creates.judge`.
         """
-        from seedance_mcp.providers.task_search import search_tasks
+        from seedance_mcp.jobs.task_search import search_tasks
 
         settings = self.settings
         if not self._can_search(live.job):

@@ -47,8 +47,8 @@ import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from seedance_mcp.errors import JournalUnavailable
+from seedance_mcp.journal.thread_batches import BatchedThread, Call, run_each
 from seedance_mcp.models import TERMINAL, JobStatus
-from seedance_mcp.thread_batches import BatchedThread, Call, run_each
 
 _T = TypeVar("_T")
 

@@ -40,7 +40,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from seedance_mcp.errors import JournalUnavailable
-from seedance_mcp.store import (
+from seedance_mcp.journal.sqlite import (
     DEAD_STATUSES,
     FIRST_TOKEN,
     BudgetExceeded,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_PACKAGE = "seedance_mcp"
+MIGRATIONS_PACKAGE = "seedance_mcp.journal"
 MIGRATIONS_DIR = ("migrations", "postgres")
 MIGRATION_LOCK_KEY = 0x5EEDA_0C0DE
 """The session advisory lock (one bigint key) held while migrations run."""
