@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from seedance_mcp.config import Settings
-from seedance_mcp.journal.sqlite import Job, new_job_id
+from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
 
 SECRET_KEY = "sk-test-SECRET-0123456789abcdef"

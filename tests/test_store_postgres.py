@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from seedance_mcp.journal.sqlite import FIRST_TOKEN
+from seedance_mcp.journal import FIRST_TOKEN
 from tests.conftest import make_job
 
 if TYPE_CHECKING:

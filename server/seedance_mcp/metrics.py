@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seedance_mcp.journal.sqlite import TaskStore
+    from seedance_mcp.journal import TaskStore
 
 _metrics: dict[str, Any] | None = None
 

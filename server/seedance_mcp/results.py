@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from seedance_mcp.models import ProviderRequestPreview, VideoTask
 
 if TYPE_CHECKING:
-    from seedance_mcp.journal.sqlite import Job
+    from seedance_mcp.journal.job import Job
     from seedance_mcp.runtime import Runtime
     from seedance_mcp.wire import HttpRequest, VideoRequest
 

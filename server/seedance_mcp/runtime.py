@@ -154,7 +154,8 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
 
     from seedance_mcp.jobs import JobManager, JobSettings
     from seedance_mcp.jobs.polling import PollPolicy
-    from seedance_mcp.journal.sqlite import SqliteTaskStore, TaskStore
+    from seedance_mcp.journal import TaskStore
+    from seedance_mcp.journal.sqlite import SqliteTaskStore
     from seedance_mcp.providers import ProviderClient, dialect_for
     from seedance_mcp.providers._http import RetryPolicy
     from seedance_mcp.providers.client import API_LIMITS, DOWNLOAD_LIMITS, DownloadLimits

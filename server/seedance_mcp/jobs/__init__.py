@@ -64,17 +64,16 @@ from seedance_mcp.errors import (
 from seedance_mcp.jobs.lost_creates import TaskSearch, Verdict, identity_of, judge
 from seedance_mcp.jobs.polling import PollPolicy, ProgressMeter
 from seedance_mcp.jobs.status_batcher import StatusBatcher
-from seedance_mcp.journal.sqlite import (
+from seedance_mcp.journal import (
     FIRST_TOKEN,
     BudgetExceeded,
-    Job,
     Lease,
     LeaseLost,
     SpendLimit,
     TaskIdTaken,
     TaskStore,
-    new_job_id,
 )
+from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import HttpRequest, TaskSnapshot, VideoRequest
 

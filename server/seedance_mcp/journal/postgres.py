@@ -1,7 +1,7 @@
 """The journal on PostgreSQL: the same `TaskStore` contract as `SqliteTaskStore`, for replicas on many machines.
 
 Chosen by `SEEDANCE_DATABASE_URL=postgresql://…`; `open_postgres_store(url)` applies the schema and returns the store.
-Each rule of the contract (see `store.py`) is kept by the database itself, in one transaction, never by a
+Each rule of the contract (see `journal/__init__.py`) is kept by the database itself, in one transaction, never by a
 read-modify-write in Python:
 
 - **Dedupe and insert are one step.** `insert` first takes a transaction-scoped advisory lock on the fingerprint
@@ -40,19 +40,18 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from seedance_mcp.errors import JournalUnavailable
-from seedance_mcp.journal.sqlite import (
-    DEAD_STATUSES,
+from seedance_mcp.journal import (
     FIRST_TOKEN,
     BudgetExceeded,
-    Job,
     Lease,
     LeaseLost,
-    SettledJobs,
     SpendLimit,
     SpendRow,
     TaskIdTaken,
     start_of_day,
 )
+from seedance_mcp.journal.cache import SettledJobs
+from seedance_mcp.journal.job import DEAD_STATUSES, Job
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection

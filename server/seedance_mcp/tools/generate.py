@@ -13,7 +13,7 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 if TYPE_CHECKING:
-    from seedance_mcp.journal.sqlite import Job
+    from seedance_mcp.journal.job import Job
     from seedance_mcp.wire import VideoRequest
 
 from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
