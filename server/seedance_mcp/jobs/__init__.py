@@ -39,7 +39,8 @@ from seedance_mcp.jobs.downloads import video_filename
 from seedance_mcp.jobs.follow import differs
 from seedance_mcp.jobs.polling import ProgressMeter, progress_message
 from seedance_mcp.jobs.submit import fingerprint_of, submit_video
-from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, JobSettings, Worker
+from seedance_mcp.jobs.transitions import cancelled, polled
+from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, JobSettings, Worker, or_current
 from seedance_mcp.journal import SpendLimit, TaskStore
 from seedance_mcp.journal.job import Job
 from seedance_mcp.providers.client import ProviderClient
@@ -207,11 +208,12 @@ class JobManager:
                 "and its video will still be saved."
             )
         fresh = await provider.fetch(job.task_id, job.model_key)
+        worker.heard(job, fresh)
         if fresh.status not in ("queued", "running"):
-            job = await worker.change(job, lambda j: worker.apply(j, fresh)) if differs(job, fresh) else job
+            job = await or_current(worker.change(job, polled(fresh, worker.now()))) if differs(job, fresh) else job
             return job, False, f"The task already ended as `{fresh.status}`; there is nothing to cancel."
         if fresh.status == "running" or provider.dialect.name != "ark":
-            job = await worker.change(job, lambda j: worker.apply(j, fresh)) if differs(job, fresh) else job
+            job = await or_current(worker.change(job, polled(fresh, worker.now()))) if differs(job, fresh) else job
             if provider.dialect.name == "ark":
                 why = "The task is already rendering and Ark cannot cancel a running task"
             else:
@@ -220,12 +222,7 @@ class JobManager:
                 )
             return job, False, f"{why}: it will finish, may be billed, and its video will be saved."
         await provider.cancel(job.task_id, job.model_key)
-
-        def cancelled(j: Job) -> None:
-            j.status = "cancelled"
-            j.finished_at = worker.now()
-
-        job = await worker.change(job, cancelled)
+        job = await or_current(worker.change(job, cancelled(worker.now())))
         live = worker.live.get(job.job_id)
         if live is not None:
             live.job = job

@@ -20,7 +20,8 @@ import httpx
 
 from seedance_mcp import metrics
 from seedance_mcp.errors import DownloadFailed, SeedanceError, TaskNotFound
-from seedance_mcp.jobs.worker import MAX_FOLLOW_SECONDS, JobSettings, Live, Worker
+from seedance_mcp.jobs.transitions import Download, download_retried, downloaded
+from seedance_mcp.jobs.worker import Live, Worker, or_current
 from seedance_mcp.journal.job import Job
 
 logger = logging.getLogger(__name__)
@@ -93,24 +94,17 @@ async def download(worker: Worker, live: Live, job: Job) -> Job:
             except DownloadFailed as exc:
                 logger.warning("download of the last frame of %s failed: %s", job.handle, exc)
                 frame_failed = True
-    now = worker.now()
-
-    def saved(j: Job) -> None:
-        if answer is not None:
-            worker.apply(j, answer)
-        if url and url != j.video_url:
-            j.video_url = url  # a fresh URL the provider gave for this try
-        if video_path is not None:
-            j.video_path = video_path
-            j.download_error, j.download_retry_at, j.download_cap_bytes = None, None, None
-        elif error is not None and j.video_path is None:
-            _record_download_failure(j, error, now, worker.settings)
-        if frame_path is not None:
-            j.last_frame_path = frame_path
-        if frame_failed:
-            j.last_frame_url = None
-
-    job = await worker.record(job, saved)
+    outcome = Download(
+        answer=answer,
+        url=url,
+        video_path=video_path,
+        frame_path=frame_path,
+        frame_failed=frame_failed,
+        error=error,
+        retry_first=worker.settings.download_retry_first,
+        retry_cap=worker.settings.download_retry_cap,
+    )
+    job = await or_current(worker.record(job, downloaded(outcome, worker.now())))
     live.unwritten = None
     return job
 
@@ -140,12 +134,7 @@ async def retry_download(worker: Worker, job: Job) -> Job:
         return job
     if job.download_cap_bytes is not None and worker.provider.download_limits.max_bytes <= job.download_cap_bytes:
         return job
-
-    def retry(j: Job) -> None:
-        if j.download_error is not None and not j.download_permanent and j.video_path is None:
-            j.download_error = j.download_retry_at = j.download_cap_bytes = None
-
-    job = await worker.change(job, retry)
+    job = await or_current(worker.change(job, download_retried()))
     live = worker.live.get(job.job_id)
     if live is not None:
         live.wake.set()
@@ -198,21 +187,3 @@ def _saved_whole(path: Path) -> bool:
             return video_structure_problem(handle, os.fstat(handle.fileno()).st_size) is None
     except OSError:
         return False
-
-
-def _record_download_failure(job: Job, error: DownloadFailed, now: float, settings: JobSettings) -> None:
-    """Note a failed download and when to try it next: never again for a file that is no video, once a caller
-    asks (with a raised cap) for one over the size cap, else with backoff, for as long as the task is followed."""
-    job.download_error = str(error)
-    job.download_attempts += 1
-    job.download_retry_at = None
-    if error.permanent:
-        job.download_permanent = True
-    elif error.over_cap is not None:
-        job.download_cap_bytes = error.over_cap
-    elif now - (job.finished_at or now) > MAX_FOLLOW_SECONDS:
-        job.download_permanent = True
-        job.download_error = f"gave up after {MAX_FOLLOW_SECONDS / 3600:.0f} h of failed tries; the last: {error}"
-    else:
-        backoff = settings.download_retry_first * 2 ** (job.download_attempts - 1)
-        job.download_retry_at = now + min(backoff, settings.download_retry_cap)

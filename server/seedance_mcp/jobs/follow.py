@@ -9,7 +9,6 @@ that is unavailable, and gives the lease back when done.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import anyio
 
@@ -24,7 +23,17 @@ from seedance_mcp.errors import (
 )
 from seedance_mcp.jobs.downloads import download, download_due
 from seedance_mcp.jobs.reconcile import search
-from seedance_mcp.jobs.worker import JOURNAL_RETRY_CAP, JOURNAL_RETRY_FIRST, MAX_FOLLOW_SECONDS, Live, Worker
+from seedance_mcp.jobs.transitions import (
+    MAX_FOLLOW_SECONDS,
+    Transition,
+    apply_answer,
+    gave_up,
+    no_video_url,
+    orphaned,
+    poll_failed,
+    polled,
+)
+from seedance_mcp.jobs.worker import JOURNAL_RETRY_CAP, JOURNAL_RETRY_FIRST, Live, Worker, or_current
 from seedance_mcp.journal import LeaseLost
 from seedance_mcp.journal.job import Job
 from seedance_mcp.wire import TaskSnapshot
@@ -45,7 +54,7 @@ def start(
     *,
     confirmed: float | None = None,
     taken_over: bool = False,
-    unrecorded: Callable[[Job], None] | None = None,
+    unrecorded: Transition | None = None,
 ) -> None:
     """Work on a job whose lease this process holds with `token`, confirmed by the journal at `confirmed` (the
     work under way, if any, carries on with it: this process claimed the job again)."""
@@ -86,12 +95,12 @@ async def _work_through_outages(worker: Worker, live: Live) -> None:
     while True:
         try:
             if live.unrecorded is not None:
-                live.publish(await worker.record(live.job, live.unrecorded))
+                live.publish(await or_current(worker.record(live.job, live.unrecorded)))
                 live.unrecorded = None
                 logger.info("the journal has recorded %s now", live.job.handle)
             if live.job.status == "submitting":
                 # Its creating process died mid-create (its lease ran out): a paid task may exist.
-                live.publish(await worker.record(live.job, interrupted))
+                live.publish(await or_current(worker.record(live.job, orphaned())))
             if live.job.status == "unknown":
                 await search(worker, live)
             if live.job.task_id is not None and live.job.has_work:
@@ -102,12 +111,6 @@ async def _work_through_outages(worker: Worker, live: Live) -> None:
             logger.log(level, "working on %s: %s", live.job.handle, exc)
             await anyio.sleep(delay)
             delay = min(delay * 2, JOURNAL_RETRY_CAP)
-
-
-def interrupted(job: Job) -> None:
-    if job.status == "submitting":
-        job.status = "unknown"
-        job.error_message = "the server stopped while this job's create request was in flight; a paid task may exist"
 
 
 async def follow_until_settled(worker: Worker, live: Live) -> None:
@@ -121,7 +124,8 @@ async def follow_until_settled(worker: Worker, live: Live) -> None:
     while not job.is_terminal or _waiting_for_url(job):
         elapsed = worker.now() - (job.submitted_at or job.created_at)
         if elapsed > MAX_FOLLOW_SECONDS or (_waiting_for_url(job) and _url_overdue(worker, job)):
-            job = await worker.record(job, lambda j: _give_up(worker, j))
+            ending = no_video_url() if job.status == "succeeded" else gave_up(worker.now())
+            job = await or_current(worker.record(job, ending))
             live.publish(job)
             break
         if failures:
@@ -134,10 +138,10 @@ async def follow_until_settled(worker: Worker, live: Live) -> None:
                 rate = (job.progress - last_progress[0]) / (elapsed - last_progress[1])
             delay = settings.poll.next_delay(elapsed, job.progress, rate, job.expected_render_seconds)
         await anyio.sleep(delay)
-        polled = anyio.current_time()
+        asked = anyio.current_time()
         try:
             snapshot = await worker.batcher.fetch(task_id, job.model_key)
-            metrics.observe_poll(anyio.current_time() - polled)
+            metrics.observe_poll(anyio.current_time() - asked)
         except RateLimited as exc:
             # Not the job's fault: wait as long as asked, and do not count it as a failure.
             live.publish(job, None)
@@ -148,25 +152,22 @@ async def follow_until_settled(worker: Worker, live: Live) -> None:
             logger.warning("polling %s failed (%d in a row): %s", job.task_id, failures, exc)
             message = str(exc)
             if isinstance(exc, AuthenticationFailed) or failures == 3:
-
-                def note(j: Job, message: str = message) -> None:
-                    j.last_poll_error = message
-
-                job = await worker.record(job, note)
+                job = await or_current(worker.record(job, poll_failed(message)))
             else:
                 job.last_poll_error = message
             live.publish(job, exc)
             continue
         failures = 0
+        worker.heard(job, snapshot)
         if job.progress is not None:
             last_progress = (job.progress, elapsed)
         downloads_next = snapshot.status == "succeeded" and snapshot.video_url is not None
         if differs(job, snapshot) and not downloads_next:
-            job = await worker.record(job, lambda j, answer=snapshot: worker.apply(j, answer))
+            job = await or_current(worker.record(job, polled(snapshot, worker.now())))
         else:
             # Unchanged, or about to be downloaded: the download's own write records it (if this process dies
             # first, whoever takes the job over polls again and sees the same answer).
-            worker.apply(job, snapshot)
+            apply_answer(job, snapshot, worker.now())
             if downloads_next:
                 live.unwritten = snapshot
         job.poll_count += 1
@@ -196,14 +197,3 @@ def _waiting_for_url(job: Job) -> bool:
 
 def _url_overdue(worker: Worker, job: Job) -> bool:
     return worker.now() - (job.finished_at or job.updated_at) > MISSING_URL_PATIENCE
-
-
-def _give_up(worker: Worker, job: Job) -> None:
-    if job.status == "succeeded":
-        job.download_error = "the provider reported success but never gave the video's URL"
-        job.download_permanent = True
-        return
-    if not job.is_terminal:
-        job.status = "expired"
-        job.error_message = "no final status after 72 hours; the provider has dropped the task"
-        job.finished_at = worker.now()

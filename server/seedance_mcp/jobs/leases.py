@@ -17,8 +17,9 @@ import anyio.to_thread
 
 from seedance_mcp.errors import JournalUnavailable
 from seedance_mcp.jobs.downloads import SWEEP_INTERVAL, sweep_partial_downloads
-from seedance_mcp.jobs.follow import interrupted, start
-from seedance_mcp.jobs.worker import Worker
+from seedance_mcp.jobs.follow import start
+from seedance_mcp.jobs.transitions import orphaned
+from seedance_mcp.jobs.worker import Worker, or_current
 from seedance_mcp.journal import Lease
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ async def claim(worker: Worker) -> None:
                 # Its creating process died mid-create (its lease ran out): a paid task may exist. Said at once
                 # where the journal takes it, else by the worker as its first write.
                 with contextlib.suppress(JournalUnavailable):
-                    job = await worker.change(job, interrupted, lease=Lease(worker.owner, token))
+                    job = await or_current(worker.change(job, orphaned(), lease=Lease(worker.owner, token)))
             start(worker, job, token, confirmed=sent, taken_over=True)
         if len(claimed) < CLAIM_BATCH:
             return

@@ -19,7 +19,8 @@ import anyio
 from seedance_mcp.errors import SeedanceError
 from seedance_mcp.jobs.lost_creates import TaskSearch, Verdict, judge
 from seedance_mcp.jobs.task_search import search_tasks
-from seedance_mcp.jobs.worker import Live, Worker
+from seedance_mcp.jobs.transitions import adopted, no_task_list, not_created, search_noted, search_stopped
+from seedance_mcp.jobs.worker import Live, Worker, or_current
 from seedance_mcp.journal import TaskIdTaken
 from seedance_mcp.journal.job import Job
 from seedance_mcp.wire import TaskSnapshot
@@ -41,7 +42,7 @@ async def search(worker: Worker, live: Live) -> None:
     """
     settings = worker.settings
     if not can_search(worker, live.job):
-        live.publish(await worker.record(live.job, search_impossible))
+        live.publish(await or_current(worker.record(live.job, no_task_list())))
         return
     settle_after = live.job.created_at + settings.reconcile_window
     give_up_at = live.job.created_at + max(settings.reconcile_patience, settings.reconcile_window)
@@ -94,64 +95,26 @@ async def search(worker: Worker, live: Live) -> None:
                 return
             continue
         if verdict.kind == "not_created":
-            live.publish(await worker.record(job, lambda j: _not_created(j, worker.now())))
+            live.publish(await or_current(worker.record(job, not_created(worker.now()))))
             return
         out_of_time = worker.now() >= give_up_at and not delays
         message = _search_message(verdict, final=out_of_time)
         if out_of_time or (verdict.kind == "ambiguous" and not delays and worker.now() >= settle_after):
-
-            def stop(j: Job, message: str = message) -> None:
-                j.error_message = message
-                j.search_done = True
-
-            live.publish(await worker.record(job, stop))
+            live.publish(await or_current(worker.record(job, search_stopped(message))))
             return
         if message != job.error_message:
-
-            def note(j: Job, message: str = message) -> None:
-                j.error_message = message
-
-            live.publish(await worker.record(job, note))
+            live.publish(await or_current(worker.record(job, search_noted(message))))
 
 
 async def _adopt(worker: Worker, live: Live, task: TaskSnapshot) -> bool:
     """Make the found task the job's own; False when another job took it first."""
     logger.info("found the task of job %s whose create answer was lost: %s", live.job.job_id, task.task_id)
-
-    def adopt(job: Job) -> None:
-        if job.status != "unknown":
-            return
-        job.task_id = task.task_id
-        job.status = "queued"
-        job.submitted_at = task.created_at or job.created_at
-        job.error_message = None
-        worker.apply(job, task)
-
+    worker.heard(live.job, task)
     try:
-        live.publish(await worker.record(live.job, adopt))
+        live.publish(await or_current(worker.record(live.job, adopted(task, worker.now()))))
     except TaskIdTaken:
         return False
     return True
-
-
-def search_impossible(job: Job) -> None:
-    job.search_done = True
-    job.error_message = (
-        job.error_message or "the create answer was lost"
-    ) + "; this provider has no task list to look in, so check its console for a task created at that moment"
-
-
-def _not_created(job: Job, now: float) -> None:
-    if job.status != "unknown":
-        return
-    job.status = "failed"
-    job.error_code = "NotCreated"
-    job.error_message = (
-        "the create answer was lost, and a complete look at the provider's task list (every task since the request "
-        "left, with this job's model and tier) found no such task: nothing was created or charged; submitting "
-        "again is safe"
-    )
-    job.finished_at = now
 
 
 def _on_journal_clock(search: TaskSearch, offset: float) -> TaskSearch:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -33,7 +33,18 @@ from seedance_mcp.errors import (
 )
 from seedance_mcp.jobs.follow import start
 from seedance_mcp.jobs.lost_creates import identity_of
-from seedance_mcp.jobs.reconcile import can_search, search_impossible
+from seedance_mcp.jobs.reconcile import can_search
+from seedance_mcp.jobs.transitions import (
+    Refused,
+    Transition,
+    clashed,
+    created,
+    interrupted,
+    lost,
+    refused,
+    unreachable,
+    want_last_frame,
+)
 from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, Worker
 from seedance_mcp.journal import FIRST_TOKEN, BudgetExceeded, LeaseLost, SpendLimit, TaskIdTaken
 from seedance_mcp.journal.job import Job, new_job_id
@@ -170,11 +181,7 @@ async def submit_video(
 async def _want_last_frame(worker: Worker, job: Job) -> Job:
     """An identical call asked for the last frame the first one did not: the job saves it too (a job already
     settled has work again, and a worker fetches it)."""
-
-    def want(j: Job) -> None:
-        j.want_last_frame = True
-
-    job = await worker.change(job, want)
+    job = await worker.change(job, want_last_frame())
     worker.nudge.set()
     return job
 
@@ -193,59 +200,25 @@ async def _send_create(worker: Worker, job: Job, http_request: HttpRequest) -> J
         async with worker.create_limiter:
             task_id = await worker.provider.submit(http_request)
     except CreateAnswerLost as exc:
-
-        def lost(j: Job, reason: str = str(exc)) -> None:
-            j.status = "unknown"
-            j.error_message = reason
-            if not can_search(worker, j):
-                search_impossible(j)
-
         searching = can_search(worker, job)
-        await _after_create(worker, job, lost, follow=True)
+        await _after_create(worker, job, lost(str(exc), searchable=searching), follow=True)
         raise SubmitOutcomeUnknown(job.job_id, worker.provider.display_name, exc.reason, searching=searching) from exc
     except ProviderError as exc:
-
-        def refused(j: Job, exc: ProviderError = exc) -> None:
-            j.status = "failed"
-            j.error_code, j.error_message, j.request_id = exc.code, exc.provider_message, exc.request_id
-            j.finished_at = worker.now()
-
-        await _after_create(worker, job, refused)
+        await _after_create(worker, job, refused(exc, worker.now()))
         raise
     except ProviderUnreachable as exc:
-
-        def unreachable(j: Job, reason: str = str(exc)) -> None:
-            j.status = "failed"
-            j.error_message = f"not submitted: {reason}"
-            j.finished_at = worker.now()
-
-        await _after_create(worker, job, unreachable)
+        await _after_create(worker, job, unreachable(str(exc), worker.now()))
         raise
     except BaseException:
         # Anything else (a bug, a shutdown): whether the request left cannot be known.
-        def interrupted(j: Job) -> None:
-            j.status = "unknown"
-            j.error_message = "the create request was interrupted; a paid task may exist"
-
         with anyio.CancelScope(shield=True):
-            await _after_create(worker, job, interrupted)
+            await _after_create(worker, job, interrupted())
         raise
-
-    def created(j: Job) -> None:
-        j.task_id = task_id
-        j.status = "queued"
-        j.submitted_at = j.submitted_at or worker.now()
-
     try:
-        job, recorded, why = await _after_create(worker, job, created, follow=True)
+        job, recorded, why = await _after_create(worker, job, created(task_id, worker.now()), follow=True)
     except TaskIdTaken:
         # The provider handed back an id the journal already gives another job: never follow one task twice.
-        def clash(j: Job) -> None:
-            j.status = "unknown"
-            j.error_message = f"the provider answered with task id {task_id}, which another job already has"
-            j.search_done = True
-
-        job, _, _ = await _after_create(worker, job, clash)
+        job, _, _ = await _after_create(worker, job, clashed(task_id))
         return job
     if recorded != "recorded":
         raise TaskNotRecorded(job, worker.store.describe, why, kept=recorded == "kept")
@@ -254,16 +227,15 @@ async def _send_create(worker: Worker, job: Job, http_request: HttpRequest) -> J
 
 
 async def _after_create(
-    worker: Worker, job: Job, mutate: Callable[[Job], None], *, follow: bool = False
+    worker: Worker, job: Job, outcome: Transition, *, follow: bool = False
 ) -> tuple[Job, Recorded, str]:
     """Record what the create request came to (fenced by the lease the job was inserted with), and follow the
     job from here when `follow`. The job as it now is, whether the journal has it, and why not: when the journal
     is unavailable the change is kept in memory and the worker writes it (retried) before anything else, so a
     paid task's id is never lost while this process lives."""
-    pending = job.clone()
-    mutate(pending)
+    pending = outcome.apply(job)
     try:
-        written = await worker.change(job, mutate, lease=worker.lease(job.job_id))
+        written = await worker.change(job, outcome, lease=worker.lease(job.job_id))
     except JournalUnavailable as exc:
         token = worker.held.get(job.job_id)
         logger.warning(
@@ -275,7 +247,7 @@ async def _after_create(
         )
         if token is None:
             return pending, "taken over", exc.reason
-        start(worker, pending, token, unrecorded=mutate)
+        start(worker, pending, token, unrecorded=outcome)
         return pending, "kept", exc.reason
     except LeaseLost:
         # The create outlived the lease and another process took the job over (and will look for its task).
@@ -285,6 +257,10 @@ async def _after_create(
             pending.task_id or "unknown",
         )
         return pending, "taken over", "its lease ran out while the request was in flight"
+    except Refused as moved:
+        # Only the lease holder writes a job being created; another writer means the job is no longer ours.
+        logger.warning("%s: %s", job.job_id, moved)
+        return moved.job, "taken over", f"the journal has it as `{moved.job.status}` already"
     token = worker.held.get(job.job_id)
     if follow and written.has_work and token is not None:
         start(worker, written, token)

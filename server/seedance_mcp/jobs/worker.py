@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import anyio.abc
 from seedance_mcp.errors import JournalUnavailable, SeedanceError, TaskNotFound
 from seedance_mcp.jobs.polling import PollPolicy
 from seedance_mcp.jobs.status_batcher import StatusBatcher
+from seedance_mcp.jobs.transitions import Refused, Transition
 from seedance_mcp.journal import Lease, LeaseLost, TaskStore
 from seedance_mcp.journal.job import Job
 from seedance_mcp.providers.client import ProviderClient
@@ -33,8 +34,6 @@ logger = logging.getLogger(__name__)
 JOURNAL_RETRY_FIRST = 0.5
 JOURNAL_RETRY_CAP = 10.0
 """Backoff (seconds) between tries of a write the journal could not take, for as long as it stays unavailable."""
-MAX_FOLLOW_SECONDS = 3 * 24 * 3600.0
-"""Ark keeps a task for at most 72 h before it expires (execution_expires_after ≤ 259200 s)."""
 STORE_WAIT_INTERVAL = 0.5
 """How often a caller waiting on a job another process follows re-reads the journal."""
 CLOCK_WARN_SECONDS = 5.0
@@ -86,7 +85,7 @@ class Live:
     poll_error: SeedanceError | None = None
     poll_error_at: float = 0.0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    unrecorded: Callable[[Job], None] | None = None
+    unrecorded: Transition | None = None
     """A change `job` shows that the journal has not taken yet (it was unavailable): written first, retried."""
     unwritten: TaskSnapshot | None = None
     """The status answer that said the video is ready, applied to `job` but written only with the download."""
@@ -250,12 +249,12 @@ class Worker:
         live = self.live.get(job.job_id)
         return live.job.model_copy() if live else job
 
-    async def change(self, job: Job, mutate: Callable[[Job], None], *, lease: Lease | None = None) -> Job:
-        """Apply `mutate` to the job and write it, compare-and-set; if another writer won, apply it to theirs.
-        With `lease`, the write is fenced by it (LeaseLost once another process has claimed the job)."""
+    async def change(self, job: Job, transition: Transition, *, lease: Lease | None = None) -> Job:
+        """Write `transition` to the job, compare-and-set; if another writer won, apply it to theirs (Refused when
+        their job is in a state the transition does not start from). With `lease`, the write is fenced by it
+        (LeaseLost once another process has claimed the job)."""
         for _ in range(20):
-            candidate = job.clone()
-            mutate(candidate)
+            candidate = transition.apply(job)
             if await self.store.update(candidate, lease=lease):
                 return candidate
             fresh = await self.store.get(job.job_id)
@@ -264,14 +263,14 @@ class Worker:
             job = fresh
         raise RuntimeError(f"job {job.job_id} keeps changing under this process")
 
-    async def record(self, job: Job, mutate: Callable[[Job], None]) -> Job:
+    async def record(self, job: Job, transition: Transition) -> Job:
         """The worker's write: fenced by this process's lease, and tried again while the journal is unavailable
         (with backoff, for as long as it takes), so what a paid task did is never dropped on the floor."""
         delay = JOURNAL_RETRY_FIRST
         warned = False
         while True:
             try:
-                return await self.change(job, mutate, lease=self.lease(job.job_id))
+                return await self.change(job, transition, lease=self.lease(job.job_id))
             except JournalUnavailable as exc:
                 if not warned:
                     logger.warning("could not record %s (%s); trying again until the journal takes it", job.handle, exc)
@@ -279,27 +278,17 @@ class Worker:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, JOURNAL_RETRY_CAP)
 
-    def apply(self, job: Job, snapshot: TaskSnapshot) -> None:
-        """Copy a status answer into the job. A job that ended stays ended (a cancel may have got there first)."""
-        if job.is_terminal and snapshot.status != job.status and job.status != "succeeded":
-            return
+    def heard(self, job: Job, snapshot: TaskSnapshot) -> None:
+        """Note what a status answer of the job's task says about the provider: whether it echoes markers."""
         if job.marker and snapshot.safety_identifier == job.marker:
             self.markers_echoed = True
-        job.status = snapshot.status
-        job.progress = snapshot.progress
-        job.last_poll_error = None
-        if snapshot.video_url:
-            job.video_url = snapshot.video_url
-            job.video_url_expires_at = snapshot.video_url_expires_at
-            job.video_needs_auth = snapshot.video_needs_auth
-        job.last_frame_url = snapshot.last_frame_url or job.last_frame_url
-        job.error_code = snapshot.error_code or job.error_code
-        job.error_message = snapshot.error_message or job.error_message
-        job.usage_tokens = snapshot.usage_tokens if snapshot.usage_tokens is not None else job.usage_tokens
-        job.resolution = snapshot.resolution or job.resolution
-        job.ratio = snapshot.ratio or job.ratio
-        job.duration = snapshot.duration if snapshot.duration is not None else job.duration
-        job.frames = snapshot.frames if snapshot.frames is not None else job.frames
-        job.seed = snapshot.seed if snapshot.seed is not None else job.seed
-        if job.is_terminal and job.finished_at is None:
-            job.finished_at = self.now()
+
+
+async def or_current(write: Awaitable[Job]) -> Job:
+    """The job `write` wrote, or, when its transition was refused because another writer moved the job on (a
+    cancel, a found task, a caller's write), the job as the journal has it: the work carries on from there."""
+    try:
+        return await write
+    except Refused as refused:
+        logger.info("%s", refused)
+        return refused.job

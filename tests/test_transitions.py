@@ -1,0 +1,218 @@
+"""The job state machine (`seedance_mcp.jobs.transitions`), walked whole: every transition against every state.
+
+The cases are generated from the table (`RULES`) and the status vocabulary (`STATUSES`), so a new state is tried
+against every transition, and a new transition fails here until it has an example and its effects below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from seedance_mcp.errors import DownloadFailed, ProviderError
+from seedance_mcp.jobs import transitions as t
+from seedance_mcp.jobs.polling import PollPolicy
+from seedance_mcp.jobs.transitions import RULES, Download, Refused, Transition
+from seedance_mcp.jobs.worker import JobSettings, Worker
+from seedance_mcp.journal.job import STATUSES, Job
+from seedance_mcp.journal.sqlite import SqliteTaskStore
+from seedance_mcp.models import JobStatus
+from seedance_mcp.wire import TaskSnapshot
+from tests.conftest import make_job
+
+NOW = 1_750_000_100.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def answer(status: str = "succeeded", **fields: Any) -> TaskSnapshot:
+    values: dict[str, Any] = {"task_id": "cgt-1", "status": status, "raw_status": status}
+    if status == "succeeded":
+        values["video_url"] = "https://cdn.example/v.mp4"
+    return TaskSnapshot.model_validate({**values, **fields})
+
+
+REFUSAL = ProviderError("Ark", "the prompt was refused", status_code=400, code="InputTextSensitive", request_id="r-1")
+SAVED = Download(answer=answer(), url="https://cdn.example/v.mp4", video_path="/videos/v.mp4")
+FAILED = Download(answer=answer(), url="https://cdn.example/v.mp4", error=DownloadFailed("cut off"), retry_first=5.0)
+
+EXAMPLES: dict[str, tuple[Callable[[], Transition], dict[str, Any]]] = {
+    # name: (the transition with example arguments, what it leaves in a job it may change)
+    "created": (lambda: t.created("cgt-1", NOW), {"task_id": "cgt-1", "submitted_at": NOW, "has_work": True}),
+    "lost": (
+        lambda: t.lost("the answer was cut off", searchable=True),
+        {"error_message": "the answer was cut off", "search_done": False, "has_work": True},
+    ),
+    "interrupted": (
+        t.interrupted,
+        {"error_message": "the create request was interrupted; a paid task may exist", "has_work": True},
+    ),
+    "orphaned": (
+        t.orphaned,
+        {
+            "error_message": "the server stopped while this job's create request was in flight; a paid task may exist",
+            "has_work": True,
+        },
+    ),
+    "clashed": (lambda: t.clashed("cgt-9"), {"search_done": True, "task_id": None, "has_work": False}),
+    "refused": (
+        lambda: t.refused(REFUSAL, NOW),
+        {"error_code": "InputTextSensitive", "request_id": "r-1", "finished_at": NOW, "has_work": False},
+    ),
+    "unreachable": (
+        lambda: t.unreachable("connection refused", NOW),
+        {"error_message": "not submitted: connection refused", "finished_at": NOW, "has_work": False},
+    ),
+    "adopted": (
+        lambda: t.adopted(answer("running", created_at=NOW - 50), NOW),
+        {"task_id": "cgt-1", "submitted_at": NOW - 50, "error_message": None, "has_work": True},
+    ),
+    "not_created": (lambda: t.not_created(NOW), {"error_code": "NotCreated", "finished_at": NOW, "has_work": False}),
+    "search_noted": (lambda: t.search_noted("still looking"), {"error_message": "still looking"}),
+    "search_stopped": (
+        lambda: t.search_stopped("check the console"),
+        {"error_message": "check the console", "search_done": True},
+    ),
+    "no_task_list": (t.no_task_list, {"search_done": True}),
+    "polled": (
+        lambda: t.polled(answer("failed", error_code="OutputVideoSensitive"), NOW),
+        {"error_code": "OutputVideoSensitive", "finished_at": NOW, "has_work": False},
+    ),
+    "poll_failed": (lambda: t.poll_failed("HTTP 401"), {"last_poll_error": "HTTP 401"}),
+    "gave_up": (lambda: t.gave_up(NOW), {"finished_at": NOW, "has_work": False}),
+    "no_video_url": (t.no_video_url, {"download_permanent": True, "has_work": False}),
+    "cancelled": (lambda: t.cancelled(NOW), {"finished_at": NOW, "has_work": False}),
+    "saved": (
+        lambda: t.saved(SAVED, NOW),
+        {"video_path": "/videos/v.mp4", "download_error": None, "has_work": False},
+    ),
+    "download_failed": (
+        lambda: t.download_failed(FAILED, NOW),
+        {"download_error": "cut off", "download_attempts": 1, "download_retry_at": NOW + 5.0, "has_work": True},
+    ),
+    "download_retried": (lambda: t.download_retried(), {"download_error": None, "download_retry_at": None}),
+    "want_last_frame": (t.want_last_frame, {"want_last_frame": True}),
+}
+"""Effects are checked on a job that starts as `job_in` makes it; `has_work`: whether a worker still has
+something to do for the job (a status that ends the job must say so, or the job is followed forever)."""
+
+
+def job_in(status: JobStatus) -> Job:
+    """A job in `status`, with what a job in that state has (a task id once created, a failed download when
+    succeeded) so that every transition has something to change."""
+    fields: dict[str, Any] = {"status": status}
+    if status not in ("submitting", "unknown", "not_submitted"):
+        fields["task_id"] = "cgt-1"
+    if status == "succeeded":
+        fields |= {"video_url": "https://cdn.example/old.mp4", "download_error": "HTTP 503"}
+    return make_job(**fields)
+
+
+def test_every_transition_has_an_example_and_its_effects() -> None:
+    """A transition added to the table without a case here fails: the table below is the test's, not a copy."""
+    assert set(EXAMPLES) == set(RULES)
+
+
+@pytest.mark.parametrize(("name", "status"), [(name, status) for name in RULES for status in STATUSES])
+def test_a_transition_changes_a_job_only_from_the_states_it_starts_from(name: str, status: JobStatus) -> None:
+    """From a state it starts from, a transition ends in one of its targets (or keeps the state, when it says so)
+    and leaves the job it was given untouched; from any other state it is refused, naming the state it found."""
+    rule = RULES[name]
+    make, effects = EXAMPLES[name]
+    job = job_in(status)
+    before = job.model_copy(deep=True)
+    change = make()
+    assert change.rule is rule
+    if status in rule.sources:
+        changed = change.apply(job)
+        assert changed.status in rule.ends(status)
+        if rule.targets is None:
+            assert changed.status == status
+        for field, value in effects.items():
+            assert getattr(changed, field) == value, (name, status, field)
+        assert changed.version == job.version, "the journal bumps the version; a transition never does"
+    else:
+        with pytest.raises(Refused) as refused:
+            change.apply(job)
+        assert refused.value.job is job and refused.value.transition is change
+        assert f"`{status}`" in str(refused.value) and name in str(refused.value)
+    assert job == before
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_download_written_without_the_answer_that_found_the_video_starts_only_from_succeeded(
+    status: JobStatus,
+) -> None:
+    """The answer that said the video was ready is written with the files; without it, the job must already be
+    `succeeded` in the journal (a poll answer written over it since means someone else moved it on)."""
+    for outcome in (
+        Download(answer=None, url="https://cdn.example/v.mp4", video_path="/videos/v.mp4"),
+        Download(answer=None, url="https://cdn.example/v.mp4", error=DownloadFailed("cut off")),
+    ):
+        bare = t.downloaded(outcome, NOW)
+        if status == "succeeded":
+            assert bare.apply(job_in(status)).status == "succeeded"
+        else:
+            with pytest.raises(Refused):
+                bare.apply(job_in(status))
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (SAVED, "saved"),
+        (FAILED, "download_failed"),
+        (Download(answer=None, url=None, frame_failed=True), "saved"),
+    ],
+)
+def test_a_download_is_written_as_saved_or_failed_by_its_outcome(outcome: Download, expected: str) -> None:
+    assert t.downloaded(outcome, NOW).name == expected
+
+
+def test_a_lost_create_on_a_provider_without_a_task_list_says_where_to_look_and_stops() -> None:
+    lost = t.lost("the answer was cut off", searchable=False).apply(job_in("submitting"))
+    assert lost.status == "unknown" and lost.search_done and not lost.has_work
+    assert lost.error_message == (
+        "the answer was cut off; this provider has no task list to look in, so check its console for a task created "
+        "at that moment"
+    )
+
+
+def test_a_failed_download_backs_off_then_stops_for_good_after_the_follow_limit() -> None:
+    job = job_in("succeeded").clone(finished_at=NOW, download_attempts=2)
+    again = t.download_failed(FAILED, NOW).apply(job)
+    assert again.download_retry_at == NOW + 5.0 * 2**2 and not again.download_permanent
+    late = NOW + t.MAX_FOLLOW_SECONDS + 1
+    stopped = t.download_failed(FAILED, late).apply(job)
+    assert stopped.download_permanent and stopped.download_retry_at is None and not stopped.has_work
+    assert stopped.download_error == "gave up after 72 h of failed tries; the last: cut off"
+
+
+@pytest.mark.anyio
+async def test_a_write_that_loses_the_race_is_checked_again_against_the_job_another_writer_left(
+    tmp_path: Path,
+) -> None:
+    """The compare-and-set is what makes a transition's start state hold: a worker whose copy of a job is stale
+    (queued) loses the race to a cancel, reads the job again, and its poll answer is refused on the cancelled job
+    instead of writing `running` over it."""
+    store = await SqliteTaskStore.open(tmp_path / "jobs.sqlite3")
+    try:
+        worker = Worker(store=store, provider=cast(Any, None), settings=JobSettings(tmp_path, PollPolicy()))
+        job = job_in("queued")
+        assert await store.insert(job, dedupe_window=None, lease_owner=None, lease_seconds=30) is None
+        stale = job.model_copy(deep=True)
+        cancelled = await worker.change(job, t.cancelled(NOW))
+        assert cancelled.status == "cancelled"
+        with pytest.raises(Refused) as refused:
+            await worker.change(stale, t.polled(answer("running"), NOW))
+        assert refused.value.job.status == "cancelled" and refused.value.job.version == cancelled.version
+        stored = await store.get(job.job_id)
+        assert stored is not None and stored.status == "cancelled" and stored.version == cancelled.version
+    finally:
+        await store.close()
+
+
+def test_every_transition_says_what_it_is() -> None:
+    assert all(rule.summary for rule in RULES.values())
