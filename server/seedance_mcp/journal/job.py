@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from seedance_mcp.models import JobStatus
 
 STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
-"""Every state a job can be in."""
+"""Every state a job can be in; both journals refuse any other status (a CHECK constraint, migration 0007)."""
 TERMINAL: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled", "expired", "not_submitted"})
 """The task ended (its files may still be on their way: `Job.settled`)."""
 DEAD_STATUSES: tuple[JobStatus, ...] = ("failed", "cancelled", "expired", "not_submitted")

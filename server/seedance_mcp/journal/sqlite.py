@@ -1,10 +1,12 @@
 """The embedded journal: `SqliteTaskStore`, one SQLite file in SEEDANCE_STATE_DIR (WAL mode), shared safely by every
 process that opens it, run by stdlib sqlite3 in a worker thread so the event loop never blocks. The contract it keeps
-is `TaskStore`'s (journal/__init__.py)."""
+is `TaskStore`'s (journal/__init__.py). Its schema is `migrations/sqlite/` (`schema.py`), applied by `migrate` as the
+file is opened; a CHECK constraint keeps the status column to a job's states."""
 
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -24,6 +26,7 @@ from seedance_mcp.journal import (
     SpendLimit,
     SpendRow,
     TaskIdTaken,
+    schema,
     start_of_day,
 )
 from seedance_mcp.journal.cache import SettledJobs
@@ -32,43 +35,19 @@ from seedance_mcp.journal.thread_batches import BatchedThread, Call, run_each
 
 _T = TypeVar("_T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    task_id TEXT,
-    status TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
-CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, created_at);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
-"""
+logger = logging.getLogger(__name__)
 
-# Added to journals written by earlier versions; each statement runs once and is harmless to repeat.
-_MIGRATIONS = (
-    "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN has_work INTEGER NOT NULL DEFAULT 1",
-    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
-    "ALTER TABLE jobs ADD COLUMN lease_expires REAL NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN spend REAL NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN principal TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE jobs ADD COLUMN currency TEXT",
-    "ALTER TABLE jobs ADD COLUMN billed_tokens INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
+LEGACY_BASELINE: tuple[tuple[str, str], ...] = (
+    ("0001_jobs", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'version'"),
+    ("0002_spend", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'spend'"),
+    ("0003_principal", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'principal'"),
+    ("0004_spend_columns", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'model'"),
+    ("0005_principal_indexes", "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_principal_status'"),
+    ("0006_lease_token", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'lease_token'"),
 )
-_INDEXES = """
-DROP INDEX IF EXISTS jobs_task_id;
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_task_id_unique ON jobs (task_id) WHERE task_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_with_work ON jobs (lease_expires) WHERE has_work = 1;
-DROP INDEX IF EXISTS jobs_principal;
-DROP INDEX IF EXISTS jobs_spend;
-CREATE INDEX IF NOT EXISTS jobs_principal_status ON jobs (principal, status, created_at);
-CREATE INDEX IF NOT EXISTS jobs_principal_spend
-    ON jobs (principal, created_at, status, spend, model, currency, billed_tokens);
-"""
+"""How a journal written before versions were recorded shows how far its schema got: the query that finds what each
+migration made. Every earlier release applied all it knew at each start, so the last one found is where it stands."""
+
 
 _SQLITE_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})
 """Disk errors that a person fixes without restarting the server (space freed, the volume back)."""
@@ -121,28 +100,7 @@ class SqliteTaskStore:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            with _write_transaction(connection):
-                columns = {str(row[1]) for row in connection.execute("PRAGMA table_info(jobs)")}
-                for statement in _MIGRATIONS:
-                    if statement.split()[5] not in columns:
-                        connection.execute(statement)
-                if "model" not in columns:
-                    connection.execute(
-                        "UPDATE jobs SET model = COALESCE(json_extract(data, '$.model'), ''), "
-                        "currency = json_extract(data, '$.currency'), "
-                        "billed_tokens = COALESCE(json_extract(data, '$.usage_tokens'), 0)"
-                    )
-                unique = connection.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_task_id_unique'"
-                ).fetchone()
-                if unique is None:
-                    # An older journal may hold one task id twice; only the first job keeps it as its key.
-                    connection.execute(
-                        "UPDATE jobs SET task_id = NULL WHERE task_id IS NOT NULL AND rowid NOT IN "
-                        "(SELECT MIN(rowid) FROM jobs WHERE task_id IS NOT NULL GROUP BY task_id)"
-                    )
-            connection.executescript(_INDEXES)
+            migrate(connection)
         except BaseException:
             connection.close()
             raise
@@ -292,6 +250,8 @@ class SqliteTaskStore:
                     ),
                 )
             except sqlite3.IntegrityError as exc:
+                if "jobs.task_id" not in str(exc):  # the unique task id; anything else (the status CHECK) is a bug
+                    raise
                 raise TaskIdTaken(written.task_id or "") from exc
             if cursor.rowcount == 1:
                 return True
@@ -502,3 +462,57 @@ def _write_transaction(db: sqlite3.Connection) -> Generator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this journal lacks (`schema.migrations("sqlite")`), in one transaction under SQLite's
+    write lock: a process opening the file meanwhile waits, then finds nothing left to do. Returns the versions
+    applied now.
+
+    A journal written before versions were recorded (no `schema_migrations`, a `jobs` table) is first given the
+    versions it already has (`LEGACY_BASELINE`), so it is upgraded in place, its jobs kept."""
+    applied_now: list[str] = []
+    with _write_transaction(db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+        applied = {str(row[0]) for row in db.execute("SELECT version FROM schema_migrations")}
+        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+        if not applied and legacy is not None:
+            applied = _legacy_baseline(db)
+            for version in sorted(applied):
+                db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            logger.info("journal schema: a journal from an earlier release, at %s", max(applied, default="0000"))
+        for version, sql in schema.migrations("sqlite"):
+            if version in applied:
+                continue
+            for statement in statements(sql):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            applied_now.append(version)
+            logger.info("journal schema: applied migration %s", version)
+    return applied_now
+
+
+def _legacy_baseline(db: sqlite3.Connection) -> set[str]:
+    """The versions a journal written before versions were recorded already has: every one up to the last whose
+    work is found in it."""
+    found = [index for index, (_, probe) in enumerate(LEGACY_BASELINE) if db.execute(probe).fetchone() is not None]
+    last = max(found, default=-1)
+    return {version for version, _ in LEGACY_BASELINE[: last + 1]}
+
+
+def statements(sql: str) -> list[str]:
+    """A migration file's statements, one by one: `executescript` would commit the migration's transaction."""
+    found: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    leftover = "\n".join(line for line in pending.splitlines() if line.strip() and not line.strip().startswith("--"))
+    if leftover:
+        raise ValueError(f"a migration ends in an incomplete statement: {leftover[:80]!r}")
+    return found
