@@ -6,6 +6,7 @@ against every transition, and a new transition fails here until it has an exampl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -212,6 +213,37 @@ async def test_a_write_that_loses_the_race_is_checked_again_against_the_job_anot
         assert stored is not None and stored.status == "cancelled" and stored.version == cancelled.version
     finally:
         await store.close()
+
+
+# -- the state diagram in docs/ARCHITECTURE.md is this table's --------------------------------------------------
+
+
+def mermaid() -> str:
+    """The state diagram, drawn from `RULES`: one edge per (from, to) pair that changes the state, labelled with
+    every transition that makes it; transitions that keep the state are listed under it."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for rule in RULES.values():
+        for source in sorted(rule.sources, key=STATUSES.index):
+            for target in sorted(rule.ends(source), key=STATUSES.index):
+                if target != source:
+                    edges.setdefault((source, target), []).append(rule.name)
+    lines = ["stateDiagram-v2", "    [*] --> submitting: insert"]
+    for (source, target), names in sorted(
+        edges.items(), key=lambda e: (STATUSES.index(e[0][0]), STATUSES.index(e[0][1]))
+    ):
+        lines.append(f"    {source} --> {target}: {', '.join(names)}")
+    keeping = [rule for rule in RULES.values() if rule.targets is None]
+    notes = [
+        f"- `{rule.name}` ({', '.join(sorted(rule.sources, key=STATUSES.index))}): {rule.summary}" for rule in keeping
+    ]
+    return "```mermaid\n" + "\n".join(lines) + "\n```\n\nTransitions that keep the state:\n\n" + "\n".join(notes)
+
+
+def test_the_state_diagram_in_the_architecture_page_is_drawn_from_the_transition_table() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- state diagram: begin -->\n(.*?)\n<!-- state diagram: end -->", text, re.DOTALL)
+    assert found is not None, "docs/ARCHITECTURE.md has no state diagram markers"
+    assert found.group(1) == mermaid(), "paste this between the markers:\n" + mermaid()
 
 
 def test_every_transition_says_what_it_is() -> None:

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 
 _metrics: dict[str, Any] | None = None
 
-STATUSES = ("submitting", "unknown", "queued", "running", "succeeded", "failed", "cancelled", "expired")
-
 
 def enable() -> None:
     """Create the metrics (once per process)."""
@@ -76,8 +74,12 @@ async def render(store: TaskStore | None, today: float) -> bytes:
     enable()
     assert _metrics is not None
     if store is not None:
+        from seedance_mcp.journal.job import STATUSES
+
         counts = await store.count_by_status()
         for status in STATUSES:
+            if status == "not_submitted":  # a dry run's answer: never in the journal
+                continue
             _metrics["jobs"].labels(state=status).set(counts.get(status, 0))
         spent: dict[str, float] = {}
         for row in await store.spend(today):
