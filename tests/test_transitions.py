@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
-from seedance_mcp.errors import DownloadFailed, ProviderError
+from seedance_mcp.errors import DownloadFailed, JournalUnavailable, ProviderError
 from seedance_mcp.jobs import transitions as t
 from seedance_mcp.jobs.polling import PollPolicy
 from seedance_mcp.jobs.transitions import RULES, Download, Refused, Transition
 from seedance_mcp.jobs.worker import JobSettings, Worker
+from seedance_mcp.journal import FIRST_TOKEN
 from seedance_mcp.journal.job import STATUSES, Job
 from seedance_mcp.journal.sqlite import SqliteTaskStore
 from seedance_mcp.models import JobStatus
@@ -248,3 +250,67 @@ def test_the_state_diagram_in_the_architecture_page_is_drawn_from_the_transition
 
 def test_every_transition_says_what_it_is() -> None:
     assert all(rule.summary for rule in RULES.values())
+
+
+# -- an outcome the journal could not take is written, as that outcome, once it answers --------------------------
+
+
+class FlakyJournal:
+    """The SQLite store, whose next `failures` updates find the journal unavailable (as a full disk would)."""
+
+    def __init__(self, store: SqliteTaskStore, failures: int) -> None:
+        self.store = store
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def update(self, job: Job, *, lease: Any = None) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise JournalUnavailable(self.store.describe, "OperationalError: database or disk is full")
+        return await self.store.update(job, lease=lease)
+
+
+KEPT_OUTCOMES: list[tuple[Callable[[float], Transition], str]] = [
+    (lambda now: t.created("cgt-kept", now), "queued"),
+    (lambda now: t.refused(REFUSAL, now), "failed"),
+    (lambda now: t.lost("the answer was cut off", searchable=True), "unknown"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("outcome", "status"), KEPT_OUTCOMES, ids=["created", "refused", "lost"])
+async def test_a_create_outcome_the_journal_could_not_take_is_written_by_the_worker_once_it_answers(
+    tmp_path: Path, outcome: Callable[[float], Transition], status: str
+) -> None:
+    """The journal is unavailable when the create answers: the outcome is kept in memory, and the worker's first
+    write, once the journal answers again, is that outcome, on the job as the journal has it (`submitting`)."""
+    import anyio
+
+    from seedance_mcp.jobs.submit import _after_create  # where submit_video records what its create came to
+
+    store = await SqliteTaskStore.open(tmp_path / "jobs.sqlite3")
+    journal = FlakyJournal(store, failures=1)
+    provider = SimpleNamespace(can_search=bool)  # any model: the worker will look for a lost task (later)
+    try:
+        settings = JobSettings(tmp_path, PollPolicy(), reconcile_delays=(30.0,))
+        worker = Worker(store=cast(Any, journal), provider=cast(Any, provider), settings=settings)
+        job = make_job(status="submitting", created_at=worker.now())
+        assert await store.insert(job, dedupe_window=None, lease_owner=worker.owner, lease_seconds=30) is None
+        worker.hold(job.job_id, FIRST_TOKEN)
+        async with anyio.create_task_group() as group:
+            worker.begin(group)
+            kept, recorded, _ = await _after_create(worker, job, outcome(worker.now()))
+            assert recorded == "kept" and kept.status == status and job.job_id in worker.live
+            try:
+                with anyio.fail_after(5):
+                    while (stored := await store.get(job.job_id)) is not None and stored.status == "submitting":
+                        await anyio.sleep(0.02)
+            except TimeoutError:
+                raise AssertionError("the kept outcome never reached the journal") from None
+            group.cancel_scope.cancel()  # the job's next steps (a poll, a look at the task list) are not this test's
+            assert stored is not None and stored.status == status and stored.version == 1, stored
+            assert (stored.task_id, stored.error_code) == (kept.task_id, kept.error_code)
+    finally:
+        await store.close()

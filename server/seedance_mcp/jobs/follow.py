@@ -25,7 +25,6 @@ from seedance_mcp.jobs.downloads import download, download_due
 from seedance_mcp.jobs.reconcile import search
 from seedance_mcp.jobs.transitions import (
     MAX_FOLLOW_SECONDS,
-    Transition,
     apply_answer,
     gave_up,
     no_video_url,
@@ -33,7 +32,7 @@ from seedance_mcp.jobs.transitions import (
     poll_failed,
     polled,
 )
-from seedance_mcp.jobs.worker import JOURNAL_RETRY_CAP, JOURNAL_RETRY_FIRST, Live, Worker, or_current
+from seedance_mcp.jobs.worker import JOURNAL_RETRY_CAP, JOURNAL_RETRY_FIRST, Live, Unrecorded, Worker, or_current
 from seedance_mcp.journal import LeaseLost
 from seedance_mcp.journal.job import Job
 from seedance_mcp.wire import TaskSnapshot
@@ -54,7 +53,7 @@ def start(
     *,
     confirmed: float | None = None,
     taken_over: bool = False,
-    unrecorded: Transition | None = None,
+    unrecorded: Unrecorded | None = None,
 ) -> None:
     """Work on a job whose lease this process holds with `token`, confirmed by the journal at `confirmed` (the
     work under way, if any, carries on with it: this process claimed the job again)."""
@@ -95,7 +94,9 @@ async def _work_through_outages(worker: Worker, live: Live) -> None:
     while True:
         try:
             if live.unrecorded is not None:
-                live.publish(await or_current(worker.record(live.job, live.unrecorded)))
+                # Written to the job as the journal has it; refused if the journal took it after all.
+                unrecorded = live.unrecorded
+                live.publish(await or_current(worker.record(unrecorded.job, unrecorded.transition)))
                 live.unrecorded = None
                 logger.info("the journal has recorded %s now", live.job.handle)
             if live.job.status == "submitting":

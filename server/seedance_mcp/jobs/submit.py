@@ -45,7 +45,7 @@ from seedance_mcp.jobs.transitions import (
     unreachable,
     want_last_frame,
 )
-from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, Worker
+from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, Unrecorded, Worker
 from seedance_mcp.journal import FIRST_TOKEN, BudgetExceeded, LeaseLost, SpendLimit, TaskIdTaken
 from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.wire import HttpRequest, VideoRequest
@@ -247,7 +247,7 @@ async def _after_create(
         )
         if token is None:
             return pending, "taken over", exc.reason
-        start(worker, pending, token, unrecorded=outcome)
+        start(worker, pending, token, unrecorded=Unrecorded(job, outcome))
         return pending, "kept", exc.reason
     except LeaseLost:
         # The create outlived the lease and another process took the job over (and will look for its task).

@@ -76,6 +76,15 @@ class JobSettings:
     thousand creates queued inside the HTTP client cost more CPU than they save time."""
 
 
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """A write the journal could not take when it was made: the transition, and the job it was made to (as the
+    journal still has it), so that it is written later as what it was."""
+
+    job: Job
+    transition: Transition
+
+
 @dataclass(eq=False)
 class Live:
     """A job this process follows: its latest state, a broadcast event for waiters, and the scope to stop it."""
@@ -85,7 +94,7 @@ class Live:
     poll_error: SeedanceError | None = None
     poll_error_at: float = 0.0
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    unrecorded: Transition | None = None
+    unrecorded: Unrecorded | None = None
     """A change `job` shows that the journal has not taken yet (it was unavailable): written first, retried."""
     unwritten: TaskSnapshot | None = None
     """The status answer that said the video is ready, applied to `job` but written only with the download."""
