@@ -123,7 +123,7 @@ def machine() -> str:
 async def succeeded_in_journal(state_dir: Path) -> int:
     """How many jobs the SQLite journal in `state_dir` holds as succeeded, read by a store of its own (list_tasks
     counts nothing: it shows a page and whether more match)."""
-    from seedance_mcp.store import SqliteTaskStore
+    from seedance_mcp.journal.sqlite import SqliteTaskStore
 
     store = await SqliteTaskStore.open(state_dir / "jobs.sqlite3")
     try:

@@ -89,7 +89,8 @@ def _row_values(job: Any, index: int, now: float, span: float, size: int) -> tup
 
 async def build_journal(state: Path, size: int, unsettled: int = UNSETTLED) -> dict[str, str]:
     """`size` settled jobs and `unsettled` rendering ones in `<state>/jobs.sqlite3`; a few handles to query."""
-    from seedance_mcp.store import Job, SqliteTaskStore
+    from seedance_mcp.journal.job import Job
+    from seedance_mcp.journal.sqlite import SqliteTaskStore
 
     path = state / "jobs.sqlite3"
     store = await SqliteTaskStore.open(path)  # the schema, indexes and migrations exactly as the server makes them

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from seedance_mcp.config import Settings
+from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
-from seedance_mcp.store import Job, new_job_id
 
 SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
 """A recognisable fake key: every test that could leak it scans for it."""

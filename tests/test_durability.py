@@ -76,7 +76,8 @@ async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path:
 async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restart(tmp_path: Path) -> None:
     """A journal row left in `submitting` by a crash becomes `unknown`, and an identical call is held back."""
     from seedance_mcp.app import create_app
-    from seedance_mcp.store import Job, SqliteTaskStore, new_job_id
+    from seedance_mcp.journal.job import Job, new_job_id
+    from seedance_mcp.journal.sqlite import SqliteTaskStore
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from seedance_mcp.polling import PollPolicy, ProgressMeter
+from seedance_mcp.jobs.polling import PollPolicy, ProgressMeter
 
 
 def schedule(policy: PollPolicy, render: float, expected: float) -> list[float]:

@@ -11,11 +11,11 @@ from mcp import Client
 
 from seedance_mcp.app import create_app
 from seedance_mcp.catalog import PRESETS
+from seedance_mcp.jobs.status_batcher import StatusBatcher
 from seedance_mcp.providers import dialect_for
 from seedance_mcp.providers._http import RetryPolicy
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.sandbox import SandboxServer
-from seedance_mcp.status_batcher import StatusBatcher
 from tests.conftest import SECRET_KEY, make_settings, sandbox_stats
 
 pytestmark = pytest.mark.anyio

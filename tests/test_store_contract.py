@@ -1,4 +1,4 @@
-"""The journal's contract (`seedance_mcp.store`), one suite run against every store: SQLite and PostgreSQL.
+"""The journal's contract (`seedance_mcp.journal.TaskStore`), one suite run against every store: SQLite and PostgreSQL.
 
 Each test gets an empty journal (SQLite: a file in tmp_path; PostgreSQL: a new database on the session's server)
 and can open more "replicas" on it: separate store instances, each with its own connection(s), as separate server
@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from seedance_mcp.store import FIRST_TOKEN, Job, Lease, LeaseLost, SqliteTaskStore, TaskIdTaken, TaskStore, new_job_id
+from seedance_mcp.journal import FIRST_TOKEN, Lease, LeaseLost, TaskIdTaken, TaskStore
+from seedance_mcp.journal.job import Job, new_job_id
+from seedance_mcp.journal.sqlite import SqliteTaskStore
 
 if TYPE_CHECKING:
     from tests.postgres_server import PostgresServer
@@ -76,7 +78,7 @@ async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncGenera
 
         opener = open_sqlite
     else:
-        from seedance_mcp.store_postgres import open_postgres_store
+        from seedance_mcp.journal.postgres import open_postgres_store
         from tests.postgres_server import fresh_database
 
         server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -169,7 +171,7 @@ async def test_the_journal_stamps_each_job_with_its_own_clock_and_decides_the_wi
 async def test_a_daily_budget_counts_from_the_journals_midnight(journal: Journal) -> None:
     """A limit without `since` counts the jobs created since local midnight of the day the journal's clock says:
     yesterday's spend is not counted, today's is, whatever the caller's clock says."""
-    from seedance_mcp.store import BudgetExceeded, SpendLimit, start_of_day
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit, start_of_day
 
     store = await journal.replica()
     midnight = start_of_day(journal.clock.now)
@@ -607,7 +609,7 @@ async def test_a_write_from_one_replica_is_read_by_another(journal: Journal) -> 
 
 async def test_budgeted_inserts_racing_on_several_replicas_never_pass_the_limit(journal: Journal) -> None:
     """Twelve 1.0-cost jobs race for a 5.0 budget from four replicas: exactly five get in, nothing more is spent."""
-    from seedance_mcp.store import BudgetExceeded, SpendLimit
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
 
     replicas = [await journal.replica() for _ in range(4)]
     limit = SpendLimit(since=journal.clock.now - 3600, limit=5.0, name="SEEDANCE_DAILY_BUDGET")
@@ -632,7 +634,7 @@ async def test_budgeted_inserts_racing_on_several_replicas_never_pass_the_limit(
 
 
 async def test_spend_settles_at_the_billed_cost_and_frees_the_budget_of_unbilled_jobs(journal: Journal) -> None:
-    from seedance_mcp.store import BudgetExceeded, SpendLimit
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
 
     store = await journal.replica()
     limit = SpendLimit(since=journal.clock.now - 3600, limit=2.0, name="SEEDANCE_DAILY_BUDGET")
@@ -652,7 +654,7 @@ async def test_spend_settles_at_the_billed_cost_and_frees_the_budget_of_unbilled
 
 
 async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Journal) -> None:
-    from seedance_mcp.store import BudgetExceeded, SpendLimit
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
 
     store = await journal.replica()
     for principal, count in (("alice", 2), ("bob", 1)):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from seedance_mcp.store import FIRST_TOKEN
+from seedance_mcp.journal import FIRST_TOKEN
 from tests.conftest import make_job
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ async def test_replicas_opening_an_empty_database_together_apply_each_migration_
     """Replicas starting at the same moment queue on the migration lock: every migration runs once, all open."""
     import psycopg
 
-    from seedance_mcp.store_postgres import PostgresTaskStore, migrations, open_postgres_store
+    from seedance_mcp.journal.postgres import PostgresTaskStore, migrations, open_postgres_store
 
     stores: list[PostgresTaskStore] = []
 
@@ -64,7 +64,7 @@ async def test_a_database_already_up_to_date_gets_no_migration(database_url: str
     """`migrate` on a database at the current schema applies nothing."""
     import psycopg
 
-    from seedance_mcp.store_postgres import migrate, migrations
+    from seedance_mcp.journal.postgres import migrate, migrations
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
         assert await migrate(db) == [version for version, _ in migrations()]
@@ -73,7 +73,7 @@ async def test_a_database_already_up_to_date_gets_no_migration(database_url: str
 
 async def test_leases_run_on_the_database_clock_when_the_store_has_none(database_url: str) -> None:
     """Without a clock of its own the store times leases by the database: a live lease holds, a lapsed one frees."""
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
 
     store = await open_postgres_store(database_url)
     try:
@@ -91,7 +91,7 @@ async def test_the_indexed_columns_agree_with_the_stored_job(database_url: str) 
     """Each write keeps the queried columns (status, task id, version, has_work, lease) in step with the JSONB job."""
     import psycopg
 
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
 
     store = await open_postgres_store(database_url)
     try:
@@ -112,7 +112,7 @@ async def test_the_indexed_columns_agree_with_the_stored_job(database_url: str) 
 
 async def test_a_nul_character_in_a_jobs_text_is_kept_as_a_replacement_character(database_url: str) -> None:
     """PostgreSQL cannot store U+0000: a job's NUL is written as U+FFFD rather than failing the write."""
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
 
     store = await open_postgres_store(database_url)
     try:
@@ -131,7 +131,7 @@ async def test_connections_the_server_dropped_are_replaced_before_the_next_write
     """After the server ends every pooled connection (a restart, an idle timeout), the next calls still succeed."""
     import psycopg
 
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
 
     store = await open_postgres_store(database_url, min_size=2, max_size=2)
     try:
@@ -154,7 +154,7 @@ async def test_a_database_that_cannot_be_reached_fails_at_open(postgres_server: 
     """A URL naming no server fails at once as JournalUnavailable (the runtime tries again later), with psycopg's
     own reason, not after a pool time-out."""
     from seedance_mcp.errors import JournalUnavailable
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
 
     url = postgres_server.url("postgres").replace("port=5432", "port=1")
     with anyio.fail_after(15), pytest.raises(JournalUnavailable) as caught:
@@ -166,7 +166,7 @@ async def test_created_at_is_the_databases_clock_when_the_store_has_none(databas
     """Without a clock of its own the store stamps a job with the database's time, whatever the caller put in it."""
     import psycopg
 
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
 
     async def database_now() -> float:
         async with await psycopg.AsyncConnection.connect(database_url) as db:
@@ -191,7 +191,7 @@ async def test_a_store_outlives_a_database_outage_without_being_reopened(own_pos
     """The server stops under an open store: its calls raise JournalUnavailable (naming the journal) within the
     pool's time-out instead of hanging or crashing; once the server is back, the same store works again."""
     from seedance_mcp.errors import JournalUnavailable
-    from seedance_mcp.store_postgres import POOL_TIMEOUT, open_postgres_store
+    from seedance_mcp.journal.postgres import POOL_TIMEOUT, open_postgres_store
     from tests.postgres_server import fresh_database
 
     url = await fresh_database(own_postgres_server)
@@ -226,7 +226,7 @@ async def test_a_store_outlives_a_database_outage_without_being_reopened(own_pos
 def test_importing_the_postgres_store_does_not_load_psycopg() -> None:
     """psycopg loads only when a PostgreSQL journal is opened, never at import (the stdio start-up stays lean)."""
     code = (
-        "import sys, seedance_mcp.store_postgres, seedance_mcp.app; "
+        "import sys, seedance_mcp.journal.postgres, seedance_mcp.app; "
         "sys.exit(1 if any(m.split('.')[0] in ('psycopg', 'psycopg_pool') for m in sys.modules) else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=SERVER_ROOT, capture_output=True, text=True, timeout=60)
@@ -240,7 +240,7 @@ async def test_the_server_keeps_its_journal_in_postgresql_when_given_a_database_
     from mcp import Client
 
     from seedance_mcp.app import create_app
-    from seedance_mcp.store_postgres import open_postgres_store
+    from seedance_mcp.journal.postgres import open_postgres_store
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, database_url=database_url)

@@ -10,8 +10,9 @@ import anyio
 import pytest
 
 from seedance_mcp.errors import JournalUnavailable
-from seedance_mcp.store import Job, SqliteTaskStore
-from seedance_mcp.thread_batches import BatchedThread
+from seedance_mcp.journal.job import Job
+from seedance_mcp.journal.sqlite import SqliteTaskStore
+from seedance_mcp.journal.thread_batches import BatchedThread
 from tests.conftest import make_job
 
 pytestmark = pytest.mark.anyio

@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from seedance_mcp.store import Job
+    from seedance_mcp.journal.job import Job
 
 
 class SeedanceError(Exception):

@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from seedance_mcp.store import TaskStore
+    from seedance_mcp.journal import TaskStore
 
 _metrics: dict[str, Any] | None = None
-
-STATUSES = ("submitting", "unknown", "queued", "running", "succeeded", "failed", "cancelled", "expired")
 
 
 def enable() -> None:
@@ -76,8 +74,12 @@ async def render(store: TaskStore | None, today: float) -> bytes:
     enable()
     assert _metrics is not None
     if store is not None:
+        from seedance_mcp.journal.job import STATUSES
+
         counts = await store.count_by_status()
         for status in STATUSES:
+            if status == "not_submitted":  # a dry run's answer: never in the journal
+                continue
             _metrics["jobs"].labels(state=status).set(counts.get(status, 0))
         spent: dict[str, float] = {}
         for row in await store.spend(today):

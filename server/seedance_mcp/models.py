@@ -12,9 +12,7 @@ TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "e
 JobStatus = Literal[
     "submitting", "unknown", "not_submitted", "queued", "running", "succeeded", "failed", "cancelled", "expired"
 ]
-"""A job's state in the journal: a task's, plus the moments around the create request."""
-
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "expired", "not_submitted"})
+"""A job's state in the journal: a task's, plus the moments around the create request (journal/job.py says more)."""
 
 
 class ProviderRequestPreview(BaseModel):

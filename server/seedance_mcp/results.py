@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from seedance_mcp.models import ProviderRequestPreview, VideoTask
 
 if TYPE_CHECKING:
+    from seedance_mcp.journal.job import Job
     from seedance_mcp.runtime import Runtime
-    from seedance_mcp.store import Job
     from seedance_mcp.wire import HttpRequest, VideoRequest
 
 
@@ -80,7 +80,7 @@ def progress_of(job: Job, now: float) -> float | None:
         return 100.0
     if job.status not in ("queued", "running", "submitting"):
         return job.progress
-    from seedance_mcp.polling import ProgressMeter
+    from seedance_mcp.jobs.polling import ProgressMeter
 
     elapsed = now - (job.submitted_at or job.created_at)
     return ProgressMeter(expected_seconds=job.expected_render_seconds).estimate(job.status, elapsed, job.progress)

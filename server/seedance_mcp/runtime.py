@@ -164,12 +164,13 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
     import httpx
 
     from seedance_mcp.jobs import JobManager, JobSettings
-    from seedance_mcp.polling import PollPolicy
+    from seedance_mcp.jobs.polling import PollPolicy
+    from seedance_mcp.journal import TaskStore
+    from seedance_mcp.journal.sqlite import SqliteTaskStore
     from seedance_mcp.providers import dialect_for
     from seedance_mcp.providers._http import RetryPolicy
     from seedance_mcp.providers.client import API_LIMITS, ProviderClient
     from seedance_mcp.providers.download import DOWNLOAD_LIMITS, DownloadLimits
-    from seedance_mcp.store import SqliteTaskStore, TaskStore
 
     preset = effective_preset(settings)
     async with AsyncExitStack() as stack:
@@ -236,7 +237,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
         )
         store: TaskStore
         if settings.database_url is not None:
-            from seedance_mcp.store_postgres import open_postgres_store
+            from seedance_mcp.journal.postgres import open_postgres_store
 
             store = await open_postgres_store(settings.database_url.get_secret_value())
         else:

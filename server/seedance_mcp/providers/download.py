@@ -22,6 +22,7 @@ import httpx
 
 from seedance_mcp import metrics
 from seedance_mcp.errors import DownloadFailed, redact, trim
+from seedance_mcp.journal.thread_batches import BatchedThread
 from seedance_mcp.media.mp4 import video_structure_problem
 from seedance_mcp.providers._http import (
     HTTPX_ERRORS,
@@ -32,7 +33,6 @@ from seedance_mcp.providers._http import (
     parse_retry_after,
 )
 from seedance_mcp.providers.partial_files import partial_path
-from seedance_mcp.thread_batches import BatchedThread
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from mcp.types import InputRequiredResult
 
     from seedance_mcp.config import Settings
-    from seedance_mcp.store import SpendLimit
+    from seedance_mcp.journal import SpendLimit
     from seedance_mcp.tools.context import Caller, ToolContext
     from seedance_mcp.wire import HttpRequest, VideoRequest
 
@@ -71,7 +71,7 @@ def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
     (SEEDANCE_DAILY_BUDGET), and the caller's own (SEEDANCE_DAILY_BUDGET_PER_PERSON, or their tokens-file entry).
     Without `now` they count from midnight of the day the journal's own clock says (`SpendLimit.since` None), so a
     replica whose clock is wrong counts the same day as every other."""
-    from seedance_mcp.store import SpendLimit
+    from seedance_mcp.journal import SpendLimit
 
     since = None if now is None else start_of_today(now)
     limits: list[SpendLimit] = []

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
 if TYPE_CHECKING:
-    from seedance_mcp.store import Job
+    from seedance_mcp.journal.job import Job
     from seedance_mcp.wire import VideoRequest
 
 from seedance_mcp.catalog import ModelSpec, Preset

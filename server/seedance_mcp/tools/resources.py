@@ -29,7 +29,7 @@ from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.context import ToolContext
 
 if TYPE_CHECKING:
-    from seedance_mcp.store import Job
+    from seedance_mcp.journal.job import Job
 
 logger = logging.getLogger(__name__)
 

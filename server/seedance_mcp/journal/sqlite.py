@@ -1,408 +1,52 @@
-"""The task journal: the single arbiter of every job, shared by every server process that opens it.
-
-Every job is written here before its create request leaves. After that, the journal, not any one process, decides
-who does what, with three rules a store must enforce itself (in one transaction each, never a read-modify-write
-across awaits):
-
-- **Dedupe and insert are one step.** `insert` looks for a live job with the same fingerprint and inserts the new
-  one only if there is none, under the database's write lock, so two processes sending the same call at the same
-  moment pay once.
-- **Every change is a compare-and-set.** `update` writes a job only if its `version` is still the one the writer
-  read; otherwise it reports that it lost and the writer reads again. A provider task id belongs to at most one
-  job (a unique index): a second job claiming it gets `TaskIdTaken`.
-- **Leases are fences.** A job with work left (polling, downloading, looking for a lost task) is worked on by the one
-  process that holds its lease (`claim`), renewed while it works (`renew`), given back when done (`release`), and
-  taken over by another process only once it has expired, so a killed server's jobs are finished by whoever is
-  left. Each claim hands out a new token (a number that only grows); renewals and the worker's writes carry it,
-  and the journal refuses them once another process has claimed the job since (`LeaseLost`), so a process that
-  lost its lease can never record work over the new holder's.
-- **One clock.** Every time that decides something across processes (a job's `created_at`, and so the dedupe
-  window and a budget's day; lease expiry) is read from the journal's clock, never from a caller's: the
-  database's `now()` for PostgreSQL, the one machine's clock for SQLite (every process sharing the file runs
-  there). `now()` reads it, so a process can keep its own times on the same clock.
-
-A journal that cannot be reached or written (its database is down, its disk is full) raises `JournalUnavailable`, a
-transient state the callers wait out; every other error is a bug or a broken journal.
-
-`TaskStore` is the seam (a shared database implements the same contract for many replicas); `SqliteTaskStore` is
-the embedded default: one file in SEEDANCE_STATE_DIR, WAL mode, stdlib sqlite3 run in a worker thread so the event
-loop never blocks.
-"""
+"""The embedded journal: `SqliteTaskStore`, one SQLite file in SEEDANCE_STATE_DIR (WAL mode), shared safely by every
+process that opens it, run by stdlib sqlite3 in a worker thread so the event loop never blocks. The contract it keeps
+is `TaskStore`'s (journal/__init__.py). Its schema is `migrations/sqlite/` (`schema.py`), applied by `migrate` as the
+file is opened; a CHECK constraint keeps the status column to a job's states."""
 
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from pydantic import BaseModel, Field
 
 from seedance_mcp.errors import JournalUnavailable
-from seedance_mcp.models import TERMINAL, JobStatus
-from seedance_mcp.thread_batches import BatchedThread, Call, run_each
+from seedance_mcp.journal import (
+    FIRST_TOKEN,
+    BudgetExceeded,
+    Lease,
+    LeaseLost,
+    SpendLimit,
+    SpendRow,
+    TaskIdTaken,
+    schema,
+    start_of_day,
+)
+from seedance_mcp.journal.cache import SettledJobs
+from seedance_mcp.journal.job import DEAD_STATUSES, Job
+from seedance_mcp.journal.thread_batches import BatchedThread, Call, run_each
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger(__name__)
 
-class Job(BaseModel):
-    """One video job, from before its create request until its files are on disk."""
-
-    job_id: str
-    provider: str
-    model: str
-    model_key: str
-    prompt: str
-    status: JobStatus
-    fingerprint: str
-    created_at: float
-    updated_at: float
-    version: int = 0
-    """Bumped by every write; a write that expects an older version loses (compare-and-set)."""
-    task_id: str | None = None
-    submitted_at: float | None = None
-    finished_at: float | None = None
-    expected_render_seconds: float = 60.0
-    progress: float | None = None
-    poll_count: int = 0
-    video_url: str | None = None
-    video_url_expires_at: float | None = None
-    video_needs_auth: bool = False
-    last_frame_url: str | None = None
-    want_last_frame: bool = False
-    video_path: str | None = None
-    last_frame_path: str | None = None
-    download_error: str | None = None
-    """Why the last try to save the video failed (kept for the caller to read while the next try waits)."""
-    download_permanent: bool = False
-    """Saving stopped for good: the file is no video, or the provider no longer serves it."""
-    download_attempts: int = 0
-    """Failed tries to save the video since it was ready (or since a caller asked for another go)."""
-    download_retry_at: float | None = None
-    """When (the journal's clock) the worker tries the download again after a failure."""
-    download_cap_bytes: int | None = None
-    """The size cap (SEEDANCE_MAX_DOWNLOAD_MB, in bytes) the video was over: it waits for a caller to ask again once
-    the cap is raised, rather than fetching gigabytes again on a timer."""
-    resolution: str | None = None
-    ratio: str | None = None
-    duration: float | None = None
-    frames: int | None = None
-    seed: int | None = None
-    service_tier: str | None = None
-    identity: dict[str, str] = Field(default_factory=dict[str, str])
-    """The settings the caller chose, as the provider's task list shows them: how a lost task is recognised."""
-    marker: str | None = None
-    """The per-job `safety_identifier` sent with the create request, which Ark echoes on the task."""
-    estimated_tokens: int | None = None
-    usage_tokens: int | None = None
-    cost_rate: float | None = None
-    """Price per million output tokens that applies to this job, fixed when it was submitted."""
-    currency: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    request_id: str | None = None
-    last_poll_error: str | None = None
-    simulated: bool = False
-    """Made by the sandbox: no money, a sample clip."""
-    principal: str = ""
-    """Whose job this is: the authenticated caller over HTTP, `""` for the one local user on stdio."""
-    search_done: bool = False
-    """For an `unknown` job: the look for its task in the provider's list is over (found, or a person must check)."""
-
-    def clone(self, **changes: Any) -> Job:
-        """An independent copy, with `changes` applied: `identity` is the one mutable field, so copying it gives
-        what a deep copy would, for a fraction of the CPU (a job is copied on every write)."""
-        return self.model_copy(update={"identity": dict(self.identity), **changes})
-
-    @property
-    def handle(self) -> str:
-        """The id a caller uses: the provider's task id once known, else the job id."""
-        return self.task_id or self.job_id
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def download_stopped(self) -> bool:
-        """Saving the video stopped until someone acts: the file is no video, the provider no longer serves it, or
-        it is over the size cap. Any other failure is tried again by the worker by itself."""
-        return self.download_error is not None and (self.download_permanent or self.download_cap_bytes is not None)
-
-    @property
-    def needs_download(self) -> bool:
-        wants_frame = self.want_last_frame and self.last_frame_url is not None and self.last_frame_path is None
-        return self.status == "succeeded" and (self.video_path is None or wants_frame) and not self.download_stopped
-
-    @property
-    def settled(self) -> bool:
-        """Nothing more will happen to this job: it ended, and its files are saved (or could not be)."""
-        return self.is_terminal and not self.needs_download
-
-    @property
-    def spend(self) -> float:
-        """What this job counts against a budget: its bill once known, its estimate while it may still be billed,
-        nothing once it ended unbilled (failed, cancelled, expired: only successful tasks are billed)."""
-        if self.cost_rate is None:
-            return 0.0
-        if self.usage_tokens is not None:
-            tokens = self.usage_tokens
-        elif self.status in DEAD_STATUSES:
-            tokens = 0
-        else:
-            tokens = self.estimated_tokens or 0
-        return tokens * self.cost_rate / 1_000_000
-
-    @property
-    def has_work(self) -> bool:
-        """A worker has something to do for this job: create it, poll it, download it, or look for its task."""
-        if self.status == "unknown":
-            return not self.search_done
-        return not self.settled
-
-
-def new_job_id() -> str:
-    return f"job-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SpendLimit:
-    """A budget the insert of a new job must stay within: `limit` over every job created since `since`."""
-
-    limit: float
-    name: str
-    """What the user calls it, e.g. `SEEDANCE_DAILY_BUDGET`."""
-    principal: str | None = None
-    """Count only this principal's jobs (None: everyone's)."""
-    since: float | None = None
-    """The instant (epoch seconds) from which jobs count; None: the journal's today, local midnight (this process's
-    time zone) of the day the journal's clock says it is at the insert. A daily budget leaves it None, so a
-    process whose clock is wrong still counts the same day as every other."""
-
-
-def start_of_day(instant: float) -> float:
-    """Local midnight (this process's time zone) of the day `instant` falls in."""
-    local = time.localtime(instant)
-    return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
-
-
-class BudgetExceeded(Exception):
-    def __init__(self, limit: SpendLimit, spent: float, cost: float) -> None:
-        self.limit = limit
-        self.spent = spent
-        self.cost = cost
-        super().__init__(f"{limit.name}: {spent:.4f} spent or in flight + {cost:.4f} > {limit.limit:.4f}")
-
-
-@dataclass(frozen=True, slots=True)
-class SpendRow:
-    """Spend of one model (in one currency) since a moment: jobs that may cost money, billed tokens, money."""
-
-    model: str
-    currency: str | None
-    jobs: int
-    billed_tokens: int
-    cost: float
-
-
-class LeaseLost(Exception):
-    """The journal refused a write fenced by a lease this process no longer holds: another process has the job."""
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        super().__init__(f"the lease of {job_id} is held by another process now")
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A process's hold on a job: who (`owner`) and which claim (`token`, raised by every claim of the job)."""
-
-    owner: str
-    token: int
-
-
-FIRST_TOKEN = 1
-"""The token of the lease a job is inserted with (`insert(lease_owner=…)`); each claim raises it by one."""
-
-
-class TaskIdTaken(Exception):
-    """The provider task id is already owned by another job in the journal."""
-
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        super().__init__(f"task {task_id} already belongs to another job")
-
-
-class TaskStore(Protocol):
-    """Where jobs are kept, and the arbiter of who may change them. Every method is safe to call from the loop.
-
-    Implementations must make `insert`, `update`, `claim`, `renew` and `release` atomic across every process
-    that shares the store, and raise `JournalUnavailable` when the journal cannot be reached or written.
-    """
-
-    @property
-    def describe(self) -> str:
-        """What a person calls this journal in a message: `the PostgreSQL journal`, `the SQLite journal at …`."""
-        ...
-
-    async def now(self) -> float:
-        """The journal's clock (epoch seconds): the one every process sharing the journal decides by."""
-        ...
-
-    async def insert(
-        self,
-        job: Job,
-        *,
-        dedupe_window: float | None,
-        lease_owner: str | None,
-        lease_seconds: float,
-        limits: Sequence[SpendLimit] = (),
-    ) -> Job | None:
-        """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds.
-
-        The journal's clock stamps `job.created_at` and `job.updated_at` (set on `job` too) and measures the
-        window. Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that
-        may have cost money: not failed, cancelled, expired or not submitted. With `lease_owner`, the new job
-        starts leased to it (token `FIRST_TOKEN`), so no other process picks it up mid-create. Raises
-        BudgetExceeded (and inserts nothing) when the spend of the jobs created since a limit's `since` (`Job.spend`:
-        billed, or estimated while in flight) plus this job's would pass the limit; the check and the insert are
-        one step.
-        """
-        ...
-
-    async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
-        """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
-        ...
-
-    async def update(self, job: Job, *, lease: Lease | None = None) -> bool:
-        """Write `job` if the stored version is still `job.version` (then bump both); False if another write won.
-
-        With `lease`, only while that lease still holds the job (else `LeaseLost`): the worker's writes. Raises
-        TaskIdTaken when `job.task_id` already belongs to another job.
-        """
-        ...
-
-    async def get(self, key: str) -> Job | None:
-        """A job by its job id or its provider task id, as the journal has it now."""
-        ...
-
-    async def recent(self, status: str | None, limit: int, principal: str | None = None) -> tuple[list[Job], bool]:
-        """Up to `limit` jobs, newest first, optionally of one status and one principal; and whether more match."""
-        ...
-
-    async def count_by_status(self) -> dict[str, int]:
-        """How many jobs the journal holds in each status (for the metrics page: it reads every row's status)."""
-        ...
-
-    async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
-        """Which job owns each of these provider task ids (those no job owns are left out)."""
-        ...
-
-    async def claim(
-        self, owner: str, lease_seconds: float, *, limit: int, job_id: str | None = None
-    ) -> list[tuple[Job, int]]:
-        """Lease jobs with work left whose lease is free or expired (or just `job_id`): the jobs now held, each with
-        its new lease token."""
-        ...
-
-    async def renew(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
-        """Extend the leases (job id → token) `owner` still holds with those tokens; the ids it still holds."""
-        ...
-
-    async def release(self, owner: str, leases: Mapping[str, int]) -> None:
-        """Give back leases (job id → token), so another process may take the jobs at once."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    task_id TEXT,
-    status TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
-CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, created_at);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
-"""
-
-# Added to journals written by earlier versions; each statement runs once and is harmless to repeat.
-_MIGRATIONS = (
-    "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN has_work INTEGER NOT NULL DEFAULT 1",
-    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
-    "ALTER TABLE jobs ADD COLUMN lease_expires REAL NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN spend REAL NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN principal TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE jobs ADD COLUMN currency TEXT",
-    "ALTER TABLE jobs ADD COLUMN billed_tokens INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
+LEGACY_BASELINE: tuple[tuple[str, str], ...] = (
+    ("0001_jobs", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'version'"),
+    ("0002_spend", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'spend'"),
+    ("0003_principal", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'principal'"),
+    ("0004_spend_columns", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'model'"),
+    ("0005_principal_indexes", "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_principal_status'"),
+    ("0006_lease_token", "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'lease_token'"),
 )
-_INDEXES = """
-DROP INDEX IF EXISTS jobs_task_id;
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_task_id_unique ON jobs (task_id) WHERE task_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_with_work ON jobs (lease_expires) WHERE has_work = 1;
-DROP INDEX IF EXISTS jobs_principal;
-DROP INDEX IF EXISTS jobs_spend;
-CREATE INDEX IF NOT EXISTS jobs_principal_status ON jobs (principal, status, created_at);
-CREATE INDEX IF NOT EXISTS jobs_principal_spend
-    ON jobs (principal, created_at, status, spend, model, currency, billed_tokens);
-"""
-
-SETTLED_CACHE_SIZE = 2048
-DEAD_STATUSES = ("failed", "cancelled", "expired", "not_submitted")
-"""Jobs in these states cost nothing and never block an identical new call."""
-
-
-class SettledJobs:
-    """The bounded cache every store keeps of settled jobs, by job id and task id, so a status call for one reads a
-    version number from the journal instead of the whole job. The cache never answers alone: a job another process
-    changed since (re-opened to fetch its last frame, a download tried again) has a newer version, and is read
-    whole. It keeps copies and hands out copies: nothing a caller changes reaches it."""
-
-    def __init__(self, size: int = SETTLED_CACHE_SIZE) -> None:
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._size = size
-
-    def version_of(self, key: str) -> int:
-        """The version of the cached copy, or -1 (no version the journal has) when none is cached."""
-        cached = self._jobs.get(key)
-        return cached.version if cached is not None else -1
-
-    def get(self, key: str, version: int) -> Job | None:
-        """The cached copy of `key` if it is still at `version` (the journal's), else None."""
-        cached = self._jobs.get(key)
-        return cached.clone() if cached is not None and cached.version == version else None
-
-    def remember(self, job: Job) -> None:
-        if not (job.settled and not job.download_error):
-            self.forget(job)
-            return
-        kept = job.clone()
-        for key in (job.job_id, job.task_id):
-            if key:
-                self._jobs[key] = kept
-                self._jobs.move_to_end(key)
-        while len(self._jobs) > self._size:
-            self._jobs.popitem(last=False)
-
-    def forget(self, job: Job) -> None:
-        self._jobs.pop(job.job_id, None)
-        if job.task_id:
-            self._jobs.pop(job.task_id, None)
+"""How a journal written before versions were recorded shows how far its schema got: the query that finds what each
+migration made. Every earlier release applied all it knew at each start, so the last one found is where it stands."""
 
 
 _SQLITE_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})
@@ -456,28 +100,7 @@ class SqliteTaskStore:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            with _write_transaction(connection):
-                columns = {str(row[1]) for row in connection.execute("PRAGMA table_info(jobs)")}
-                for statement in _MIGRATIONS:
-                    if statement.split()[5] not in columns:
-                        connection.execute(statement)
-                if "model" not in columns:
-                    connection.execute(
-                        "UPDATE jobs SET model = COALESCE(json_extract(data, '$.model'), ''), "
-                        "currency = json_extract(data, '$.currency'), "
-                        "billed_tokens = COALESCE(json_extract(data, '$.usage_tokens'), 0)"
-                    )
-                unique = connection.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_task_id_unique'"
-                ).fetchone()
-                if unique is None:
-                    # An older journal may hold one task id twice; only the first job keeps it as its key.
-                    connection.execute(
-                        "UPDATE jobs SET task_id = NULL WHERE task_id IS NOT NULL AND rowid NOT IN "
-                        "(SELECT MIN(rowid) FROM jobs WHERE task_id IS NOT NULL GROUP BY task_id)"
-                    )
-            connection.executescript(_INDEXES)
+            migrate(connection)
         except BaseException:
             connection.close()
             raise
@@ -627,6 +250,8 @@ class SqliteTaskStore:
                     ),
                 )
             except sqlite3.IntegrityError as exc:
+                if "jobs.task_id" not in str(exc):  # the unique task id; anything else (the status CHECK) is a bug
+                    raise
                 raise TaskIdTaken(written.task_id or "") from exc
             if cursor.rowcount == 1:
                 return True
@@ -837,3 +462,57 @@ def _write_transaction(db: sqlite3.Connection) -> Generator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this journal lacks (`schema.migrations("sqlite")`), in one transaction under SQLite's
+    write lock: a process opening the file meanwhile waits, then finds nothing left to do. Returns the versions
+    applied now.
+
+    A journal written before versions were recorded (no `schema_migrations`, a `jobs` table) is first given the
+    versions it already has (`LEGACY_BASELINE`), so it is upgraded in place, its jobs kept."""
+    applied_now: list[str] = []
+    with _write_transaction(db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+        applied = {str(row[0]) for row in db.execute("SELECT version FROM schema_migrations")}
+        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+        if not applied and legacy is not None:
+            applied = _legacy_baseline(db)
+            for version in sorted(applied):
+                db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            logger.info("journal schema: a journal from an earlier release, at %s", max(applied, default="0000"))
+        for version, sql in schema.migrations("sqlite"):
+            if version in applied:
+                continue
+            for statement in statements(sql):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            applied_now.append(version)
+            logger.info("journal schema: applied migration %s", version)
+    return applied_now
+
+
+def _legacy_baseline(db: sqlite3.Connection) -> set[str]:
+    """The versions a journal written before versions were recorded already has: every one up to the last whose
+    work is found in it."""
+    found = [index for index, (_, probe) in enumerate(LEGACY_BASELINE) if db.execute(probe).fetchone() is not None]
+    last = max(found, default=-1)
+    return {version for version, _ in LEGACY_BASELINE[: last + 1]}
+
+
+def statements(sql: str) -> list[str]:
+    """A migration file's statements, one by one: `executescript` would commit the migration's transaction."""
+    found: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    leftover = "\n".join(line for line in pending.splitlines() if line.strip() and not line.strip().startswith("--"))
+    if leftover:
+        raise ValueError(f"a migration ends in an incomplete statement: {leftover[:80]!r}")
+    return found

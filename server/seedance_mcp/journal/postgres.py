@@ -1,7 +1,7 @@
 """The journal on PostgreSQL: the same `TaskStore` contract as `SqliteTaskStore`, for replicas on many machines.
 
 Chosen by `SEEDANCE_DATABASE_URL=postgresql://…`; `open_postgres_store(url)` applies the schema and returns the store.
-Each rule of the contract (see `store.py`) is kept by the database itself, in one transaction, never by a
+Each rule of the contract (see `journal/__init__.py`) is kept by the database itself, in one transaction, never by a
 read-modify-write in Python:
 
 - **Dedupe and insert are one step.** `insert` first takes a transaction-scoped advisory lock on the fingerprint
@@ -22,16 +22,16 @@ read-modify-write in Python:
   statement that fails because the server is gone or unreachable (psycopg's `OperationalError`, the pool's
   time-out among them) raises `JournalUnavailable`, which callers wait out: nothing has to be reopened.
 
-The job is stored whole as JSONB (`data`) beside the columns the rules query. Migrations are plain SQL files in
-`migrations/postgres/`, applied once each in name order and recorded in `schema_migrations`, under a session
-advisory lock so replicas starting together do not race. psycopg is imported only here, and only when a
+The job is stored whole as JSONB (`data`) beside the columns the rules query; a CHECK constraint keeps its status
+to a job's states. Migrations are plain SQL files in `migrations/postgres/` (`schema.py`: one scheme with SQLite's),
+applied once each in name order and recorded in `schema_migrations`, under a session advisory lock so replicas
+starting together do not race. psycopg is imported only here, and only when a
 PostgreSQL store is opened, so the stdio start-up never loads it. psycopg's async API needs asyncio (anyio's
 default backend), not trio.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 import re
 import time
@@ -40,19 +40,19 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, LiteralString
 
 from seedance_mcp.errors import JournalUnavailable
-from seedance_mcp.store import (
-    DEAD_STATUSES,
+from seedance_mcp.journal import (
     FIRST_TOKEN,
     BudgetExceeded,
-    Job,
     Lease,
     LeaseLost,
-    SettledJobs,
     SpendLimit,
     SpendRow,
     TaskIdTaken,
+    schema,
     start_of_day,
 )
+from seedance_mcp.journal.cache import SettledJobs
+from seedance_mcp.journal.job import DEAD_STATUSES, Job
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -60,8 +60,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_PACKAGE = "seedance_mcp"
-MIGRATIONS_DIR = ("migrations", "postgres")
 MIGRATION_LOCK_KEY = 0x5EEDA_0C0DE
 """The session advisory lock (one bigint key) held while migrations run."""
 DEDUPE_LOCK_CLASS = 0x5EED
@@ -392,10 +390,8 @@ def _json(job: Job) -> str:
 
 
 def migrations() -> list[tuple[str, str]]:
-    """The schema's SQL files, `(version, sql)` in the order they apply: `0001_jobs.sql` is version `0001_jobs`."""
-    folder = importlib.resources.files(MIGRATIONS_PACKAGE).joinpath(*MIGRATIONS_DIR)
-    files = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".sql")), key=lambda entry: entry.name)
-    return [(entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")) for entry in files]
+    """The PostgreSQL schema's SQL files, `(version, sql)` in the order they apply (`schema.migrations`)."""
+    return schema.migrations("postgres")
 
 
 async def migrate(db: AsyncConnection[tuple[Any, ...]]) -> list[str]:

@@ -12,7 +12,7 @@ import itertools
 import time
 
 from seedance_mcp.errors import ProviderError, UnexpectedResponse
-from seedance_mcp.lost_creates import TaskSearch
+from seedance_mcp.jobs.lost_creates import TaskSearch
 from seedance_mcp.providers._parse import as_int, dig
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import TaskSnapshot

@@ -1,4 +1,4 @@
--- The job journal (see seedance_mcp/store.py for the contract, store_postgres.py for how each rule is kept).
+-- The job journal (see seedance_mcp/journal/__init__.py for the contract, postgres.py for how each rule is kept).
 -- The job itself is the JSONB `data`; the other columns are what the journal's rules query and index.
 CREATE TABLE jobs (
     job_id        text PRIMARY KEY,

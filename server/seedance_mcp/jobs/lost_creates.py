@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from seedance_mcp.store import Job
+from seedance_mcp.journal.job import Job
 from seedance_mcp.wire import TaskSnapshot
 
 CLOCK_SLACK = 10.0

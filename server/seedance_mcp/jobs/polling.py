@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from seedance_mcp.journal.job import Job
+
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
@@ -77,3 +79,12 @@ class ProgressMeter:
                 return None
         self.last = value
         return value
+
+
+def progress_message(job: Job, elapsed: float) -> str:
+    """`running · 35 s · cgt-2025…`: what a person sees next to the progress bar."""
+    handle = job.handle if len(job.handle) <= 18 else job.handle[:17] + "…"
+    state = job.status
+    if job.status == "succeeded":
+        state = "saved" if job.video_path else "downloading"
+    return f"{state} · {elapsed:.0f} s · {handle}"

@@ -1,0 +1,269 @@
+"""Submitting a video: journal the job, send its create request once, record what it came to, start following.
+
+- The job is in the journal (leased to this process) before its create request leaves, and the request runs
+  shielded from cancellation, so a task id the provider hands back is always recorded.
+- An identical call within the dedupe window returns the earlier job instead of paying again (the check and the
+  insert are one step in the journal, so two servers sharing it pay once).
+- A create whose answer was lost is kept as `unknown` and never sent again by us (`reconcile.py` looks for it).
+- When the journal cannot take the outcome of a create, the change is kept in memory and the worker writes it
+  (retried) before anything else, so a paid task's id is never lost while this process lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Literal
+from urllib.parse import urlsplit
+
+import anyio
+
+from seedance_mcp.errors import (
+    CreateAnswerLost,
+    DuplicateSubmission,
+    JournalUnavailable,
+    ProviderError,
+    ProviderUnreachable,
+    SpendRefused,
+    SubmitOutcomeUnknown,
+    TaskNotRecorded,
+)
+from seedance_mcp.jobs.follow import start
+from seedance_mcp.jobs.lost_creates import identity_of
+from seedance_mcp.jobs.reconcile import can_search
+from seedance_mcp.jobs.transitions import (
+    Refused,
+    Transition,
+    clashed,
+    created,
+    interrupted,
+    lost,
+    refused,
+    unreachable,
+    want_last_frame,
+)
+from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, Unrecorded, Worker
+from seedance_mcp.journal import FIRST_TOKEN, BudgetExceeded, LeaseLost, SpendLimit, TaskIdTaken
+from seedance_mcp.journal.job import Job, new_job_id
+from seedance_mcp.wire import HttpRequest, VideoRequest
+
+logger = logging.getLogger(__name__)
+
+Recorded = Literal["recorded", "kept", "taken over"]
+"""What became of a change after a create: in the journal; kept in memory and retried; another process's now."""
+
+
+def fingerprint_of(provider: str, request: HttpRequest, principal: str = "") -> str:
+    """Identical calls (same caller, same provider, same path, same request body) share a fingerprint.
+
+    The host is left out: the embedded sandbox gets a new port on every start. The principal is in, so one
+    person's call never returns another's job.
+    """
+    path = urlsplit(request.url).path
+    parts: list[object] = [provider, path, request.json_body]
+    if principal:
+        parts.append(principal)
+    canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def submit_video(
+    worker: Worker,
+    request: VideoRequest,
+    http_request: HttpRequest,
+    *,
+    expected_render: float,
+    force_new: bool = False,
+    price: tuple[float, str] | None = None,
+    limits: Sequence[SpendLimit] = (),
+    principal: str = "",
+    dedupe_since: float | None = None,
+) -> tuple[Job, bool]:
+    """Journal the job, send the create request once, start following. The job, and whether it was reused.
+
+    `dedupe_since` widens the look for an identical live job back to that moment (on the journal's clock:
+    `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
+    is that video)."""
+    settings = worker.settings
+    provider_name = worker.provider.preset.name
+    fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
+    now = worker.now()  # provisional: the journal stamps the job with its own clock as it takes it
+    job_id = new_job_id()
+    marker = None
+    if worker.provider.can_mark(request.model_key) and settings.safety_identifier is None:
+        marker = f"seedance-mcp-{job_id.rsplit('-', 1)[-1]}{uuid.uuid4().hex[:8]}"
+    job = Job(
+        job_id=job_id,
+        provider=provider_name,
+        model=request.model_id,
+        model_key=request.model_key,
+        prompt=request.prompt,
+        status="submitting",
+        fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
+        expected_render_seconds=expected_render,
+        want_last_frame=request.save_last_frame,
+        estimated_tokens=request.estimated_tokens,
+        cost_rate=price[0] if price else None,
+        currency=price[1] if price else None,
+        resolution=request.effective_resolution,
+        ratio=request.ratio or request.effective_ratio,
+        duration=request.effective_seconds,
+        frames=request.frames,
+        seed=request.seed,
+        service_tier=request.service_tier,
+        marker=marker,
+        simulated=settings.simulated,
+        principal=principal,
+        identity=identity_of(
+            resolution=request.resolution,
+            ratio=request.ratio,
+            duration=request.duration,
+            frames=request.frames,
+            seed=request.seed,
+            service_tier=request.service_tier,
+        ),
+    )
+    window = settings.dedupe_window
+    dedupe_window = None if force_new or window <= 0 else window
+    if dedupe_since is not None:
+        # A moment on the journal's clock (`now()`) becomes a window the journal measures from its own now.
+        dedupe_window = max(dedupe_window or 0.0, worker.now() - dedupe_since)
+    for _ in range(3):
+        sent = anyio.current_time()
+        try:
+            earlier = await worker.store.insert(
+                job,
+                dedupe_window=dedupe_window,
+                lease_owner=worker.owner,
+                lease_seconds=settings.lease_seconds,
+                limits=limits,
+            )
+        except BudgetExceeded as exc:
+            currency = price[1] if price else ""
+            raise SpendRefused(
+                f"This video (about {exc.cost:.2f} {currency}) would take the spend counted against "
+                f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
+                f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
+                "server's environment, or wait."
+            ) from exc
+        except JournalUnavailable as exc:
+            raise exc.refusing_a_video() from exc
+        if earlier is None:
+            worker.hold(job.job_id, FIRST_TOKEN, confirmed=sent)
+            break
+        if earlier.status == "submitting":
+            # The same call is being created right now (by this or another process): wait for its answer.
+            earlier = await _create_outcome(worker, earlier)
+        if earlier.status in ("unknown", "submitting"):
+            raise DuplicateSubmission(earlier.job_id, earlier.status)
+        if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
+            continue  # that create was refused or never sent: this call may go ahead
+        logger.info("identical request within the dedupe window: reusing %s", earlier.handle)
+        if request.save_last_frame and not earlier.want_last_frame:
+            earlier = await _want_last_frame(worker, earlier)
+        return worker.current(earlier), True
+    else:
+        raise DuplicateSubmission(job.job_id, "submitting")
+    safety_identifier = marker or settings.safety_identifier
+    if safety_identifier is not None:
+        http_request = worker.provider.with_safety_identifier(http_request, safety_identifier)
+    # Shielded: if the caller cancels now, the create may already be at the provider; its answer must be kept.
+    with anyio.CancelScope(shield=True):
+        job = await _send_create(worker, job, http_request)
+    return job, False
+
+
+async def _want_last_frame(worker: Worker, job: Job) -> Job:
+    """An identical call asked for the last frame the first one did not: the job saves it too (a job already
+    settled has work again, and a worker fetches it)."""
+    job = await worker.change(job, want_last_frame())
+    worker.nudge.set()
+    return job
+
+
+async def _create_outcome(worker: Worker, job: Job) -> Job:
+    """An identical job's state once its create request has been answered (bounded by the HTTP time-out)."""
+    with anyio.move_on_after(worker.settings.reconcile_window):
+        while job.status == "submitting":
+            await anyio.sleep(STORE_WAIT_INTERVAL / 5)
+            job = await worker.find(job.job_id)
+    return job
+
+
+async def _send_create(worker: Worker, job: Job, http_request: HttpRequest) -> Job:
+    try:
+        async with worker.create_limiter:
+            task_id = await worker.provider.submit(http_request)
+    except CreateAnswerLost as exc:
+        searching = can_search(worker, job)
+        await _after_create(worker, job, lost(str(exc), searchable=searching), follow=True)
+        raise SubmitOutcomeUnknown(job.job_id, worker.provider.display_name, exc.reason, searching=searching) from exc
+    except ProviderError as exc:
+        await _after_create(worker, job, refused(exc, worker.now()))
+        raise
+    except ProviderUnreachable as exc:
+        await _after_create(worker, job, unreachable(str(exc), worker.now()))
+        raise
+    except BaseException:
+        # Anything else (a bug, a shutdown): whether the request left cannot be known.
+        with anyio.CancelScope(shield=True):
+            await _after_create(worker, job, interrupted())
+        raise
+    try:
+        job, recorded, why = await _after_create(worker, job, created(task_id, worker.now()), follow=True)
+    except TaskIdTaken:
+        # The provider handed back an id the journal already gives another job: never follow one task twice.
+        job, _, _ = await _after_create(worker, job, clashed(task_id))
+        return job
+    if recorded != "recorded":
+        raise TaskNotRecorded(job, worker.store.describe, why, kept=recorded == "kept")
+    logger.info("submitted %s as %s", job.job_id, task_id)
+    return job
+
+
+async def _after_create(
+    worker: Worker, job: Job, outcome: Transition, *, follow: bool = False
+) -> tuple[Job, Recorded, str]:
+    """Record what the create request came to (fenced by the lease the job was inserted with), and follow the
+    job from here when `follow`. The job as it now is, whether the journal has it, and why not: when the journal
+    is unavailable the change is kept in memory and the worker writes it (retried) before anything else, so a
+    paid task's id is never lost while this process lives."""
+    pending = outcome.apply(job)
+    try:
+        written = await worker.change(job, outcome, lease=worker.lease(job.job_id))
+    except JournalUnavailable as exc:
+        token = worker.held.get(job.job_id)
+        logger.warning(
+            "the journal did not take the outcome of %s's create (task %s): %s; %s",
+            job.job_id,
+            pending.task_id or "unknown",
+            exc,
+            "kept in memory and retried until it does" if token is not None else "its lease has run out",
+        )
+        if token is None:
+            return pending, "taken over", exc.reason
+        start(worker, pending, token, unrecorded=Unrecorded(job, outcome))
+        return pending, "kept", exc.reason
+    except LeaseLost:
+        # The create outlived the lease and another process took the job over (and will look for its task).
+        logger.warning(
+            "%s (task %s) was taken over by another process while its create was in flight",
+            job.job_id,
+            pending.task_id or "unknown",
+        )
+        return pending, "taken over", "its lease ran out while the request was in flight"
+    except Refused as moved:
+        # Only the lease holder writes a job being created; another writer means the job is no longer ours.
+        logger.warning("%s: %s", job.job_id, moved)
+        return moved.job, "taken over", f"the journal has it as `{moved.job.status}` already"
+    token = worker.held.get(job.job_id)
+    if follow and written.has_work and token is not None:
+        start(worker, written, token)
+    else:
+        worker.let_go(job.job_id)
+    return written, "recorded", ""

@@ -1,0 +1,3 @@
+-- Whose job this is: the authenticated caller over HTTP, '' for the one local user on stdio.
+ALTER TABLE jobs ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_principal ON jobs (principal, created_at);
