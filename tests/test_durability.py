@@ -36,6 +36,7 @@ def _server_pids(marker: str) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the server process")
+@pytest.mark.subprocess
 async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path: Path, sandbox: SandboxServer) -> None:
     sandbox.state.render_seconds = 8.0
     env = server_env(
@@ -103,6 +104,7 @@ async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restar
     assert retry.is_error is True and "force_new=true" in " ".join(getattr(c, "text", "") for c in retry.content)
 
 
+@pytest.mark.subprocess
 def test_the_package_never_writes_to_stdout_outside_the_cli() -> None:
     """print() in server code would corrupt the stdio channel."""
     package = Path(__file__).resolve().parent.parent / "server" / "seedance_mcp"

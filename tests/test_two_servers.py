@@ -40,6 +40,7 @@ from tests.stdio_helpers import server_env, stdio_transport
 
 pytestmark = [
     pytest.mark.anyio,
+    pytest.mark.subprocess,
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find a server process"),
 ]
