@@ -14,6 +14,7 @@ import pytest
 from seedance_mcp.config import Settings
 from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
+from tests.suite_policy import *  # noqa: F403  # its hooks: markers checked; in CI a skip fails the run
 
 SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
 """A recognisable fake key: every test that could leak it scans for it."""

@@ -191,6 +191,8 @@ class Recorded:
     fault: str | None = None
     connection: int = 0
     """Which connection it came on (numbered from 1 in accept order): keep-alive shows as a shared number."""
+    answered: float | None = None
+    """When the fake began sending its answer (before the first byte left): the client cannot have it sooner."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -700,6 +702,7 @@ class FakeArk:
     async def _send(
         self, stream: SocketStream, record: Recorded, response: _Response, fault: Fault | None, client_close: bool
     ) -> bool:
+        record.answered = time.time()
         kind = fault.kind if fault else None
         extra = fault.extra if fault else {}
         close = client_close or kind in ("half_body", "truncate_unsized", "lie_length")

@@ -318,6 +318,7 @@ async def standalone_sandbox(tmp_path: Path, **variables: str) -> AsyncGenerator
             await process.wait()
 
 
+@pytest.mark.subprocess
 async def test_the_standalone_sandbox_honours_sandbox_as_and_the_model_map(tmp_path: Path) -> None:
     """`SEEDANCE_SANDBOX_AS=aiid seedance-mcp sandbox --port 0`: it says so, prints aiid's lines only, serves aiid."""
     async with standalone_sandbox(tmp_path, SEEDANCE_SANDBOX_AS="aiid", SEEDANCE_MODEL_MAP=f"{ENDPOINT}=2.5") as (
@@ -346,6 +347,7 @@ async def test_the_standalone_sandbox_honours_sandbox_as_and_the_model_map(tmp_p
         assert stats["speaks"] == "aiid" and stats["model_map"] == {ENDPOINT: "2.5"}
 
 
+@pytest.mark.subprocess
 async def test_the_standalone_sandbox_without_sandbox_as_prints_every_provider(tmp_path: Path) -> None:
     """Unset, every provider's base URL is printed, aiid's and kkiai's paths included."""
     async with standalone_sandbox(tmp_path) as (lines, url):
@@ -355,6 +357,7 @@ async def test_the_standalone_sandbox_without_sandbox_as_prints_every_provider(t
         assert f"SEEDANCE_PROVIDER=aiid SEEDANCE_BASE_URL={url}\n" in text + "\n"
 
 
+@pytest.mark.subprocess
 def test_the_standalone_sandbox_refuses_an_unknown_sandbox_as(tmp_path: Path) -> None:
     """A typo in SEEDANCE_SANDBOX_AS ends the command with exit code 2 and the known names, before it listens."""
     result = subprocess.run(

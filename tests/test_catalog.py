@@ -189,6 +189,7 @@ def test_a_malformed_file_is_refused_naming_the_line(tmp_path: Path, text: str, 
     assert all(word in message for word in words), message
 
 
+@pytest.mark.subprocess
 def test_a_malformed_file_stops_the_server_at_start_up(tmp_path: Path) -> None:
     """The real entry point: exit code 2 and one line on stderr naming the variable, the file and the line; nothing
     on stdout (the protocol channel)."""

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.anyio,
+    pytest.mark.postgres,
+    pytest.mark.subprocess,
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libfaketime is a Linux preload library"),
 ]

@@ -176,6 +176,7 @@ def test_the_image_runs_an_http_server_command_the_cli_accepts() -> None:
     assert "ARG PYTHON_IMAGE=python:3.12-slim" in DOCKERFILE.read_text()
 
 
+@pytest.mark.subprocess
 def test_the_image_builds_its_requirements_from_pyproject_with_the_postgres_extra() -> None:
     """The build step that lists the dependencies, run on this pyproject.toml, gives them and the postgres extra."""
     run = next(arguments for name, arguments in instructions() if name == "RUN" and "tomllib" in arguments)
@@ -257,6 +258,8 @@ def test_the_image_healthcheck_asks_healthz_on_the_served_port() -> None:
     assert url.group(1) == f"http://127.0.0.1:{port}/healthz"
 
 
+@pytest.mark.subprocess
+@pytest.mark.postgres
 async def test_the_image_command_with_a_replicas_settings_serves_and_passes_its_healthcheck(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
@@ -312,6 +315,7 @@ async def test_the_image_command_with_a_replicas_settings_serves_and_passes_its_
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+@pytest.mark.subprocess
 def test_nginx_accepts_the_config_with_the_replicas_on_loopback(tmp_path: Path) -> None:
     """`nginx -t` passes on deploy/nginx.conf with its upstream host names replaced by 127.0.0.1."""
     text = NGINX_CONF.read_text()

@@ -323,6 +323,7 @@ def dead_pid() -> int:
     return child.pid
 
 
+@pytest.mark.subprocess
 def test_the_sweep_removes_dead_and_stale_part_files_only(tmp_path: Path) -> None:
     """A dead pid's part goes; a live one's stays unless older than a day; other files are never touched."""
     dead = partial_path(tmp_path / "a.mp4", pid=dead_pid())

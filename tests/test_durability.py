@@ -36,8 +36,9 @@ def _server_pids(marker: str) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the server process")
+@pytest.mark.subprocess
 async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path: Path, sandbox: SandboxServer) -> None:
-    sandbox.state.render_seconds = 8.0
+    sandbox.state.render_seconds = 600.0  # every render lasts until the test lets it end
     env = server_env(
         tmp_path,
         SEEDANCE_PROVIDER="ark",
@@ -50,16 +51,26 @@ async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path:
     with anyio.fail_after(60):
         async with Client(stdio_params(env)) as client:
             handles = []
-            for i in range(4):
-                result = await client.call_tool("generate_video", {"prompt": f"durable {i}", "wait": False})
+            for i, queue in enumerate((0, 0, 600, 600)):
+                prompt = f"durable {i} [[queue={queue}]]"
+                result = await client.call_tool("generate_video", {"prompt": prompt, "wait": False})
                 handles.append((result.structured_content or {})["task_id"])
-            await anyio.sleep(1.2)  # some queued, some running; none finished
+
+            async def statuses() -> list[str]:
+                answers = [await client.call_tool("get_task_status", {"task_id": h}) for h in handles]
+                return [(answer.structured_content or {}).get("status", "") for answer in answers]
+
+            while await statuses() != ["running", "running", "queued", "queued"]:  # as the server last saw them
+                await anyio.sleep(0.1)
             pids = _server_pids(marker)
             assert pids, "the server process was not found"
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
-            await anyio.sleep(0.3)
+            while _server_pids(marker):
+                await anyio.sleep(0.05)
         assert not list(videos.glob("*.mp4")) if videos.exists() else True
+        for task in sandbox.state.tasks.values():  # every render ends now
+            task.queued_seconds = task.render_seconds = 0.0
 
         async with Client(stdio_params(env)) as client:
             results = []
@@ -104,6 +115,7 @@ async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restar
     assert retry.is_error is True and "force_new=true" in " ".join(getattr(c, "text", "") for c in retry.content)
 
 
+@pytest.mark.subprocess
 def test_the_package_never_writes_to_stdout_outside_the_cli() -> None:
     """print() in server code would corrupt the stdio channel."""
     package = Path(__file__).resolve().parent.parent / "server" / "seedance_mcp"

@@ -458,3 +458,25 @@ async def test_the_fake_answers_within_bounds_when_many_clients_poll_at_once(fak
                 for _ in range(20):
                     group.start_soon(poll)
     assert fake.polls_of(task_id) == 100
+
+
+def test_early_polls_tells_one_follower_from_two_however_late_the_fake_reads() -> None:
+    """The replica tests' judge (tests.replicas.early_polls): one follower's polls each come an interval after the
+    answer before, however late the fake reads them, and none is early; a second follower's polls among them are,
+    and so is a hand-over's first (immediate) poll."""
+    from tests.fake_ark import TASKS, Recorded
+    from tests.replicas import early_polls
+
+    fake = FakeArk()
+    task = fake.add_foreign_task(created_at=1000.0)
+
+    def poll(read: float, answered: float | None) -> None:
+        fake.requests.append(Recorded("GET", f"{TASKS}/{task.id}", {}, {}, b"", read, answered=answered))
+
+    # One follower, interval 0.5, on a loaded machine: reads lag by up to 0.3 s, answers by up to 0.2 s more.
+    for read, answered in [(1000.8, 1001.0), (1001.5, 1001.5), (1002.3, 1002.5), (1003.0, 1003.01)]:
+        poll(read, answered)
+    assert early_polls(fake, task.id, 0.5) == []
+    poll(1003.3, 1003.3)  # a second follower's poll, 0.29 s after the last answer
+    poll(1003.6, 1003.6)  # and the first follower's next, 0.3 s after that one's answer
+    assert [round(at, 2) for at, _ in early_polls(fake, task.id, 0.5)] == [1003.3, 1003.6]

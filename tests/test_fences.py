@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.anyio,
+    pytest.mark.postgres,
+    pytest.mark.subprocess,
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="stops and resumes server processes"),
 ]

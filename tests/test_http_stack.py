@@ -77,6 +77,7 @@ async def test_a_proxy_in_the_environment_carries_the_create_the_polls_and_the_d
     assert len(proxy.seen) == len(fake.requests) and proxy.errors == []
 
 
+@pytest.mark.subprocess
 async def test_a_server_process_started_with_a_proxy_in_its_environment_sends_through_it(tmp_path: Path) -> None:
     """As an MCP host starts it: a stdio subprocess whose environment names the proxy (lower case, as shells and
     most tools spell it), the configuration read by httpx in that process."""

@@ -54,6 +54,7 @@ async def server_log(tmp_path: Path, database_url: str, until: str) -> str:
     return log_path.read_text()
 
 
+@pytest.mark.subprocess
 async def test_a_refused_database_is_logged_with_its_user_host_and_port_and_without_its_password(
     tmp_path: Path,
 ) -> None:
@@ -66,6 +67,7 @@ async def test_a_refused_database_is_logged_with_its_user_host_and_port_and_with
     assert PASSWORD not in log and [p for p in pieces(PASSWORD) if p in log] == []
 
 
+@pytest.mark.subprocess
 async def test_a_password_the_database_driver_quotes_back_is_still_removed(tmp_path: Path) -> None:
     """libpq quotes a badly %-encoded password in its error: that line reaches the log scrubbed."""
     password = "s3cret%zzpassword"

@@ -37,6 +37,7 @@ def line_after(label: str, output: str) -> str:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fake opener is an xdg-open shell script")
+@pytest.mark.subprocess
 def test_the_demo_prints_the_video_its_thumbnail_its_simulated_cost_and_a_client_command(tmp_path: Path) -> None:
     """`seedance-mcp demo --open` as a subprocess: exit 0, the saved MP4, its thumbnail, the cost, the opener."""
     bin_dir = tmp_path / "bin"
@@ -124,6 +125,7 @@ async def test_the_standalone_sandbox_state_keeps_nothing_on_disk(tmp_path: Path
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="stdio subprocesses as elsewhere")
+@pytest.mark.subprocess
 async def test_a_sandbox_job_finishes_in_a_fresh_server_after_the_first_one_stopped(tmp_path: Path) -> None:
     """A client that starts a server per call: create with wait=false, stop, start anew, wait → saved."""
     env = server_env(

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.anyio,
+    pytest.mark.subprocess,
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs PostgreSQL servers and replicas"),
 ]
@@ -101,6 +102,7 @@ def _assert_each_saved_once(cluster: Cluster, rows: list[JournalRow], video: byt
     assert not _parts(cluster.videos)
 
 
+@pytest.mark.postgres
 async def test_a_20_second_database_outage_mid_render_and_mid_download_loses_nothing(
     tmp_path: Path, own_postgres_server: PostgresServer
 ) -> None:
@@ -157,6 +159,7 @@ async def test_a_20_second_database_outage_mid_render_and_mid_download_loses_not
     assert downloads == dict.fromkeys(handles, 1), downloads
 
 
+@pytest.mark.postgres
 async def test_a_replica_started_while_the_database_is_down_becomes_ready_once_it_is_back(
     tmp_path: Path, own_postgres_server: PostgresServer
 ) -> None:
@@ -270,6 +273,7 @@ def _assert_told_the_task_exists(answer: Any, task_id: str) -> None:
     assert task_id in text and "Do not call generate_video again" in text and "billed" in text, text
 
 
+@pytest.mark.postgres
 async def test_a_create_answered_while_postgresql_is_down_keeps_its_task_and_is_saved_once_it_is_back(
     tmp_path: Path, own_postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:

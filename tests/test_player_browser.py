@@ -25,7 +25,7 @@ from seedance_mcp.app import create_app
 from tests.conftest import make_settings
 from tests.ui_host.bridge import APP_MIME_TYPE, UI_EXTENSION, Bridge, serving_host
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 
 
 def _chromium() -> str | None:

@@ -311,6 +311,7 @@ def test_an_undecodable_video_falls_back_to_the_last_frame_alone(tmp_path: Path)
     assert previews.ensure_preview(str(broken), None) is None
 
 
+@pytest.mark.subprocess
 def test_starting_the_server_does_not_load_pyav_or_pillow() -> None:
     """PyAV and Pillow load only when a preview is made, never at start-up (the stdio cold start stays lean)."""
     code = (

@@ -84,6 +84,7 @@ async def as_person(url: str, token: str) -> AsyncGenerator[Client]:
         yield client
 
 
+@pytest.mark.subprocess
 async def test_principals_cannot_see_or_cancel_each_others_tasks(tmp_path: Path, sandbox: SandboxServer) -> None:
     sandbox.state.render_seconds = 1.0
     async with http_server(tmp_path, sandbox) as url:
@@ -112,6 +113,7 @@ async def test_principals_cannot_see_or_cancel_each_others_tasks(tmp_path: Path,
     assert (await sandbox_stats(sandbox))["creates"] == 2
 
 
+@pytest.mark.subprocess
 async def test_an_unknown_token_is_refused(tmp_path: Path, sandbox: SandboxServer) -> None:
     async with http_server(tmp_path, sandbox) as url, httpx.AsyncClient() as client:
         answer = await client.post(url, headers={"Authorization": "Bearer nobody-0123456789"}, json={})
@@ -127,6 +129,7 @@ def test_a_tokens_file_keeps_hashes_and_per_person_limits(tmp_path: Path) -> Non
         load_principals(tmp_path / "bad.json")
 
 
+@pytest.mark.subprocess
 async def test_health_and_readiness_answer_without_a_token_and_metrics_only_with_one(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -155,6 +158,7 @@ async def test_health_and_readiness_answer_without_a_token_and_metrics_only_with
     assert "alice" not in text and "bob" not in text and "principal" not in text
 
 
+@pytest.mark.subprocess
 async def test_a_separate_metrics_address_serves_metrics_alone_without_a_token(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -173,6 +177,7 @@ async def test_a_separate_metrics_address_serves_metrics_alone_without_a_token(
     assert (tmp_path / "server.exit").read_text() in ("0", "-15"), "still running 10 s after SIGTERM"
 
 
+@pytest.mark.subprocess
 async def test_another_persons_draft_cannot_be_finalised_and_nothing_is_sent(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -212,6 +217,7 @@ VIDEO = {"model": "2.0", "resolution": "720p", "ratio": "16:9", "duration": 5, "
 VIDEO_COST = 108900 * 46 / 1e6
 
 
+@pytest.mark.subprocess
 async def test_a_persons_budget_in_the_tokens_file_overrides_the_per_person_budget(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:

@@ -44,6 +44,7 @@ async def test_a_video_over_the_per_video_limit_is_refused_and_nothing_is_sent(
     assert (await sandbox_stats(sandbox))["creates"] == 1
 
 
+@pytest.mark.subprocess
 async def test_the_daily_budget_counts_jobs_in_flight_and_holds_across_two_server_processes(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:

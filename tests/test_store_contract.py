@@ -65,7 +65,7 @@ class Journal:
         return readings.pop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncGenerator[Journal]:
     """An empty journal of each kind, closed (every replica) after the test."""
     clock = FakeClock()

@@ -19,7 +19,7 @@ from tests.conftest import make_job
 if TYPE_CHECKING:
     from tests.postgres_server import PostgresServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
 SERVER_ROOT = Path(__file__).resolve().parents[1] / "server"
@@ -223,6 +223,7 @@ async def test_a_store_outlives_a_database_outage_without_being_reopened(own_pos
     assert "the PostgreSQL journal" in str(during.value)
 
 
+@pytest.mark.subprocess
 def test_importing_the_postgres_store_does_not_load_psycopg() -> None:
     """psycopg loads only when a PostgreSQL journal is opened, never at import (the stdio start-up stays lean)."""
     code = (
