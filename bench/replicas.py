@@ -96,7 +96,7 @@ async def _statements(database_url: str) -> int:
 
 async def _one_size(replicas: int, root: Path, database_url: str) -> Size:
     import psycopg
-    from tests.replicas import mcp_client, provider_requests, running_cluster
+    from tests.fakes.replicas import mcp_client, provider_requests, running_cluster
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
         await db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -164,7 +164,7 @@ async def _one_size(replicas: int, root: Path, database_url: str) -> Size:
 async def measure() -> Row:
     import tempfile
 
-    from tests.postgres_server import find_bindir, fresh_database, running_postgres
+    from tests.fakes.postgres_server import find_bindir, fresh_database, running_postgres
 
     what = f"replicas ({JOBS} jobs through 1, 2, 3 `serve --http` on one PostgreSQL, round-robin proxy, polls capped)"
     target = (

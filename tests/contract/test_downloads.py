@@ -28,7 +28,7 @@ from seedance_mcp.providers.download import SMALL_BODY, DownloadLimits
 from seedance_mcp.providers.partial_files import partial_path, sweep_partial_files
 from seedance_mcp.sandbox.media import last_frame_png, sample_mp4
 from tests.conftest import SECRET_KEY
-from tests.tiny_http import Handler, Seen, TinyServer, answer, serving
+from tests.fakes.tiny_http import Handler, Seen, TinyServer, answer, serving
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.fake_ark import API, FakeArk, FakeTask, mp4_bytes, png_bytes, running_fake_ark
+from tests.fakes.fake_ark import API, FakeArk, FakeTask, mp4_bytes, png_bytes, running_fake_ark
 
 pytestmark = pytest.mark.anyio
 
@@ -461,11 +461,11 @@ async def test_the_fake_answers_within_bounds_when_many_clients_poll_at_once(fak
 
 
 def test_early_polls_tells_one_follower_from_two_however_late_the_fake_reads() -> None:
-    """The replica tests' judge (tests.replicas.early_polls): one follower's polls each come an interval after the
+    """The replica tests' judge (tests.fakes.replicas.early_polls): one follower's polls each come an interval after the
     answer before, however late the fake reads them, and none is early; a second follower's polls among them are,
     and so is a hand-over's first (immediate) poll."""
-    from tests.fake_ark import TASKS, Recorded
-    from tests.replicas import early_polls
+    from tests.fakes.fake_ark import TASKS, Recorded
+    from tests.fakes.replicas import early_polls
 
     fake = FakeArk()
     task = fake.add_foreign_task(created_at=1000.0)

@@ -18,10 +18,10 @@ from seedance_mcp.journal.sqlite import SqliteTaskStore, statements
 from tests.conftest import make_job
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.anyio
-pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
+pytest_plugins = ["tests.fakes.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
 T0 = 1_750_000_000.0
 
@@ -76,7 +76,7 @@ async def test_postgresql_refuses_a_status_outside_the_vocabulary_however_it_is_
     from psycopg import errors
 
     from seedance_mcp.journal.postgres import open_postgres_store
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     url = await fresh_database(postgres_server)
     store = await open_postgres_store(url)
@@ -106,7 +106,7 @@ async def test_a_postgresql_journal_of_the_previous_release_gets_the_check_with_
     import psycopg
 
     from seedance_mcp.journal.postgres import open_postgres_store
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     url = await fresh_database(postgres_server)
     job = make_job(status="succeeded", task_id="cgt-old", video_path="/videos/old.mp4")

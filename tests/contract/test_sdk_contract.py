@@ -44,7 +44,7 @@ from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
 from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY, png_bytes
-from tests.tiny_http import Seen, answer, serving
+from tests.fakes.tiny_http import Seen, answer, serving
 
 pytestmark = [
     pytest.mark.anyio,

@@ -21,10 +21,10 @@ from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.journal.sqlite import SqliteTaskStore
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.anyio
-pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
+pytest_plugins = ["tests.fakes.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
 T0 = 1_750_000_000.0
 LEASE = 30.0
@@ -79,7 +79,7 @@ async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncGenera
         opener = open_sqlite
     else:
         from seedance_mcp.journal.postgres import open_postgres_store
-        from tests.postgres_server import fresh_database
+        from tests.fakes.postgres_server import fresh_database
 
         server: PostgresServer = request.getfixturevalue("postgres_server")
         url = await fresh_database(server)

@@ -17,18 +17,18 @@ from seedance_mcp.journal import FIRST_TOKEN
 from tests.conftest import make_job
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
-pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
+pytest_plugins = ["tests.fakes.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
-SERVER_ROOT = Path(__file__).resolve().parents[1] / "server"
+SERVER_ROOT = Path(__file__).resolve().parents[2] / "server"
 
 
 @pytest.fixture
 async def database_url(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database on the session's server."""
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     return await fresh_database(postgres_server)
 
@@ -192,7 +192,7 @@ async def test_a_store_outlives_a_database_outage_without_being_reopened(own_pos
     pool's time-out instead of hanging or crashing; once the server is back, the same store works again."""
     from seedance_mcp.errors import JournalUnavailable
     from seedance_mcp.journal.postgres import POOL_TIMEOUT, open_postgres_store
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     url = await fresh_database(own_postgres_server)
     store = await open_postgres_store(url, max_size=2)

@@ -23,7 +23,7 @@ from seedance_mcp.requests import VideoArguments
 from seedance_mcp.sandbox import SandboxServer, SandboxState, running_sandbox
 from seedance_mcp.validation import validate_request
 from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, sandbox_stats, text_of
-from tests.stdio_helpers import server_env
+from tests.fakes.stdio_helpers import server_env
 
 pytestmark = pytest.mark.anyio
 

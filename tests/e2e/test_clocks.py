@@ -17,11 +17,11 @@ import anyio
 import pytest
 
 from tests.conftest import text_of
-from tests.fake_ark import running_fake_ark
-from tests.replicas import journal, mcp_client, replica_env, start_replica, write_tokens_file
+from tests.fakes.fake_ark import running_fake_ark
+from tests.fakes.replicas import journal, mcp_client, replica_env, start_replica, write_tokens_file
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = [
     pytest.mark.anyio,
@@ -30,7 +30,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libfaketime is a Linux preload library"),
 ]
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = ["tests.fakes.postgres_server"]
 
 BEHIND = "-11m"
 
@@ -44,7 +44,7 @@ def libfaketime() -> str:
 
 @pytest.fixture
 async def database_url(postgres_server: PostgresServer) -> str:
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     return await fresh_database(postgres_server)
 

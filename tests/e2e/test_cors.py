@@ -11,9 +11,9 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.test_http_transport import AUTHORIZED, INITIALIZE, JSON_HEADERS, QUIET_PROVIDER, TOKEN, http_server
-from tests.test_player_browser import CHROMIUM, CHROMIUM_ARGS, requires_chromium
-from tests.tiny_http import answer, serving
+from tests.e2e.test_http_transport import AUTHORIZED, INITIALIZE, JSON_HEADERS, QUIET_PROVIDER, TOKEN, http_server
+from tests.e2e.test_player_browser import CHROMIUM, CHROMIUM_ARGS, requires_chromium
+from tests.fakes.tiny_http import answer, serving
 
 pytestmark = pytest.mark.anyio
 

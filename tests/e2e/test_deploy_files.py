@@ -23,19 +23,19 @@ from seedance_mcp.cli import _parser
 from seedance_mcp.config import Settings, load_settings
 from seedance_mcp.principals import token_hash
 from tests.conftest import free_port_for_tests
-from tests.stdio_helpers import server_env
+from tests.fakes.stdio_helpers import server_env
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 REPLICAS = ("seedance-1", "seedance-2")
 
 pytestmark = pytest.mark.anyio
-pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
+pytest_plugins = ["tests.fakes.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
 
 def instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
@@ -240,7 +240,7 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_not_caches_or_gi
         ".pytest_cache/x",
         "server/seedance_mcp/__pycache__/cli.cpython-312.pyc",
         "bench/out/results.json",
-        "tests/test_tools.py",
+        "tests/e2e/test_tools.py",
         "deploy/tokens.json",
         "deploy/.env",
     ):
@@ -265,7 +265,7 @@ async def test_the_image_command_with_a_replicas_settings_serves_and_passes_its_
 ) -> None:
     """ENTRYPOINT + CMD (on a free port) with a compose replica's environment, on a real PostgreSQL journal and the
     sandbox, starts and answers the HEALTHCHECK command with exit 0."""
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     healthcheck = instruction("HEALTHCHECK")
     code = json.loads(healthcheck[healthcheck.index("CMD") + 3 :])[2]

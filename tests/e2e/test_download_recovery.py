@@ -19,7 +19,7 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import TASKS, FakeArk, mp4_bytes, running_fake_ark
+from tests.fakes.fake_ark import TASKS, FakeArk, mp4_bytes, running_fake_ark
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from mcp import Client
 
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, sandbox_stats
-from tests.stdio_helpers import server_env, stdio_params
+from tests.fakes.stdio_helpers import server_env, stdio_params
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +118,7 @@ async def test_a_job_whose_submission_was_cut_off_is_marked_unknown_after_restar
 @pytest.mark.subprocess
 def test_the_package_never_writes_to_stdout_outside_the_cli() -> None:
     """print() in server code would corrupt the stdio channel."""
-    package = Path(__file__).resolve().parent.parent / "server" / "seedance_mcp"
+    package = Path(__file__).resolve().parents[2] / "server" / "seedance_mcp"
     offenders = subprocess.run(
         ["grep", "-rn", "--include=*.py", "-E", r"^\s*print\(", str(package)], capture_output=True, text=True
     ).stdout.splitlines()

@@ -12,7 +12,7 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, text_of
-from tests.tiny_http import answer, serving
+from tests.fakes.tiny_http import answer, serving
 
 pytestmark = pytest.mark.anyio
 

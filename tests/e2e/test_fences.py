@@ -17,8 +17,8 @@ import anyio
 import pytest
 
 from tests.conftest import text_of
-from tests.fake_ark import mp4_bytes, png_bytes, running_fake_ark
-from tests.replicas import (
+from tests.fakes.fake_ark import mp4_bytes, png_bytes, running_fake_ark
+from tests.fakes.replicas import (
     Cluster,
     JournalRow,
     download_times,
@@ -32,7 +32,7 @@ from tests.replicas import (
 )
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = [
     pytest.mark.anyio,
@@ -41,14 +41,14 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="stops and resumes server processes"),
 ]
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = ["tests.fakes.postgres_server"]
 
 LEASE_SECONDS = 3.0
 
 
 @pytest.fixture
 async def database_url(postgres_server: PostgresServer) -> str:
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     return await fresh_database(postgres_server)
 
@@ -199,7 +199,7 @@ async def test_a_replica_cut_off_from_the_database_never_fetches_a_video_another
     in reach) for longer than its leases; the other replica takes the jobs over, and then the renders end. The cut
     one sees "succeeded" in its own polls, but cannot confirm its lease, so it fetches nothing; once the link is
     back it learns the jobs are another's and stands down. Every video is fetched exactly once."""
-    from tests.replicas import replica_env, running_database_link, start_replica, write_tokens_file
+    from tests.fakes.replicas import replica_env, running_database_link, start_replica, write_tokens_file
 
     count = 6
     write_tokens_file(tmp_path / "tokens.json")

@@ -26,9 +26,9 @@ from seedance_mcp.jobs import JobSettings
 from seedance_mcp.providers.client import API_LIMITS
 from seedance_mcp.providers.download import DOWNLOAD_LIMITS
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import TASKS, FakeArk, running_fake_ark
-from tests.forward_proxy import running_http_proxy, running_socks5_proxy
-from tests.stdio_helpers import server_env, stdio_transport
+from tests.fakes.fake_ark import TASKS, FakeArk, running_fake_ark
+from tests.fakes.forward_proxy import running_http_proxy, running_socks5_proxy
+from tests.fakes.stdio_helpers import server_env, stdio_transport
 
 pytestmark = pytest.mark.anyio
 

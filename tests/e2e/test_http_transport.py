@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from seedance_mcp.access_log import mask_text
 from seedance_mcp.config import Settings
 from seedance_mcp.http_server import allowed_hosts, allowed_origins
-from tests.stdio_helpers import server_env
+from tests.fakes.stdio_helpers import server_env
 
 pytestmark = pytest.mark.anyio
 

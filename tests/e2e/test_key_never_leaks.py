@@ -26,8 +26,8 @@ from seedance_mcp.providers._http import RetryPolicy
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import HttpRequest
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import running_fake_ark
-from tests.tiny_http import Handler, Seen, TinyServer, answer, serving
+from tests.fakes.fake_ark import running_fake_ark
+from tests.fakes.tiny_http import Handler, Seen, TinyServer, answer, serving
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ import pytest
 from seedance_mcp.config import database_url_secrets
 from seedance_mcp.errors import redact
 from tests.conftest import free_port_for_tests
-from tests.stdio_helpers import server_env
+from tests.fakes.stdio_helpers import server_env
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import FakeArk, running_fake_ark
+from tests.fakes.fake_ark import FakeArk, running_fake_ark
 
 DEFAULT_MODEL_ID = "doubao-seedance-2-0-mini-260615"
 """The ark preset's default model, which these jobs are made with: other programs' identical tasks use it too."""

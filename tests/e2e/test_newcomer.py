@@ -21,7 +21,7 @@ from seedance_mcp.demo import ProgressBar, client_command, cost_line
 from seedance_mcp.sandbox import SandboxState, running_sandbox
 from seedance_mcp.sandbox.state import TASKS_FILE, planned_seconds
 from tests.conftest import make_settings, text_of
-from tests.stdio_helpers import ROOT, server_env, stdio_params
+from tests.fakes.stdio_helpers import ROOT, server_env, stdio_params
 
 pytestmark = pytest.mark.anyio
 

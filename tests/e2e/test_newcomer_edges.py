@@ -26,8 +26,8 @@ from seedance_mcp.principals import (
     load_principals,
     parse_principals,
 )
-from tests.stdio_helpers import ROOT, server_env
-from tests.test_http_transport import ANNOUNCEMENT, INITIALIZE, JSON_HEADERS, QUIET_PROVIDER, http_server
+from tests.e2e.test_http_transport import ANNOUNCEMENT, INITIALIZE, JSON_HEADERS, QUIET_PROVIDER, http_server
+from tests.fakes.stdio_helpers import ROOT, server_env
 
 pytestmark = pytest.mark.anyio
 

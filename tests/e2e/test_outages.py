@@ -25,8 +25,8 @@ import pytest
 from mcp import Client
 
 from tests.conftest import text_of
-from tests.fake_ark import FakeArk, mp4_bytes, running_fake_ark
-from tests.replicas import (
+from tests.fakes.fake_ark import FakeArk, mp4_bytes, running_fake_ark
+from tests.fakes.replicas import (
     Cluster,
     JournalRow,
     large_mp4_bytes,
@@ -39,7 +39,7 @@ from tests.replicas import (
 )
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = [
     pytest.mark.anyio,
@@ -47,7 +47,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs PostgreSQL servers and replicas"),
 ]
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = ["tests.fakes.postgres_server"]
 
 
 OUTAGE_SECONDS = 20.0
@@ -109,7 +109,7 @@ async def test_a_20_second_database_outage_mid_render_and_mid_download_loses_not
     """Two replicas follow renders, some of them half-way through their download, when PostgreSQL stops for 20 s
     under statements in flight: meanwhile /readyz says 503 and /healthz 200 on both; once it is back, the same two
     processes (no restart) save every video, fetched once, and are ready again."""
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     server = own_postgres_server
     database_url = await fresh_database(server)
@@ -166,8 +166,8 @@ async def test_a_replica_started_while_the_database_is_down_becomes_ready_once_i
     """A replica started during an outage answers /healthz 200 and /readyz 503, refuses a generate_video call with
     a message that names the journal and says nothing was sent or charged, and becomes ready by itself once the
     database is back; then its calls go through."""
-    from tests.postgres_server import fresh_database
-    from tests.replicas import replica_env, write_tokens_file
+    from tests.fakes.postgres_server import fresh_database
+    from tests.fakes.replicas import replica_env, write_tokens_file
 
     server = own_postgres_server
     database_url = await fresh_database(server)
@@ -282,7 +282,7 @@ async def test_a_create_answered_while_postgresql_is_down_keeps_its_task_and_is_
     it), logs it, and once the database is back records it, follows it and saves the video once."""
     from seedance_mcp.app import create_app
     from tests.conftest import SECRET_KEY, make_settings
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     caplog.set_level(logging.INFO)
     server = own_postgres_server
@@ -381,8 +381,8 @@ async def test_a_full_sqlite_state_dir_refuses_new_videos_unsent_and_keeps_a_cre
 async def test_healthz_reports_a_runtime_that_stopped_for_good(tmp_path: Path) -> None:
     """A runtime that cannot work and will not by waiting (here: its state directory's parent is a file) makes
     /healthz answer 503 with the reason, so an orchestrator restarts the process; /readyz is 503 too."""
-    from tests.replicas import free_port
-    from tests.stdio_helpers import server_env
+    from tests.fakes.replicas import free_port
+    from tests.fakes.stdio_helpers import server_env
 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the state directory's parent should be")

@@ -23,7 +23,7 @@ from mcp import Client, StdioServerParameters
 
 from seedance_mcp import __version__
 from seedance_mcp.config import ProviderName, Settings, load_settings
-from tests.stdio_helpers import ROOT, server_env
+from tests.fakes.stdio_helpers import ROOT, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +163,7 @@ def test_readme_links_are_absolute_and_point_at_files_that_exist() -> None:
 def test_the_image_build_has_every_file_the_wheel_build_reads() -> None:
     """hatchling refuses to build without the license file pyproject names: the Dockerfile must copy it and
     .dockerignore let it through."""
-    from tests.test_deploy_files import dockerignore_excludes, instructions
+    from tests.e2e.test_deploy_files import dockerignore_excludes, instructions
 
     copied = {
         source

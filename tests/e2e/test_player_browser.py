@@ -23,7 +23,7 @@ from playwright.async_api import Frame, Page, async_playwright
 
 from seedance_mcp.app import create_app
 from tests.conftest import make_settings
-from tests.ui_host.bridge import APP_MIME_TYPE, UI_EXTENSION, Bridge, serving_host
+from tests.fakes.ui_host.bridge import APP_MIME_TYPE, UI_EXTENSION, Bridge, serving_host
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 

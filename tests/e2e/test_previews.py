@@ -36,7 +36,7 @@ from tests.conftest import make_settings, text_of
 pytestmark = pytest.mark.anyio
 
 MODES = ["auto", "legacy"]
-SERVER_ROOT = Path(__file__).resolve().parents[1] / "server"
+SERVER_ROOT = Path(__file__).resolve().parents[2] / "server"
 
 
 def quick(tmp_path: Path, **overrides: Any) -> Settings:

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from seedance_mcp.principals import load_principals, token_hash
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, free_port_for_tests, sandbox_requests, sandbox_stats, text_of
-from tests.stdio_helpers import server_env
+from tests.fakes.stdio_helpers import server_env
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ one tokens file with three principals, one output directory, a state directory e
 (tests/fake_ark.py). Clients reach them through a loopback TCP proxy that hands each connection to the next
 replica; every client request is a connection of its own, so one client's calls land on every replica.
 
-Poll streams are judged by `tests.replicas.early_polls`: one follower polls, waits for the answer, sleeps at least
+Poll streams are judged by `tests.fakes.replicas.early_polls`: one follower polls, waits for the answer, sleeps at least
 `POLL_INTERVAL` (the interval is also the cap, and Ark reports no percent), so the fake reads each of its polls at
 least an interval after it began answering the one before, however loaded the machine; a poll read sooner is a
 second follower, or the first poll after a hand-over to another replica (immediate).
@@ -27,8 +27,8 @@ import pytest
 from mcp import Client
 
 from tests.conftest import text_of
-from tests.fake_ark import FakeArk, mp4_bytes, running_fake_ark
-from tests.replicas import (
+from tests.fakes.fake_ark import FakeArk, mp4_bytes, running_fake_ark
+from tests.fakes.replicas import (
     Cluster,
     JournalRow,
     download_times,
@@ -45,7 +45,7 @@ from tests.replicas import (
 )
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = [
     pytest.mark.anyio,
@@ -54,7 +54,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGKILLs server processes"),
 ]
-pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
+pytest_plugins = ["tests.fakes.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ VICTIM_LEASES: dict[str, Any] = {"lease_seconds": 30.0, "leases": {"replica-0": 
 @pytest.fixture
 async def database_url(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database on the session's server."""
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     return await fresh_database(postgres_server)
 

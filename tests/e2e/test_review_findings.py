@@ -14,7 +14,7 @@ from seedance_mcp.app import create_app
 from seedance_mcp.journal.job import Job
 from seedance_mcp.journal.sqlite import SqliteTaskStore
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import running_fake_ark
+from tests.fakes.fake_ark import running_fake_ark
 
 pytestmark = pytest.mark.anyio
 

@@ -32,7 +32,7 @@ from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.providers.download import DownloadLimits
 from seedance_mcp.wire import HttpRequest
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import TASKS, FakeArk, running_fake_ark
+from tests.fakes.fake_ark import TASKS, FakeArk, running_fake_ark
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ from mcp.client.session import ClientRequestContext
 from seedance_mcp.app import create_app
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, make_settings, sandbox_stats, text_of
-from tests.stdio_helpers import server_env, stdio_params
+from tests.fakes.stdio_helpers import server_env, stdio_params
 
 pytestmark = pytest.mark.anyio
 

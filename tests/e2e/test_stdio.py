@@ -11,7 +11,7 @@ from mcp import Client
 
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, sandbox_stats, text_of
-from tests.stdio_helpers import server_env, stdio_params, stdio_transport
+from tests.fakes.stdio_helpers import server_env, stdio_params, stdio_transport
 
 pytestmark = [pytest.mark.anyio, pytest.mark.subprocess]
 

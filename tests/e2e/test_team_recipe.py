@@ -28,12 +28,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import free_port_for_tests, text_of
-from tests.stdio_helpers import ROOT
+from tests.fakes.stdio_helpers import ROOT
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
-pytest_plugins = ["tests.postgres_server"]  # own_postgres_server: a server of this test's own
+pytest_plugins = ["tests.fakes.postgres_server"]  # own_postgres_server: a server of this test's own
 
 pytestmark = [
     pytest.mark.anyio,

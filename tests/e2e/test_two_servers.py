@@ -4,7 +4,7 @@ Every server here is a real `python -m seedance_mcp` subprocess over stdio, all 
 and one SEEDANCE_OUTPUT_DIR, in front of the socket-level fake Ark (`tests/fake_ark.py`), which counts what it
 is asked: creates, polls of each task (alone or in a list), downloads of each video.
 
-How "one poll stream per task" is judged (`tests.replicas.early_polls`): a process following a task sends a poll,
+How "one poll stream per task" is judged (`tests.fakes.replicas.early_polls`): a process following a task sends a poll,
 waits for its answer, then sleeps at least `POLL_INTERVAL` before the next one (the interval equals the cap here,
 and Ark reports no percent, so the adaptive policy never shortens it; the status batcher only ever delays a poll),
 and its first poll comes at least that long after the create. The fake stamps when it begins each answer and when
@@ -32,9 +32,9 @@ import pytest
 from mcp import Client
 
 from tests.conftest import SECRET_KEY, text_of
-from tests.fake_ark import TASKS, FakeArk, running_fake_ark
-from tests.replicas import early_polls
-from tests.stdio_helpers import server_env, stdio_transport
+from tests.fakes.fake_ark import TASKS, FakeArk, running_fake_ark
+from tests.fakes.replicas import early_polls
+from tests.fakes.stdio_helpers import server_env, stdio_transport
 
 pytestmark = [
     pytest.mark.anyio,

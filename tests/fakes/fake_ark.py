@@ -84,7 +84,7 @@ from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.tls import TLSStream
 
-ASSETS = Path(__file__).resolve().parent.parent / "server" / "seedance_mcp" / "sandbox" / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "server" / "seedance_mcp" / "sandbox" / "assets"
 
 
 @functools.cache

@@ -39,8 +39,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from seedance_mcp.principals import token_hash
-from tests.fake_ark import TASKS, FakeArk, mp4_bytes
-from tests.stdio_helpers import server_env
+from tests.fakes.fake_ark import TASKS, FakeArk, mp4_bytes
+from tests.fakes.stdio_helpers import server_env
 
 TOKENS = {
     "alice": "alice-token-0123456789abcdef",

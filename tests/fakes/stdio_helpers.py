@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from mcp import StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def server_env(tmp_path: Path, **variables: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from mcp import Client
 
@@ -59,31 +58,6 @@ def test_yescale_content_items_carry_type_text_and_image_url_only() -> None:
 def test_aiid_names_references_1_2_3_as_its_document_does() -> None:
     sent = body("aiid", model="2.0", reference_images=[IMG1, IMG2], reference_videos=["https://e.com/v.mp4"])
     assert [item.get("name") for item in sent["content"][1:]] == ["1", "2", "3"]
-
-
-async def test_kkiai_gets_neither_return_last_frame_nor_the_safety_identifier_marker(tmp_path: Path) -> None:
-    """Its document names neither: the sandbox playing kkiai receives a body without them (Ark's has both), and the
-    user's own SEEDANCE_SAFETY_IDENTIFIER is not sent there either; asking for the last frame is refused."""
-    bodies: dict[str, dict[str, Any]] = {}
-    for preset, extra in (("ark", {}), ("kkiai", {}), ("kkiai-own-id", {"safety_identifier": "user-42"})):
-        settings = make_settings(
-            tmp_path / preset, sandbox_as=preset.removesuffix("-own-id"), sandbox_render_seconds=0.2, **extra
-        )
-        async with Client(create_app(settings)) as client:
-            made = await client.call_tool("generate_video", {"prompt": f"a lighthouse {preset}", "model": "1.0-pro"})
-            data = made.structured_content or {}
-            assert data.get("status") == "succeeded", text_of(made)
-            async with httpx.AsyncClient() as http:
-                log = await http.get(str(httpx.URL(data["video_url"]).copy_with(path="/_sandbox/requests", query=None)))
-            bodies[preset] = log.json()["requests"][-1]["body"]
-            if preset == "kkiai":
-                asked = await client.call_tool(
-                    "generate_video", {"prompt": "x", "model": "1.0-pro", "return_last_frame": True}
-                )
-                assert asked.is_error is True and "return_last_frame" in text_of(asked)
-    assert bodies["ark"]["return_last_frame"] is True and bodies["ark"]["safety_identifier"].startswith("seedance-mcp-")
-    for preset in ("kkiai", "kkiai-own-id"):
-        assert "return_last_frame" not in bodies[preset] and "safety_identifier" not in bodies[preset], bodies[preset]
 
 
 async def test_web_search_is_refused_on_byteplus_and_sent_on_volcengine(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "server" / "seedance_mcp"
+PACKAGE = Path(__file__).resolve().parents[2] / "server" / "seedance_mcp"
 
 
 def module_imports(path: Path) -> set[str]:

@@ -27,7 +27,7 @@ from seedance_mcp.wire import TaskSnapshot
 from tests.conftest import make_job
 
 NOW = 1_750_000_100.0
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def answer(status: str = "succeeded", **fields: Any) -> TaskSnapshot:

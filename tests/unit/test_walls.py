@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mcp.server import MCPServer
 
-PACKAGE = Path(__file__).resolve().parents[1] / "server" / "seedance_mcp"
+PACKAGE = Path(__file__).resolve().parents[2] / "server" / "seedance_mcp"
 
 
 def module_name(path: Path) -> str:
