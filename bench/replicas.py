@@ -1,7 +1,7 @@
 """#8 replicas: the same 500 generate_video calls through 1, 2 and 3 `serve --http` replicas on one PostgreSQL
-journal, behind the round-robin TCP proxy of tests/replicas.py (every request a connection of its own, so calls
+journal, behind the round-robin TCP proxy of tests/fakes/replicas.py (every request a connection of its own, so calls
 spread over the replicas), against the sandbox in its own process (`seedance-mcp sandbox`, Ark dialect, renders of
-2 s). Each size gets a fresh database on one throwaway PostgreSQL server (tests/postgres_server.py, with
+2 s). Each size gets a fresh database on one throwaway PostgreSQL server (tests/fakes/postgres_server.py, with
 `pg_stat_statements` loaded), a fresh sandbox and fresh directories; 20 clients of two principals send 25 calls each,
 all at once.
 

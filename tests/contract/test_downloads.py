@@ -1,6 +1,6 @@
 """Downloads fail loudly and only once: every failure is a DownloadFailed with the right flags, nothing half-saved
 stays behind, a cut-off video is never taken for a whole one, and abandoned part files are swept. Real HTTP on
-127.0.0.1 (tests/tiny_http.py), so the bytes go through httpx and h11 as in production."""
+127.0.0.1 (tests/fakes/tiny_http.py), so the bytes go through httpx and h11 as in production."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Dedupe windows, leases and budgets decide by one clock, the journal's: a replica whose clock is wrong pays once.
 
-One of two real `serve --http` replicas (tests/replicas.py) runs under libfaketime (Debian's `faketime` package,
+One of two real `serve --http` replicas (tests/fakes/replicas.py) runs under libfaketime (Debian's `faketime` package,
 preloaded with `LD_PRELOAD`) with its wall clock 11 minutes behind; its monotonic clock is left alone
 (`FAKETIME_DONT_FAKE_MONOTONIC=1`), as a machine whose clock was simply set wrong has. Both share one PostgreSQL
 journal, whose `now()` stamps every job.

@@ -1,6 +1,6 @@
 """A paid video is saved by the worker itself, whatever went wrong with its download, unless it is no video at all.
 
-Through the real server (in memory, `create_app`) against the socket-level fake Ark (tests/fake_ark.py), whose
+Through the real server (in memory, `create_app`) against the socket-level fake Ark (tests/fakes/fake_ark.py), whose
 download faults are real HTTP misbehaviour: a URL that loops redirects, an answer over the size cap, a body that is
 an HTML page. Only "this is no video" is permanent; every other failure is tried again by the worker with backoff
 (`SEEDANCE_RETRY_SCALE` scales it), then with a fresh URL, and at once when a caller asks (`get_task_status`).

@@ -1,9 +1,9 @@
 """The lease is a fence, and no process answers from a copy older than the journal's: real replicas, disturbed.
 
-Real `serve --http` replicas (tests/replicas.py) on one PostgreSQL journal with 3 s leases, following the
-socket-level fake Ark (tests/fake_ark.py), which counts every GET of every video. A replica is frozen (SIGSTOP) past
-its leases while the others take its jobs over, then thawed: it must neither fetch a video again nor record
-anything over the new holder. A settled job re-opened through one replica must not be answered as settled by
+Real `serve --http` replicas (tests/fakes/replicas.py) on one PostgreSQL journal with 3 s leases, following the
+socket-level fake Ark (tests/fakes/fake_ark.py), which counts every GET of every video. A replica is frozen
+(SIGSTOP) past its leases while the others take its jobs over, then thawed: it must neither fetch a video again nor
+record anything over the new holder. A settled job re-opened through one replica must not be answered as settled by
 another.
 """
 

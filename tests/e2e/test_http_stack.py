@@ -2,7 +2,7 @@
 
 Each test runs `generate_video` through the in-memory MCP client against the socket-level fake Ark, with the
 variables set for that test only (monkeypatch): httpx reads them when the server opens its clients, as any httpx
-client would. A recording proxy on 127.0.0.1 (tests/forward_proxy.py) shows what went through it.
+client would. A recording proxy on 127.0.0.1 (tests/fakes/forward_proxy.py) shows what went through it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A journal outage must not take the service down: real PostgreSQL servers stopped and started under real replicas.
 
-Each test runs a PostgreSQL server of its own (tests/postgres_server.py, `own_postgres_server`), which it stops with
-`pg_ctl stop -m fast` (every connection cut, new ones refused) and starts again on the same socket, under real
-`serve --http` replicas (tests/replicas.py) following real renders of the socket-level fake Ark (tests/fake_ark.py).
+Each test runs a PostgreSQL server of its own (tests/fakes/postgres_server.py, `own_postgres_server`), which it
+stops with `pg_ctl stop -m fast` (every connection cut, new ones refused) and starts again on the same socket, under
+real `serve --http` replicas (tests/fakes/replicas.py) following real renders of the socket-level fake Ark
+(tests/fakes/fake_ark.py).
 Nothing is restarted by the test: the same processes must take their work up again by themselves.
 """
 

@@ -1,6 +1,6 @@
 """The MCP App player (`ui://seedance/player`) in a real Chromium, inside a test host that speaks the app protocol.
 
-The host page (tests/ui_host/host.html) reads the player from the server over a real MCP client, renders it in a
+The host page (tests/fakes/ui_host/host.html) reads the player from the server over a real MCP client, renders it in a
 sandboxed iframe under the spec's CSP, and proxies the app's `tools/call` and `resources/read` to
 `create_app(settings)` against the embedded sandbox. Chromium is the distribution's (`apt-get install chromium`),
 driven by Playwright; the tests skip only when no Chromium binary exists.

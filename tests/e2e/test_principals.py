@@ -212,7 +212,7 @@ async def test_another_persons_draft_cannot_be_finalised_and_nothing_is_sent(
     assert body["content"] == [{"type": "draft_task", "draft_task": {"id": made["task_id"]}}]
 
 
-# 2.0 at 720p 16:9 for 5 s: 108,900 tokens at 46 CNY per million = 5.0094 CNY (tests/test_spending.py).
+# 2.0 at 720p 16:9 for 5 s: 108,900 tokens at 46 CNY per million = 5.0094 CNY (tests/e2e/test_spending.py).
 VIDEO = {"model": "2.0", "resolution": "720p", "ratio": "16:9", "duration": 5, "wait": False}
 VIDEO_COST = 108900 * 46 / 1e6
 

@@ -1,9 +1,9 @@
-"""Several real `serve --http` replicas on one PostgreSQL journal, behind a round-robin proxy (tests/replicas.py).
+"""Several real `serve --http` replicas on one PostgreSQL journal, behind a round-robin proxy (tests/fakes/replicas.py).
 
 Each test starts its own replicas (`python -m seedance_mcp serve --http`, stateless, one shared request-state key,
 one tokens file with three principals, one output directory, a state directory each, leases of
 `LEASE_SECONDS`) on a fresh database of the session's PostgreSQL server, in front of the socket-level fake Ark
-(tests/fake_ark.py). Clients reach them through a loopback TCP proxy that hands each connection to the next
+(tests/fakes/fake_ark.py). Clients reach them through a loopback TCP proxy that hands each connection to the next
 replica; every client request is a connection of its own, so one client's calls land on every replica.
 
 Poll streams are judged by `tests.fakes.replicas.early_polls`: one follower polls, waits for the answer, sleeps at least
@@ -339,7 +339,7 @@ async def test_principals_cannot_see_or_cancel_each_others_tasks_through_any_rep
     assert fake.creates == 2
 
 
-# 2.0 at 720p 16:9 for 5 s: 108,900 tokens at 46 CNY per million = 5.0094 CNY (tests/test_spending.py).
+# 2.0 at 720p 16:9 for 5 s: 108,900 tokens at 46 CNY per million = 5.0094 CNY (tests/e2e/test_spending.py).
 VIDEO = {"model": "2.0", "resolution": "720p", "ratio": "16:9", "duration": 5, "wait": False}
 VIDEO_COST = 108900 * 46 / 1e6
 

@@ -1,7 +1,7 @@
 """Several real server processes on one journal: each call is paid once, each job followed and saved once.
 
 Every server here is a real `python -m seedance_mcp` subprocess over stdio, all sharing one SEEDANCE_STATE_DIR
-and one SEEDANCE_OUTPUT_DIR, in front of the socket-level fake Ark (`tests/fake_ark.py`), which counts what it
+and one SEEDANCE_OUTPUT_DIR, in front of the socket-level fake Ark (`tests/fakes/fake_ark.py`), which counts what it
 is asked: creates, polls of each task (alone or in a list), downloads of each video.
 
 How "one poll stream per task" is judged (`tests.fakes.replicas.early_polls`): a process following a task sends a poll,

@@ -1,6 +1,6 @@
 """Several real `seedance-mcp serve --http` replicas on one PostgreSQL journal, behind a round-robin TCP proxy.
 
-Used by tests/test_replicas.py and bench/replicas.py:
+Used by tests/e2e/test_replicas.py and bench/replicas.py:
 
 - `RoundRobinProxy` / `running_proxy(ports)`: a loopback TCP proxy written with anyio. Each accepted connection goes
   to the next replica in turn (one refusing connections, e.g. a killed one, is skipped, as nginx's `max_fails`
@@ -12,7 +12,7 @@ Used by tests/test_replicas.py and bench/replicas.py:
 - `running_cluster(...)`: the fake provider's URL, one database URL, N replicas sharing it and one output
   directory (each with its own state directory), and the proxy in front.
 - Readings: `provider_requests(replica)` (from its `/metrics`), `journal(database_url)` (the jobs table as the
-  replicas left it), the poll-stream judgement of tests/test_two_servers.py generalised to any poll interval.
+  replicas left it), the poll-stream judgement of tests/e2e/test_two_servers.py generalised to any poll interval.
 """
 
 from __future__ import annotations
