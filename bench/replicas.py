@@ -1,7 +1,7 @@
 """#8 replicas: the same 500 generate_video calls through 1, 2 and 3 `serve --http` replicas on one PostgreSQL
-journal, behind the round-robin TCP proxy of tests/replicas.py (every request a connection of its own, so calls
+journal, behind the round-robin TCP proxy of tests/fakes/replicas.py (every request a connection of its own, so calls
 spread over the replicas), against the sandbox in its own process (`seedance-mcp sandbox`, Ark dialect, renders of
-2 s). Each size gets a fresh database on one throwaway PostgreSQL server (tests/postgres_server.py, with
+2 s). Each size gets a fresh database on one throwaway PostgreSQL server (tests/fakes/postgres_server.py, with
 `pg_stat_statements` loaded), a fresh sandbox and fresh directories; 20 clients of two principals send 25 calls each,
 all at once.
 
@@ -96,7 +96,7 @@ async def _statements(database_url: str) -> int:
 
 async def _one_size(replicas: int, root: Path, database_url: str) -> Size:
     import psycopg
-    from tests.replicas import mcp_client, provider_requests, running_cluster
+    from tests.fakes.replicas import mcp_client, provider_requests, running_cluster
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:
         await db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -164,7 +164,7 @@ async def _one_size(replicas: int, root: Path, database_url: str) -> Size:
 async def measure() -> Row:
     import tempfile
 
-    from tests.postgres_server import find_bindir, fresh_database, running_postgres
+    from tests.fakes.postgres_server import find_bindir, fresh_database, running_postgres
 
     what = f"replicas ({JOBS} jobs through 1, 2, 3 `serve --http` on one PostgreSQL, round-robin proxy, polls capped)"
     target = (

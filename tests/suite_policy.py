@@ -10,6 +10,10 @@ fails, as does a test that asks for a PostgreSQL fixture without `postgres`.
 **A skip is a missing tool, and CI fails on it.** With `--fail-on-skip` (`.ci/run` passes it as root, where it has
 installed every system package) or `CI` set, a run with any skipped test fails at the end, listing each with its
 reason. Without either (a developer's machine without PostgreSQL, say), skips are reported as usual.
+
+**The unit room does no I/O beyond files.** A test in a folder named `unit` (tests/unit/) that opens a socket (binds,
+connects, looks a name up, sends a datagram) or starts a program fails, whatever its markers, naming what it did: it
+belongs in tests/contract/ or tests/e2e/ (tests/README.md). So `pytest tests/unit` stays seconds and needs nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +42,20 @@ SPAWN_EVENTS = frozenset(
     {"subprocess.Popen", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty", "os.system", "pty.spawn"}
 )
 """Audit events (PEP 578) raised when this process starts another program or forks."""
+SOCKET_EVENTS = frozenset(
+    {
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+        "socket.sendto",
+        "socket.sendmsg",
+    }
+)
+"""Audit events raised when this process uses a socket: listening, connecting, resolving, sending a datagram. Not
+`socket.socketpair` (no event): the event loop's own wake-up channel."""
+UNIT_ROOM = "unit"
 
 POSTGRES_FIXTURES = frozenset({"postgres_server", "own_postgres_server"})
 POSTGRES_PROGRAMS = frozenset({"initdb", "pg_ctl", "postgres", "pg_config", "psql", "createdb"})
@@ -48,6 +66,8 @@ NEEDS = ("postgres", "browser", "subprocess")
 _current: pytest.Item | None = None
 _started: dict[str, list[str]] = {}
 """Per test (node id): the programs it started during setup and call."""
+_opened: dict[str, list[str]] = {}
+"""Per test (node id): the sockets it used during setup and call (`bind ('127.0.0.1', 0)`, `getaddrinfo localhost`)."""
 
 _skipped: list[tuple[str, str]] = []
 
@@ -66,12 +86,27 @@ def _program(event: str, args: tuple[Any, ...]) -> str:
     return event  # os.fork, os.forkpty, pty.spawn
 
 
+def _socket_use(event: str, args: tuple[Any, ...]) -> str:
+    """`bind ('127.0.0.1', 0)`: the event without its prefix, and the address or name it names."""
+    verb = event.removeprefix("socket.")
+    # bind, connect, sendto: (socket, address); sendmsg: (socket, address); the look-ups: (host, …)
+    where = args[1] if verb in ("bind", "connect", "sendto", "sendmsg") else args[0]
+    return f"{verb} {where!r}"
+
+
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if event in SPAWN_EVENTS and _current is not None:
+    if _current is None:
+        return
+    if event in SPAWN_EVENTS:
         try:
             _started.setdefault(_current.nodeid, []).append(_program(event, args))
         except Exception:  # an audit hook must never raise into the code it watches
             _started.setdefault(_current.nodeid, []).append(event)
+    elif event in SOCKET_EVENTS:
+        try:
+            _opened.setdefault(_current.nodeid, []).append(_socket_use(event, args))
+        except Exception:
+            _opened.setdefault(_current.nodeid, []).append(event)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -97,8 +132,8 @@ def _marked(item: pytest.Item) -> set[str]:
     return {mark.name for mark in item.iter_markers() if mark.name in NEEDS}
 
 
-def _missing_markers(item: pytest.Item) -> list[str]:
-    """What the test did that its markers do not say."""
+def _broken_rules(item: pytest.Item) -> list[str]:
+    """What the test did that its markers do not say, or that its room forbids."""
     marked = _marked(item)
     problems: list[str] = []
     # The request's fixture names include those asked for with `request.getfixturevalue` (the journal contract's).
@@ -115,7 +150,21 @@ def _missing_markers(item: pytest.Item) -> list[str]:
     if started and not marked:
         shown = ", ".join(sorted(set(names))[:6])
         problems.append(f"starts other programs ({shown}) but is marked none of {', '.join(NEEDS)}")
+    if _in_unit_room(item):
+        opened = sorted(set(_opened.get(item.nodeid, [])))
+        if opened or started:
+            did = [f"uses sockets ({', '.join(opened[:4])})"] if opened else []
+            did += [f"starts programs ({', '.join(sorted(set(names))[:6])})"] if started else []
+            problems.append(f"is in the unit room but {' and '.join(did)}: it belongs in tests/contract or tests/e2e")
     return problems
+
+
+def _in_unit_room(item: pytest.Item) -> bool:
+    try:
+        folders = item.path.relative_to(item.config.rootpath).parts[:-1]
+    except ValueError:  # a test file outside the root directory
+        return False
+    return UNIT_ROOM in folders
 
 
 @pytest.hookimpl(wrapper=True)
@@ -142,8 +191,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report: pytest.TestReport = yield
     if call.when == "call":  # after setup and the test itself: what they started, which fixtures they asked for
-        problems = _missing_markers(item)
+        problems = _broken_rules(item)
         _started.pop(item.nodeid, None)
+        _opened.pop(item.nodeid, None)
         if problems and report.passed:
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: " + "; ".join(problems) + " (see tests/suite_policy.py)"

@@ -1,6 +1,6 @@
 """The suite's own rules (tests/suite_policy.py), tried on small suites run by pytest in a process of their own:
-a test that starts a program, or asks for PostgreSQL, without the marker saying so fails; in CI a skip fails the
-run and names the test and its reason."""
+a test that starts a program, or asks for PostgreSQL, without the marker saying so fails; a test in the unit room
+that uses a socket or starts a program fails; in CI a skip fails the run and names the test and its reason."""
 
 from __future__ import annotations
 
@@ -65,6 +65,35 @@ def test_a_test_that_asks_for_postgresql_without_the_marker_fails(suite: pytest.
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*test_unmarked: uses postgres_server but is not marked `postgres`*"])
     result.stdout.fnmatch_lines(["*test_dynamic: uses postgres_server but is not marked `postgres`*"])
+
+
+UNIT_TESTS = (
+    STARTS
+    + "import socket\n\nimport pytest\n\n\n"
+    + "def test_listens():\n    with socket.socket() as listener:\n        listener.bind(('127.0.0.1', 0))\n\n\n"
+    + "def test_looks_up():\n    socket.getaddrinfo('localhost', 80)\n\n\n"
+    + "@pytest.mark.subprocess\ndef test_starts_though_marked():\n    start()\n\n\n"
+    + "async def test_awaits(anyio_backend):\n    pass\n\n\n"  # an event loop's own socketpair is no socket use
+    + "def test_reads_a_file(tmp_path):\n    (tmp_path / 'x').write_text('x')\n"
+)
+
+
+def test_a_unit_test_that_uses_a_socket_or_starts_a_program_fails_and_says_where_it_belongs(
+    suite: pytest.Pytester,
+) -> None:
+    suite.mkpydir("unit").joinpath("test_room.py").write_text(UNIT_TESTS)
+    suite.makepyfile(test_elsewhere=UNIT_TESTS)  # the same tests outside the unit room: only the marker rule
+    result = suite.runpytest_subprocess("-p", "anyio")
+    result.assert_outcomes(passed=7, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*unit/test_room.py::test_listens: is in the unit room but uses sockets (bind ('127.0.0.1', 0)): "
+            "it belongs in tests/contract or tests/e2e*",
+            "*unit/test_room.py::test_looks_up: is in the unit room but uses sockets (getaddrinfo 'localhost')*",
+            "*unit/test_room.py::test_starts_though_marked: is in the unit room but starts programs (python*",
+        ],
+        consecutive=False,
+    )
 
 
 SKIPS = (

@@ -79,7 +79,7 @@ def parsed_cache(toml_text: str) -> dict[str, Any]:
 
 
 def write_parsed_cache() -> Path:
-    """Refresh PARSED_FILE from catalog.toml (for whoever edits the catalog; tests/test_catalog.py says when)."""
+    """Refresh PARSED_FILE from catalog.toml (for whoever edits the catalog; tests/unit/test_catalog.py says when)."""
     target = Path(__file__).resolve().parent / PARSED_FILE
     cache = parsed_cache(read_packaged(DATA_FILE))
     target.write_text(json.dumps(cache, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -10,7 +10,7 @@ CHECK constraint of their own.
 
 `RULES` is the table: one `Rule` per transition, registered by `@transition(sources=…, targets=…)`; calling the
 decorated function with its arguments gives the `Transition` to write. Changes that keep the state (a note, a flag)
-are transitions too (`targets=None`), so every write to a job is named here. tests/test_transitions.py walks the
+are transitions too (`targets=None`), so every write to a job is named here. tests/unit/test_transitions.py walks the
 whole table against every state, and the state diagram in docs/ARCHITECTURE.md is drawn from it.
 """
 

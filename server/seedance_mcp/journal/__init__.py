@@ -25,7 +25,7 @@ A journal that cannot be reached or written (its database is down, its disk is f
 transient state the callers wait out; every other error is a bug or a broken journal.
 
 `TaskStore` is the seam, one contract with one implementation per database, every one run through the same contract
-tests (tests/test_store_contract.py): `sqlite.SqliteTaskStore`, the embedded default (one file in
+tests (tests/contract/test_store_contract.py): `sqlite.SqliteTaskStore`, the embedded default (one file in
 SEEDANCE_STATE_DIR), and `postgres.PostgresTaskStore`, for replicas on many machines. `job.Job` is the row;
 `cache.SettledJobs` the version-checked cache both keep.
 """

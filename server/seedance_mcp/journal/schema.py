@@ -3,7 +3,7 @@
 `migrations/sqlite/` and `migrations/postgres/` hold the same versions (`NNNN_name.sql`, applied in name order),
 each in its database's dialect. A store applies, once each, the versions its database lacks, and records them in its
 `schema_migrations` table (`sqlite.migrate`, `postgres.migrate`). A change of schema is a new version in both
-folders (tests/test_journal_schema.py checks that they list the same versions).
+folders (tests/contract/test_journal_schema.py checks that they list the same versions).
 """
 
 from __future__ import annotations

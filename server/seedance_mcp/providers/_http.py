@@ -289,7 +289,8 @@ def scrub_response(response: httpx.Response, secret: str | None) -> httpx.Respon
 
 DOWNLOAD_ERRORS: tuple[tuple[type[Exception], bool, bool], ...] = (
     # (httpx exception, retried within the same download, permanent), most specific first. Every exception class
-    # httpx exports is listed by name (tests/test_downloads.py fails on a new one), so none escapes unclassified.
+    # httpx exports is listed by name (tests/contract/test_downloads.py fails on a new one), so none escapes
+    # unclassified.
     # None is permanent: only a body that is no video is (see `video_structure_problem`). A redirect loop, a bad
     # URL or a request we could not form is not retried within this download, but the worker tries the video again
     # later, then with a fresh URL from the provider, which may well be sound.

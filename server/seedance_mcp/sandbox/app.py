@@ -14,9 +14,9 @@ have) is aiid's; a task answers its status in the dialect it was created in. aii
 `items[]` unless the prompt says otherwise (`[[shape=toplevel|flat|bare|string]]`: top-level `content`,
 `items[].video_url`, no top-level status, `items` as a JSON string). gemini-omni is accepted on aiid creates only.
 
-Faithful enough for the vendors' own clients (tests/test_sdk_contract.py): the Ark SDK's creates carry every field,
-unset ones as null, which Ark reads as absent; the `openai` SDK's creates are multipart/form-data with the first
-frame as a file part `input_reference`.
+Faithful enough for the vendors' own clients (tests/contract/test_sdk_contract.py): the Ark SDK's creates carry every
+field, unset ones as null, which Ark reads as absent; the `openai` SDK's creates are multipart/form-data with the
+first frame as a file part `input_reference`.
 
 Each dialect's handlers are in `dialects/` (one module per dialect), Ark's validation in `checks.py`, the video
 route in `media.py`; sandbox-only controls live under /_sandbox (`controls.py`: faults, stats, the log of create
