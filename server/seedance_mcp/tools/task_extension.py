@@ -1,0 +1,208 @@
+"""The MCP tasks extension (`io.modelcontextprotocol/tasks`, SEP-2663) over the journal's jobs.
+
+A 2026-07-28 request that declares the extension in its own capabilities gets `generate_video` answered as a task
+as soon as its job is journaled and its create request sent; `tasks/get` reads the job, `tasks/cancel` cancels it.
+Nothing lives in memory: a task created before a restart, or on another replica, is answered from the journal.
+Every other client (2025-11-25 sessions, 2026 requests that do not declare it) keeps the plain tools. Refusals, dry
+runs, approvals asked for and dedupe hits already settled stay plain results: the server decides per call.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mcp import MCPError
+from mcp.server.mcpserver import Extension, MethodBinding, require_client_extension
+from mcp.types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, CallToolResult
+from mcp.types import RequestParams as McpRequestParams
+from pydantic import Field
+
+from seedance_mcp.config import Settings
+from seedance_mcp.errors import SeedanceError, TaskNotFound
+
+if TYPE_CHECKING:
+    from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+
+    from seedance_mcp.journal.job import Job
+    from seedance_mcp.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+TASKS = "io.modelcontextprotocol/tasks"
+TASK_TOOLS = frozenset({"generate_video"})
+"""The tools a declaring client gets as tasks: the ones that start a paid job and would otherwise wait on it."""
+
+NOT_FOUND = "Failed to retrieve task: Task not found"
+
+
+@dataclass(slots=True)
+class TaskAnswer:
+    """Set around a task tool's call: the tool submits, records its job here, and returns without waiting."""
+
+    job: Job | None = None
+
+
+_ANSWER: ContextVar[TaskAnswer | None] = ContextVar("seedance_task_answer", default=None)
+
+
+def task_answer() -> TaskAnswer | None:
+    """The answer being made as a task for this call, if it is one (the tool then skips its bounded wait)."""
+    return _ANSWER.get()
+
+
+def declared_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Only a 2026-07-28 request whose own capabilities name the extension: SEP-2663 is not defined on 2025-11-25,
+    so a legacy session that listed it in `initialize` still gets plain results."""
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return False
+    capabilities = ctx.session.client_capabilities
+    return bool(capabilities and capabilities.extensions and TASKS in capabilities.extensions)
+
+
+class TaskIdParams(McpRequestParams):
+    task_id: str = Field(alias="taskId")
+
+
+class UpdateTaskParams(TaskIdParams):
+    input_responses: dict[str, Any] = Field(default_factory=dict[str, Any], alias="inputResponses")
+
+
+def task_id_of(job: Job) -> str:
+    """The job id and the job's secret: unguessable, and found in the journal without an index of its own."""
+    return f"{job.job_id}.{job.task_secret}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SeedanceTasks(Extension):
+    """SEP-2663 tasks whose state, progress, result and cancellation are the journal's job."""
+
+    identifier = TASKS
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def methods(self) -> list[MethodBinding]:
+        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+        modern = frozenset(MODERN_PROTOCOL_VERSIONS)  # a 2025-11-25 caller gets -32601, as SEP-2663 asks
+        return [
+            MethodBinding("tasks/get", TaskIdParams, self.get, protocol_versions=modern),
+            MethodBinding("tasks/update", UpdateTaskParams, self.update, protocol_versions=modern),
+            MethodBinding("tasks/cancel", TaskIdParams, self.cancel, protocol_versions=modern),
+        ]
+
+    async def intercept_tool_call(
+        self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if params.name not in TASK_TOOLS or not declared_tasks(ctx):
+            return await call_next(ctx)
+        answer = TaskAnswer()
+        reset = _ANSWER.set(answer)
+        try:
+            result = await call_next(ctx)
+        finally:
+            _ANSWER.reset(reset)
+        job = answer.job
+        if job is None or job.task_secret is None or not isinstance(result, CallToolResult) or result.is_error:
+            return result  # refused, dry run, approval asked or declined, or a job from before tasks: plain
+        runtime = await self._runtime(ctx)
+        job = await runtime.jobs.current(job)
+        if not job.has_work:
+            return result  # a dedupe hit that is already settled: the answer is here
+        # The job is in the journal and its create request was sent: a tasks/get for this id resolves.
+        return {"resultType": "task", **self._task(job, runtime)}
+
+    async def get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        runtime, job = await self._job(ctx, params.task_id)
+        task = self._task(job, runtime)
+        if task["status"] == "completed":
+            from seedance_mcp.results import job_result
+            from seedance_mcp.tools.resources import task_result
+
+            result = await task_result(job_result(job), job)  # exactly what get_task_status answers
+            task["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return {"resultType": "complete", **task}
+
+    async def update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
+        await self._job(ctx, params.task_id)  # no input is ever outstanding on a render: an ack
+        return {"resultType": "complete"}
+
+    async def cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        runtime, job = await self._job(ctx, params.task_id)
+        if job.has_work:
+            try:
+                _, cancelled, why = await runtime.jobs.cancel(job.job_id, job.principal)
+            except SeedanceError as exc:  # cancel is cooperative: the task goes on, and tasks/get says how it ends
+                cancelled, why = False, str(exc)
+            if not cancelled:
+                logger.info("tasks/cancel of %s: %s", job.job_id, why)
+        return {"resultType": "complete"}  # an ack; tasks/get tells whether it was cancelled
+
+    def _task(self, job: Job, runtime: Runtime) -> dict[str, Any]:
+        """The wire Task of a job (without the inlined result)."""
+        from seedance_mcp.jobs.polling import progress_message
+        from seedance_mcp.results import progress_of
+
+        if job.has_work:
+            status = "working"
+            now = runtime.jobs.now()
+            percent = progress_of(job, now)
+            message = progress_message(job, now - (job.submitted_at or job.created_at))
+            message = f"{percent:.0f}% · {message}" if percent is not None else message
+        elif job.status == "cancelled":
+            status, message = "cancelled", "cancelled before rendering started; nothing was billed"
+        else:  # failed, expired and the rest are tool results too (`completed`); SEP-2663's `failed` is for RPC errors
+            status, message = "completed", f"the job ended `{job.status}`"
+        return {
+            "taskId": task_id_of(job),
+            "status": status,
+            "statusMessage": message,
+            "createdAt": _iso(job.created_at),
+            "lastUpdatedAt": _iso(job.updated_at),
+            "ttlMs": None,  # the journal keeps every job
+            "pollIntervalMs": round(self._settings.poll_interval * 1000),
+        }
+
+    async def _runtime(self, ctx: ServerRequestContext[Any, Any]) -> Runtime:
+        try:
+            return await ctx.lifespan_context.get()
+        except SeedanceError as exc:
+            raise MCPError(INTERNAL_ERROR, str(exc)) from exc
+
+    async def _job(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> tuple[Runtime, Job]:
+        """The caller's job for a task id, as this process knows it now; another principal's is not found."""
+        from mcp.server.auth.middleware.auth_context import get_access_token
+        from mcp.shared.inbound import decode_header_value
+
+        from seedance_mcp.principals import principal_of
+
+        require_client_extension(ctx, TASKS)  # a 2026 request that did not declare it: -32021
+        # On streamable HTTP, Mcp-Name must be the task id (SEP-2663 via SEP-2243), so a proxy can route by task;
+        # the SDK checks that header only for the spec's own methods.
+        headers = getattr(ctx.request, "headers", None)  # the HTTP request; None on stdio and in memory
+        if headers is not None and decode_header_value(headers.get("mcp-name")) != task_id:
+            raise MCPError(HEADER_MISMATCH, "Mcp-Name header does not match the request body's 'taskId' parameter")
+        job_id, _, secret = task_id.rpartition(".")
+        runtime = await self._runtime(ctx)
+        try:
+            job = await runtime.jobs.find(job_id, principal_of(get_access_token()))
+        except TaskNotFound:
+            raise MCPError(INVALID_PARAMS, NOT_FOUND) from None
+        except SeedanceError as exc:
+            raise MCPError(INTERNAL_ERROR, str(exc)) from exc
+        if job.job_id != job_id or not job.task_secret or not hmac.compare_digest(job.task_secret, secret):
+            raise MCPError(INVALID_PARAMS, NOT_FOUND)
+        return runtime, await runtime.jobs.current(job)
+
+
+__all__ = ["TASKS", "TASK_TOOLS", "SeedanceTasks", "TaskAnswer", "declared_tasks", "task_answer", "task_id_of"]
