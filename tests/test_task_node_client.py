@@ -1,0 +1,93 @@
+"""A TypeScript task client (tests/node/task_client.mjs, on @modelcontextprotocol/client 2.4.0's transports from
+npm) drives the real server over streamable HTTP and stdio: create, poll, result, cancel, and a restart in the
+middle. `.ci/run` installs its npm packages (`npm ci` in tests/node, pinned by package-lock.json)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import sandbox_stats
+from tests.stdio_helpers import server_env
+from tests.test_task_restarts import ALICE, BOB, http_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.subprocess]
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+CLIENT = NODE_DIR / "task_client.mjs"
+
+
+def node() -> str:
+    found = shutil.which("node")
+    if found is None or not (NODE_DIR / "node_modules" / "@modelcontextprotocol" / "client").is_dir():
+        pytest.skip("needs node and `npm ci` in tests/node (.ci/run does both)")
+    return found
+
+
+async def run_client(*args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Run the Node client to the end; its events (one JSON object a line)."""
+    with anyio.fail_after(90):
+        done = await anyio.run_process([node(), str(CLIENT), *args], env=env, check=False, cwd=NODE_DIR)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, f"node client failed ({done.returncode}):\n{stdout}\n{stderr[-3000:]}"
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def events(lines: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [line["value"] for line in lines if line["event"] == name]
+
+
+def saved_video(task: dict[str, Any]) -> dict[str, Any]:
+    assert task["status"] == "completed", task
+    data = task["result"]["structuredContent"]
+    assert data["status"] == "succeeded" and Path(data["video_path"]).is_file(), data
+    return data
+
+
+async def test_the_node_client_over_http_runs_cancels_and_outlives_a_killed_server(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    async with http_server(tmp_path, sandbox) as (url, process):
+        http = ["--url", url, "--token", ALICE]
+        ran = await run_client(*http, "run", "a kite [[render=1.5]]")
+        cancelled = await run_client(*http, "cancel", "a long queue [[queue=60]]")
+        plain = await run_client("--url", url, "--token", BOB, "plain", "a heron [[render=0.5]]")
+        made = await run_client(*http, "create", "a lighthouse [[render=4]]")
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    [created] = events(made, "created")
+    async with http_server(tmp_path, sandbox) as (url, _):
+        after = await run_client("--url", url, "--token", ALICE, "wait", created["taskId"])
+        stranger = await run_client("--url", url, "--token", BOB, "plain", "bob again [[render=0.5]]")
+
+    [first] = events(ran, "created")
+    assert first["resultType"] == "task" and first["status"] == "working" and first["ttlMs"] is None
+    assert any(poll["status"] == "working" and "%" in poll["statusMessage"] for poll in events(ran, "poll"))
+    saved_video(events(ran, "final")[0])
+    assert events(cancelled, "cancel")[0]["resultType"] == "complete"
+    assert events(cancelled, "final")[0]["status"] == "cancelled"
+    [result] = events(plain, "result")
+    assert "resultType" not in result or result["resultType"] == "complete"
+    assert result["structuredContent"]["status"] == "succeeded"
+    assert events(plain, "get")[0]["code"] == -32021
+    saved_video(events(after, "final")[0])  # finished by the second server, from the journal
+    assert events(stranger, "result")[0]["structuredContent"]["status"] == "succeeded"
+    # run, cancel (created, then cancelled before it rendered), bob's two plain calls, and the restarted one: each once.
+    assert (await sandbox_stats(sandbox))["creates"] == 5
+
+
+async def test_the_node_client_over_stdio_finishes_a_task_on_the_next_server_process(tmp_path: Path) -> None:
+    env = server_env(tmp_path, SEEDANCE_PROVIDER="sandbox", SEEDANCE_LEASE_SECONDS="1")
+    lines = await run_client("--stdio", f"{sys.executable} -m seedance_mcp", "restart", "a kite [[render=4]]", env=env)
+    [created] = events(lines, "created")
+    assert created["resultType"] == "task" and events(lines, "before")[0]["status"] == "working"
+    assert events(lines, "closed") == [{}]
+    saved_video(events(lines, "final")[0])
