@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Generator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +55,17 @@ _ANSWER: ContextVar[TaskAnswer | None] = ContextVar("seedance_task_answer", defa
 def task_answer() -> TaskAnswer | None:
     """The answer being made as a task for this call, if it is one (the tool then skips its bounded wait)."""
     return _ANSWER.get()
+
+
+@contextmanager
+def answering_as_task() -> Generator[TaskAnswer]:
+    """Around a task tool's call: the tool submits, records its job in the answer, and returns without waiting."""
+    answer = TaskAnswer()
+    reset = _ANSWER.set(answer)
+    try:
+        yield answer
+    finally:
+        _ANSWER.reset(reset)
 
 
 def declared_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
@@ -106,31 +119,19 @@ class SeedanceTasks(Extension):
     ) -> HandlerResult:
         if params.name not in TASK_TOOLS or not declared_tasks(ctx):
             return await call_next(ctx)
-        answer = TaskAnswer()
-        reset = _ANSWER.set(answer)
-        try:
+        with answering_as_task() as answer:
             result = await call_next(ctx)
-        finally:
-            _ANSWER.reset(reset)
-        job = answer.job
-        if job is None or job.task_secret is None or not isinstance(result, CallToolResult) or result.is_error:
-            return result  # refused, dry run, approval asked or declined, or a job from before tasks: plain
-        runtime = await self._runtime(ctx)
-        job = await runtime.jobs.current(job)
-        if not job.has_work:
-            return result  # a dedupe hit that is already settled: the answer is here
+        job = await running_job(ctx, answer, result)
+        if job is None:
+            return result  # refused, dry run, approval asked or declined, a settled dedupe hit: plain
         # The job is in the journal and its create request was sent: a tasks/get for this id resolves.
-        return {"resultType": "task", **self._task(job, runtime)}
+        return {"resultType": "task", **task_fields(job, await runtime_for(ctx), self._settings)}
 
     async def get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
         runtime, job = await self._job(ctx, params.task_id)
-        task = self._task(job, runtime)
+        task = task_fields(job, runtime, self._settings)
         if task["status"] == "completed":
-            from seedance_mcp.results import job_result
-            from seedance_mcp.tools.resources import task_result
-
-            result = await task_result(job_result(job), job)  # exactly what get_task_status answers
-            task["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            task["result"] = await result_of(job)
         return {"resultType": "complete", **task}
 
     async def update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
@@ -139,52 +140,11 @@ class SeedanceTasks(Extension):
 
     async def cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
         runtime, job = await self._job(ctx, params.task_id)
-        if job.has_work:
-            try:
-                _, cancelled, why = await runtime.jobs.cancel(job.job_id, job.principal)
-            except SeedanceError as exc:  # cancel is cooperative: the task goes on, and tasks/get says how it ends
-                cancelled, why = False, str(exc)
-            if not cancelled:
-                logger.info("tasks/cancel of %s: %s", job.job_id, why)
+        await cancel_job(runtime, job)
         return {"resultType": "complete"}  # an ack; tasks/get tells whether it was cancelled
 
-    def _task(self, job: Job, runtime: Runtime) -> dict[str, Any]:
-        """The wire Task of a job (without the inlined result)."""
-        from seedance_mcp.jobs.polling import progress_message
-        from seedance_mcp.results import progress_of
-
-        if job.has_work:
-            status = "working"
-            now = runtime.jobs.now()
-            percent = progress_of(job, now)
-            message = progress_message(job, now - (job.submitted_at or job.created_at))
-            message = f"{percent:.0f}% · {message}" if percent is not None else message
-        elif job.status == "cancelled":
-            status, message = "cancelled", "cancelled before rendering started; nothing was billed"
-        else:  # failed, expired and the rest are tool results too (`completed`); SEP-2663's `failed` is for RPC errors
-            status, message = "completed", f"the job ended `{job.status}`"
-        return {
-            "taskId": task_id_of(job),
-            "status": status,
-            "statusMessage": message,
-            "createdAt": _iso(job.created_at),
-            "lastUpdatedAt": _iso(job.updated_at),
-            "ttlMs": None,  # the journal keeps every job
-            "pollIntervalMs": round(self._settings.poll_interval * 1000),
-        }
-
-    async def _runtime(self, ctx: ServerRequestContext[Any, Any]) -> Runtime:
-        try:
-            return await ctx.lifespan_context.get()
-        except SeedanceError as exc:
-            raise MCPError(INTERNAL_ERROR, str(exc)) from exc
-
     async def _job(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> tuple[Runtime, Job]:
-        """The caller's job for a task id, as this process knows it now; another principal's is not found."""
-        from mcp.server.auth.middleware.auth_context import get_access_token
         from mcp.shared.inbound import decode_header_value
-
-        from seedance_mcp.principals import principal_of
 
         require_client_extension(ctx, TASKS)  # a 2026 request that did not declare it: -32021
         # On streamable HTTP, Mcp-Name must be the task id (SEP-2663 via SEP-2243), so a proxy can route by task;
@@ -192,17 +152,92 @@ class SeedanceTasks(Extension):
         headers = getattr(ctx.request, "headers", None)  # the HTTP request; None on stdio and in memory
         if headers is not None and decode_header_value(headers.get("mcp-name")) != task_id:
             raise MCPError(HEADER_MISMATCH, "Mcp-Name header does not match the request body's 'taskId' parameter")
-        job_id, _, secret = task_id.rpartition(".")
-        runtime = await self._runtime(ctx)
-        try:
-            job = await runtime.jobs.find(job_id, principal_of(get_access_token()))
-        except TaskNotFound:
-            raise MCPError(INVALID_PARAMS, NOT_FOUND) from None
-        except SeedanceError as exc:
-            raise MCPError(INTERNAL_ERROR, str(exc)) from exc
-        if job.job_id != job_id or not job.task_secret or not hmac.compare_digest(job.task_secret, secret):
-            raise MCPError(INVALID_PARAMS, NOT_FOUND)
-        return runtime, await runtime.jobs.current(job)
+        return await job_of_task(ctx, task_id)
+
+
+async def running_job(ctx: ServerRequestContext[Any, Any], answer: TaskAnswer, result: Any) -> Job | None:
+    """The job a task tool's call started, if the call's answer is a task: a job was journaled and sent (not a
+    refusal, dry run or approval round), it has a task secret, and it still has work."""
+    job = answer.job
+    if job is None or job.task_secret is None or not isinstance(result, CallToolResult) or result.is_error:
+        return None
+    job = await (await runtime_for(ctx)).jobs.current(job)
+    return job if job.has_work else None
+
+
+async def result_of(job: Job) -> dict[str, Any]:
+    """A settled job's CallToolResult, on the wire: exactly what get_task_status answers."""
+    from seedance_mcp.results import job_result
+    from seedance_mcp.tools.resources import task_result
+
+    result = await task_result(job_result(job), job)
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+async def cancel_job(runtime: Runtime, job: Job) -> str | None:
+    """Ask for the job to be cancelled; why it was not, if it was not (cancel is cooperative: the task goes on)."""
+    if not job.has_work:
+        return f"the job already ended `{job.status}`"
+    try:
+        _, cancelled, why = await runtime.jobs.cancel(job.job_id, job.principal)
+    except SeedanceError as exc:
+        cancelled, why = False, str(exc)
+    if cancelled:
+        return None
+    logger.info("cancel of task %s: %s", job.job_id, why)
+    return why
+
+
+def task_fields(job: Job, runtime: Runtime, settings: Settings) -> dict[str, Any]:
+    """The wire Task of a job (SEP-2663 names; without the inlined result)."""
+    from seedance_mcp.jobs.polling import progress_message
+    from seedance_mcp.results import progress_of
+
+    if job.has_work:
+        status = "working"
+        now = runtime.jobs.now()
+        percent = progress_of(job, now)
+        message = progress_message(job, now - (job.submitted_at or job.created_at))
+        message = f"{percent:.0f}% · {message}" if percent is not None else message
+    elif job.status == "cancelled":
+        status, message = "cancelled", "cancelled before rendering started; nothing was billed"
+    else:  # failed, expired and the rest are tool results too (`completed`); SEP-2663's `failed` is for RPC errors
+        status, message = "completed", f"the job ended `{job.status}`"
+    return {
+        "taskId": task_id_of(job),
+        "status": status,
+        "statusMessage": message,
+        "createdAt": _iso(job.created_at),
+        "lastUpdatedAt": _iso(job.updated_at),
+        "ttlMs": None,  # the journal keeps every job
+        "pollIntervalMs": round(settings.poll_interval * 1000),
+    }
+
+
+async def runtime_for(ctx: ServerRequestContext[Any, Any]) -> Runtime:
+    try:
+        return await ctx.lifespan_context.get()
+    except SeedanceError as exc:
+        raise MCPError(INTERNAL_ERROR, str(exc)) from exc
+
+
+async def job_of_task(ctx: ServerRequestContext[Any, Any], task_id: str) -> tuple[Runtime, Job]:
+    """The caller's job for a task id, as this process knows it now; another principal's is not found."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    from seedance_mcp.principals import principal_of
+
+    job_id, _, secret = task_id.rpartition(".")
+    runtime = await runtime_for(ctx)
+    try:
+        job = await runtime.jobs.find(job_id, principal_of(get_access_token()))
+    except TaskNotFound:
+        raise MCPError(INVALID_PARAMS, NOT_FOUND) from None
+    except SeedanceError as exc:
+        raise MCPError(INTERNAL_ERROR, str(exc)) from exc
+    if job.job_id != job_id or not job.task_secret or not hmac.compare_digest(job.task_secret, secret):
+        raise MCPError(INVALID_PARAMS, NOT_FOUND)
+    return runtime, await runtime.jobs.current(job)
 
 
 __all__ = ["TASKS", "TASK_TOOLS", "SeedanceTasks", "TaskAnswer", "declared_tasks", "task_answer", "task_id_of"]
