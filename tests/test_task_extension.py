@@ -100,12 +100,13 @@ async def test_refusals_dry_runs_and_settled_dedupe_hits_stay_plain_results(sett
 
 
 async def test_legacy_and_non_declaring_clients_keep_the_plain_tools(settings: Settings) -> None:
-    """SEP-2663 is not defined on 2025-11-25: a legacy session that declares it still gets plain results, and
-    tasks/* do not exist there; a 2026 client that does not declare it is told the capability it lacks."""
+    """SEP-2663 is not defined on 2025-11-25: a legacy session that declares it still gets plain results (its
+    tasks/* are the 2025-11-25 ones, legacy_tasks.py, for calls that ask with `params.task`); a 2026 client that does
+    not declare the extension is told the capability it lacks."""
     with anyio.fail_after(30):
         async with tasks_client(settings, mode="legacy") as legacy:
             old = await create(legacy, {"prompt": "a kite [[render=0.5]]"})
-            with pytest.raises(MCPError) as no_method:
+            with pytest.raises(MCPError) as unknown:
                 await get_task(legacy.session, "job-x.y")
         async with Client(create_app(settings)) as modern:
             new = await create(modern, {"prompt": "a heron [[render=0.5]]"})
@@ -113,7 +114,7 @@ async def test_legacy_and_non_declaring_clients_keep_the_plain_tools(settings: S
                 await get_task(modern.session, "job-x.y")
     for result in (old, new):
         assert isinstance(result, CallToolResult) and (result.structured_content or {})["status"] == "succeeded"
-    assert no_method.value.code == -32601
+    assert unknown.value.code == -32602
     assert undeclared.value.code == -32021 and "io.modelcontextprotocol/tasks" in str(undeclared.value.data)
 
 

@@ -92,7 +92,7 @@ def task_id_of(job: Job) -> str:
     return f"{job.job_id}.{job.task_secret}"
 
 
-def _iso(epoch: float) -> str:
+def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -207,8 +207,8 @@ def task_fields(job: Job, runtime: Runtime, settings: Settings) -> dict[str, Any
         "taskId": task_id_of(job),
         "status": status,
         "statusMessage": message,
-        "createdAt": _iso(job.created_at),
-        "lastUpdatedAt": _iso(job.updated_at),
+        "createdAt": iso(job.created_at),
+        "lastUpdatedAt": iso(job.updated_at),
         "ttlMs": None,  # the journal keeps every job
         "pollIntervalMs": round(settings.poll_interval * 1000),
     }
