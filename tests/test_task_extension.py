@@ -159,3 +159,33 @@ async def test_an_approval_is_asked_plainly_and_only_the_paid_job_becomes_a_task
     assert len(callback.asked) == 1
     assert made.is_error is False and (made.structured_content or {})["status"] == "succeeded"
     assert (await sandbox_stats(sandbox))["creates"] == 1
+
+
+async def test_an_identical_call_while_the_first_renders_is_the_same_task_and_paid_once(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+    with anyio.fail_after(30):
+        async with tasks_client(settings) as client:
+            first = await create(client, {"prompt": "a kite [[render=2]]"})
+            second = await create(client, {"prompt": "a kite [[render=2]]"})
+            assert isinstance(first, CreateTaskResult) and isinstance(second, CreateTaskResult), (first, second)
+            final = await wait_task(client.session, second.task_id)
+    assert second.task_id == first.task_id and final.status == "completed"
+    assert (await sandbox_stats(sandbox))["creates"] == 1
+
+
+async def test_cancelling_a_task_that_is_rendering_is_an_ack_and_its_video_is_still_saved(settings: Settings) -> None:
+    """Ark cannot stop a running render: the cancel is acknowledged (SEP-2663: cooperative), the task ends
+    `completed`, and the video it pays for is on disk, never lost."""
+    with anyio.fail_after(30):
+        async with tasks_client(settings) as client:
+            created = await create(client, {"prompt": "a kite [[render=2]]"})
+            assert isinstance(created, CreateTaskResult), created
+            while "running" not in ((await get_task(client.session, created.task_id)).status_message or ""):
+                await anyio.sleep(0.05)
+            await cancel_task(client.session, created.task_id)
+            final = await wait_task(client.session, created.task_id)
+    assert final.status == "completed"
+    data = CallToolResult.model_validate(final.result).structured_content or {}
+    assert data["status"] == "succeeded" and Path(data["video_path"]).is_file()
