@@ -13,7 +13,7 @@ import anyio
 from mcp.client import ClientExtension
 from mcp.client.extension import ClaimContext, ResultClaim
 from mcp.client.session import ClientSession
-from mcp_types import CallToolResult, EmptyResult, Request, RequestParams, Result
+from mcp.types import CallToolResult, EmptyResult, Request, RequestParams, Result
 
 TASKS = "io.modelcontextprotocol/tasks"
 TERMINAL = ("completed", "failed", "cancelled")

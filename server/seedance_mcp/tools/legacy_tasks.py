@@ -35,6 +35,7 @@ from seedance_mcp.tools.task_extension import (
     result_of,
     runtime_for,
     task_fields,
+    tasks_defined,
 )
 
 if TYPE_CHECKING:
@@ -51,12 +52,6 @@ KEEP_PLAIN = 256
 """How many born-completed tasks (calls that made no job) this process remembers."""
 RESULT_WAIT_SECONDS = 30.0
 """tasks/result waits for the job in steps this long, until it ends."""
-
-
-def _modern(version: str) -> bool:
-    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-    return version in MODERN_PROTOCOL_VERSIONS
 
 
 def _principal() -> str:
@@ -77,10 +72,10 @@ class LegacyTasks:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method == "initialize":
             result = await call_next(ctx)
-            if isinstance(result, dict) and not _modern(str(result.get("protocolVersion", ""))):
+            if isinstance(result, dict) and not tasks_defined(str(result.get("protocolVersion", ""))):
                 result.setdefault("capabilities", {})["tasks"] = CAPABILITY
             return result
-        if _modern(ctx.protocol_version):
+        if tasks_defined(ctx.protocol_version):
             return await call_next(ctx)
         params: dict[str, Any] = dict(ctx.params or {})
         if ctx.method == "tools/list":

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from mcp import MCPError
 from mcp.server.mcpserver import Extension, MethodBinding, require_client_extension
-from mcp.types import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, CallToolResult
+from mcp.types import (
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    LATEST_PROTOCOL_VERSION,
+    CallToolRequestParams,
+    CallToolResult,
+)
 from mcp.types import RequestParams as McpRequestParams
 from pydantic import Field
 
@@ -40,6 +47,13 @@ TASK_TOOLS = frozenset({"generate_video"})
 """The tools a declaring client gets as tasks: the ones that start a paid job and would otherwise wait on it."""
 
 NOT_FOUND = "Failed to retrieve task: Task not found"
+TASKS_SINCE = "2026-07-28"
+"""The protocol version the extension is defined from (versions are dates, so they compare as strings)."""
+
+
+def tasks_defined(protocol_version: str) -> bool:
+    """SEP-2663 exists from the 2026-07-28 protocol (per-request envelopes) on; 2025-11-25 has SEP-1686 instead."""
+    return protocol_version >= TASKS_SINCE
 
 
 @dataclass(slots=True)
@@ -71,9 +85,7 @@ def answering_as_task() -> Generator[TaskAnswer]:
 def declared_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
     """Only a 2026-07-28 request whose own capabilities name the extension: SEP-2663 is not defined on 2025-11-25,
     so a legacy session that listed it in `initialize` still gets plain results."""
-    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+    if not tasks_defined(ctx.protocol_version):
         return False
     capabilities = ctx.session.client_capabilities
     return bool(capabilities and capabilities.extensions and TASKS in capabilities.extensions)
@@ -105,9 +117,8 @@ class SeedanceTasks(Extension):
         self._settings = settings
 
     def methods(self) -> list[MethodBinding]:
-        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-        modern = frozenset(MODERN_PROTOCOL_VERSIONS)  # a 2025-11-25 caller gets -32601, as SEP-2663 asks
+        # A 2025-11-25 caller gets -32601 here, as SEP-2663 asks (its own tasks/* are legacy_tasks.py's).
+        modern = frozenset({TASKS_SINCE, LATEST_PROTOCOL_VERSION})
         return [
             MethodBinding("tasks/get", TaskIdParams, self.get, protocol_versions=modern),
             MethodBinding("tasks/update", UpdateTaskParams, self.update, protocol_versions=modern),
