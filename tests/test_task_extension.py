@@ -4,13 +4,15 @@ today's plain result."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client, MCPError
-from mcp.types import CallToolResult
+from mcp.client.session import ClientRequestContext
+from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from seedance_mcp.app import create_app
 from seedance_mcp.config import Settings
@@ -26,6 +28,9 @@ from tests.task_client import (
 )
 
 pytestmark = pytest.mark.anyio
+
+# 2.0 at 720p 16:9 for 5 s: 5.01 CNY at list price, above a SEEDANCE_CONFIRM_ABOVE of 1.
+CALL = {"prompt": "a red kite", "model": "2.0", "resolution": "720p", "ratio": "16:9", "duration": 5}
 
 
 def tasks_client(settings: Settings, **kwargs: Any) -> Client:
@@ -144,19 +149,22 @@ async def test_an_approval_is_asked_plainly_and_only_the_paid_job_becomes_a_task
 ) -> None:
     """Cost approval is an input_required round before any job exists; only what follows the yes is a task. A
     client that cannot ask gets the approval id as a plain result, and nothing is sent."""
-    from tests.test_spending import CALL, answering, approval_id_in
-
     settings = make_settings(
         tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY, confirm_above=1.0
     )
-    callback = answering("accept")
+    asked: list[str] = []
+
+    async def person_says_yes(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"approve": True})
+
     with anyio.fail_after(30):
         async with tasks_client(settings) as cannot_ask:
             refused = await create(cannot_ask, CALL)
-        async with tasks_client(settings, elicitation_callback=callback) as client:
+        async with tasks_client(settings, elicitation_callback=person_says_yes) as client:
             made = await client.call_tool("generate_video", CALL)
-    assert isinstance(refused, CallToolResult) and approval_id_in(text_of(refused))
-    assert len(callback.asked) == 1
+    assert isinstance(refused, CallToolResult) and re.search(r'approval_id="apv-', text_of(refused)), refused
+    assert len(asked) == 1 and "5.01 CNY" in asked[0]
     assert made.is_error is False and (made.structured_content or {})["status"] == "succeeded"
     assert (await sandbox_stats(sandbox))["creates"] == 1
 
