@@ -211,7 +211,7 @@ def task_fields(job: Job, runtime: Runtime, settings: Settings) -> dict[str, Any
         message = progress_message(job, now - (job.submitted_at or job.created_at))
         message = f"{percent:.0f}% · {message}" if percent is not None else message
     elif job.status == "cancelled":
-        status, message = "cancelled", "cancelled before rendering started; nothing was billed"
+        status, message = "cancelled", "the job was cancelled; nothing was rendered"
     else:  # failed, expired and the rest are tool results too (`completed`); SEP-2663's `failed` is for RPC errors
         status, message = "completed", f"the job ended `{job.status}`"
     return {
