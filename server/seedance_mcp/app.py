@@ -21,6 +21,8 @@ from seedance_mcp.config import Settings
 from seedance_mcp.principals import load_principals
 from seedance_mcp.runtime import LazyRuntime, effective_preset
 from seedance_mcp.tools import app_ui, generate, models, prompts, resources, tasks
+from seedance_mcp.tools.legacy_tasks import LegacyTasks
+from seedance_mcp.tools.task_extension import SeedanceTasks
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import TokenVerifier
@@ -71,7 +73,8 @@ def create_app(
         token_verifier=token_verifier,
         auth=auth,
         request_state_security=_request_state_security(settings),
-        middleware=[answer_log_level_requests],
+        middleware=[answer_log_level_requests, LegacyTasks(settings)],
+        extensions=[SeedanceTasks(settings)],
     )
     generate.register(server, settings, preset, default_spec_key)
     tasks.register(server, settings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Literal
@@ -119,6 +120,7 @@ async def submit_video(
         marker=marker,
         simulated=settings.simulated,
         principal=principal,
+        task_secret=secrets.token_urlsafe(16),
         identity=identity_of(
             resolution=request.resolution,
             ratio=request.ratio,

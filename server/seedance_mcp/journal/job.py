@@ -81,6 +81,9 @@ class Job(BaseModel):
     """Whose job this is: the authenticated caller over HTTP, `""` for the one local user on stdio."""
     search_done: bool = False
     """For an `unknown` job: the look for its task in the provider's list is over (found, or a person must check)."""
+    task_secret: str | None = None
+    """128 random bits that make the job's MCP task id (`tools/task_extension.py`) a handle nobody can guess; None
+    for jobs journaled before tasks existed (they are never answered as tasks)."""
 
     def clone(self, **changes: Any) -> Job:
         """An independent copy, with `changes` applied: `identity` is the one mutable field, so copying it gives

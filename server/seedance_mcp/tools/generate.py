@@ -42,6 +42,7 @@ from seedance_mcp.tools.approval import (
 from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
+from seedance_mcp.tools.task_extension import task_answer
 
 
 def description(settings: Settings, preset: Preset, default_spec_key: str) -> str:
@@ -156,7 +157,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 principal=who.principal,
                 dedupe_since=approved.since,
             )
-            if options.wait and settings.wait_seconds > 0 and not job.settled:
+            answer = task_answer()
+            if answer is not None:  # a tasks-extension client: the task carries the rest (task_extension.py)
+                answer.job = job
+            elif options.wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
