@@ -126,13 +126,18 @@ _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
 
 
 def _elide_data_urls(value: Any) -> Any:
-    """A request body for display: base64 payloads shortened to their size."""
+    """A request body for display: base64 payloads shortened to their size, links to uploaded files named by their
+    content only (a presigned link names the bucket, the object key and the access key id)."""
     if isinstance(value, dict):
         return {k: _elide_data_urls(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, list):
         return [_elide_data_urls(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, str) and (match := _DATA_URL.match(value)):
         return f"data:{match.group(1)};base64,<{len(match.group(2)) * 3 // 4} bytes>"
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        from seedance_mcp.media.uploads import shown_link
+
+        return shown_link(value) or value
     return value
 
 

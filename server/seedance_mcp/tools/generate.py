@@ -13,6 +13,7 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
 if TYPE_CHECKING:
     from seedance_mcp.journal.job import Job
+    from seedance_mcp.media.uploads import Uploads
     from seedance_mcp.wire import VideoRequest
 
 from seedance_mcp.catalog import ModelSpec, Preset
@@ -68,6 +69,7 @@ OLD_APPROVAL = (
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
     generate_description = description(settings, preset, default_spec_key)
     approvals = Approvals(settings)
+    uploads = media_uploads(settings)
 
     @server.tool(
         description=generate_description,
@@ -112,7 +114,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             request = await _videos_of_tasks(runtime, request, who.principal)
             request = await _draft_of_caller(runtime, request, who.principal)
             if _has_media(request):
-                request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
+                request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec, uploads)
             http_request = runtime.provider.create_request(request)
             from seedance_mcp.pricing import quote
 
@@ -269,20 +271,44 @@ def _has_media(request: VideoRequest) -> bool:
     )
 
 
-def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:
+def media_uploads(settings: Settings) -> Uploads | None:
+    """Where local references go for the provider to fetch (a bucket, or this hosted server), if anywhere."""
+    from seedance_mcp.media.uploads import uploads_for
+    from seedance_mcp.tools.approval import state_dir_key
+
+    def secrets() -> list[bytes]:  # the hosted links' keys: shared by replicas when set, else the state directory's
+        shared = [key.get_secret_value().encode() for key in settings.request_state_keys]
+        return shared or [state_dir_key(settings.state_dir)]
+
+    return uploads_for(settings, secrets)
+
+
+def _resolve_media(
+    request: VideoRequest, settings: Settings, spec: ModelSpec | None = None, uploads: Uploads | None = None
+) -> VideoRequest:
     from seedance_mcp.media.inputs import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
+    min_seconds = spec.min_reference_seconds if spec else None
+    max_seconds = spec.max_reference_video_seconds if spec else None
     update: dict[str, Any] = {}
     if request.first_frame is not None:
-        update["first_frame"] = resolve_media(request.first_frame, "first_frame", "image", dirs)
+        update["first_frame"] = resolve_media(request.first_frame, "first_frame", "image", dirs, uploads=uploads)
     if request.last_frame is not None:
-        update["last_frame"] = resolve_media(request.last_frame, "last_frame", "image", dirs)
+        update["last_frame"] = resolve_media(request.last_frame, "last_frame", "image", dirs, uploads=uploads)
     for name, kind in (("reference_images", "image"), ("reference_videos", "video"), ("reference_audios", "audio")):
         values: tuple[str, ...] = getattr(request, name)
         if values:
             update[name] = tuple(
-                resolve_media(value, f"{name}[{i}]", kind, dirs, min_seconds=min_seconds)  # type: ignore[arg-type]
+                resolve_media(
+                    value,
+                    f"{name}[{i}]",
+                    kind,  # type: ignore[arg-type]
+                    dirs,
+                    min_seconds=min_seconds,
+                    max_seconds=max_seconds,
+                    uploads=uploads,
+                )
                 for i, value in enumerate(values)
             )
     if not update:

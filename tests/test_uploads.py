@@ -1,0 +1,326 @@
+"""Local reference media that reach the provider: uploaded once per content hash to an S3-compatible bucket (moto
+in server mode on loopback, behind tests/s3_server.py, which checks signatures and expiry as S3 does) and shared
+through presigned GETs that expire; or, with `serve --http` and a public URL, served by the server itself through
+signed links; or refused, saying how to configure one. The provider here is the sandbox on loopback: what it
+received is read back from its request log, and the link in it is fetched as the provider would."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+
+from seedance_mcp.app import create_app
+from seedance_mcp.config import load_settings
+from seedance_mcp.sandbox import SandboxState, running_sandbox
+from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_requests, sandbox_stats, text_of
+from tests.s3_server import CheckedS3
+
+pytestmark = pytest.mark.anyio
+
+KEY_ID = "AKIATESTUPLOADS00001"
+SECRET = "uploads-secret-0123456789abcdefghijklmn"
+BUCKET = "seedance-private-bucket"
+
+
+def mp4(seconds: float, width: int = 640, height: int = 640, fps: int = 24) -> bytes:
+    """A real H.264 MP4 (flat grey frames), encoded in-process with PyAV."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "threads": "1"}
+        blank = av.VideoFrame(width, height, "yuv420p")
+        for plane in blank.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        for index in range(round(seconds * fps)):
+            blank.pts, blank.time_base = index, Fraction(1, fps)
+            container.mux(stream.encode(blank))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    return mp4(2.0)
+
+
+@pytest.fixture
+def s3() -> Iterator[CheckedS3]:
+    import boto3  # pyright: ignore[reportMissingTypeStubs]
+
+    with CheckedS3({KEY_ID: SECRET}) as server:
+        boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+        ).create_bucket(Bucket=BUCKET)
+        yield server
+
+
+def upload_settings(tmp_path: Path, s3: CheckedS3, sandbox_url: str, **overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "provider": "ark",
+        "base_url": f"{sandbox_url}/api/v3",
+        "api_key": SECRET_KEY,
+        "upload_url": f"s3://{BUCKET}/refs",
+        "upload_endpoint": s3.endpoint,
+        "upload_region": "us-east-1",
+        "upload_access_key_id": KEY_ID,
+        "upload_secret_access_key": SECRET,
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
+def sent_media(requests: list[dict[str, Any]], kind: str) -> list[str]:
+    found: list[str] = []
+    for entry in requests:
+        for item in entry["body"].get("content", []):
+            if item.get("type") == kind:
+                found.append(item[kind]["url"])
+    return found
+
+
+def our_logs(caplog: pytest.LogCaptureFixture) -> str:
+    """Every log line of the process but the S3 server's own (werkzeug's access log names the bucket: it is S3's)."""
+    return "\n".join(record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug"))
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in (SECRET, KEY_ID, BUCKET, "refs/"):
+        assert secret not in text, f"{secret!r} leaked: {text[:400]}"
+
+
+async def test_a_local_reference_video_reaches_the_provider_as_a_presigned_link_that_works_and_expires(
+    tmp_path: Path, s3: CheckedS3, clip: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file is uploaded once (HEAD then PUT; the second call's HEAD finds it), the provider receives a presigned
+    GET that serves exactly the file, and the link stops working once its hours are over. Neither the result nor a
+    log line names the bucket, the object key, the key id or the secret."""
+    caplog.set_level(logging.DEBUG)
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url, log_level="DEBUG")
+        async with Client(create_app(settings)) as client:
+            first = await client.call_tool(
+                "generate_video",
+                {"prompt": "the same walk, at night", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]},
+            )
+            dry = await client.call_tool(
+                "generate_video",
+                {
+                    "prompt": "the same walk, at dawn",
+                    "model": "2.0",
+                    "dry_run": True,
+                    "reference_videos": [str(tmp_path / "walk.mp4")],
+                },
+            )
+        requests = await sandbox_requests(sandbox)
+    assert first.is_error is False and (first.structured_content or {}).get("status") == "succeeded", text_of(first)
+    links = sent_media(requests, "video_url")
+    assert len(links) == 1 and "X-Amz-Signature=" in links[0] and "X-Amz-Expires=10800" in links[0], links
+    assert re.search(r"/refs/[0-9a-f]{64}\.mp4\?", links[0]), links[0]
+    server_logs = our_logs(caplog)  # before this test fetches the link itself (httpx logs the URLs it gets)
+    puts = [seen for seen in s3.front.seen if seen[0] == "PUT" and seen[1].endswith(".mp4")]
+    heads = [seen for seen in s3.front.seen if seen[0] == "HEAD"]
+    assert len(puts) == 1 and len(heads) == 2, s3.front.seen  # the dry run's HEAD found it: no second PUT
+    async with httpx.AsyncClient() as http:
+        fetched = await http.get(links[0])
+        assert fetched.status_code == 200 and fetched.content == clip
+        ranged = await http.get(links[0], headers={"Range": "bytes=0-99"})
+        assert ranged.status_code == 206 and ranged.content == clip[:100]
+        s3.front.offset = 3 * 3600 + 5  # three hours and five seconds later
+        expired = await http.get(links[0])
+        assert expired.status_code == 403 and b"Request has expired" in expired.content
+        s3.front.offset = 0
+        tampered = await http.get(links[0].replace("X-Amz-Expires=10800", "X-Amz-Expires=99999"))
+        assert tampered.status_code == 403 and b"SignatureDoesNotMatch" in tampered.content
+        anonymous = await http.get(links[0].split("?", 1)[0])
+        assert anonymous.status_code == 403  # never a public object
+    shown = (dry.structured_content or {})["dry_run_request"]["body"]["content"][1]["video_url"]["url"]
+    assert re.fullmatch(r"<uploaded [0-9a-f]{64}\.mp4, link expires>", shown), shown
+    for result in (first, dry):
+        assert_no_secret(text_of(result) + str(result.structured_content))
+    assert "walk" in server_logs or "generate_video" in server_logs or server_logs  # the logs were captured
+    assert_no_secret(server_logs)
+
+
+async def test_identical_calls_with_a_local_video_share_one_job_although_each_link_is_signed_anew(
+    tmp_path: Path, s3: CheckedS3, clip: bytes
+) -> None:
+    """The presigned link differs per call (its signing time), but the same file is the same request: the second
+    identical call returns the first job instead of paying again."""
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    arguments = {"prompt": "walk", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")], "wait": False}
+    async with running_sandbox(SandboxState(render_seconds=30)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url)
+        async with Client(create_app(settings)) as client:
+            first = await client.call_tool("generate_video", arguments)
+            await anyio.sleep(1.1)  # a new second: a new X-Amz-Date, so a different link
+            second = await client.call_tool("generate_video", arguments)
+        stats = await sandbox_stats(sandbox)
+    one, two = first.structured_content or {}, second.structured_content or {}
+    assert one.get("job_id") and one["job_id"] == two.get("job_id") and two.get("reused_existing") is True, two
+    assert stats["create_attempts"] == 1
+
+
+async def test_a_wrong_key_or_a_missing_bucket_is_refused_and_nothing_reaches_the_provider(
+    tmp_path: Path, s3: CheckedS3, clip: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    call = {"prompt": "x", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]}
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        wrong = upload_settings(tmp_path, s3, sandbox.url, upload_secret_access_key="not-the-secret-0123456789")
+        unknown = upload_settings(tmp_path, s3, sandbox.url, upload_access_key_id="AKIAUNKNOWN000000000")
+        missing = upload_settings(tmp_path, s3, sandbox.url, upload_url="s3://no-such-bucket-here/refs")
+        results = []
+        for settings in (wrong, unknown, missing):
+            async with Client(create_app(settings)) as client:
+                results.append(await client.call_tool("generate_video", call))
+        stats = await sandbox_stats(sandbox)
+    assert stats["create_attempts"] == 0
+    # The HEAD before the PUT is refused first (a HEAD answer has no body: S3's code is just 403).
+    codes = [
+        "refused the credentials (403)",
+        "refused the credentials (403)",
+        "not found where configured (NoSuchBucket)",
+    ]
+    for result, code in zip(results, codes, strict=True):
+        message = text_of(result)
+        assert result.is_error is True and "`reference_videos[0]`" in message and code in message, message
+        assert "Nothing was sent" in message and "no-such-bucket-here" not in message, message
+        assert_no_secret(message)
+    assert not [seen for seen in s3.front.seen if seen[0] == "PUT" and seen[1].startswith(f"/{BUCKET}/")]
+    assert_no_secret(our_logs(caplog))
+    assert "not-the-secret" not in our_logs(caplog)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "words"),
+    [
+        ("short.mp4", lambda: mp4(1.0), ["plays for 1.00 s", "1.8"]),
+        ("long.mp4", lambda: mp4(16.0, 640, 640, 24), ["plays for 16.00 s", "1.8-15 s"]),
+        ("small.mp4", lambda: mp4(2.0, 320, 240), ["320×240 px", "300-6000"]),
+        ("text.mp4", lambda: b"not a video at all" * 100, ["cannot be read", "mp4 or mov"]),
+        ("slow.mp4", lambda: mp4(2.0, 640, 640, 12), ["12.00 fps", "24-60 fps"]),
+    ],
+)
+async def test_a_local_video_outside_the_limits_is_refused_before_any_upload(
+    tmp_path: Path, s3: CheckedS3, name: str, make: Any, words: list[str]
+) -> None:
+    (tmp_path / name).write_bytes(make())
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url)
+        async with Client(create_app(settings)) as client:
+            result = await client.call_tool(
+                "generate_video", {"prompt": "x", "model": "2.0", "reference_videos": [str(tmp_path / name)]}
+            )
+        stats = await sandbox_stats(sandbox)
+    message = text_of(result)
+    assert result.is_error is True and "`reference_videos[0]`" in message, message
+    assert all(word in message for word in words) and "Nothing was sent" in message, message
+    assert stats["create_attempts"] == 0
+    assert not [seen for seen in s3.front.seen if seen[0] in ("PUT", "HEAD") and name.split(".")[0] in seen[1]]
+    assert [seen for seen in s3.front.seen if seen[0] == "PUT"] == [("PUT", f"/{BUCKET}", "ok")]  # the bucket only
+
+
+async def test_a_local_audio_and_a_large_image_go_through_the_upload_when_one_is_configured(
+    tmp_path: Path, s3: CheckedS3
+) -> None:
+    """With a bucket, a reference audio is checked (WAV, ≥ 1.8 s) and uploaded rather than inlined; an image over
+    the inline limit is uploaded too, a small one stays a data: URL."""
+    from tests.test_regions_assets_references import wav
+
+    (tmp_path / "voice.wav").write_bytes(wav(2.0))
+    (tmp_path / "short.wav").write_bytes(wav(1.0))
+    (tmp_path / "face.png").write_bytes(png_bytes(400, 400))
+    padding = b"\x00" * (11 * 1024 * 1024)  # a private ancillary chunk takes the PNG past 10 MB
+    chunk = struct.pack(">I", len(padding)) + b"pdDn" + padding + struct.pack(">I", zlib.crc32(b"pdDn" + padding))
+    small = png_bytes(600, 600)
+    big = small[:-12] + chunk + small[-12:]
+    (tmp_path / "big.png").write_bytes(big)
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url)
+        async with Client(create_app(settings)) as client:
+            made = await client.call_tool(
+                "generate_video",
+                {
+                    "prompt": "x",
+                    "model": "2.0",
+                    "dry_run": True,
+                    "reference_images": [str(tmp_path / "face.png"), str(tmp_path / "big.png")],
+                    "reference_audios": [str(tmp_path / "voice.wav")],
+                },
+            )
+            short = await client.call_tool(
+                "generate_video",
+                {
+                    "prompt": "x",
+                    "model": "2.0",
+                    "reference_images": [str(tmp_path / "face.png")],
+                    "reference_audios": [str(tmp_path / "short.wav")],
+                },
+            )
+    assert made.is_error is False, text_of(made)
+    urls = [
+        item[item["type"]]["url"] for item in (made.structured_content or {})["dry_run_request"]["body"]["content"][1:]
+    ]
+    assert urls[0].startswith("data:image/png;base64,"), urls[0][:40]
+    assert re.fullmatch(r"<uploaded [0-9a-f]{64}\.png, link expires>", urls[1]), urls[1]
+    assert re.fullmatch(r"<uploaded [0-9a-f]{64}\.wav, link expires>", urls[2]), urls[2]
+    message = text_of(short)
+    assert short.is_error is True and "`reference_audios[0]`" in message and "plays for 1.00 s" in message, message
+
+
+async def test_without_an_upload_a_local_video_is_refused_saying_how_to_configure_one(
+    tmp_path: Path, clip: bytes
+) -> None:
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY)
+        async with Client(create_app(settings)) as client:
+            result = await client.call_tool(
+                "generate_video", {"prompt": "x", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]}
+            )
+        stats = await sandbox_stats(sandbox)
+    message = text_of(result)
+    assert result.is_error is True and "`reference_videos[0]`" in message, message
+    assert "SEEDANCE_UPLOAD_URL=s3://" in message and "SEEDANCE_PUBLIC_URL" in message, message
+    assert stats["create_attempts"] == 0
+
+
+def test_upload_settings_come_from_the_environment_with_the_usual_aws_variables() -> None:
+    settings = load_settings(
+        {
+            "SEEDANCE_UPLOAD_URL": "s3://bucket/some/prefix/",
+            "SEEDANCE_UPLOAD_ENDPOINT": "https://tos-s3-cn-beijing.volces.com",
+            "AWS_ACCESS_KEY_ID": "AKIAENV",
+            "AWS_SECRET_ACCESS_KEY": "env-secret-value",
+            "AWS_DEFAULT_REGION": "cn-beijing",
+            "SEEDANCE_UPLOAD_LINK_HOURS": "2",
+        }
+    )
+    assert settings.upload_region == "cn-beijing" and settings.upload_link_hours == 2
+    assert settings.upload_secret_access_key is not None
+    assert "env-secret-value" in settings.secrets() and "env-secret-value" not in repr(settings)
+    plain = load_settings({"AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert plain.upload_url is None and plain.upload_access_key_id is None  # read only when uploads are configured
+    with pytest.raises(ValueError, match=r"s3://bucket"):
+        load_settings({"SEEDANCE_UPLOAD_URL": "https://bucket.example.com/prefix"})
