@@ -10,22 +10,29 @@ import io
 import logging
 import re
 import struct
+import time
+import wave
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from seedance_mcp.app import create_app
 from seedance_mcp.config import load_settings
+from seedance_mcp.media.uploads import link_keys, link_signature
 from seedance_mcp.sandbox import SandboxState, running_sandbox
 from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_requests, sandbox_stats, text_of
 from tests.s3_server import CheckedS3
+from tests.test_http_transport import free_port, http_server
 
 pytestmark = pytest.mark.anyio
 
@@ -50,6 +57,16 @@ def mp4(seconds: float, width: int = 640, height: int = 640, fps: int = 24) -> b
             blank.pts, blank.time_base = index, Fraction(1, fps)
             container.mux(stream.encode(blank))
         container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def wav(seconds: float, rate: int = 8000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(b"\x00\x01" * int(seconds * rate))
     return buffer.getvalue()
 
 
@@ -246,8 +263,6 @@ async def test_a_local_audio_and_a_large_image_go_through_the_upload_when_one_is
 ) -> None:
     """With a bucket, a reference audio is checked (WAV, ≥ 1.8 s) and uploaded rather than inlined; an image over
     the inline limit is uploaded too, a small one stays a data: URL."""
-    from tests.test_regions_assets_references import wav
-
     (tmp_path / "voice.wav").write_bytes(wav(2.0))
     (tmp_path / "short.wav").write_bytes(wav(1.0))
     (tmp_path / "face.png").write_bytes(png_bytes(400, 400))
@@ -324,3 +339,83 @@ def test_upload_settings_come_from_the_environment_with_the_usual_aws_variables(
     assert plain.upload_url is None and plain.upload_access_key_id is None  # read only when uploads are configured
     with pytest.raises(ValueError, match=r"s3://bucket"):
         load_settings({"SEEDANCE_UPLOAD_URL": "https://bucket.example.com/prefix"})
+
+
+TOKEN = "hosted-uploads-token-0123456789"
+
+
+@asynccontextmanager
+async def mcp_over_http(url: str) -> AsyncGenerator[Client]:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
+
+
+@pytest.mark.subprocess
+async def test_hosted_mode_serves_the_upload_through_a_signed_expiring_link_of_serve_http(
+    tmp_path: Path, clip: bytes
+) -> None:
+    """`serve --http` with SEEDANCE_PUBLIC_URL and no bucket: the provider receives a link to the server's own
+    `/media/…`, which serves the file without a bearer token (HEAD and Range too). A link with its expiry altered,
+    signed with another key, correctly signed but expired, or naming a file not stored gets a refusal without detail;
+    the access log masks the signature."""
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox, http_server(
+        tmp_path,
+        "--port",
+        str(port),
+        SEEDANCE_HTTP_TOKEN=TOKEN,
+        SEEDANCE_PUBLIC_URL=public,
+        SEEDANCE_PROVIDER="ark",
+        SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
+        SEEDANCE_API_KEY=SECRET_KEY,
+        SEEDANCE_ALLOWED_DIRS=str(tmp_path),
+        SEEDANCE_UPLOAD_LINK_HOURS="2",
+    ) as server:
+        async with mcp_over_http(f"{server.url}/mcp") as client:
+            result = await client.call_tool(
+                "generate_video",
+                {"prompt": "the walk, hosted", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]},
+            )
+        links = sent_media(await sandbox_requests(sandbox), "video_url")
+        assert result.is_error is False, text_of(result)
+        assert len(links) == 1 and links[0].startswith(f"{public}/media/"), links
+        link = links[0]
+        name = link.split("/media/", 1)[1].split("?", 1)[0]
+        query = dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
+        expires = int(query["exp"])
+        assert 2 * 3600 - 60 <= expires - time.time() <= 2 * 3600 + 5, query
+        key_id, key = next(iter(link_keys([(tmp_path / "state" / "approval.key").read_bytes()]).items()))
+        assert query["kid"] == key_id and query["sig"] == link_signature(key, name, expires)
+
+        def signed(file: str, until: int, with_key: bytes = key) -> str:
+            return f"{public}/media/{file}?exp={until}&kid={key_id}&sig={link_signature(with_key, file, until)}"
+
+        async with httpx.AsyncClient(timeout=10) as http:
+            fetched = await http.get(link)
+            head = await http.head(link)
+            ranged = await http.get(link, headers={"Range": "bytes=10-19"})
+            answers = {
+                "altered expiry": await http.get(link.replace(f"exp={expires}", f"exp={expires + 3600}")),
+                "another key": await http.get(signed(name, expires, b"k" * 32)),
+                "expired": await http.get(signed(name, int(time.time()) - 5)),
+                "no signature": await http.get(f"{public}/media/{name}"),
+                "unknown key id": await http.get(link.replace(f"kid={key_id}", "kid=00000000")),
+            }
+            missing = await http.get(signed("0" * 64 + ".mp4", int(time.time()) + 60))
+            fresh = await http.get(signed(name, int(time.time()) + 60))
+        log = server.err()
+    assert fetched.status_code == 200 and fetched.content == clip
+    assert fetched.headers["content-type"] == "video/mp4"
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(clip)
+    assert ranged.status_code == 206 and ranged.content == clip[10:20]
+    for why, answer in answers.items():
+        assert answer.status_code == 403, why
+        assert answer.text == "This link is not valid or has expired.\n", why  # one answer: no oracle
+    assert missing.status_code == 404 and fresh.status_code == 200  # the test's own signing is the server's
+    assert (tmp_path / "state" / "uploads" / name).read_bytes() == clip
+    assert query["sig"] not in log and "sig=***" in log
