@@ -197,6 +197,35 @@ async def test_identical_calls_with_a_local_video_share_one_job_although_each_li
     assert stats["create_attempts"] == 1
 
 
+async def test_an_approval_id_for_a_call_with_a_local_video_approves_it_when_the_link_is_signed_anew(
+    tmp_path: Path, s3: CheckedS3, clip: bytes
+) -> None:
+    """Above SEEDANCE_CONFIRM_ABOVE a client that cannot ask gets an approval id for exactly this video; the call
+    that comes back with it re-uploads nothing and signs a new link, and is still that video: it is made, once.
+    Another file with the same id is refused."""
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    (tmp_path / "other.mp4").write_bytes(mp4(2.5))
+    call = {"prompt": "walk", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]}
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url, confirm_above=0.01)
+        async with Client(create_app(settings)) as client:
+            refused = await client.call_tool("generate_video", call)
+            found = re.search(r'approval_id="(apv-[0-9]+-[0-9a-f]+)"', text_of(refused))
+            assert refused.is_error is True and found, text_of(refused)
+            await anyio.sleep(1.1)  # a new second: the link is signed with a new X-Amz-Date
+            other = await client.call_tool(
+                "generate_video",
+                {**call, "reference_videos": [str(tmp_path / "other.mp4")], "approval_id": found[1]},
+            )
+            approved = await client.call_tool("generate_video", {**call, "approval_id": found[1]})
+        stats = await sandbox_stats(sandbox)
+    assert other.is_error is True and "approves another request" in text_of(other), text_of(other)
+    assert approved.is_error is False and (approved.structured_content or {}).get("status") == "succeeded", text_of(
+        approved
+    )
+    assert stats["create_attempts"] == 1
+
+
 async def test_a_wrong_key_or_a_missing_bucket_is_refused_and_nothing_reaches_the_provider(
     tmp_path: Path, s3: CheckedS3, clip: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -364,18 +393,21 @@ async def test_hosted_mode_serves_the_upload_through_a_signed_expiring_link_of_s
     (tmp_path / "walk.mp4").write_bytes(clip)
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox, http_server(
-        tmp_path,
-        "--port",
-        str(port),
-        SEEDANCE_HTTP_TOKEN=TOKEN,
-        SEEDANCE_PUBLIC_URL=public,
-        SEEDANCE_PROVIDER="ark",
-        SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
-        SEEDANCE_API_KEY=SECRET_KEY,
-        SEEDANCE_ALLOWED_DIRS=str(tmp_path),
-        SEEDANCE_UPLOAD_LINK_HOURS="2",
-    ) as server:
+    async with (
+        running_sandbox(SandboxState(render_seconds=0.2)) as sandbox,
+        http_server(
+            tmp_path,
+            "--port",
+            str(port),
+            SEEDANCE_HTTP_TOKEN=TOKEN,
+            SEEDANCE_PUBLIC_URL=public,
+            SEEDANCE_PROVIDER="ark",
+            SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
+            SEEDANCE_API_KEY=SECRET_KEY,
+            SEEDANCE_ALLOWED_DIRS=str(tmp_path),
+            SEEDANCE_UPLOAD_LINK_HOURS="2",
+        ) as server,
+    ):
         async with mcp_over_http(f"{server.url}/mcp") as client:
             result = await client.call_tool(
                 "generate_video",
