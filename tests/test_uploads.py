@@ -287,6 +287,24 @@ async def test_a_local_video_outside_the_limits_is_refused_before_any_upload(
     assert [seen for seen in s3.front.seen if seen[0] == "PUT"] == [("PUT", f"/{BUCKET}", "ok")]  # the bucket only
 
 
+async def test_local_videos_over_the_models_total_length_are_refused_before_any_is_paid_for(
+    tmp_path: Path, s3: CheckedS3
+) -> None:
+    """2.0 takes 15 s of reference video in all: two local 8 s videos are refused together, naming the limit."""
+    (tmp_path / "eight.mp4").write_bytes(mp4(8.0))
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url)
+        async with Client(create_app(settings)) as client:
+            result = await client.call_tool(
+                "generate_video",
+                {"prompt": "x", "model": "2.0", "reference_videos": [str(tmp_path / "eight.mp4")] * 2},
+            )
+        stats = await sandbox_stats(sandbox)
+    message = text_of(result)
+    assert result.is_error is True and "`reference_videos`" in message and "16.00 s together" in message, message
+    assert "at most 15 s" in message and stats["create_attempts"] == 0
+
+
 async def test_a_local_audio_and_a_large_image_go_through_the_upload_when_one_is_configured(
     tmp_path: Path, s3: CheckedS3
 ) -> None:

@@ -306,11 +306,13 @@ def resolve_media(
     min_seconds: float | None = None,
     max_seconds: float | None = None,
     uploads: Uploads | None = None,
+    lengths: list[float] | None = None,
 ) -> str:
     """The URL to send for an image/video/audio argument: URLs and `asset://` ids pass untouched, local files are
     read, checked and inlined, or (a video; an audio or a large image when `uploads` is given) uploaded and sent as
     a link that expires. A reference shorter than `min_seconds` (the provider's minimum, 1.8 s) or, uploaded, longer
-    than `max_seconds` is refused here, before anything is paid for. Blocking: call from a thread."""
+    than `max_seconds` is refused here, before anything is paid for; its length is added to `lengths`. Blocking:
+    call from a thread."""
     text = value.strip()
     if not text:
         raise InvalidArgument(argument, "it is empty", allowed="an https URL, a data: URL or a local file path")
@@ -330,8 +332,13 @@ def resolve_media(
     if kind in ("video", "audio") and uploads is not None:
         limit = MAX_VIDEO_BYTES if kind == "video" else MAX_AUDIO_BYTES
         data = read_allowed_file(text, argument, allowed_dirs, limit, what=kind)
-        ext = check_reference(argument, data, kind, Path(text).name, min_seconds=min_seconds, max_seconds=max_seconds)
-        return uploads.share(argument, data, ext)
+        ext, seconds = check_reference(
+            argument, data, kind, Path(text).name, min_seconds=min_seconds, max_seconds=max_seconds
+        )
+        url = uploads.share(argument, data, ext)
+        if lengths is not None:
+            lengths.append(seconds)
+        return url
     if kind == "video":
         raise InvalidArgument(
             argument,
@@ -569,9 +576,9 @@ def check_reference(
     *,
     min_seconds: float | None = None,
     max_seconds: float | None = None,
-) -> str:
-    """The file's extension (mp4, mov, wav, mp3) after Seedance's input checks (protocol.md §3.4, §12.2), or an
-    InvalidArgument naming the argument, what is wrong and the limit."""
+) -> tuple[str, float]:
+    """The file's extension (mp4, mov, wav, mp3) and length after Seedance's input checks (protocol.md §3.4,
+    §12.2), or an InvalidArgument naming the argument, what is wrong and the limit."""
     try:
         info = probe(data)
     except ValueError:
@@ -594,7 +601,7 @@ def check_reference(
             allowed=allowed,
             hint=f"Trim or extend the {kind} first.",
         )
-    return ext
+    return ext, seconds
 
 
 def _check_video(argument: str, name: str, info: MediaInfo) -> str:

@@ -298,6 +298,7 @@ def _resolve_media(
         update["last_frame"] = resolve_media(request.last_frame, "last_frame", "image", dirs, uploads=uploads)
     for name, kind in (("reference_images", "image"), ("reference_videos", "video"), ("reference_audios", "audio")):
         values: tuple[str, ...] = getattr(request, name)
+        lengths: list[float] = []
         if values:
             update[name] = tuple(
                 resolve_media(
@@ -308,8 +309,16 @@ def _resolve_media(
                     min_seconds=min_seconds,
                     max_seconds=max_seconds,
                     uploads=uploads,
+                    lengths=lengths,
                 )
                 for i, value in enumerate(values)
+            )
+        if max_seconds is not None and sum(lengths) > max_seconds + 0.05:  # the cap is on all of them together
+            raise InvalidArgument(
+                name,
+                f"the local {kind}s play for {sum(lengths):.2f} s together",
+                allowed=f"at most {max_seconds:g} s of reference {kind}s in all",
+                hint=f"Trim them or pass fewer {kind}s.",
             )
     if not update:
         return request
