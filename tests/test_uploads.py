@@ -6,8 +6,10 @@ received is read back from its request log, and the link in it is fetched as the
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
 import re
 import struct
 import time
@@ -28,7 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from seedance_mcp.app import create_app
 from seedance_mcp.config import load_settings
-from seedance_mcp.media.uploads import link_keys, link_signature
+from seedance_mcp.media.uploads import HostedUploads, link_keys, link_signature
 from seedance_mcp.sandbox import SandboxState, running_sandbox
 from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_requests, sandbox_stats, text_of
 from tests.s3_server import CheckedS3
@@ -469,3 +471,28 @@ async def test_hosted_mode_serves_the_upload_through_a_signed_expiring_link_of_s
     assert missing.status_code == 404 and fresh.status_code == 200  # the test's own signing is the server's
     assert (tmp_path / "state" / "uploads" / name).read_bytes() == clip
     assert query["sig"] not in log and "sig=***" in log
+
+
+def test_hosted_files_are_kept_while_a_link_may_fetch_them_and_deleted_after(tmp_path: Path) -> None:
+    """Each share moves the file's expiry (its modification time) to its newest link's; the sweep (at most hourly)
+    deletes only files every link of which has expired, and abandoned partial writes."""
+    now = [1_000_000.0]
+    hosted = HostedUploads(tmp_path / "uploads", "https://video.example.com", lambda: [b"s" * 32], 1.0, lambda: now[0])
+    first = hosted.share("reference_videos[0]", b"first file", "mp4")
+    stored = tmp_path / "uploads" / f"{hashlib.sha256(b'first file').hexdigest()}.mp4"
+    assert stored.read_bytes() == b"first file" and stored.stat().st_mtime == 1_000_000 + 3600
+    assert f"exp={1_000_000 + 3600}&" in first
+    (tmp_path / "uploads" / ".abandoned.part").write_bytes(b"x")
+    os.utime(tmp_path / "uploads" / ".abandoned.part", (now[0] - 7200, now[0] - 7200))
+    now[0] += 1800  # half an hour later the same file is shared again: its link now lasts until +1.5 h
+    hosted.share("reference_videos[0]", b"first file", "mp4")
+    assert stored.stat().st_mtime == 1_000_000 + 5400
+    now[0] += 3600 + 1  # the first link has expired, the second has not; an hour since the last sweep
+    hosted.share("reference_audios[0]", b"second file", "wav")
+    assert stored.is_file() and not (tmp_path / "uploads" / ".abandoned.part").exists()
+    now[0] += 3600  # every link to the first file has expired
+    hosted.share("reference_audios[0]", b"second file", "wav")
+    assert not stored.exists()
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == [
+        f"{hashlib.sha256(b'second file').hexdigest()}.wav"
+    ]

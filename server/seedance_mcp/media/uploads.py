@@ -197,7 +197,13 @@ def _refusal(code: str) -> str:
 
 
 class HostedUploads:
-    """`serve --http` with a public URL: files kept in one directory, served by the server itself."""
+    """`serve --http` with a public URL: files kept in one directory, served by the server itself.
+
+    A stored file's modification time is the expiry of the latest link to it; a file whose links have all expired
+    is deleted by the next share at most once an hour (`sweep`), so the directory holds only what a link may still
+    fetch."""
+
+    SWEEP_EVERY = 3600.0
 
     def __init__(
         self,
@@ -213,20 +219,48 @@ class HostedUploads:
         self._keys: dict[str, bytes] | None = None
         self._seconds = max(1, round(hours * 3600))
         self._clock = clock
+        self._swept_at: float | None = None
+        self._lock = threading.Lock()
 
     def share(self, argument: str, data: bytes, ext: str) -> str:
         name = content_name(data, ext)
         path = self._directory / name
-        if not path.is_file():
-            self._directory.mkdir(parents=True, exist_ok=True)
-            spare = path.with_name(f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part")
-            spare.write_bytes(data)
-            os.replace(spare, path)
-        if self._keys is None:
-            self._keys = link_keys(self._secrets())  # the state directory's key file, read on the first upload
+        now = self._clock()
+        expires = int(now) + self._seconds
+        try:
+            if self._keys is None:
+                self._keys = link_keys(self._secrets())  # the state directory's key file, read on the first upload
+            fresh = not path.is_file()
+            if fresh:
+                self._directory.mkdir(parents=True, exist_ok=True)
+                spare = path.with_name(f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+                spare.write_bytes(data)
+                os.replace(spare, path)
+            if fresh or path.stat().st_mtime < expires:
+                os.utime(path, (expires, expires))
+            self._sweep(now)
+        except OSError as exc:
+            raise UploadFailed(
+                argument, f"the server could not store it ({exc.strerror or type(exc).__name__})"
+            ) from None
         kid, key = next(iter(self._keys.items()))
-        expires = int(self._clock()) + self._seconds
         return f"{self._public_url}/media/{name}?exp={expires}&kid={kid}&sig={link_signature(key, name, expires)}"
+
+    def _sweep(self, now: float) -> None:
+        """Delete the stored files every link of which has expired, and writes abandoned an hour ago."""
+        with self._lock:
+            if self._swept_at is not None and now - self._swept_at < self.SWEEP_EVERY:
+                return
+            self._swept_at = now
+        for entry in os.scandir(self._directory):
+            try:
+                stored = _STORED_NAME.match(entry.name) is not None
+                expired = entry.stat(follow_symlinks=False).st_mtime < now - 60
+                abandoned = entry.name.endswith(".part") and entry.stat(follow_symlinks=False).st_mtime < now - 3600
+                if (stored and expired) or abandoned:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # another server swept it first
 
 
 def link_keys(secrets: Sequence[bytes]) -> dict[str, bytes]:
