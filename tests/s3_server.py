@@ -136,6 +136,11 @@ class CheckedS3:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> CheckedS3:
+        from moto.moto_api._internal.models import (  # pyright: ignore[reportMissingTypeStubs]
+            moto_api_backend,  # pyright: ignore[reportUnknownVariableType]
+        )
+
+        moto_api_backend.reset()  # moto keeps its buckets in the process: each server starts empty
         self.thread.start()
         return self
 

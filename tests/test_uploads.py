@@ -12,6 +12,8 @@ import logging
 import os
 import re
 import struct
+import subprocess
+import sys
 import time
 import wave
 import zlib
@@ -126,8 +128,9 @@ def assert_no_secret(text: str) -> None:
         assert secret not in text, f"{secret!r} leaked: {text[:400]}"
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_a_local_reference_video_reaches_the_provider_as_a_presigned_link_that_works_and_expires(
-    tmp_path: Path, s3: CheckedS3, clip: bytes, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, s3: CheckedS3, clip: bytes, caplog: pytest.LogCaptureFixture, mode: str
 ) -> None:
     """The file is uploaded once (HEAD then PUT; the second call's HEAD finds it), the provider receives a presigned
     GET that serves exactly the file, and the link stops working once its hours are over. Neither the result nor a
@@ -136,7 +139,7 @@ async def test_a_local_reference_video_reaches_the_provider_as_a_presigned_link_
     (tmp_path / "walk.mp4").write_bytes(clip)
     async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
         settings = upload_settings(tmp_path, s3, sandbox.url, log_level="DEBUG")
-        async with Client(create_app(settings)) as client:
+        async with Client(create_app(settings), mode=mode) as client:
             first = await client.call_tool(
                 "generate_video",
                 {"prompt": "the same walk, at night", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]},
@@ -496,3 +499,18 @@ def test_hosted_files_are_kept_while_a_link_may_fetch_them_and_deleted_after(tmp
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == [
         f"{hashlib.sha256(b'second file').hexdigest()}.wav"
     ]
+
+
+@pytest.mark.subprocess
+def test_starting_a_server_with_an_upload_bucket_loads_neither_boto3_nor_pyav() -> None:
+    """boto3 (and PyAV, for the checks) load on the first upload, never at start-up: the stdio cold start stays
+    lean with SEEDANCE_UPLOAD_URL set."""
+    code = (
+        "import sys, pathlib, seedance_mcp.app as app, seedance_mcp.config as config; "
+        "app.create_app(config.Settings(provider='sandbox', state_dir=pathlib.Path('/nonexistent'), "
+        "upload_url='s3://bucket/prefix', upload_endpoint='http://127.0.0.1:9')); "
+        "sys.exit(1 if any(m.split('.')[0] in ('boto3', 'botocore', 'av') for m in sys.modules) else 0)"
+    )
+    server_root = Path(__file__).resolve().parents[1] / "server"
+    result = subprocess.run([sys.executable, "-c", code], cwd=server_root, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
