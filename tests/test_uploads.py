@@ -36,6 +36,7 @@ from seedance_mcp.media.uploads import HostedUploads, link_keys, link_signature
 from seedance_mcp.sandbox import SandboxState, running_sandbox
 from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_requests, sandbox_stats, text_of
 from tests.s3_server import CheckedS3
+from tests.stdio_helpers import server_env, stdio_transport
 from tests.test_http_transport import free_port, http_server
 
 pytestmark = pytest.mark.anyio
@@ -514,3 +515,42 @@ def test_starting_a_server_with_an_upload_bucket_loads_neither_boto3_nor_pyav() 
     server_root = Path(__file__).resolve().parents[1] / "server"
     result = subprocess.run([sys.executable, "-c", code], cwd=server_root, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.subprocess
+async def test_over_stdio_the_upload_works_and_stderr_names_no_bucket_key_or_secret(
+    tmp_path: Path, s3: CheckedS3, clip: bytes
+) -> None:
+    """The server as a host starts it, configured by the environment (the usual AWS variables), logging at DEBUG:
+    the provider gets a working presigned link; stdout carries only the protocol and stderr names neither the
+    bucket, the object key, the key id nor the secret."""
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        env = server_env(
+            tmp_path,
+            SEEDANCE_PROVIDER="ark",
+            SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
+            SEEDANCE_API_KEY=SECRET_KEY,
+            SEEDANCE_ALLOWED_DIRS=str(tmp_path),
+            SEEDANCE_UPLOAD_URL=f"s3://{BUCKET}/refs",
+            SEEDANCE_UPLOAD_ENDPOINT=s3.endpoint,
+            AWS_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID=KEY_ID,
+            AWS_SECRET_ACCESS_KEY=SECRET,
+        )
+        errlog_path = tmp_path / "stderr.log"
+        with errlog_path.open("w") as errlog, anyio.fail_after(60):
+            async with Client(stdio_transport(env, errlog)) as client:
+                made = await client.call_tool(
+                    "generate_video",
+                    {"prompt": "over stdio", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]},
+                )
+        links = sent_media(await sandbox_requests(sandbox), "video_url")
+    assert made.is_error is False and (made.structured_content or {}).get("status") == "succeeded", text_of(made)
+    log = errlog_path.read_text()
+    assert "generate_video" in log or "journal" in log, log[:400]  # the DEBUG log was written
+    assert_no_secret(log)
+    assert_no_secret(text_of(made) + str(made.structured_content))
+    async with httpx.AsyncClient() as http:
+        fetched = await http.get(links[0])
+    assert fetched.status_code == 200 and fetched.content == clip
