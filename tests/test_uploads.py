@@ -272,12 +272,18 @@ async def test_a_wrong_key_or_a_missing_bucket_is_refused_and_nothing_reaches_th
         ("small.mp4", lambda: mp4(2.0, 320, 240), ["320×240 px", "300-6000"]),
         ("text.mp4", lambda: b"not a video at all" * 100, ["cannot be read", "mp4 or mov"]),
         ("slow.mp4", lambda: mp4(2.0, 640, 640, 12), ["12.00 fps", "24-60 fps"]),
+        ("audio.mp4", lambda: wav(2.0), ["audio.mp4 is not an MP4 or MOV video", "mp4, mov"]),
+        ("huge.mp4", None, ["the video is 53.5 MB", "at most 50 MB"]),
     ],
 )
 async def test_a_local_video_outside_the_limits_is_refused_before_any_upload(
     tmp_path: Path, s3: CheckedS3, name: str, make: Any, words: list[str]
 ) -> None:
-    (tmp_path / name).write_bytes(make())
+    if make is None:
+        with (tmp_path / name).open("wb") as sparse:  # its size is refused before a byte is read
+            sparse.truncate(51 * 1024 * 1024)
+    else:
+        (tmp_path / name).write_bytes(make())
     async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
         settings = upload_settings(tmp_path, s3, sandbox.url)
         async with Client(create_app(settings)) as client:

@@ -1,4 +1,6 @@
-"""Image, video and audio arguments: URLs pass through, local files become checked `data:` URLs.
+"""Image, video and audio arguments: URLs pass through, local files become checked `data:` URLs, or, for the
+provider to fetch by URL (videos always; audios and images over 10 MB when one is configured), are checked with a
+PyAV probe and handed to an upload (`media/uploads.py`).
 
 Local files are only read from the directories the user allows. A file is opened once, without following a link
 in its last component and without blocking (a FIFO or a device is refused, never waited on); the opened
