@@ -96,6 +96,8 @@ class SignatureChecking:
         """Seconds added to the real clock (a test moves time forward to expire a link)."""
         self.seen: list[tuple[str, str, str]] = []
         """(method, path, outcome) of every request: `ok` or the S3 error code."""
+        self.plain_bodies_only = False
+        """Refuse what several S3-compatible stores do not implement: aws-chunked bodies and checksum trailers."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
@@ -108,6 +110,10 @@ class SignatureChecking:
         found = problem(
             method, raw_path, environ.get("QUERY_STRING", ""), headers, self.secrets, time.time() + self.offset
         )
+        extensions = ("x-amz-trailer", "x-amz-sdk-checksum-algorithm", "x-amz-decoded-content-length")
+        chunked = "aws-chunked" in headers.get("content-encoding", "") or any(h in headers for h in extensions)
+        if found is None and self.plain_bodies_only and chunked:
+            found = "NotImplemented: A header you provided implies functionality that is not implemented"
         if found is None:
             self.seen.append((method, raw_path, "ok"))
             return self.app(environ, start_response)
@@ -115,7 +121,8 @@ class SignatureChecking:
         self.seen.append((method, raw_path, code))
         body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
         start_response(
-            "403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body.encode())))]
+            "501 Not Implemented" if code == "NotImplemented" else "403 Forbidden",
+            [("Content-Type", "application/xml"), ("Content-Length", str(len(body.encode())))],
         )
         return [body.encode()] if method != "HEAD" else [b""]
 

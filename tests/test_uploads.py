@@ -184,6 +184,24 @@ async def test_a_local_reference_video_reaches_the_provider_as_a_presigned_link_
     assert_no_secret(server_logs)
 
 
+async def test_the_upload_sends_a_plain_body_that_stores_without_checksum_extensions_accept(
+    tmp_path: Path, s3: CheckedS3, clip: bytes
+) -> None:
+    """TOS, older MinIO and R2 refuse aws-chunked bodies with checksum trailers (what botocore ≥ 1.36 sends by
+    default): the server's PUT is a plain one, so it stores there too."""
+    s3.front.plain_bodies_only = True
+    (tmp_path / "walk.mp4").write_bytes(clip)
+    async with running_sandbox(SandboxState(render_seconds=0.2)) as sandbox:
+        settings = upload_settings(tmp_path, s3, sandbox.url)
+        async with Client(create_app(settings)) as client:
+            made = await client.call_tool(
+                "generate_video",
+                {"prompt": "x", "model": "2.0", "dry_run": True, "reference_videos": [str(tmp_path / "walk.mp4")]},
+            )
+    assert made.is_error is False, text_of(made)
+    assert [seen[2] for seen in s3.front.seen if seen[0] == "PUT" and seen[1].endswith(".mp4")] == ["ok"]
+
+
 async def test_identical_calls_with_a_local_video_share_one_job_although_each_link_is_signed_anew(
     tmp_path: Path, s3: CheckedS3, clip: bytes
 ) -> None:

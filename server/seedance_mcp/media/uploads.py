@@ -139,6 +139,10 @@ class S3Uploads:
                 retries={"max_attempts": 4, "mode": "standard"},
                 connect_timeout=10,
                 read_timeout=120,
+                # botocore ≥ 1.36 adds CRC checksums (aws-chunked bodies) to every PUT by default, which several
+                # S3-compatible stores (TOS, older MinIO and R2) refuse; the HEAD-then-PUT of a whole file needs none.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
             ),
         )
 
