@@ -1,10 +1,11 @@
-"""Local reference media that reach the provider by URL: checked, stored once per content hash, shared through a
-link that expires.
+"""Local reference media that reach the provider by URL (checked first by `media.inputs`): stored once per content
+hash, shared through a link that expires.
 
 Two places keep them. An S3-compatible bucket (SEEDANCE_UPLOAD_URL; boto3, imported on the first upload): HEAD
 before PUT, so a file is uploaded once, then a presigned GET that lasts SEEDANCE_UPLOAD_LINK_HOURS; the objects are
 never public. Or, for `serve --http` with SEEDANCE_PUBLIC_URL and no bucket, the server's own uploads directory,
-served at `<public url>/media/<sha256>.<ext>` through an HMAC-signed link with an expiry (`serve_hosted_media`).
+served at `<public url>/media/<sha256>.<ext>` through an HMAC-signed link with an expiry
+(`http_server.add_media_route`).
 
 Objects and files are named by content hash only: nothing the caller wrote reaches a key or a path. The bucket,
 the keys and the credentials never appear in a result or a log line: results show `shown_link`, errors name the
