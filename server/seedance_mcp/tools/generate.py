@@ -273,6 +273,8 @@ def _has_media(request: VideoRequest) -> bool:
 
 def media_uploads(settings: Settings) -> Uploads | None:
     """Where local references go for the provider to fetch (a bucket, or this hosted server), if anywhere."""
+    if not (settings.upload_url or settings.hosted_uploads):
+        return None
     from seedance_mcp.media.uploads import uploads_for
     from seedance_mcp.tools.approval import state_dir_key
 
