@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ from tests.conftest import SECRET_KEY, make_settings, png_bytes, sandbox_request
 from tests.s3_server import CheckedS3
 from tests.stdio_helpers import server_env, stdio_transport
 from tests.test_http_transport import free_port, http_server
+from tests.tiny_http import Seen, answer, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -248,6 +250,34 @@ async def test_an_approval_id_for_a_call_with_a_local_video_approves_it_when_the
         approved
     )
     assert stats["create_attempts"] == 1
+
+
+async def test_a_provider_error_that_quotes_the_presigned_link_shows_neither_bucket_nor_key(
+    tmp_path: Path, s3: CheckedS3, clip: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider that refuses the reference and quotes its URL back (as gateways do): the tool error keeps the
+    provider's code and words but shows the link as the uploaded file, not the bucket, key or key id."""
+    caplog.set_level(logging.DEBUG)
+    (tmp_path / "walk.mp4").write_bytes(clip)
+
+    def refuse(seen: Seen) -> bytes:
+        body = json.loads(seen.body or b"{}")
+        url = next((i["video_url"]["url"] for i in body.get("content", []) if i.get("type") == "video_url"), "")
+        message = f"The parameter video_url {url} cannot be downloaded: 403 Forbidden"
+        error = {"code": "InvalidParameter.VideoDownload", "message": message, "param": "content", "type": "BadRequest"}
+        return answer(400, {"error": error}, headers={"X-Request-Id": "req-upload-quote-1"})
+
+    async with serving(refuse) as provider:
+        settings = upload_settings(tmp_path, s3, provider.url)
+        async with Client(create_app(settings)) as client:
+            refused = await client.call_tool(
+                "generate_video", {"prompt": "x", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]}
+            )
+    message = text_of(refused)
+    assert refused.is_error is True and "InvalidParameter.VideoDownload" in message, message
+    assert re.search(r"video_url <uploaded [0-9a-f]{64}\.mp4, link expires> cannot be downloaded", message), message
+    assert_no_secret(message)
+    assert_no_secret(our_logs(caplog))
 
 
 async def test_a_wrong_key_or_a_missing_bucket_is_refused_and_nothing_reaches_the_provider(
@@ -493,9 +523,9 @@ async def test_hosted_mode_serves_the_upload_through_a_signed_expiring_link_of_s
     assert fetched.headers["content-type"] == "video/mp4"
     assert head.status_code == 200 and int(head.headers["content-length"]) == len(clip)
     assert ranged.status_code == 206 and ranged.content == clip[10:20]
-    for why, answer in answers.items():
-        assert answer.status_code == 403, why
-        assert answer.text == "This link is not valid or has expired.\n", why  # one answer: no oracle
+    for why, refusal in answers.items():
+        assert refusal.status_code == 403, why
+        assert refusal.text == "This link is not valid or has expired.\n", why  # one answer: no oracle
     assert missing.status_code == 404 and fresh.status_code == 200  # the test's own signing is the server's
     assert (tmp_path / "state" / "uploads" / name).read_bytes() == clip
     assert query["sig"] not in log and "sig=***" in log

@@ -52,6 +52,20 @@ def _signed_link() -> re.Pattern[str]:
     return re.compile(r"^https?://[^?#]*/([0-9a-f]{64}\.[a-z0-9]+)\?(?:[^#]*&)?(?:X-Amz-Signature|sig)=")
 
 
+@functools.cache
+def _signed_link_in_text() -> re.Pattern[str]:
+    return re.compile(
+        r"https?://[^\s\"'<>?#]*/([0-9a-f]{64}\.[a-z0-9]+)\?[^\s\"'<>#]*(?:X-Amz-Signature|sig)=[^\s\"'<>#]*"
+    )
+
+
+def without_links(text: str) -> str:
+    """`text` (a provider's error message, say) with every link to an uploaded file shown as `shown_link` does."""
+    if "://" not in text:
+        return text
+    return _signed_link_in_text().sub(lambda match: f"<uploaded {match.group(1)}, link expires>", text)
+
+
 def shown_link(value: str) -> str | None:
     """How a result shows a link to an uploaded file (`<uploaded <sha256>.mp4, link expires>`), or None if `value`
     is not one: the link names the bucket, its key and the access key id, which results never show."""

@@ -162,8 +162,14 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
-            # A refusal of a catalog model (not found, not open): say what the catalog knows of it.
-            raise ToolError(str(exc) + model_refusal_note(exc, spec, preset)) from exc
+            # A refusal of a catalog model (not found, not open): say what the catalog knows of it. A provider that
+            # quotes an uploaded file's link back would show the bucket, the key and the key id: shown as the file.
+            text = str(exc)
+            if uploads is not None:
+                from seedance_mcp.media.uploads import without_links
+
+                text = without_links(text)
+            raise ToolError(text + model_refusal_note(exc, spec, preset)) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
