@@ -55,8 +55,8 @@ def next_step(job: Job) -> str:
             )
         case "failed":
             return (
-                f"The task failed ({job.error_code or 'no code'}): {job.error_message or 'no message'}. Moderation "
-                "failures are not billed: change the prompt or image and try again."
+                f"The task failed ({job.error_code or 'no code'}): {_shown(job.error_message) or 'no message'}. "
+                "Moderation failures are not billed: change the prompt or image and try again."
             )
         case "unknown":
             return (
@@ -113,13 +113,23 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
         currency=job.currency if job.cost_rate is not None else None,
         simulated=job.simulated,
         error_code=job.error_code,
-        error_message=job.error_message or job.download_error or job.last_poll_error,
+        error_message=_shown(job.error_message or job.download_error or job.last_poll_error),
         request_id=job.request_id,
         created_at=_iso(job.created_at),
         elapsed_seconds=round(end - (job.submitted_at or job.created_at), 1),
         reused_existing=reused,
         next_step=next_step(job),
     )
+
+
+def _shown(message: str | None) -> str | None:
+    """A provider's message for a result: a link to an uploaded file it quotes is shown as the file (the link names
+    the bucket, the object key and the access key id)."""
+    if message is None or "://" not in message:
+        return message
+    from seedance_mcp.media.uploads import without_links
+
+    return without_links(message)
 
 
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
