@@ -97,6 +97,24 @@ def s3() -> Iterator[CheckedS3]:
         yield server
 
 
+@pytest.fixture
+def signing_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Seconds botocore's signing clock runs ahead of the real one: a test moves it to sign a link anew at a later
+    moment, instead of sleeping."""
+    import datetime
+
+    import botocore.auth  # pyright: ignore[reportMissingTypeStubs]
+
+    ahead = [0.0]
+    real = botocore.auth.get_current_datetime
+
+    def shifted(remove_tzinfo: bool = True) -> datetime.datetime:
+        return real(remove_tzinfo) + datetime.timedelta(seconds=ahead[0])
+
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", shifted)
+    return ahead
+
+
 def upload_settings(tmp_path: Path, s3: CheckedS3, sandbox_url: str, **overrides: Any) -> Any:
     values: dict[str, Any] = {
         "provider": "ark",
@@ -205,7 +223,7 @@ async def test_the_upload_sends_a_plain_body_that_stores_without_checksum_extens
 
 
 async def test_identical_calls_with_a_local_video_share_one_job_although_each_link_is_signed_anew(
-    tmp_path: Path, s3: CheckedS3, clip: bytes
+    tmp_path: Path, s3: CheckedS3, clip: bytes, signing_clock: list[float]
 ) -> None:
     """The presigned link differs per call (its signing time), but the same file is the same request: the second
     identical call returns the first job instead of paying again."""
@@ -215,7 +233,7 @@ async def test_identical_calls_with_a_local_video_share_one_job_although_each_li
         settings = upload_settings(tmp_path, s3, sandbox.url)
         async with Client(create_app(settings)) as client:
             first = await client.call_tool("generate_video", arguments)
-            await anyio.sleep(1.1)  # a new second: a new X-Amz-Date, so a different link
+            signing_clock[0] = 90  # signed a minute and a half later: a new X-Amz-Date, so a different link
             second = await client.call_tool("generate_video", arguments)
         stats = await sandbox_stats(sandbox)
     one, two = first.structured_content or {}, second.structured_content or {}
@@ -224,7 +242,7 @@ async def test_identical_calls_with_a_local_video_share_one_job_although_each_li
 
 
 async def test_an_approval_id_for_a_call_with_a_local_video_approves_it_when_the_link_is_signed_anew(
-    tmp_path: Path, s3: CheckedS3, clip: bytes
+    tmp_path: Path, s3: CheckedS3, clip: bytes, signing_clock: list[float]
 ) -> None:
     """Above SEEDANCE_CONFIRM_ABOVE a client that cannot ask gets an approval id for exactly this video; the call
     that comes back with it re-uploads nothing and signs a new link, and is still that video: it is made, once.
@@ -238,7 +256,7 @@ async def test_an_approval_id_for_a_call_with_a_local_video_approves_it_when_the
             refused = await client.call_tool("generate_video", call)
             found = re.search(r'approval_id="(apv-[0-9]+-[0-9a-f]+)"', text_of(refused))
             assert refused.is_error is True and found, text_of(refused)
-            await anyio.sleep(1.1)  # a new second: the link is signed with a new X-Amz-Date
+            signing_clock[0] = 90  # signed a minute and a half later: a new X-Amz-Date, so a different link
             other = await client.call_tool(
                 "generate_video",
                 {**call, "reference_videos": [str(tmp_path / "other.mp4")], "approval_id": found[1]},
