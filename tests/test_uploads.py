@@ -592,7 +592,9 @@ def test_starting_a_server_with_an_upload_bucket_loads_neither_boto3_nor_pyav() 
         "upload_url='s3://bucket/prefix', upload_endpoint='http://127.0.0.1:9')); "
         "sys.exit(1 if any(m.split('.')[0] in ('boto3', 'botocore', 'av') for m in sys.modules) else 0)"
     )
-    server_root = Path(__file__).resolve().parents[1] / "server"
+    import seedance_mcp
+
+    server_root = Path(seedance_mcp.__file__).resolve().parents[1]  # wherever this test file lives
     result = subprocess.run([sys.executable, "-c", code], cwd=server_root, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
