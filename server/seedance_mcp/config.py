@@ -146,12 +146,42 @@ class Settings(BaseModel):
     environment itself)."""
     inputs_dir: Path = Field(default_factory=lambda data: _default_inputs_dir(data))
     """Where users put files for generate_video to read (default `<output_dir>/inputs`; created on first use)."""
+    upload_url: str | None = None
+    """`s3://bucket/prefix`: where local reference videos and audios (and large images) are uploaded, once per
+    content hash, for the provider to fetch through presigned GET links that expire (never public objects)."""
+    upload_endpoint: str | None = None
+    """The S3-compatible endpoint (`https://tos-s3-cn-beijing.volces.com`, R2, MinIO); default AWS S3's."""
+    upload_region: str | None = None
+    """The bucket's region (else AWS_REGION, AWS_DEFAULT_REGION or the profile's)."""
+    upload_addressing: Literal["auto", "path", "virtual"] = "auto"
+    """Bucket in the host name (`virtual`) or the path (`path`); `auto`: path for http:// or IP endpoints."""
+    upload_profile: str | None = None
+    """The AWS profile for the upload credentials (else AWS_PROFILE); explicit keys win over it."""
+    upload_access_key_id: SecretStr | None = None
+    """Else AWS_ACCESS_KEY_ID; without keys or a profile, boto3's own chain (files, SSO, roles) decides."""
+    upload_secret_access_key: SecretStr | None = None
+    upload_session_token: SecretStr | None = None
+    upload_ca_bundle: Path | None = None
+    """The CA bundle for the upload endpoint (else AWS_CA_BUNDLE, then SSL_CERT_FILE)."""
+    upload_link_hours: float = Field(default=3.0, gt=0, le=168)
+    """How long a link to an uploaded file works (a presigned GET, or the hosted server's own signed link)."""
+    hosted_uploads: bool = Field(default=False, exclude=True)
+    """Set by `serve --http` with SEEDANCE_PUBLIC_URL (never from the environment): without an upload bucket, the
+    server serves uploaded files itself, at its public URL, through signed links that expire."""
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod
     def _split_dirs(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part for part in value.split(os.pathsep) if part.strip())
+        return value
+
+    @field_validator("upload_url", mode="before")
+    @classmethod
+    def _check_upload_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            upload_target(value)  # raises ValueError saying what is expected
+            return value.strip()
         return value
 
     @field_validator("reconcile_delays", mode="before")
@@ -302,6 +332,11 @@ class Settings(BaseModel):
         found += [key.get_secret_value() for key in self.request_state_keys]
         if self.database_url is not None:
             found += database_url_secrets(self.database_url.get_secret_value())
+        found += [
+            secret.get_secret_value()
+            for secret in (self.upload_access_key_id, self.upload_secret_access_key, self.upload_session_token)
+            if secret is not None
+        ]
         return [secret for secret in found if secret]
 
     def readable_dirs(self) -> tuple[Path, ...]:
@@ -408,6 +443,17 @@ def _origin(raw: str, *, wildcard: bool = False) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
+def upload_target(url: str) -> tuple[str, str]:
+    """The bucket and the key prefix (no slashes around it) of an `s3://bucket/prefix` upload URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    prefix = parts.path.strip("/")
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment or "//" in prefix:
+        raise ValueError("SEEDANCE_UPLOAD_URL must look like s3://bucket or s3://bucket/prefix")
+    return parts.netloc, prefix
+
+
 def database_url_secrets(url: str) -> list[str]:
     """The password in a PostgreSQL URL (`postgresql://user:pass@host/db`, or `?password=` in its query) or libpq
     conninfo string (`host=… password=…`), as written and decoded: the only part of it that is secret. The user,
@@ -447,8 +493,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
-        if name == "catalog":
-            continue  # built from catalog_file and prices, never read as such
+        if name in ("catalog", "hosted_uploads"):
+            continue  # built from catalog_file and prices, or set by `serve --http`: never read as such
         raw = env.get(f"SEEDANCE_{name.upper()}", "").strip()
         if raw:
             values[name] = raw
@@ -456,5 +502,18 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         values["api_key"] = env["ARK_API_KEY"].strip()
     if "state_dir" not in values:
         values["state_dir"] = default_state_dir(env)
+    if "upload_url" in values:  # the usual AWS variables, read only when uploads are configured
+        fallbacks = {
+            "upload_access_key_id": ("AWS_ACCESS_KEY_ID",),
+            "upload_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+            "upload_session_token": ("AWS_SESSION_TOKEN",),
+            "upload_profile": ("AWS_PROFILE",),
+            "upload_region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+            "upload_ca_bundle": ("AWS_CA_BUNDLE", "SSL_CERT_FILE"),
+        }
+        for field, names in fallbacks.items():
+            found = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
+            if field not in values and found:
+                values[field] = found
     values.update(overrides)
     return Settings.model_validate(values)

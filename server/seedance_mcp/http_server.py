@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
+import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
@@ -213,9 +215,13 @@ def serve_http(
         except CannotListen:
             sock.close()
             raise
+    if settings.public_url and not settings.upload_url:
+        settings = settings.model_copy(update={"hosted_uploads": True})  # local references served from here
     runtimes: list[LazyRuntime] = []
     server = create_app(settings, token_verifier=plan.verifier, auth=plan.auth, runtimes=runtimes)
     add_operations_routes(server, settings, runtimes, plan.verifier)
+    if settings.hosted_uploads:
+        add_media_route(server, settings)
     app = server.streamable_http_app(
         transport_security=plan.security, host=host, stateless_http=settings.http_stateless
     )
@@ -434,6 +440,42 @@ def add_operations_routes(
     server.custom_route("/healthz", methods=["GET"])(healthz)
     server.custom_route("/readyz", methods=["GET"])(readyz)
     server.custom_route("/metrics", methods=["GET"])(scrape_with_token)
+
+
+def add_media_route(server: MCPServer[LazyRuntime], settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    """`/media/<sha256>.<ext>?exp=…&kid=…&sig=…`: an uploaded reference file, for the provider to fetch (hosted mode).
+
+    Outside the bearer check (the provider has no token); the signed link is the permission. A forged, altered or
+    expired link gets one 403 without detail; only files of the uploads directory, named by their hash, are served.
+    Starlette's FileResponse answers HEAD and Range requests itself."""
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, PlainTextResponse, Response
+
+    from seedance_mcp.media.uploads import hosted_file, link_keys, uploads_directory
+    from seedance_mcp.tools.approval import state_dir_key
+
+    directory = uploads_directory(settings)
+    keys: dict[str, bytes] = {}
+
+    async def media(request: Request) -> Response:
+        if not keys:
+            shared = [key.get_secret_value().encode() for key in settings.request_state_keys]
+            keys.update(link_keys(shared or [await anyio.to_thread.run_sync(state_dir_key, settings.state_dir)]))
+        found = hosted_file(keys, directory, request.path_params["name"], request.query_params, clock())
+        if found is None:
+            return PlainTextResponse(
+                "This link is not valid or has expired.\n", status_code=403, headers={"Cache-Control": "no-store"}
+            )
+        path, content_type = found
+        if not await anyio.to_thread.run_sync(path.is_file):
+            return PlainTextResponse("Not found.\n", status_code=404, headers={"Cache-Control": "no-store"})
+        return FileResponse(
+            path,
+            media_type=content_type,
+            headers={"Cache-Control": "private, max-age=0", "X-Content-Type-Options": "nosniff"},
+        )
+
+    server.custom_route("/media/{name}", methods=["GET", "HEAD"])(media)
 
 
 def _scrape_handler(runtimes: list[LazyRuntime]) -> Callable[[Any], Awaitable[Any]]:

@@ -55,8 +55,8 @@ def next_step(job: Job) -> str:
             )
         case "failed":
             return (
-                f"The task failed ({job.error_code or 'no code'}): {job.error_message or 'no message'}. Moderation "
-                "failures are not billed: change the prompt or image and try again."
+                f"The task failed ({job.error_code or 'no code'}): {_shown(job.error_message) or 'no message'}. "
+                "Moderation failures are not billed: change the prompt or image and try again."
             )
         case "unknown":
             return (
@@ -113,7 +113,7 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
         currency=job.currency if job.cost_rate is not None else None,
         simulated=job.simulated,
         error_code=job.error_code,
-        error_message=job.error_message or job.download_error or job.last_poll_error,
+        error_message=_shown(job.error_message or job.download_error or job.last_poll_error),
         request_id=job.request_id,
         created_at=_iso(job.created_at),
         elapsed_seconds=round(end - (job.submitted_at or job.created_at), 1),
@@ -122,17 +122,32 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
     )
 
 
+def _shown(message: str | None) -> str | None:
+    """A provider's message for a result: a link to an uploaded file it quotes is shown as the file (the link names
+    the bucket, the object key and the access key id)."""
+    if message is None or "://" not in message:
+        return message
+    from seedance_mcp.media.uploads import without_links
+
+    return without_links(message)
+
+
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)
 
 
 def _elide_data_urls(value: Any) -> Any:
-    """A request body for display: base64 payloads shortened to their size."""
+    """A request body for display: base64 payloads shortened to their size, links to uploaded files named by their
+    content only (a presigned link names the bucket, the object key and the access key id)."""
     if isinstance(value, dict):
         return {k: _elide_data_urls(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, list):
         return [_elide_data_urls(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, str) and (match := _DATA_URL.match(value)):
         return f"data:{match.group(1)};base64,<{len(match.group(2)) * 3 // 4} bytes>"
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        from seedance_mcp.media.uploads import shown_link
+
+        return shown_link(value) or value
     return value
 
 

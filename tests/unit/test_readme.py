@@ -25,7 +25,7 @@ async def test_every_tool_is_in_the_readme_tool_table(settings: Settings) -> Non
 
 def test_every_setting_is_in_the_readme_configuration_table() -> None:
     for name in Settings.model_fields:
-        if name in ("retry_scale", "sandbox_port", "startup_delay", "catalog"):  # not user settings
+        if name in ("retry_scale", "sandbox_port", "startup_delay", "catalog", "hosted_uploads"):  # not user settings
             continue
         assert f"SEEDANCE_{name.upper()}" in README, name
 

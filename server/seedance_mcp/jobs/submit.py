@@ -16,8 +16,8 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
@@ -61,14 +61,27 @@ def fingerprint_of(provider: str, request: HttpRequest, principal: str = "") -> 
     """Identical calls (same caller, same provider, same path, same request body) share a fingerprint.
 
     The host is left out: the embedded sandbox gets a new port on every start. The principal is in, so one
-    person's call never returns another's job.
+    person's call never returns another's job. A link to an uploaded file counts without its signature and expiry:
+    the same file signed again a minute later is the same request (for dedupe and for approval ids).
     """
+    from seedance_mcp.media.uploads import stable_link
+
     path = urlsplit(request.url).path
-    parts: list[object] = [provider, path, request.json_body]
+    parts: list[object] = [provider, path, _without_link_signatures(request.json_body, stable_link)]
     if principal:
         parts.append(principal)
     canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _without_link_signatures(value: Any, stable: Callable[[str], str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_link_signatures(v, stable) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, list):
+        return [_without_link_signatures(v, stable) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return stable(value)
+    return value
 
 
 async def submit_video(

@@ -1,4 +1,6 @@
-"""Image, video and audio arguments: URLs pass through, local files become checked `data:` URLs.
+"""Image, video and audio arguments: URLs pass through, local files become checked `data:` URLs, or, for the
+provider to fetch by URL (videos always; audios and images over 10 MB when one is configured), are checked with a
+PyAV probe and handed to an upload (`media/uploads.py`).
 
 Local files are only read from the directories the user allows. A file is opened once, without following a link
 in its last component and without blocking (a FIFO or a device is refused, never waited on); the opened
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import io
 import json
 import os
 import re
@@ -18,10 +21,14 @@ import stat
 import struct
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from seedance_mcp.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from seedance_mcp.media.uploads import Uploads
 
 IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "tiff", "gif")
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
@@ -29,12 +36,29 @@ MIN_SIDE, MAX_SIDE = 300, 6000
 MIN_ASPECT, MAX_ASPECT = 0.4, 2.5
 AUDIO_FORMATS = {"wav": "wav", "mp3": "mpeg"}
 MAX_AUDIO_BYTES = 15 * 1024 * 1024
+MAX_VIDEO_BYTES = 50 * 1024 * 1024
+MIN_VIDEO_PIXELS, MAX_VIDEO_PIXELS = 409_600, 2_086_876
+MIN_FPS, MAX_FPS = 24, 60
+MIN_REFERENCE_SECONDS = 1.8
+"""The provider's shortest reference video or audio (protocol.md §12.2), when the model does not say."""
+VIDEO_CODECS = {"h264": "H.264", "hevc": "H.265"}
+SOUND_IN_VIDEO = {"aac", "mp3", "mp3float"}
+INLINE_IMAGE_BYTES = 10 * 1024 * 1024
+"""A local image larger than this goes through the upload path when one is configured: some gateways refuse
+`data:` images over 10 MB, and a 30 MB image inlined is 40 MB of the 64 MB request body."""
+UPLOAD_HINT = (
+    "Configure an upload in the server's environment and restart it: SEEDANCE_UPLOAD_URL=s3://bucket/prefix (AWS S3, "
+    "Volcengine TOS, Cloudflare R2, MinIO; SEEDANCE_UPLOAD_ENDPOINT and SEEDANCE_UPLOAD_REGION for a bucket outside "
+    "AWS) with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE; or run `serve --http` with "
+    "SEEDANCE_PUBLIC_URL. Or pass an https URL of the file instead."
+)
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The provider refuses a create body over 64 MB (protocol.md §3.4), base64 media included."""
 _BODY_HEADROOM = 64 * 1024
 """Room for the provider body's own structure (model, content types, roles) around the values counted."""
 
 MediaKind = Literal["image", "video", "audio"]
+ReferenceKind = Literal["video", "audio"]
 
 SAFE_OPEN_FLAGS = (
     os.O_RDONLY
@@ -276,11 +300,21 @@ def check_image(argument: str, data: bytes, size: int | None = None) -> str:
 
 
 def resolve_media(
-    value: str, argument: str, kind: MediaKind, allowed_dirs: Sequence[Path], *, min_seconds: float | None = None
+    value: str,
+    argument: str,
+    kind: MediaKind,
+    allowed_dirs: Sequence[Path],
+    *,
+    min_seconds: float | None = None,
+    max_seconds: float | None = None,
+    uploads: Uploads | None = None,
+    lengths: list[float] | None = None,
 ) -> str:
     """The URL to send for an image/video/audio argument: URLs and `asset://` ids pass untouched, local files are
-    read, checked and inlined. A reference audio shorter than `min_seconds` (the provider's minimum, 1.8 s) is
-    refused here, before anything is paid for."""
+    read, checked and inlined, or (a video; an audio or a large image when `uploads` is given) uploaded and sent as
+    a link that expires. A reference shorter than `min_seconds` (the provider's minimum, 1.8 s) or, uploaded, longer
+    than `max_seconds` is refused here, before anything is paid for; its length is added to `lengths`. Blocking:
+    call from a thread."""
     text = value.strip()
     if not text:
         raise InvalidArgument(argument, "it is empty", allowed="an https URL, a data: URL or a local file path")
@@ -297,12 +331,23 @@ def resolve_media(
         return _check_data_url(text, argument, kind, min_seconds)
     if lowered.startswith("file://"):
         text = text[7:]
+    if kind in ("video", "audio") and uploads is not None:
+        limit = MAX_VIDEO_BYTES if kind == "video" else MAX_AUDIO_BYTES
+        data = read_allowed_file(text, argument, allowed_dirs, limit, what=kind)
+        ext, seconds = check_reference(
+            argument, data, kind, Path(text).name, min_seconds=min_seconds, max_seconds=max_seconds
+        )
+        url = uploads.share(argument, data, ext)
+        if lengths is not None:
+            lengths.append(seconds)
+        return url
     if kind == "video":
         raise InvalidArgument(
             argument,
-            "local video files cannot be sent (Seedance takes video references as URLs only)",
-            allowed="an https URL or an asset:// id",
-            hint="Upload the video somewhere public and pass its https URL.",
+            "a local video reaches the provider only through an upload (Seedance takes video references as URLs), "
+            "and this server has none configured",
+            allowed="an https URL, an asset:// id, or a local file once an upload is configured",
+            hint=UPLOAD_HINT,
         )
     if kind == "audio":
         suffix = Path(text).suffix.lower().lstrip(".")
@@ -313,6 +358,8 @@ def resolve_media(
         return f"data:audio/{AUDIO_FORMATS[suffix]};base64,{base64.b64encode(data).decode('ascii')}"
     data = read_allowed_file(text, argument, allowed_dirs, MAX_IMAGE_BYTES - 1, what="image")
     fmt = check_image(argument, data)
+    if uploads is not None and len(data) > INLINE_IMAGE_BYTES:
+        return uploads.share(argument, data, fmt)
     return f"data:image/{fmt};base64,{base64.b64encode(data).decode('ascii')}"
 
 
@@ -426,7 +473,7 @@ def _outside(text: str, argument: str, allowed_dirs: Sequence[Path]) -> InvalidA
 
 
 def _too_big(argument: str, what: str, size: int, limit: int, *, growing: bool = False) -> InvalidArgument:
-    allowed = "under 30 MB" if what == "image" else "at most 15 MB"
+    allowed = {"image": "under 30 MB", "video": "at most 50 MB"}.get(what, "at most 15 MB")
     problem = f"the {what} is {size / 1e6:.1f} MB"
     if growing:
         problem = f"the {what} is over {limit / 1e6:.1f} MB (it grew while it was read)"
@@ -473,6 +520,124 @@ def check_media_length(argument: str, data: bytes, what: str, min_seconds: float
             allowed=f"at least {min_seconds:g} s",
             hint=f"Use a longer {what} (or loop or pad this one).",
         )
+
+
+# -- checking a local reference video or audio ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What a container's header says, read without decoding a frame."""
+
+    container: str
+    brand: str | None
+    seconds: float | None
+    video_codec: str | None
+    width: int
+    height: int
+    fps: float | None
+    audio_codec: str | None
+
+
+def probe(data: bytes) -> MediaInfo:
+    """The container, streams and length of a video or audio file; ValueError if PyAV cannot open it."""
+    import av  # imported only when a local reference is checked
+    from av.error import FFmpegError
+    from av.stream import Disposition
+
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            videos = [s for s in container.streams.video if not (s.disposition & Disposition.attached_pic)]
+            video = videos[0] if videos else None
+            audio = container.streams.audio[0] if container.streams.audio else None
+            seconds: float | None = None
+            for stream in (video, audio):
+                if stream is not None and stream.duration and stream.time_base:
+                    seconds = max(seconds or 0.0, float(stream.duration * stream.time_base))
+            if seconds is None and container.duration:
+                seconds = container.duration / av.time_base
+            return MediaInfo(
+                container=container.format.name,
+                brand=container.metadata.get("major_brand"),
+                seconds=seconds,
+                video_codec=video.codec_context.name if video else None,
+                width=video.codec_context.width if video else 0,
+                height=video.codec_context.height if video else 0,
+                fps=float(video.average_rate) if video and video.average_rate else None,
+                audio_codec=audio.codec_context.name if audio else None,
+            )
+    except (FFmpegError, OSError, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def check_reference(
+    argument: str,
+    data: bytes,
+    kind: ReferenceKind,
+    name: str,
+    *,
+    min_seconds: float | None = None,
+    max_seconds: float | None = None,
+) -> tuple[str, float]:
+    """The file's extension (mp4, mov, wav, mp3) and length after Seedance's input checks (protocol.md §3.4,
+    §12.2), or an InvalidArgument naming the argument, what is wrong and the limit."""
+    try:
+        info = probe(data)
+    except ValueError:
+        raise InvalidArgument(
+            argument,
+            f"{name} cannot be read as a {kind} (not a playable file)",
+            allowed="mp4 or mov (H.264/H.265)" if kind == "video" else "wav or mp3",
+            hint="Export it again and pass the new file.",
+        ) from None
+    ext = _check_video(argument, name, info) if kind == "video" else _check_audio(argument, name, info)
+    low = MIN_REFERENCE_SECONDS if min_seconds is None else min_seconds
+    seconds = info.seconds
+    allowed = f"{low:g}-{max_seconds:g} s" if max_seconds is not None else f"at least {low:g} s"
+    if seconds is None:
+        raise InvalidArgument(argument, f"{name} does not say how long it plays", allowed=allowed)
+    if seconds < low or (max_seconds is not None and seconds > max_seconds):
+        raise InvalidArgument(
+            argument,
+            f"{name} plays for {seconds:.2f} s; the provider takes reference {kind}s of {allowed}",
+            allowed=allowed,
+            hint=f"Trim or extend the {kind} first.",
+        )
+    return ext, seconds
+
+
+def _check_video(argument: str, name: str, info: MediaInfo) -> str:
+    if not info.container.startswith("mov,mp4") or info.brand in ("M4A ", "M4B "):
+        raise InvalidArgument(argument, f"{name} is not an MP4 or MOV video", allowed="mp4, mov")
+    if info.video_codec not in VIDEO_CODECS:
+        raise InvalidArgument(
+            argument, f"{name}'s video is {info.video_codec or 'missing'}", allowed="H.264 or H.265 video"
+        )
+    if info.audio_codec is not None and info.audio_codec not in SOUND_IN_VIDEO:
+        raise InvalidArgument(argument, f"{name}'s sound is {info.audio_codec}", allowed="AAC or MP3 sound, or none")
+    width, height = info.width, info.height
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise InvalidArgument(argument, f"{name} is {width}×{height} px", allowed=f"each side {MIN_SIDE}-{MAX_SIDE} px")
+    if not MIN_VIDEO_PIXELS <= width * height <= MAX_VIDEO_PIXELS:
+        raise InvalidArgument(
+            argument,
+            f"{name} has {width * height:,} pixels a frame ({width}×{height})",
+            allowed=f"{MIN_VIDEO_PIXELS:,}-{MAX_VIDEO_PIXELS:,} pixels a frame (480p-1080p)",
+        )
+    if not MIN_ASPECT <= width / height <= MAX_ASPECT:
+        raise InvalidArgument(
+            argument, f"{name}'s width/height is {width / height:.2f}", allowed=f"{MIN_ASPECT}-{MAX_ASPECT}"
+        )
+    if info.fps is not None and not MIN_FPS - 0.5 <= info.fps <= MAX_FPS + 0.5:
+        raise InvalidArgument(argument, f"{name} runs at {info.fps:.2f} fps", allowed=f"{MIN_FPS}-{MAX_FPS} fps")
+    return "mov" if info.brand == "qt  " else "mp4"
+
+
+def _check_audio(argument: str, name: str, info: MediaInfo) -> str:
+    fmt = {"wav": "wav", "mp3": "mp3"}.get(info.container)
+    if fmt is None or info.video_codec is not None or info.audio_codec is None:
+        raise InvalidArgument(argument, f"{name} is not a WAV or MP3 audio file", allowed="wav, mp3")
+    return fmt
 
 
 def _check_data_url(text: str, argument: str, kind: MediaKind, min_seconds: float | None = None) -> str:

@@ -161,7 +161,7 @@ class Approvals:
 
     async def _loaded(self) -> list[bytes]:
         if self._keys is None:
-            secrets = self._shared or [await anyio.to_thread.run_sync(_state_dir_key, self._state_dir)]
+            secrets = self._shared or [await anyio.to_thread.run_sync(state_dir_key, self._state_dir)]
             self._keys = [hmac.new(secret, _KEY_LABEL, hashlib.sha256).digest() for secret in secrets]
         return self._keys
 
@@ -172,7 +172,7 @@ def _mac(key: bytes, quote: Quote, issued: int) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
-def _state_dir_key(state_dir: Path) -> bytes:
+def state_dir_key(state_dir: Path) -> bytes:
     """The state directory's approval key: read, or made (32 random bytes, mode 0600) by whichever server on the
     directory comes first; a link put in its place is not followed."""
     from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most

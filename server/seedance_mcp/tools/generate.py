@@ -13,6 +13,7 @@ from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
 if TYPE_CHECKING:
     from seedance_mcp.journal.job import Job
+    from seedance_mcp.media.uploads import Uploads
     from seedance_mcp.wire import VideoRequest
 
 from seedance_mcp.catalog import ModelSpec, Preset
@@ -69,6 +70,7 @@ OLD_APPROVAL = (
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset, default_spec_key: str) -> None:
     generate_description = description(settings, preset, default_spec_key)
     approvals = Approvals(settings)
+    uploads = media_uploads(settings)
 
     @server.tool(
         description=generate_description,
@@ -113,7 +115,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             request = await _videos_of_tasks(runtime, request, who.principal)
             request = await _draft_of_caller(runtime, request, who.principal)
             if _has_media(request):
-                request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
+                request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec, uploads)
             http_request = runtime.provider.create_request(request)
             from seedance_mcp.pricing import quote
 
@@ -164,8 +166,14 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
-            # A refusal of a catalog model (not found, not open): say what the catalog knows of it.
-            raise ToolError(str(exc) + model_refusal_note(exc, spec, preset)) from exc
+            # A refusal of a catalog model (not found, not open): say what the catalog knows of it. A provider that
+            # quotes an uploaded file's link back would show the bucket, the key and the key id: shown as the file.
+            text = str(exc)
+            if uploads is not None:
+                from seedance_mcp.media.uploads import without_links
+
+                text = without_links(text)
+            raise ToolError(text + model_refusal_note(exc, spec, preset)) from exc
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
@@ -273,21 +281,56 @@ def _has_media(request: VideoRequest) -> bool:
     )
 
 
-def _resolve_media(request: VideoRequest, settings: Settings, min_seconds: float | None = None) -> VideoRequest:
+def media_uploads(settings: Settings) -> Uploads | None:
+    """Where local references go for the provider to fetch (a bucket, or this hosted server), if anywhere."""
+    if not (settings.upload_url or settings.hosted_uploads):
+        return None
+    from seedance_mcp.media.uploads import uploads_for
+    from seedance_mcp.tools.approval import state_dir_key
+
+    def secrets() -> list[bytes]:  # the hosted links' keys: shared by replicas when set, else the state directory's
+        shared = [key.get_secret_value().encode() for key in settings.request_state_keys]
+        return shared or [state_dir_key(settings.state_dir)]
+
+    return uploads_for(settings, secrets)
+
+
+def _resolve_media(
+    request: VideoRequest, settings: Settings, spec: ModelSpec | None = None, uploads: Uploads | None = None
+) -> VideoRequest:
     from seedance_mcp.media.inputs import check_request_size, resolve_media
 
     dirs = settings.readable_dirs()
+    min_seconds = spec.min_reference_seconds if spec else None
+    max_seconds = spec.max_reference_video_seconds if spec else None
     update: dict[str, Any] = {}
     if request.first_frame is not None:
-        update["first_frame"] = resolve_media(request.first_frame, "first_frame", "image", dirs)
+        update["first_frame"] = resolve_media(request.first_frame, "first_frame", "image", dirs, uploads=uploads)
     if request.last_frame is not None:
-        update["last_frame"] = resolve_media(request.last_frame, "last_frame", "image", dirs)
+        update["last_frame"] = resolve_media(request.last_frame, "last_frame", "image", dirs, uploads=uploads)
     for name, kind in (("reference_images", "image"), ("reference_videos", "video"), ("reference_audios", "audio")):
         values: tuple[str, ...] = getattr(request, name)
+        lengths: list[float] = []
         if values:
             update[name] = tuple(
-                resolve_media(value, f"{name}[{i}]", kind, dirs, min_seconds=min_seconds)  # type: ignore[arg-type]
+                resolve_media(
+                    value,
+                    f"{name}[{i}]",
+                    kind,  # type: ignore[arg-type]
+                    dirs,
+                    min_seconds=min_seconds,
+                    max_seconds=max_seconds,
+                    uploads=uploads,
+                    lengths=lengths,
+                )
                 for i, value in enumerate(values)
+            )
+        if max_seconds is not None and sum(lengths) > max_seconds + 0.05:  # the cap is on all of them together
+            raise InvalidArgument(
+                name,
+                f"the local {kind}s play for {sum(lengths):.2f} s together",
+                allowed=f"at most {max_seconds:g} s of reference {kind}s in all",
+                hint=f"Trim them or pass fewer {kind}s.",
             )
     if not update:
         return request
