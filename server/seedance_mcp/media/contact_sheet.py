@@ -131,3 +131,25 @@ def video_frames(video: Path, count: int = 3) -> list[bytes]:
 def last_video_frame(video: Path) -> bytes:
     """The final frame of a saved video as PNG bytes (to start a new clip from it)."""
     return video_frames(video, 1)[0]
+
+
+def first_frame_png(data: bytes, min_side: int) -> bytes:
+    """A clip's last frame made fit to start the next clip: a PNG with each side at least `min_side` (the
+    provider's input minimum). A smaller frame is enlarged by a whole factor with nearest-neighbour sampling (the
+    same picture, each pixel repeated); one already large enough is returned as given."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    try:
+        with PILImage.open(io.BytesIO(data)) as opened:
+            picture = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ContactSheetError(f"the last frame cannot be read: {exc}") from exc
+    factor = math.ceil(min_side / max(1, min(picture.size)))
+    if factor <= 1:
+        return data
+    size = (picture.width * factor, picture.height * factor)
+    enlarged = picture.resize(size, PILImage.Resampling.NEAREST)  # pyright: ignore[reportUnknownMemberType]
+    buffer = io.BytesIO()
+    enlarged.save(buffer, "PNG")
+    return buffer.getvalue()
