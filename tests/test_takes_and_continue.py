@@ -24,6 +24,7 @@ from PIL import Image
 from seedance_mcp.app import create_app
 from seedance_mcp.media.contact_sheet import last_video_frame
 from seedance_mcp.sandbox import SandboxServer
+from seedance_mcp.sandbox.state import Fault
 from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, sandbox_stats, text_of
 
 pytestmark = pytest.mark.anyio
@@ -156,6 +157,27 @@ async def test_a_client_that_cannot_ask_approves_all_takes_with_one_id_once(
     assert (await sandbox_stats(sandbox))["creates"] == 2
 
 
+async def test_a_take_whose_create_answer_is_lost_is_never_sent_again_and_the_others_stand(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """The first create's answer is dropped after the task was made: that take is `unknown` (found later by its
+    own marker), the other take goes on, and repeating the call sends nothing more."""
+    sandbox.state.faults.append(Fault("create", "drop_after"))
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        first = await client.call_tool("generate_video", {**CALL, "takes": 2, "wait": False})
+        again = await client.call_tool("generate_video", {**CALL, "takes": 2})
+    assert first.is_error is False, text_of(first)
+    statuses = sorted(take["status"] for take in (first.structured_content or {})["takes"])
+    assert statuses[1] == "unknown" and statuses[0] in ("queued", "running"), statuses
+    assert again.is_error is False, text_of(again)
+    # The repeat found both takes: the lost one adopted by its marker (its task, never a second one), both saved.
+    takes = (again.structured_content or {})["takes"]
+    assert {take["task_id"] for take in takes} == set(sandbox.state.tasks)
+    assert all(take["status"] == "succeeded" and Path(take["video_path"]).is_file() for take in takes)
+    assert (again.structured_content or {})["reused_existing"] is True
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
 async def test_the_budget_is_checked_once_for_all_takes(tmp_path: Path, sandbox: SandboxServer) -> None:
     """A budget for two and a half takes: three takes are refused whole (none sent), two are made."""
     async with Client(create_app(ark(tmp_path, sandbox, daily_budget=COST * 2.5))) as client:
@@ -167,6 +189,30 @@ async def test_the_budget_is_checked_once_for_all_takes(tmp_path: Path, sandbox:
     assert two.is_error is False, text_of(two)
     assert (await sandbox_stats(sandbox))["creates"] == 2
     assert len(listed["tasks"]) == 2
+
+
+async def test_a_dry_run_of_takes_quotes_them_all_and_sends_nothing(tmp_path: Path, sandbox: SandboxServer) -> None:
+    async with Client(create_app(ark(tmp_path, sandbox, confirm_above=1.0))) as client:
+        result = await client.call_tool("generate_video", {**CALL, "takes": 3, "dry_run": True})
+    step = (result.structured_content or {})["next_step"]
+    assert result.is_error is False and f"3 takes, about {3 * COST:.2f} CNY in all" in step, step
+    assert 'approval_id="apv-' in step
+    assert (await sandbox_stats(sandbox))["creates"] == 0
+
+
+async def test_the_chosen_draft_take_is_rendered_for_real(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """The README's example: three 2.5 draft takes, then the second one finalised by its task id."""
+    boat = {"prompt": "a paper boat on a rainy street", "model": "2.5"}
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        drafts = await client.call_tool("generate_video", {**boat, "draft": True, "takes": 3})
+        data = drafts.structured_content or {}
+        assert drafts.is_error is False and "draft_task_id" in data["next_step"], text_of(drafts)
+        chosen = data["takes"][1]["task_id"]
+        final = await client.call_tool("generate_video", {**boat, "draft_task_id": chosen})
+    assert final.is_error is False and (final.structured_content or {})["status"] == "succeeded", text_of(final)
+    body = (await sandbox_requests(sandbox))[-1]["body"]
+    assert body["content"] == [{"type": "draft_task", "draft_task": {"id": chosen}}]
+    assert (await sandbox_stats(sandbox))["creates"] == 4
 
 
 @pytest.mark.parametrize(

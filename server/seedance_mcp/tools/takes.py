@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 from mcp.types import CallToolResult, ImageContent
 
-from seedance_mcp.errors import InvalidArgument, TaskNotFound
+from seedance_mcp.errors import InvalidArgument, PollFailed, TaskNotFound
 from seedance_mcp.models import Take
 from seedance_mcp.results import job_result, money
 from seedance_mcp.tools.resources import task_result
@@ -124,7 +124,11 @@ async def wait_for_takes(
     waited = list(jobs)
 
     async def wait(i: int) -> None:
-        waited[i] = await runtime.jobs.wait(jobs[i].job_id, seconds, report if i == 0 else None, principal)
+        try:
+            waited[i] = await runtime.jobs.wait(jobs[i].job_id, seconds, report if i == 0 else None, principal)
+        except PollFailed as exc:  # this take's state is shown as the journal has it; the others go on
+            logger.warning("waiting for take %d (%s): %s", i + 1, jobs[i].handle, exc)
+            waited[i] = await runtime.jobs.find(jobs[i].job_id, principal)
 
     async with anyio.create_task_group() as group:
         for i, job in enumerate(jobs):
