@@ -327,3 +327,18 @@ async def test_continuing_an_unfinished_clip_is_refused_with_how_to_wait(
         )
     assert result.is_error is True and "continue_from" in text_of(result) and "get_task_status" in text_of(result)
     assert (await sandbox_stats(sandbox))["creates"] == 1
+
+
+@pytest.mark.parametrize(("provider", "model", "needs"), [("new-api", "2.5", "omni_reference_task_type")])
+def test_continue_from_on_a_gateway_that_cannot_carry_it_is_refused_naming_it(
+    provider: str, model: str, needs: str
+) -> None:
+    from seedance_mcp.catalog import PRESETS
+    from seedance_mcp.errors import InvalidArgument
+    from seedance_mcp.requests import VideoArguments
+    from seedance_mcp.validation import validate_request
+
+    args = VideoArguments(prompt="the kite flies on", model=model, continue_from="cgt-20260101000000-abcde")
+    with pytest.raises(InvalidArgument) as refused:
+        validate_request(args, PRESETS[provider], "2.0")
+    assert refused.value.argument == "continue_from" and needs in str(refused.value)

@@ -499,6 +499,14 @@ def continued(args: VideoArguments, spec: ModelSpec, model_id: str, preset: Pres
             hint="Finalise the draft first, then continue the clip it makes.",
         )
     extends = "extend" in spec.omni_reference_task_types
+    needs = ("reference_videos", "omni_reference_task_type") if extends else ("first_frame",)
+    for name in needs:
+        if name in preset.limits.unsupported:
+            raise InvalidArgument(
+                "continue_from",
+                f"continuing a clip on {model_id} sends {name}, which the `{preset.name}` provider cannot carry",
+                hint="Pass the clip's last frame (its last_frame_url) as first_frame where the provider takes one.",
+            )
     conflicts = (
         ("first_frame", "reference_videos") if extends else ("first_frame", "reference_images", "reference_videos")
     )
