@@ -25,6 +25,7 @@ from seedance_mcp.app import create_app
 from seedance_mcp.sandbox import SandboxServer
 from seedance_mcp.sandbox.state import Fault
 from tests.conftest import SECRET_KEY, make_settings, sandbox_requests, sandbox_stats, text_of
+from tests.stdio_helpers import server_env, stdio_params
 
 pytestmark = pytest.mark.anyio
 
@@ -183,6 +184,29 @@ async def test_a_take_whose_create_answer_is_lost_is_never_sent_again_and_the_ot
     assert {take["task_id"] for take in takes} == set(sandbox.state.tasks)
     assert all(take["status"] == "succeeded" and Path(take["video_path"]).is_file() for take in takes)
     assert (again.structured_content or {})["reused_existing"] is True
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
+@pytest.mark.subprocess
+async def test_takes_over_stdio_are_found_again_by_a_second_server_process(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Two stdio server processes on one journal: the second, asked for the same takes, returns the first's and
+    sends nothing; each take then says how to continue it (its own result, by get_task_status)."""
+    env = server_env(
+        tmp_path, SEEDANCE_PROVIDER="ark", SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3", SEEDANCE_API_KEY=SECRET_KEY
+    )
+    with anyio.fail_after(60):
+        async with Client(stdio_params(env)) as first:
+            made = await first.call_tool("generate_video", {**CALL, "takes": 2})
+        async with Client(stdio_params(env)) as second:
+            again = await second.call_tool("generate_video", {**CALL, "takes": 2, "wait": False})
+            ids = [take["task_id"] for take in (made.structured_content or {})["takes"]]
+            status = await second.call_tool("get_task_status", {"task_id": ids[1]})
+    assert made.is_error is False and again.is_error is False, text_of(made) + text_of(again)
+    assert [take["task_id"] for take in (again.structured_content or {})["takes"]] == ids
+    assert all(take["status"] == "succeeded" for take in (made.structured_content or {})["takes"])
+    assert (status.structured_content or {})["continue_with"].startswith(f'generate_video(continue_from="{ids[1]}"')
     assert (await sandbox_stats(sandbox))["creates"] == 2
 
 
