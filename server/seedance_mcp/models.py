@@ -28,9 +28,11 @@ class Take(BaseModel):
     """One take of a generate_video call that asked for several."""
 
     task_id: str
-    status: JobStatus
+    status: str
+    """A JobStatus (kept a plain string: the enum is in VideoTask's schema already, and tools/list is paid for)."""
     video_path: str | None = None
-    cost: float | None = Field(default=None, description="Billed, or estimated while not yet billed.")
+    cost: float | None = None
+    """Billed, or estimated while not yet billed."""
 
 
 class VideoTask(BaseModel):
