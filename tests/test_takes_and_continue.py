@@ -210,6 +210,20 @@ async def test_takes_over_stdio_are_found_again_by_a_second_server_process(
     assert (await sandbox_stats(sandbox))["creates"] == 2
 
 
+async def test_takes_all_refused_by_the_provider_fail_the_call_with_its_code(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Every create answered 429 until the retries give up: a tool error keeping the provider's code, as for one
+    video, and nothing was created."""
+    sandbox.state.faults.append(Fault("create", "http_429", times=1000))
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        refused = await client.call_tool("generate_video", {**CALL, "takes": 2})
+        single = await client.call_tool("generate_video", {**CALL, "seed": 5})
+    assert refused.is_error is True and "RateLimitExceeded" in text_of(refused), text_of(refused)
+    assert single.is_error is True and "RateLimitExceeded" in text_of(single), text_of(single)
+    assert (await sandbox_stats(sandbox))["creates"] == 0
+
+
 async def test_the_budget_is_checked_once_for_all_takes(tmp_path: Path, sandbox: SandboxServer) -> None:
     """A budget for two and a half takes: three takes are refused whole (none sent), two are made."""
     async with Client(create_app(ark(tmp_path, sandbox, daily_budget=COST * 2.5))) as client:

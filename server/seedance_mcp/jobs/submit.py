@@ -222,7 +222,10 @@ async def _send_creates(
     worker: Worker, jobs: dict[int, Job], http_request: HttpRequest, results: list[tuple[Job, bool] | None]
 ) -> None:
     """Send the journaled takes' create requests at once (the worker's create limiter still bounds them), each
-    shielded from cancellation; a take whose create fails keeps the journal's record of it."""
+    shielded from cancellation; a take whose create fails keeps the journal's record of it. When the provider
+    refused every one of them (or could not be reached), that failure is raised, with its code and request id, as
+    for a single video: nothing was created."""
+    refusals: list[ProviderError | ProviderUnreachable] = []
 
     async def send(i: int, job: Job) -> None:
         request = http_request
@@ -233,12 +236,16 @@ async def _send_creates(
             results[i] = (await _send_create(worker, job, request), False)
         except (ProviderError, ProviderUnreachable, SubmitOutcomeUnknown, TaskNotRecorded) as exc:
             logger.warning("take %d (%s) was not created: %s", i + 1, job.job_id, exc)
+            if isinstance(exc, ProviderError | ProviderUnreachable):
+                refusals.append(exc)
             results[i] = (await worker.find(job.job_id), False)
 
     with anyio.CancelScope(shield=True):
         async with anyio.create_task_group() as group:
             for i, job in jobs.items():
                 group.start_soon(send, i, job)
+    if refusals and len(refusals) == len(jobs):
+        raise refusals[0]
 
 
 def _dedupe_window(worker: Worker, force_new: bool, dedupe_since: float | None) -> float | None:
