@@ -24,6 +24,17 @@ class ProviderRequestPreview(BaseModel):
     body: dict[str, Any] | None
 
 
+class Take(BaseModel):
+    """One take of a generate_video call that asked for several."""
+
+    task_id: str
+    status: str
+    """A JobStatus (kept a plain string: the enum is in VideoTask's schema already, and tools/list is paid for)."""
+    video_path: str | None = None
+    cost: float | None = None
+    """Billed, or estimated while not yet billed."""
+
+
 class VideoTask(BaseModel):
     """A Seedance video job as this server knows it."""
 
@@ -62,6 +73,9 @@ class VideoTask(BaseModel):
         default=False, description="True when an identical recent job was returned instead of paying again."
     )
     dry_run_request: ProviderRequestPreview | None = None
+    continue_with: str | None = Field(default=None, description="The call that continues this clip.")
+    takes: list[Take] | None = Field(default=None, description="Every take of this call (the fields above: take 1).")
+    contact_sheet_path: str | None = Field(default=None, description="PNG: first/middle/last frame of each take.")
     next_step: str = Field(description="What to do next, in one sentence.")
 
 

@@ -85,6 +85,9 @@ class VideoArguments(BaseModel):
     priority: Annotated[int | None, Field(strict=True, description="0-9, queue order.")] = None
     draft_task_id: Annotated[str | None, Field(description="Render this draft task for real.")] = None
     """Render this draft task for real (1.5 pro, 2.5): its settings and media are the draft's."""
+    continue_from: Annotated[str | None, Field(description="Task id of a finished clip to carry on from.")] = None
+    """A finished clip made here to continue: a model that extends (2.5) extends it by its task id; any other starts
+    the new clip from its last frame (generate.py resolves it)."""
 
 
 class CallOptions(BaseModel):
@@ -100,6 +103,7 @@ class CallOptions(BaseModel):
     force_new: Annotated[bool, Field(strict=True, description="Pay again even if an identical call was just made.")] = (
         False
     )
+    takes: Annotated[int, Field(strict=True, description="1-4 variants at once, one approval.")] = 1
     approve_cost: SkipJsonSchema[float | str | None] = None
     """The old form of approval, left out of the published schema: accepted only to be answered with what to send
     instead."""

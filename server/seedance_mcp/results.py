@@ -118,6 +118,7 @@ def job_result(job: Job, *, reused: bool = False, clock: Callable[[], float] = t
         created_at=_iso(job.created_at),
         elapsed_seconds=round(end - (job.submitted_at or job.created_at), 1),
         reused_existing=reused,
+        continue_with=continue_with(job),
         next_step=next_step(job),
     )
 
@@ -130,6 +131,13 @@ def _shown(message: str | None) -> str | None:
     from seedance_mcp.media.uploads import without_links
 
     return without_links(message)
+
+
+def continue_with(job: Job) -> str | None:
+    """How to carry a finished clip on, in one line (None until it is finished)."""
+    if job.status != "succeeded" or job.task_id is None:
+        return None
+    return f'generate_video(continue_from="{job.handle}", prompt="what happens next")'
 
 
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.DOTALL)

@@ -213,6 +213,8 @@ def validate_request(
             hint=f"Remove it and pass the value as the `{_FLAG_ARGUMENT[flag.group(1).lower()]}` argument instead.",
         )
     spec, model_id = resolve_model(args.model, preset, default_model, model_map, today)
+    if args.continue_from is not None:
+        args = continued(args, spec, model_id, preset)
     limits = preset.limits
     for name in limits.unsupported:
         if getattr(args, name, None) not in (None, (), []):
@@ -477,6 +479,67 @@ def _check_assets(args: VideoArguments, preset: Preset) -> None:
                 )
             if not _ASSET.fullmatch(text):
                 raise InvalidArgument(argument, f"{text!r} is not an asset id", allowed="asset://<ASSET_ID>")
+
+
+_CLIP_ID = re.compile(r"(cgt|job)-[A-Za-z0-9_.:-]{1,124}", re.IGNORECASE)
+CONTINUE_FORMS = "the task id (`cgt-…`) or job id (`job-…`) of a finished clip made here"
+
+
+def continued(args: VideoArguments, spec: ModelSpec, model_id: str, preset: Preset) -> VideoArguments:
+    """`continue_from` as the arguments that do it on this model: a model that extends videos (2.5) extends the
+    clip (it is the one reference video, by task id); any other starts from the clip's last frame (`first_frame`
+    holds the clip's id until generate.py puts the picture there)."""
+    clip = (args.continue_from or "").strip()
+    if not _CLIP_ID.fullmatch(clip):
+        raise InvalidArgument("continue_from", "it is not the id of a clip made here", allowed=CONTINUE_FORMS)
+    if args.draft_task_id is not None:
+        raise InvalidArgument(
+            "continue_from",
+            "a draft rendered for real (draft_task_id) cannot also continue another clip",
+            hint="Finalise the draft first, then continue the clip it makes.",
+        )
+    extends = "extend" in spec.omni_reference_task_types
+    needs = ("reference_videos", "omni_reference_task_type") if extends else ("first_frame",)
+    for name in needs:
+        if name in preset.limits.unsupported:
+            raise InvalidArgument(
+                "continue_from",
+                f"continuing a clip on {model_id} sends {name}, which the `{preset.name}` provider cannot carry",
+                hint="Pass the clip's last frame (its last_frame_url) as first_frame where the provider takes one.",
+            )
+    conflicts = (
+        ("first_frame", "reference_videos") if extends else ("first_frame", "reference_images", "reference_videos")
+    )
+    for name in conflicts:
+        if getattr(args, name) not in (None, ()):
+            how = "extends the clip, which is then its one video" if extends else "starts from the clip's last frame"
+            raise InvalidArgument(
+                "continue_from",
+                f"{model_id} {how}, so {name} cannot be given with it",
+                hint=f"Leave {name} out, or leave continue_from out and pass {name} alone.",
+            )
+    if extends:
+        if args.omni_reference_task_type not in (None, "extend"):
+            raise InvalidArgument(
+                "omni_reference_task_type",
+                f"continue_from extends the clip on {model_id}",
+                allowed="extend (or leave it out)",
+            )
+        return args.model_copy(
+            update={"continue_from": clip, "reference_videos": (clip,), "omni_reference_task_type": "extend"}
+        )
+    if "first_frame" not in spec.modes:
+        raise InvalidArgument(
+            "continue_from",
+            f"{model_id} can neither extend a clip nor start from an image",
+            allowed="on this model: none",
+            hint="Models that extend: "
+            + _models_where(preset, lambda s: "extend" in s.omni_reference_task_types)
+            + "; that start from a frame: "
+            + _models_where(preset, lambda s: "first_frame" in s.modes)
+            + ".",
+        )
+    return args.model_copy(update={"continue_from": clip, "first_frame": clip})
 
 
 def _check_task_type(

@@ -633,6 +633,59 @@ async def test_budgeted_inserts_racing_on_several_replicas_never_pass_the_limit(
     assert row.jobs == 5 and row.cost == pytest.approx(5.0)
 
 
+async def test_takes_inserted_together_are_all_in_or_none_under_one_budget_check(journal: Journal) -> None:
+    """Four batches of three 1.0-cost takes race for a 5.0 budget from four replicas: one batch gets in whole, the
+    others insert nothing (never a batch cut in two), and each refusal counts the whole batch's cost."""
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
+
+    replicas = [await journal.replica() for _ in range(4)]
+    limit = SpendLimit(since=journal.clock.now - 3600, limit=5.0, name="SEEDANCE_DAILY_BUDGET")
+    refused: list[BudgetExceeded] = []
+
+    async def submit(store: TaskStore, index: int) -> None:
+        takes = [
+            make_job(journal.clock, fingerprint=f"fp-{index}-{take}", estimated_tokens=1_000_000, cost_rate=1.0)
+            for take in range(3)
+        ]
+        try:
+            found = await store.insert_all(
+                takes, dedupe_window=WINDOW, lease_owner="a", lease_seconds=LEASE, limits=[limit]
+            )
+            assert found == [None, None, None]
+        except BudgetExceeded as exc:
+            refused.append(exc)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            for index in range(4):
+                tg.start_soon(submit, replicas[index], index)
+    jobs, _ = await replicas[0].recent(None, 100)
+    assert len(jobs) == 3 and len({job.fingerprint.rsplit("-", 1)[0] for job in jobs}) == 1
+    assert len(refused) == 3 and all(exc.cost == pytest.approx(3.0) for exc in refused)
+
+
+async def test_takes_found_again_are_returned_and_only_new_ones_inserted_and_counted(journal: Journal) -> None:
+    """A repeat of a batch returns the earlier takes and inserts nothing, whatever the budget; a take whose earlier
+    job is gone from the window is inserted alone, and only its cost is checked."""
+    from seedance_mcp.journal import SpendLimit
+
+    store = await journal.replica()
+    limit = SpendLimit(since=journal.clock.now - 3600, limit=2.5, name="SEEDANCE_DAILY_BUDGET")
+    first = [make_job(journal.clock, fingerprint=f"t{i}", estimated_tokens=1_000_000, cost_rate=1.0) for i in range(2)]
+    found = await store.insert_all(first, dedupe_window=WINDOW, lease_owner="a", lease_seconds=LEASE, limits=[limit])
+    assert found == [None, None]
+    again = [make_job(journal.clock, fingerprint=f"t{i}", estimated_tokens=1_000_000, cost_rate=1.0) for i in range(2)]
+    found = await store.insert_all(again, dedupe_window=WINDOW, lease_owner="a", lease_seconds=LEASE, limits=[limit])
+    assert [job.job_id for job in found if job is not None] == [job.job_id for job in first]
+    assert [await store.get(job.job_id) for job in again] == [None, None]
+    first[1].status = "failed"  # a refused create: no longer live, not billed
+    assert await store.update(first[1])
+    third = [make_job(journal.clock, fingerprint=f"t{i}", estimated_tokens=1_000_000, cost_rate=1.0) for i in range(2)]
+    found = await store.insert_all(third, dedupe_window=WINDOW, lease_owner="a", lease_seconds=LEASE, limits=[limit])
+    assert found[0] is not None and found[0].job_id == first[0].job_id and found[1] is None
+    assert await store.get(third[1].job_id) is not None and await store.get(third[0].job_id) is None
+
+
 async def test_spend_settles_at_the_billed_cost_and_frees_the_budget_of_unbilled_jobs(journal: Journal) -> None:
     from seedance_mcp.journal import BudgetExceeded, SpendLimit
 

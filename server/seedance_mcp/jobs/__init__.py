@@ -38,7 +38,7 @@ from seedance_mcp.jobs import downloads, leases
 from seedance_mcp.jobs.downloads import video_filename
 from seedance_mcp.jobs.follow import differs
 from seedance_mcp.jobs.polling import ProgressMeter, progress_message
-from seedance_mcp.jobs.submit import fingerprint_of, submit_video
+from seedance_mcp.jobs.submit import fingerprint_of, submit_takes, submit_video
 from seedance_mcp.jobs.transitions import cancelled, polled
 from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, JobSettings, Worker, or_current
 from seedance_mcp.journal import SpendLimit, TaskStore
@@ -130,6 +130,34 @@ class JobManager:
             self._worker,
             request,
             http_request,
+            expected_render=expected_render,
+            force_new=force_new,
+            price=price,
+            limits=limits,
+            principal=principal,
+            dedupe_since=dedupe_since,
+        )
+
+    async def submit_takes(
+        self,
+        request: VideoRequest,
+        http_request: HttpRequest,
+        takes: int,
+        *,
+        expected_render: float,
+        force_new: bool = False,
+        price: tuple[float, str] | None = None,
+        limits: Sequence[SpendLimit] = (),
+        principal: str = "",
+        dedupe_since: float | None = None,
+    ) -> list[tuple[Job, bool]]:
+        """`takes` jobs of one request, journaled in one step under one budget check, sent in parallel
+        (`submit.submit_takes`). Each take, and whether it was reused."""
+        return await submit_takes(
+            self._worker,
+            request,
+            http_request,
+            takes,
             expected_render=expected_render,
             force_new=force_new,
             price=price,

@@ -102,52 +102,9 @@ async def submit_video(
     `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
     is that video)."""
     settings = worker.settings
-    provider_name = worker.provider.preset.name
-    fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
-    now = worker.now()  # provisional: the journal stamps the job with its own clock as it takes it
-    job_id = new_job_id()
-    marker = None
-    if worker.provider.can_mark(request.model_key) and settings.safety_identifier is None:
-        marker = f"seedance-mcp-{job_id.rsplit('-', 1)[-1]}{uuid.uuid4().hex[:8]}"
-    job = Job(
-        job_id=job_id,
-        provider=provider_name,
-        model=request.model_id,
-        model_key=request.model_key,
-        prompt=request.prompt,
-        status="submitting",
-        fingerprint=fingerprint,
-        created_at=now,
-        updated_at=now,
-        expected_render_seconds=expected_render,
-        want_last_frame=request.save_last_frame,
-        estimated_tokens=request.estimated_tokens,
-        cost_rate=price[0] if price else None,
-        currency=price[1] if price else None,
-        resolution=request.effective_resolution,
-        ratio=request.ratio or request.effective_ratio,
-        duration=request.effective_seconds,
-        frames=request.frames,
-        seed=request.seed,
-        service_tier=request.service_tier,
-        marker=marker,
-        simulated=settings.simulated,
-        principal=principal,
-        task_secret=secrets.token_urlsafe(16),
-        identity=identity_of(
-            resolution=request.resolution,
-            ratio=request.ratio,
-            duration=request.duration,
-            frames=request.frames,
-            seed=request.seed,
-            service_tier=request.service_tier,
-        ),
-    )
-    window = settings.dedupe_window
-    dedupe_window = None if force_new or window <= 0 else window
-    if dedupe_since is not None:
-        # A moment on the journal's clock (`now()`) becomes a window the journal measures from its own now.
-        dedupe_window = max(dedupe_window or 0.0, worker.now() - dedupe_since)
+    fingerprint = fingerprint_of(worker.provider.preset.name, http_request, principal)  # a small body: no thread
+    job = _new_job(worker, request, fingerprint, expected_render, price, principal)
+    dedupe_window = _dedupe_window(worker, force_new, dedupe_since)
     for _ in range(3):
         sent = anyio.current_time()
         try:
@@ -184,13 +141,185 @@ async def submit_video(
         return worker.current(earlier), True
     else:
         raise DuplicateSubmission(job.job_id, "submitting")
-    safety_identifier = marker or settings.safety_identifier
+    safety_identifier = job.marker or settings.safety_identifier
     if safety_identifier is not None:
         http_request = worker.provider.with_safety_identifier(http_request, safety_identifier)
     # Shielded: if the caller cancels now, the create may already be at the provider; its answer must be kept.
     with anyio.CancelScope(shield=True):
         job = await _send_create(worker, job, http_request)
     return job, False
+
+
+def take_fingerprint(fingerprint: str, take: int, takes: int) -> str:
+    """Take `take` (from 1) of `takes` of one request: its own fingerprint, so the takes are not deduplicated into
+    one, while a repeat of the whole call finds each take again. A single take is the request's own."""
+    if takes <= 1:
+        return fingerprint
+    return hashlib.sha256(f"{fingerprint}\ntake {take} of {takes}".encode()).hexdigest()
+
+
+async def submit_takes(
+    worker: Worker,
+    request: VideoRequest,
+    http_request: HttpRequest,
+    takes: int,
+    *,
+    expected_render: float,
+    force_new: bool = False,
+    price: tuple[float, str] | None = None,
+    limits: Sequence[SpendLimit] = (),
+    principal: str = "",
+    dedupe_since: float | None = None,
+) -> list[tuple[Job, bool]]:
+    """`takes` jobs of one request, each an ordinary job: journaled together in one step (one budget check for
+    all of them, so either every new take fits or none is inserted), then their create requests sent in parallel.
+    Each take has its own fingerprint (`take_fingerprint`): a repeat of the call finds every take again and pays
+    for none; a take whose earlier create was refused or never sent is journaled and sent again.
+
+    Each take with whether it was reused. A take whose create fails is returned as the journal has it (its error
+    recorded), so the others still stand; a create whose answer was lost stays `unknown`, as for one video."""
+    provider_name = worker.provider.preset.name
+    base = fingerprint_of(provider_name, http_request, principal)
+    fingerprints = [take_fingerprint(base, take, takes) for take in range(1, takes + 1)]
+    dedupe_window = _dedupe_window(worker, force_new, dedupe_since)
+    results: list[tuple[Job, bool] | None] = [None] * takes
+    pending = list(range(takes))
+    jobs: dict[int, Job] = {}
+    for _ in range(3):
+        jobs = {i: _new_job(worker, request, fingerprints[i], expected_render, price, principal) for i in pending}
+        sent = anyio.current_time()
+        try:
+            found = await worker.store.insert_all(
+                list(jobs.values()),
+                dedupe_window=dedupe_window,
+                lease_owner=worker.owner,
+                lease_seconds=worker.settings.lease_seconds,
+                limits=limits,
+            )
+        except BudgetExceeded as exc:
+            currency = price[1] if price else ""
+            raise SpendRefused(
+                f"These {len(jobs)} takes (about {exc.cost:.2f} {currency}) would take the spend counted against "
+                f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
+                f"{exc.limit.limit:.2f} {currency}; none was sent. Ask for fewer takes, or tell the user; they can "
+                f"raise {exc.limit.name} in the server's environment, or wait."
+            ) from exc
+        except JournalUnavailable as exc:
+            raise exc.refusing_a_video() from exc
+        again: list[int] = []
+        new: dict[int, Job] = {}
+        for i, earlier in zip(jobs, found, strict=True):
+            if earlier is None:
+                worker.hold(jobs[i].job_id, FIRST_TOKEN, confirmed=sent)
+                new[i] = jobs[i]
+                continue
+            if earlier.status == "submitting":
+                earlier = await _create_outcome(worker, earlier)
+            if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
+                again.append(i)  # that create was refused or never sent: this take may go ahead
+                continue
+            if request.save_last_frame and not earlier.want_last_frame and earlier.status != "unknown":
+                earlier = await _want_last_frame(worker, earlier)
+            results[i] = (worker.current(earlier), True)
+        if new:
+            await _send_creates(worker, new, http_request, results)
+        pending = again
+        if not pending:
+            break
+    done = [result for result in results if result is not None]
+    if pending:
+        raise DuplicateSubmission(jobs[pending[0]].job_id, "submitting")
+    return done
+
+
+async def _send_creates(
+    worker: Worker, jobs: dict[int, Job], http_request: HttpRequest, results: list[tuple[Job, bool] | None]
+) -> None:
+    """Send the journaled takes' create requests at once (the worker's create limiter still bounds them), each
+    shielded from cancellation; a take whose create fails keeps the journal's record of it. When the provider
+    refused every one of them (or could not be reached), that failure is raised, with its code and request id, as
+    for a single video: nothing was created."""
+    refusals: list[ProviderError | ProviderUnreachable] = []
+
+    async def send(i: int, job: Job) -> None:
+        request = http_request
+        identifier = job.marker or worker.settings.safety_identifier
+        if identifier is not None:
+            request = worker.provider.with_safety_identifier(http_request, identifier)
+        try:
+            results[i] = (await _send_create(worker, job, request), False)
+        except (ProviderError, ProviderUnreachable, SubmitOutcomeUnknown, TaskNotRecorded) as exc:
+            logger.warning("take %d (%s) was not created: %s", i + 1, job.job_id, exc)
+            if isinstance(exc, ProviderError | ProviderUnreachable):
+                refusals.append(exc)
+            results[i] = (await worker.find(job.job_id), False)
+
+    with anyio.CancelScope(shield=True):
+        async with anyio.create_task_group() as group:
+            for i, job in jobs.items():
+                group.start_soon(send, i, job)
+    if refusals and len(refusals) == len(jobs):
+        raise refusals[0]
+
+
+def _dedupe_window(worker: Worker, force_new: bool, dedupe_since: float | None) -> float | None:
+    window = worker.settings.dedupe_window
+    dedupe_window = None if force_new or window <= 0 else window
+    if dedupe_since is not None:
+        # A moment on the journal's clock (`now()`) becomes a window the journal measures from its own now.
+        dedupe_window = max(dedupe_window or 0.0, worker.now() - dedupe_since)
+    return dedupe_window
+
+
+def _new_job(
+    worker: Worker,
+    request: VideoRequest,
+    fingerprint: str,
+    expected_render: float,
+    price: tuple[float, str] | None,
+    principal: str,
+) -> Job:
+    """A job for this request, as it is journaled before its create request leaves."""
+    settings = worker.settings
+    now = worker.now()  # provisional: the journal stamps the job with its own clock as it takes it
+    job_id = new_job_id()
+    marker = None
+    if worker.provider.can_mark(request.model_key) and settings.safety_identifier is None:
+        marker = f"seedance-mcp-{job_id.rsplit('-', 1)[-1]}{uuid.uuid4().hex[:8]}"
+    return Job(
+        job_id=job_id,
+        provider=worker.provider.preset.name,
+        model=request.model_id,
+        model_key=request.model_key,
+        prompt=request.prompt,
+        status="submitting",
+        fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
+        expected_render_seconds=expected_render,
+        want_last_frame=request.save_last_frame,
+        estimated_tokens=request.estimated_tokens,
+        cost_rate=price[0] if price else None,
+        currency=price[1] if price else None,
+        resolution=request.effective_resolution,
+        ratio=request.ratio or request.effective_ratio,
+        duration=request.effective_seconds,
+        frames=request.frames,
+        seed=request.seed,
+        service_tier=request.service_tier,
+        marker=marker,
+        simulated=settings.simulated,
+        principal=principal,
+        task_secret=secrets.token_urlsafe(16),
+        identity=identity_of(
+            resolution=request.resolution,
+            ratio=request.ratio,
+            duration=request.duration,
+            frames=request.frames,
+            seed=request.seed,
+            service_tier=request.service_tier,
+        ),
+    )
 
 
 async def _want_last_frame(worker: Worker, job: Job) -> Job:

@@ -145,6 +145,20 @@ class TaskStore(Protocol):
         """
         ...
 
+    async def insert_all(
+        self,
+        jobs: Sequence[Job],
+        *,
+        dedupe_window: float | None,
+        lease_owner: str | None,
+        lease_seconds: float,
+        limits: Sequence[SpendLimit] = (),
+    ) -> list[Job | None]:
+        """`insert` for several jobs at once (the takes of one call), in one step: for each job, the earlier live
+        job with its fingerprint within `dedupe_window` (then it is not inserted), or None once it is in. The
+        budget is checked once, for the new jobs together: BudgetExceeded inserts none of them."""
+        ...
+
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
         """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
         ...

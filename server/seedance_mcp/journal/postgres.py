@@ -254,6 +254,74 @@ class PostgresTaskStore:
         job.created_at = job.updated_at = now
         return None
 
+    async def insert_all(
+        self,
+        jobs: Sequence[Job],
+        *,
+        dedupe_window: float | None,
+        lease_owner: str | None,
+        lease_seconds: float,
+        limits: Sequence[SpendLimit] = (),
+    ) -> list[Job | None]:
+        async with self._connection() as db, db.transaction():
+            clock = {"now": self._now()}
+            found = await (await db.execute(_CLOCK, clock)).fetchone()
+            assert found is not None
+            now = float(found[0])
+            earlier: list[Job | None] = []
+            if dedupe_window is not None:
+                # The same locks as `insert`, taken in one order, so two batches sharing fingerprints cannot deadlock.
+                for fingerprint in sorted({job.fingerprint for job in jobs}):
+                    await db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (DEDUPE_LOCK_CLASS, fingerprint))
+            for job in jobs:
+                row = None
+                if dedupe_window is not None:
+                    cursor = await db.execute(
+                        _NOW_AND_EARLIER_LIVE,
+                        {**clock, "fingerprint": job.fingerprint, "window": dedupe_window, "dead": list(DEAD_STATUSES)},
+                    )
+                    row = await cursor.fetchone()
+                earlier.append(Job.model_validate_json(row[1]) if row is not None and row[1] is not None else None)
+            new = [job for job, found_job in zip(jobs, earlier, strict=True) if found_job is None]
+            cost = sum(job.spend for job in new)
+            if limits and new:
+                await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
+                for limit in limits:
+                    since = start_of_day(now) if limit.since is None else limit.since
+                    spent_row = await (
+                        await db.execute(_SPENT, {"since": since, "principal": limit.principal})
+                    ).fetchone()
+                    spent = float(spent_row[0]) if spent_row else 0.0
+                    if spent + cost > limit.limit:
+                        raise BudgetExceeded(limit, spent, cost)
+            for job in new:
+                written = job.model_copy(update={"created_at": now, "updated_at": now})
+                await db.execute(
+                    _INSERT,
+                    {
+                        "job_id": written.job_id,
+                        "task_id": written.task_id,
+                        "status": written.status,
+                        "fingerprint": written.fingerprint,
+                        "created_at": now,
+                        "version": written.version,
+                        "has_work": written.has_work,
+                        "owner": lease_owner,
+                        "now": self._now(),
+                        "lease": float(lease_seconds),
+                        "first_token": FIRST_TOKEN,
+                        "data": _json(written),
+                        "spend": written.spend,
+                        "principal": written.principal,
+                        "model": written.model,
+                        "currency": written.currency,
+                        "billed_tokens": written.usage_tokens or 0,
+                    },
+                )
+        for job in new:
+            job.created_at = job.updated_at = now
+        return earlier
+
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
         values = {"since": since, "dead": list(DEAD_STATUSES), "principal": principal}
         async with self._connection() as db:

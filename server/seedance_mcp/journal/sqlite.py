@@ -217,6 +217,47 @@ class SqliteTaskStore:
 
         return await self._in_thread(work)
 
+    async def insert_all(
+        self,
+        jobs: Sequence[Job],
+        *,
+        dedupe_window: float | None,
+        lease_owner: str | None,
+        lease_seconds: float,
+        limits: Sequence[SpendLimit] = (),
+    ) -> list[Job | None]:
+        dead = ", ".join("?" for _ in DEAD_STATUSES)
+
+        def work(db: sqlite3.Connection) -> list[Job | None]:
+            with _write_transaction(db):
+                now = self._clock()
+                found: list[Job | None] = []
+                for job in jobs:
+                    row = None
+                    if dedupe_window is not None:
+                        row = db.execute(
+                            f"SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? "
+                            f"AND status NOT IN ({dead}) ORDER BY created_at DESC LIMIT 1",
+                            (job.fingerprint, now - dedupe_window, *DEAD_STATUSES),
+                        ).fetchone()
+                    found.append(Job.model_validate_json(str(row[0])) if row is not None else None)
+                new = [job for job, earlier in zip(jobs, found, strict=True) if earlier is None]
+                cost = sum(job.spend for job in new)
+                for limit in limits if new else ():
+                    scope, values = _scope(limit.principal)
+                    since = start_of_day(now) if limit.since is None else limit.since
+                    (spent,) = db.execute(
+                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}", (since, *values)
+                    ).fetchone()
+                    if float(spent) + cost > limit.limit:
+                        raise BudgetExceeded(limit, float(spent), cost)
+                for job in new:
+                    _insert_row(db, job, now, lease_owner, lease_seconds)
+                    job.created_at = job.updated_at = now
+                return found
+
+        return await self._in_thread(work)
+
     async def update(self, job: Job, *, lease: Lease | None = None) -> bool:
         expected = job.version
         written = job.model_copy(update={"version": expected + 1, "updated_at": self._clock()})
@@ -516,3 +557,30 @@ def statements(sql: str) -> list[str]:
     if leftover:
         raise ValueError(f"a migration ends in an incomplete statement: {leftover[:80]!r}")
     return found
+
+
+def _insert_row(db: sqlite3.Connection, job: Job, now: float, lease_owner: str | None, lease_seconds: float) -> None:
+    written = job.model_copy(update={"created_at": now, "updated_at": now})
+    db.execute(
+        "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
+        "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            written.job_id,
+            written.task_id,
+            written.status,
+            written.fingerprint,
+            now,
+            written.model_dump_json(),
+            written.version,
+            int(written.has_work),
+            lease_owner,
+            now + lease_seconds if lease_owner else 0.0,
+            FIRST_TOKEN if lease_owner else 0,
+            written.spend,
+            written.principal,
+            written.model,
+            written.currency,
+            written.usage_tokens or 0,
+        ),
+    )

@@ -132,6 +132,19 @@ def quote_of(
     return Quote(fingerprint, estimate, price[1], f"{video}, about {estimate:.2f} {price[1]} ({tokens} at list price)")
 
 
+def quote_of_takes(quote: Quote, takes: int) -> Quote:
+    """The quote of `takes` takes of one request: one approval for all of them, at their summed cost. Its
+    fingerprint is the request's and the number of takes, so an approval of one take approves no more."""
+    if takes <= 1:
+        return quote
+    fingerprint = hashlib.sha256(f"{quote.fingerprint}\ntakes {takes}".encode()).hexdigest()
+    if quote.estimate is None:
+        return Quote(fingerprint, None, quote.currency, f"{takes} takes, each {quote.what}")
+    estimate = round(quote.estimate * takes, 4)
+    what = f"{takes} takes, about {estimate:.2f} {quote.currency} in all; each {quote.what}"
+    return Quote(fingerprint, estimate, quote.currency, what)
+
+
 class Approvals:
     """Mints and checks approval ids (see the module docstring). The key is read or made on first use."""
 

@@ -38,11 +38,13 @@ from seedance_mcp.tools.approval import (
     check_cost,
     needs_approval,
     quote_of,
+    quote_of_takes,
     spend_limits,
 )
 from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
+from seedance_mcp.tools.takes import check_takes, last_frame_of, takes_result, wait_for_takes
 from seedance_mcp.tools.task_extension import task_answer
 
 
@@ -105,6 +107,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
+            check_takes(options.takes, request)
             spec = preset.model(request.model_key)
             try:
                 runtime = await ctx.request_context.lifespan_context.get()
@@ -114,6 +117,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
             request = await _draft_of_caller(runtime, request, who.principal)
+            request = await last_frame_of(runtime, request, who.principal)
             if _has_media(request):
                 request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec, uploads)
             http_request = runtime.provider.create_request(request)
@@ -128,12 +132,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 flex=request.service_tier == "flex",
                 draft=bool(request.draft),
             )
-            quote = quote_of(runtime.provider.preset.name, request, http_request, who.principal, price)
+            single = quote_of(runtime.provider.preset.name, request, http_request, who.principal, price)
+            quote = quote_of_takes(single, options.takes)
             if options.dry_run:
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
                 needed = needs_approval(who, quote.estimate)
                 minted = await approvals.mint(quote) if needed and not asks else None
+                if options.takes > 1:
+                    task.next_step += f" Takes: {quote.what}."
                 task.next_step += approval_note(who, quote, asks, minted)
                 return noted(await task_result(task), spec, preset)
             if not runtime.provider.has_key:
@@ -148,7 +155,27 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
             expected = runtime.expected_render(spec, request)
-            sending = quote.fingerprint  # from here a job may be journaled and its request sent
+            if options.takes > 1:
+                from seedance_mcp.jobs.submit import take_fingerprint
+
+                sending = take_fingerprint(single.fingerprint, 1, options.takes)  # all takes are journaled at once
+                takes = await runtime.jobs.submit_takes(
+                    request,
+                    http_request,
+                    options.takes,
+                    expected_render=expected,
+                    force_new=options.force_new,
+                    price=price,
+                    limits=spend_limits(who),
+                    principal=who.principal,
+                    dedupe_since=approved.since,
+                )
+                jobs = [job for job, _ in takes]
+                if options.wait and settings.wait_seconds > 0:
+                    jobs = await wait_for_takes(runtime, jobs, settings.wait_seconds, reporter(ctx), who.principal)
+                reused = [was_reused for _, was_reused in takes]
+                return noted(await takes_result(list(zip(jobs, reused, strict=True)), request), spec, preset)
+            sending = single.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
                 http_request,
@@ -221,23 +248,23 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: s
         if not _is_task_id(value):
             videos.append(value)
             continue
+        # A clip extended by continue_from (2.5) is its one reference video: errors name the argument given.
+        argument = "continue_from" if value == request.continue_from else f"reference_videos[{i}]"
         try:
             job = await runtime.jobs.find(value, principal)
         except TaskNotFound:
             raise InvalidArgument(
-                f"reference_videos[{i}]", f"no task {value!r} in this server's journal", hint="Call list_tasks."
+                argument, f"no task {value!r} in this server's journal", hint="Call list_tasks."
             ) from None
         if job.status != "succeeded" or job.task_id is None:
-            raise InvalidArgument(
-                f"reference_videos[{i}]", f"task {value!r} has no finished video (it is `{job.status}`)"
-            )
+            raise InvalidArgument(argument, f"task {value!r} has no finished video (it is `{job.status}`)")
         url = job.video_url
         if url is None or (job.video_url_expires_at or float("inf")) < time.time() + 300:
             fresh = await runtime.provider.fetch(job.task_id, job.model_key)
             url = fresh.video_url
         if not url or not url.lower().startswith(("https://", "http://")):
             raise InvalidArgument(
-                f"reference_videos[{i}]",
+                argument,
                 f"the provider no longer serves task {value!r}'s video (URLs last 24 h)",
                 hint="Upload the saved MP4 somewhere public and pass its https URL.",
             )
