@@ -135,14 +135,9 @@ class SeedanceServer(MCPServer[LazyRuntime]):
 
 
 def _lean(tool: MCPTool) -> MCPTool:
-    from seedance_mcp.tools.lean_schemas import lean_schema
+    from seedance_mcp.tools.lean_schemas import lean_schema, output_schema
 
-    output = tool.output_schema
-    if output is not None:
-        # generate_video's result shape is published once; the other tools say "an object" (get_task_status
-        # returns the same shape, and the text content carries everything for the model).
-        full = tool.name == "generate_video"
-        output = lean_schema(output, keep_descriptions=False) if full else {"type": "object"}
+    output = output_schema(tool.output_schema) if tool.output_schema is not None else None
     input_schema = lean_schema(tool.input_schema, keep_descriptions=True)
     return tool.model_copy(update={"input_schema": input_schema, "output_schema": output})
 

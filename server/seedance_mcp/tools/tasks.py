@@ -13,7 +13,7 @@ from pydantic import Field
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
 from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
-from seedance_mcp.results import job_result
+from seedance_mcp.results import job_result, task_line, task_list_result
 from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
@@ -67,12 +67,13 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             Field(description="Only tasks in this state."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
-    ) -> TaskList:
+        detail: Annotated[bool, Field(description="Each task in full, as get_task_status shows it.")] = False,
+    ) -> Annotated[CallToolResult, TaskList]:
         """List the video jobs this server has submitted, newest first, from its journal; free.
 
-        Each has its task_id, prompt excerpt, model, status, saved video_path and created time; `spend` sums the
-        cost of today and this week, per model. Use it to find a task id again, or to check for a job before
-        submitting one that may already exist.
+        Each has its task_id, status, model, prompt excerpt and created time; `spend` sums the cost of today and
+        this week, per model. Use it to find a task id again, or to check for a job before submitting one that may
+        already exist; get_task_status(task_id) gives a task's saved path, links and details.
         """
         runtime = await runtime_of(ctx)
         store = runtime.jobs.store
@@ -99,7 +100,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             everyone = await store.spend(today)
             spend.team_daily_budget = who.team_daily_budget
             spend.team_today = round(sum(row.cost for row in everyone), 4)
-        return TaskList(tasks=[job_result(job) for job in live], more=more, spend=spend)
+        return task_list_result([task_line(job) for job in live], more, spend, live if detail else None)
 
     @server.tool(
         annotations=ToolAnnotations(
