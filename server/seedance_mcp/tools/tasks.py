@@ -38,10 +38,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
     ) -> Annotated[CallToolResult, VideoTask]:
         """Get the state of a video job started by generate_video; free.
 
-        Returns the status (queued, running, succeeded, failed, cancelled, expired, unknown), the saved MP4's
-        video_path once done, the error when it failed, and the billed tokens. With wait=true it keeps waiting,
-        reporting progress, and returns when the video is saved or the wait bound passes; call it again if the
-        status is still queued or running.
+        The status, the saved MP4's path and links once done, the error if it failed, and the cost. wait=true
+        waits (bounded, reporting progress) until the video is saved; call again while queued or running.
         """
         runtime = await runtime_of(ctx)
         try:
@@ -69,11 +67,11 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
         detail: Annotated[bool, Field(description="Each task in full, as get_task_status shows it.")] = False,
     ) -> Annotated[CallToolResult, TaskList]:
-        """List the video jobs this server has submitted, newest first, from its journal; free.
+        """List this server's video jobs, newest first, from its journal; free.
 
-        Each has its task_id, status, model, prompt excerpt and created time; `spend` sums the cost of today and
-        this week, per model. Use it to find a task id again, or to check for a job before submitting one that may
-        already exist; get_task_status(task_id) gives a task's saved path, links and details.
+        A line each (task_id, status, model, prompt start, time) and the spend of today and this week. Use it to
+        find a task id again, or to check for a job before submitting one that may exist; get_task_status(task_id)
+        gives its path and links.
         """
         runtime = await runtime_of(ctx)
         store = runtime.jobs.store
