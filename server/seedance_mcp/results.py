@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from seedance_mcp.models import ProviderRequestPreview, Spend, TaskLine, TaskList, VideoTask
+from seedance_mcp.models import CancelResult, ProviderRequestPreview, Spend, TaskLine, TaskList, VideoTask
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult
@@ -318,3 +318,14 @@ def task_list_text(tasks: list[TaskLine], more: bool, spend: Spend) -> str:
         lines.append(f"Not finished: {', '.join(following)}: get_task_status(task_id, wait=true).")
     lines.append("get_task_status(task_id) gives a task's saved path and links.")
     return "\n".join(lines)
+
+
+def cancel_result(answer: CancelResult) -> CallToolResult:
+    """cancel_task's answer: the data, and its message as the text."""
+    from mcp.types import CallToolResult, TextContent
+
+    text = f"{answer.task_id}: {'cancelled' if answer.cancelled else 'not cancelled'} (`{answer.status}`). "
+    return CallToolResult(
+        content=[TextContent(type="text", text=text + answer.message)],
+        structured_content=answer.model_dump(mode="json"),
+    )

@@ -13,7 +13,7 @@ from pydantic import Field
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
 from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
-from seedance_mcp.results import job_result, task_line, task_list_result
+from seedance_mcp.results import cancel_result, job_result, task_line, task_list_result
 from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
@@ -109,7 +109,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             open_world_hint=True,
         ),
     )
-    async def cancel_task(task_id: TaskId, ctx: ToolContext) -> CancelResult:
+    async def cancel_task(task_id: TaskId, ctx: ToolContext) -> Annotated[CallToolResult, CancelResult]:
         """Cancel a video job that is still queued, so it is not rendered or billed.
 
         A task that is already rendering cannot be cancelled on Ark (it finishes, is billed, and is still saved);
@@ -120,4 +120,4 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             job, cancelled, message = await runtime.jobs.cancel(task_id, caller(ctx, settings).principal)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
-        return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
+        return cancel_result(CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message))
