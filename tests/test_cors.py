@@ -42,6 +42,7 @@ def _preflight(origin: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.subprocess
 async def test_a_listed_origin_gets_cors_answers_and_another_is_refused(tmp_path: Any) -> None:
     page = "https://app.example.com"
     async with (
@@ -78,6 +79,7 @@ async def test_a_listed_origin_gets_cors_answers_and_another_is_refused(tmp_path
     assert "SEEDANCE_CORS_ORIGINS" in other_call.text and "https://evil.example" in other_call.text
 
 
+@pytest.mark.subprocess
 async def test_without_listed_origins_a_page_on_another_origin_is_refused_with_what_to_set(tmp_path: Any) -> None:
     async with (
         http_server(tmp_path, SEEDANCE_HTTP_TOKEN=TOKEN, **QUIET_PROVIDER) as server,
@@ -91,6 +93,7 @@ async def test_without_listed_origins_a_page_on_another_origin_is_refused_with_w
     assert local.status_code == 200
 
 
+@pytest.mark.subprocess
 async def test_the_421_for_an_unknown_host_names_the_settings_that_let_it_in(tmp_path: Any) -> None:
     """A remote client reaching the server under a name it was not given: the body says what the operator sets."""
     async with (
@@ -146,6 +149,8 @@ async ([mcp, token]) => {
 
 
 @requires_chromium
+@pytest.mark.subprocess
+@pytest.mark.browser
 async def test_a_browser_page_on_a_listed_origin_speaks_both_eras_and_another_origin_cannot(tmp_path: Any) -> None:
     """Chromium enforces CORS for real: the listed page completes a 2025-11-25 session and a 2026-07-28 call (whose
     Mcp-Method/Mcp-Name headers must pass the preflight); the same page under another origin gets nothing."""

@@ -68,6 +68,7 @@ async def test_sqlite_refuses_a_status_outside_the_vocabulary_however_it_is_writ
         db.execute("UPDATE jobs SET status = 'downloading' WHERE job_id = ?", (job.job_id,))
 
 
+@pytest.mark.postgres
 async def test_postgresql_refuses_a_status_outside_the_vocabulary_however_it_is_written(
     postgres_server: PostgresServer,
 ) -> None:
@@ -97,6 +98,7 @@ async def test_postgresql_refuses_a_status_outside_the_vocabulary_however_it_is_
             await db.execute("UPDATE jobs SET status = 'downloading' WHERE job_id = %s", (job.job_id,))
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_journal_of_the_previous_release_gets_the_check_with_its_jobs(
     postgres_server: PostgresServer,
 ) -> None:

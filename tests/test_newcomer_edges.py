@@ -147,6 +147,7 @@ def cli(tmp_path: Path, *args: str, **variables: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.subprocess
 async def test_the_token_command_adds_people_to_a_file_the_server_accepts(tmp_path: Path) -> None:
     """`token NAME --file FILE`: creates the file (0600), adds a second person, prints only the token; the server
     started on that file lets both in by their tokens."""
@@ -175,6 +176,7 @@ async def test_the_token_command_adds_people_to_a_file_the_server_accepts(tmp_pa
     assert [a.status_code for a in answers] == [200, 200, 401]
 
 
+@pytest.mark.subprocess
 def test_a_name_already_in_the_file_is_refused_and_the_file_left_as_it_was(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
     assert cli(tmp_path, "token", "alice", "--file", str(tokens)).returncode == 0
@@ -216,6 +218,7 @@ def _appended_the_old_way(tmp_path: Path) -> Path:
     return tokens
 
 
+@pytest.mark.subprocess
 def test_a_file_made_with_append_stops_the_server_with_one_line_naming_the_line(tmp_path: Path) -> None:
     """The server refused such a file with a 30-line traceback; now: exit 2 and one line that names the file's
     line 2 and the command that adds entries properly."""
@@ -251,6 +254,7 @@ def test_each_mistake_in_a_tokens_file_names_its_line(text: str, line: int, said
     assert f"SEEDANCE_TOKENS_FILE t.json, line {line}" in str(caught.value) and said in str(caught.value)
 
 
+@pytest.mark.subprocess
 def test_a_missing_tokens_file_is_one_line_too(tmp_path: Path) -> None:
     started = cli(tmp_path, "serve", "--http", "--port", "0", SEEDANCE_TOKENS_FILE=str(tmp_path / "nope.json"))
     assert started.returncode == 2 and len(started.stderr.strip().splitlines()) == 1
@@ -261,6 +265,7 @@ def test_a_missing_tokens_file_is_one_line_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+@pytest.mark.subprocess
 async def test_ctrl_c_stops_serve_http_quietly_with_exit_code_130(tmp_path: Path) -> None:
     """SIGINT with a client session open (what made uvicorn re-raise the signal into a traceback): the server
     shuts down, says so in one line and exits 130, as the stdio server does."""

@@ -106,6 +106,7 @@ def test_the_icon_is_a_512_pixel_png(bundle: tuple[Path, dict[str, Any]]) -> Non
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (512, 512)
 
 
+@pytest.mark.subprocess
 async def test_the_launcher_treats_a_hosts_unsubstituted_placeholders_as_unset(
     bundle: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -84,6 +84,8 @@ async def as_person(url: str, token: str) -> AsyncGenerator[Client]:
         yield client
 
 
+@pytest.mark.postgres
+@pytest.mark.subprocess
 async def test_the_team_recipe_runs_as_written_and_both_replicas_serve_the_person(
     tmp_path: Path,
     own_postgres_server: PostgresServer,
