@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from seedance_mcp.journal.job import Job
     from seedance_mcp.runtime import Runtime
     from seedance_mcp.wire import HttpRequest, VideoRequest
+
+
+ACTIVE = ("submitting", "queued", "running", "unknown")
+"""States whose job is still to be followed with get_task_status."""
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -206,10 +211,6 @@ def declined_result(provider: str, request: VideoRequest, price: tuple[float, st
     )
 
 
-ACTIVE = ("submitting", "queued", "running", "unknown")
-"""States whose job is still to be followed with get_task_status."""
-
-
 def task_content(task: VideoTask) -> dict[str, Any]:
     """A task as structured content: its data, without the fields that have nothing to say (null, or a flag at its
     default `false`; the schema makes them optional)."""
@@ -240,8 +241,10 @@ def task_text(task: VideoTask) -> str:
     if task.status in ACTIVE and task.progress_percent is not None:
         head += f", {task.progress_percent:.0f} %"
     lines = [head + "."]
-    if task.error_code or task.error_message:
+    if (task.error_code or task.error_message) and task.status != "failed":  # a failure's next step quotes it
         lines.append(f"Error: {' '.join(filter(None, [task.error_code, task.error_message]))}")
+    if task.request_id and (task.error_code or task.status == "failed"):
+        lines.append(f"Provider request id: {task.request_id}")
     if task.video_path:
         lines.append(f"Saved: {task.video_path}")
     if task.video_url:
@@ -251,8 +254,6 @@ def task_text(task: VideoTask) -> str:
         if value:
             lines.append(f"{kind}: {value}")
     if task.dry_run_request is not None:
-        import json
-
         request = task.dry_run_request
         lines.append(f"Request: {request.method} {request.url} {json.dumps(request.body, ensure_ascii=False)}")
     lines.append(task.next_step)
