@@ -18,7 +18,18 @@ from pathlib import Path
 
 import anyio
 
-from bench import cold_start, concurrency, download, journal_growth, many_jobs, per_call, polling, replicas, tool_list
+from bench import (
+    cold_start,
+    concurrency,
+    download,
+    journal_growth,
+    many_jobs,
+    per_call,
+    polling,
+    replicas,
+    result_size,
+    tool_list,
+)
 from bench.common import Row, machine
 
 BENCHMARKS: dict[int, Callable[[], Awaitable[Row]]] = {
@@ -31,6 +42,7 @@ BENCHMARKS: dict[int, Callable[[], Awaitable[Row]]] = {
     7: many_jobs.measure,
     8: replicas.measure,
     9: tool_list.measure,
+    10: result_size.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -92,7 +104,8 @@ def main(argv: list[str]) -> int:
         "builds journals of 1k-100k finished jobs and starts stdio servers on them; #7 runs 2,000 jobs through the "
         "official MCP client over streamable HTTP to a `serve --http` process, against the sandbox process; #8 "
         "runs 500 jobs through 1, 2 and 3 `serve --http` replicas on one throwaway PostgreSQL server, behind a "
-        "round-robin proxy.\n"
+        "round-robin proxy; #10 makes 20 videos on the embedded sandbox over stdio and measures the default answers "
+        "as the client receives them.\n"
     )
     return 0 if all(row.passed for row in rows) else 1
 

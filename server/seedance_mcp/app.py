@@ -59,6 +59,7 @@ def create_app(
 
     server: MCPServer[LazyRuntime] = SeedanceServer(
         settings.secrets(),
+        {"generate_video": generate.argument_hints(preset, default_spec_key)},
         "seedance",
         title="Seedance video generation",
         version=__version__,
@@ -100,14 +101,18 @@ class SeedanceServer(MCPServer[LazyRuntime]):
     "Error executing tool X" and nothing more; here it says what failed (scrubbed of `secrets`) and what that
     means for the user's money, and the traceback goes to the log. Its `tools/list` is lean (see `list_tools`)."""
 
-    def __init__(self, secrets: list[str], *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, secrets: list[str], argument_hints: dict[str, dict[str, str]], *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._secrets = secrets
+        self._argument_hints = argument_hints
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[LazyRuntime, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        from mcp.server.mcpserver.exceptions import UnexpectedToolError
+        from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+        from pydantic import ValidationError
 
         from seedance_mcp.tools.context import unexpected_failure
 
@@ -116,6 +121,15 @@ class SeedanceServer(MCPServer[LazyRuntime]):
         except UnexpectedToolError as exc:
             known = UNEXPECTED_FAILURE_MEANS.get(name, "This tool is free: nothing was charged.")
             raise unexpected_failure(name, exc, known, self._secrets) from exc
+        except ToolError as exc:
+            # Arguments of the wrong JSON type (a model given as the number 2.0) fail the SDK's argument model
+            # before the tool runs: say which argument and the form to use, not pydantic's report.
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            from seedance_mcp.requests import explain_invalid_arguments
+
+            text = explain_invalid_arguments(exc.__cause__.errors(), self._argument_hints.get(name, {}))
+            raise ToolError(text) from exc.__cause__
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools with lean schemas (tools/lean_schemas.py): arguments and results are still validated by the
@@ -124,14 +138,9 @@ class SeedanceServer(MCPServer[LazyRuntime]):
 
 
 def _lean(tool: MCPTool) -> MCPTool:
-    from seedance_mcp.tools.lean_schemas import lean_schema
+    from seedance_mcp.tools.lean_schemas import lean_schema, output_schema
 
-    output = tool.output_schema
-    if output is not None:
-        # generate_video's result shape is published once; the other tools say "an object" (get_task_status
-        # returns the same shape, and the text content carries everything for the model).
-        full = tool.name == "generate_video"
-        output = lean_schema(output, keep_descriptions=False) if full else {"type": "object"}
+    output = output_schema(tool.output_schema) if tool.output_schema is not None else None
     input_schema = lean_schema(tool.input_schema, keep_descriptions=True)
     return tool.model_copy(update={"input_schema": input_schema, "output_schema": output})
 

@@ -89,14 +89,15 @@ class ModelSpend(BaseModel):
 class Spend(BaseModel):
     """Money spent or in flight (jobs not yet billed count at their estimate), at list prices."""
 
-    currency: str | None
+    currency: str | None = None
     today: float
     today_billed_tokens: int
     this_week: float
     this_week_billed_tokens: int
     this_week_by_model: list[ModelSpend]
     daily_budget: float | None = Field(
-        description="Your own daily budget (SEEDANCE_DAILY_BUDGET_PER_PERSON or your tokens-file entry), when set."
+        default=None,
+        description="Your own daily budget (SEEDANCE_DAILY_BUDGET_PER_PERSON or your tokens-file entry), when set.",
     )
     team_daily_budget: float | None = Field(
         default=None, description="SEEDANCE_DAILY_BUDGET, for everyone's spend together, when set."
@@ -104,8 +105,20 @@ class Spend(BaseModel):
     team_today: float | None = Field(default=None, description="Everyone's spend today, when that budget is set.")
 
 
+class TaskLine(BaseModel):
+    """One job in list_tasks: enough to pick it up again; get_task_status(task_id) gives the rest."""
+
+    task_id: str
+    status: JobStatus
+    model: str = Field(description="The model's key (list_models).")
+    prompt: str = Field(description="The prompt's beginning.")
+    created_at: str | None = Field(default=None, description="UTC, to the minute.")
+    saved: bool = Field(default=False, description="The MP4 is on disk (get_task_status has its path).")
+    error_code: str | None = None
+
+
 class TaskList(BaseModel):
-    tasks: list[VideoTask]
+    tasks: list[TaskLine]
     more: bool = Field(description="Older jobs match too: raise limit to see them.")
     spend: Spend
 
@@ -116,12 +129,27 @@ class ModelLifecycle(BaseModel):
     status: Literal["retiring", "retired"]
     date: str | None = Field(default=None, description="The day it retires or retired.")
     replacement: str | None = Field(default=None, description="The model id the provider names instead.")
-    source: str
+    source: str | None = Field(default=None, description="Who says so (list_models(model=...) gives it).")
     note: str | None = None
 
 
+class ModelLine(BaseModel):
+    """One model in list_models' default answer: what a call needs to pick it."""
+
+    key: str
+    model_id: str
+    is_default: bool = False
+    modes: list[str] = Field(description="text, first_frame, first_last_frame, reference_images, multimodal_reference.")
+    resolutions: list[str]
+    duration_seconds: str = Field(description="Allowed duration values, e.g. `2-12` or `4-15 or -1 (auto)`.")
+    generate_audio: bool = False
+    price: str | None = Field(default=None, description="List price per million output tokens, when known.")
+    lifecycle: ModelLifecycle | None = Field(default=None, description="Retiring or retired here.")
+
+
 class ModelInfo(BaseModel):
-    """One model's capabilities on the configured provider."""
+    """One model's capabilities on the configured provider: list_models(model=...)'s answer; the fields of
+    ModelLine keep their types (modes in words here)."""
 
     key: str
     model_id: str
@@ -135,7 +163,7 @@ class ModelInfo(BaseModel):
     default_ratio_text_to_video: str
     default_ratio_image_to_video: str
     duration_seconds: str = Field(description="Allowed duration values, e.g. `2-12` or `4-15 or -1 (auto)`.")
-    frames: str | None = Field(description="Allowed `frames` values, or null when the model takes none.")
+    frames: str | None = Field(default=None, description="Allowed `frames` values, or null when the model takes none.")
     generate_audio: bool
     draft: bool
     camera_fixed: bool
@@ -145,22 +173,25 @@ class ModelInfo(BaseModel):
     typical_render_seconds: float
     estimated_tokens_5s_default: int = Field(description="Tokens billed for a 5 s clip at the default resolution.")
     options: list[str] = Field(description="Further arguments this model takes, with their values.")
-    price: str | None = Field(description="List price per million output tokens, or null when unknown.")
+    price: str | None = Field(default=None, description="List price per million output tokens, or null when unknown.")
     price_source: str | None = Field(default=None, description="Where the price comes from, with its date.")
-    lifecycle: ModelLifecycle | None = Field(description="Retiring or retired here; null when on sale.")
+    lifecycle: ModelLifecycle | None = Field(default=None, description="Retiring or retired here; null when on sale.")
     declared_ids: list[str] = Field(description="Ids and endpoints declared in SEEDANCE_MODEL_MAP as this model.")
     notes: list[str]
 
 
 class ModelList(BaseModel):
+    """list_models: a line per model by default; with `model`, that model's (or every model's) full ModelInfo and
+    the catalog's sources."""
+
     provider: str
-    provider_title: str
     default_model: str
-    models: list[ModelInfo]
-    gateway_limits: list[str] = Field(description="What this provider narrows beyond the model limits.")
-    price_source: str
+    models: list[ModelLine]
+    gateway_limits: list[str] = Field(default_factory=list, description="What this provider narrows.")
     catalog_date: str = Field(description="The day the catalog's facts were last checked.")
-    catalog: str = Field(description="`built-in`, or the files merged into it (SEEDANCE_CATALOG_FILE).")
+    provider_title: str | None = None
+    price_source: str | None = None
+    catalog: str | None = Field(default=None, description="`built-in`, or the files merged into it.")
 
 
 class CancelResult(BaseModel):

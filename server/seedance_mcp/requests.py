@@ -142,3 +142,61 @@ def split_arguments(arguments: dict[str, Any]) -> tuple[VideoArguments, CallOpti
     video = {name: value for name, value in arguments.items() if name in VideoArguments.model_fields}
     options = {name: value for name, value in arguments.items() if name in CallOptions.model_fields}
     return VideoArguments.model_validate(video), CallOptions.model_validate(options)
+
+
+_EXPECTED = {
+    "string_type": "a string (in quotes)",
+    "int_type": "a whole number (a JSON integer, not in quotes)",
+    "int_from_float": "a whole number (a JSON integer, not in quotes)",
+    "int_parsing": "a whole number (a JSON integer, not in quotes)",
+    "float_type": "a number (not in quotes)",
+    "float_parsing": "a number (not in quotes)",
+    "bool_type": "true or false (a JSON boolean, not in quotes)",
+    "bool_parsing": "true or false (a JSON boolean, not in quotes)",
+    "tuple_type": 'a list of strings, e.g. ["https://…"] (a list even for one item)',
+    "list_type": 'a list of strings, e.g. ["https://…"] (a list even for one item)',
+    "missing": "required",
+}
+"""What a mismatched JSON value should have been, by pydantic's error type."""
+
+
+def _given(value: Any) -> str:
+    """The JSON kind of what the caller sent (and the value itself when short and not their prose)."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f'the string "{value}"' if len(value) <= 40 else "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__
+
+
+def explain_invalid_arguments(errors: Sequence[Any], hints: dict[str, str]) -> str:
+    """A tool error's text for arguments that failed their declared types (a pydantic ValidationError's
+    `errors()`): each argument named, with what was given and the form to use (`hints` adds, per argument, what the
+    values mean here, e.g. the model keys); never pydantic's own text."""
+    from seedance_mcp.errors import InvalidArgument
+
+    parts: list[str] = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+        indexes = "".join(f"[{part}]" for part in error.get("loc", ()) if isinstance(part, int))
+        argument = (location[0] if location else "arguments") + indexes
+        kind = str(error.get("type", ""))
+        if kind == "missing":
+            problem = "it is required"
+        elif kind == "literal_error":
+            expected = str(error.get("ctx", {}).get("expected", "")).replace("'", '"')
+            problem = f"{_given(error.get('input'))} is not one of the allowed values ({expected})"
+        elif kind in _EXPECTED:
+            problem = f"got {_given(error.get('input'))}; give {_EXPECTED[kind]}"
+        else:  # ranges and the like: pydantic's one-line reason, without its links or the input echoed
+            problem = f"{str(error.get('msg', 'not valid')).rstrip('.')} (got {_given(error.get('input'))})"
+        hint = hints.get(location[0]) if location else None
+        message = InvalidArgument(argument, problem, hint=f"{hint}." if hint else None)
+        parts.append(str(message).removesuffix(" Nothing was sent to the provider and nothing was charged."))
+    return " ".join([*parts, "Nothing was sent to the provider and nothing was charged."])

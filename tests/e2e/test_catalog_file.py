@@ -26,7 +26,7 @@ async def test_a_model_the_users_file_adds_gets_validation_pricing_budgets_and_t
         tmp_path, sandbox_as="byteplus", catalog_file=catalog_file, daily_budget=20, sandbox_render_seconds=0.2
     )
     async with Client(create_app(settings)) as client:
-        listed = (await client.call_tool("list_models", {})).structured_content or {}
+        listed = (await client.call_tool("list_models", {"model": "all"})).structured_content or {}
         too_long = await client.call_tool("generate_video", {"prompt": "x", "model": "3.0", "duration": 21})
         dry = await client.call_tool("generate_video", {"prompt": "x", "model": "3.0", "dry_run": True})
         made = await client.call_tool("generate_video", {"prompt": "a new model", "model": "3.0", "duration": 5})

@@ -41,18 +41,18 @@ MATRIX: list[tuple[str, str, int, dict[str, Any], str, int]] = [
 
 
 async def newest_job(client: Client) -> dict[str, Any]:
-    return ((await client.call_tool("list_tasks", {"limit": 1})).structured_content or {})["tasks"][0]
+    return ((await client.call_tool("list_tasks", {"limit": 1, "detail": True})).structured_content or {})["tasks"][0]
 
 
 async def settled_job(client: Client, texts: list[str]) -> dict[str, Any]:
     """The job of the last call once it is settled: found or given up on, finished, saved."""
     while True:
-        listed = await client.call_tool("list_tasks", {"limit": 1})
+        listed = await client.call_tool("list_tasks", {"limit": 1, "detail": True})
         job = (listed.structured_content or {})["tasks"][0]
         if job["status"] == "unknown":
             await anyio.sleep(0.05)  # the server is still looking for its task in the provider's list
             continue
-        if job["status"] in ("failed", "cancelled", "expired") or job["video_path"]:
+        if job["status"] in ("failed", "cancelled", "expired") or job.get("video_path"):
             return job
         final = await client.call_tool("get_task_status", {"task_id": job["task_id"], "wait": True})
         texts.append(text_of(final))

@@ -204,7 +204,7 @@ def test_the_log_filter_removes_fragments_from_messages_and_tracebacks() -> None
 async def settle(client: Client, texts: list[str]) -> dict[str, Any]:
     """The last job once it has settled (finished and saved, or failed), collecting every text shown."""
     while True:
-        listed = await client.call_tool("list_tasks", {"limit": 1})
+        listed = await client.call_tool("list_tasks", {"limit": 1, "detail": True})
         texts.append(text_of(listed))
         job = (listed.structured_content or {})["tasks"][0]
         if job["status"] in ("failed", "cancelled", "expired") or job.get("video_path"):

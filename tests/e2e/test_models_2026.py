@@ -35,7 +35,7 @@ async def test_list_models_shows_2_5_and_2_0_mini_with_their_limits_and_prices(
     tmp_path: Path, provider: str, ids: tuple[str, str]
 ) -> None:
     async with Client(create_app(make_settings(tmp_path, provider=provider))) as client:
-        listed = (await client.call_tool("list_models", {})).structured_content or {}
+        listed = (await client.call_tool("list_models", {"model": "all"})).structured_content or {}
     models = {m["model_id"]: m for m in listed["models"]}
     v25, mini = models[ids[0]], models[ids[1]]
     assert v25["duration_seconds"] == "4-30 or -1 (auto)" and v25["max_reference_images"] == 30
@@ -69,7 +69,7 @@ async def test_a_declared_endpoint_is_sent_as_given_under_the_rules_of_the_model
     failed, _, text = await call(tmp_path, {"prompt": "a kite", "model": "ep-20251103-abcde", "frames": 49}, **declared)
     assert failed and "`frames`" in text
     async with Client(create_app(make_settings(tmp_path, **declared))) as client:
-        listed = (await client.call_tool("list_models", {})).structured_content or {}
+        listed = (await client.call_tool("list_models", {"model": "all"})).structured_content or {}
     assert next(m for m in listed["models"] if m["key"] == "2.5")["declared_ids"] == ["ep-20251103-abcde"]
 
 

@@ -30,7 +30,7 @@ async def test_byteplus_in_eu_west_1_has_its_base_url_title_models_and_prices(tm
     settings = make_settings(tmp_path, provider="byteplus", region="eu-west-1", api_key=None)
     assert settings.region == "byteplus-eu" and settings.preset.base_url == EU_BASE
     async with Client(create_app(settings)) as client:
-        listed = (await client.call_tool("list_models", {})).structured_content or {}
+        listed = (await client.call_tool("list_models", {"model": "all"})).structured_content or {}
         dry = (await client.call_tool("generate_video", {"prompt": "x", "dry_run": True})).structured_content or {}
     assert listed["provider_title"] == "BytePlus ModelArk (eu-west-1)"
     assert dry["dry_run_request"]["url"] == f"{EU_BASE}/contents/generations/tasks"

@@ -76,7 +76,7 @@ async def test_a_lost_create_does_not_adopt_the_task_of_another_job_whose_create
         async with Client(create_app(settings)) as client:
             lost = await client.call_tool("generate_video", {"prompt": "job A", **args})
             assert lost.is_error is True and "answer was lost" in text_of(lost)
-            listed = await client.call_tool("list_tasks", {"limit": 1})
+            listed = await client.call_tool("list_tasks", {"limit": 1, "detail": True})
             job_a = (listed.structured_content or {})["tasks"][0]
             a = await journal_row(settings.state_dir, job_a["job_id"])
             assert a is not None and a.status == "unknown"

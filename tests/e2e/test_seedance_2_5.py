@@ -49,7 +49,7 @@ def body_of(preset: str, **arguments: Any) -> dict[str, Any]:
 
 async def listed(tmp_path: Path, provider: str) -> dict[str, dict[str, Any]]:
     async with Client(create_app(make_settings(tmp_path, provider=provider, api_key=None))) as client:
-        models = (await client.call_tool("list_models", {})).structured_content or {}
+        models = (await client.call_tool("list_models", {"model": "all"})).structured_content or {}
     return {m["key"]: m for m in models["models"]}
 
 

@@ -291,11 +291,9 @@ async def test_a_provider_error_that_quotes_the_presigned_link_shows_neither_buc
             refused = await client.call_tool(
                 "generate_video", {"prompt": "x", "model": "2.0", "reference_videos": [str(tmp_path / "walk.mp4")]}
             )
-            listed = await client.call_tool("list_tasks", {})
+            listed = await client.call_tool("list_tasks", {"detail": True})
             jobs = (listed.structured_content or {}).get("tasks") or []
-            statuses = [
-                await client.call_tool("get_task_status", {"task_id": job["job_id"]}) for job in jobs if "job_id" in job
-            ]
+            statuses = [await client.call_tool("get_task_status", {"task_id": job["task_id"]}) for job in jobs]
     assert statuses, listed.structured_content  # the refused job is in the journal, with the provider's message
     for later in (listed, *statuses):
         assert_no_secret(text_of(later) + json.dumps(later.structured_content))

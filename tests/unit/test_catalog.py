@@ -124,7 +124,7 @@ default_model = "2.0"
     )
     settings = make_settings(tmp_path, provider="ark", api_key=None, catalog_file=catalog_file)
     async with Client(create_app(settings)) as client:
-        listed = (await client.call_tool("list_models", {})).structured_content or {}
+        listed = (await client.call_tool("list_models", {"model": "all"})).structured_content or {}
         dry = (await client.call_tool("generate_video", {"prompt": "x", "dry_run": True})).structured_content or {}
     models = {m["key"]: m for m in listed["models"]}
     assert listed["default_model"] == "doubao-seedance-2-0-260128" and dry["model"] == "doubao-seedance-2-0-260128"

@@ -61,6 +61,14 @@ dry_run=true shows the request and its cost. Models: {catalog_summary(preset, de
 their limits and prices."""
 
 
+def argument_hints(preset: Preset, default_spec_key: str) -> dict[str, str]:
+    """What some arguments' values mean on this provider, for a call that gave one of the wrong JSON type."""
+    return {
+        "model": f'A model key or id, e.g. "2.0"; the keys here: {catalog_summary(preset, default_spec_key)} '
+        "(list_models has their ids)"
+    }
+
+
 OLD_APPROVAL = (
     "`approve_cost` is no longer accepted (an amount approved any video up to it). Call generate_video without it: "
     "a video that needs the user's approval is refused with an approval_id for exactly that video; once the user "

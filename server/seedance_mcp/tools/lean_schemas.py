@@ -3,8 +3,9 @@ needs. Pure: a schema in, an equivalent smaller schema out.
 
 - Titles go (pydantic repeats each field name as a title), and `default: null` (absent means the same).
 - `anyOf: [X, {"type": "null"}]` becomes X with `"null"` added to its type (and to its enum): the same values.
-- Output schemas also lose their descriptions: the model reads results, not their schema; the field names and
-  types stay, so a client can still validate structured content.
+- Output schemas (`output_schema`) also lose their descriptions and defaults (the model reads results, not their
+  schema), and `null` from their types: structured results leave out what has nothing to say rather than sending
+  null. Field names, types, enums and `required` stay, so a client still validates structured content.
 """
 
 from __future__ import annotations
@@ -14,6 +15,38 @@ from typing import Any, cast
 
 def lean_schema(schema: dict[str, Any], *, keep_descriptions: bool) -> dict[str, Any]:
     return cast("dict[str, Any]", _lean(schema, keep_descriptions, top=True))
+
+
+def output_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A result's schema as published: lean, without descriptions, defaults or null."""
+    return cast("dict[str, Any]", _without_null(_lean(schema, keep_descriptions=False, top=False)))
+
+
+def _without_null(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_without_null(item) for item in cast("list[Any]", node)]
+    if not isinstance(node, dict):
+        return node
+    result: dict[str, Any] = {}
+    for key, value in cast("dict[str, Any]", node).items():
+        if key == "default":
+            continue
+        if key in ("properties", "$defs"):
+            result[key] = {name: _without_null(sub) for name, sub in cast("dict[str, Any]", value).items()}
+        elif key == "type" and isinstance(value, list):
+            kinds = [kind for kind in cast("list[str]", value) if kind != "null"]
+            result[key] = kinds[0] if len(kinds) == 1 else kinds
+        elif key == "enum" and isinstance(value, list):
+            result[key] = [item for item in cast("list[Any]", value) if item is not None]
+        elif key == "anyOf" and isinstance(value, list):
+            options = [o for o in cast("list[Any]", value) if o != {"type": "null"}]
+            if len(options) == 1:
+                result.update(_without_null(options[0]))
+            else:
+                result[key] = _without_null(options)
+        else:
+            result[key] = _without_null(value)
+    return result
 
 
 def _lean(node: Any, keep_descriptions: bool, *, top: bool = False) -> Any:

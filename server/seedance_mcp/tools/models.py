@@ -4,14 +4,17 @@ generate_video description carries."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any, cast
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
 
 from seedance_mcp.catalog import MODE_TEXT, ModelSpec, Preset, estimate_tokens
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import ProviderError
-from seedance_mcp.models import ModelInfo, ModelLifecycle, ModelList
+from seedance_mcp.errors import InvalidArgument, ProviderError
+from seedance_mcp.models import ModelInfo, ModelLifecycle, ModelLine, ModelList
 from seedance_mcp.runtime import LazyRuntime
 
 PRICE_SOURCE = (
@@ -26,23 +29,117 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             title="List Seedance models", read_only_hint=True, idempotent_hint=True, open_world_hint=False
         ),
     )
-    def list_models() -> ModelList:
-        """List the Seedance models on the configured provider with their exact limits; free, instant.
+    def list_models(
+        model: Annotated[
+            str | None,
+            Field(
+                description='A model key or id for its full limits (ratios, options, references, notes); "all" for all.'
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, ModelList]:
+        """List the Seedance models on the configured provider; free, instant.
 
-        For each: modes (text, first frame, first+last frame, references), resolutions, ratios, duration range,
-        frames, audio, draft, reference counts, defaults and typical render time.
+        A line each: modes (text, first frame, first+last frame, references), resolutions, duration range, audio,
+        price. model=KEY adds ratios, frames, draft, reference counts, defaults, typical render time and notes.
         """
-        catalog = settings.catalog
-        return ModelList(
+        infos = [model_info(preset, spec, default_spec_key, settings) for spec in preset.models]
+        if model is None:
+            return models_result(preset, settings, default_spec_key, infos, detail=False)
+        if model.strip().lower() != "all":
+            from seedance_mcp.catalog import find_model
+
+            spec = find_model(model, preset)
+            if spec is None:
+                raise ToolError(
+                    str(
+                        InvalidArgument(
+                            "model",
+                            f"no model {model!r} on {preset.title}",
+                            allowed=f'{catalog_summary(preset, default_spec_key)}, or "all"',
+                        )
+                    ).removesuffix(" Nothing was sent to the provider and nothing was charged.")
+                )
+            infos = [info for info in infos if info.key == spec.key]
+        return models_result(preset, settings, default_spec_key, infos, detail=True)
+
+
+def model_line(info: ModelInfo, spec: ModelSpec) -> ModelLine:
+    """A model as one entry of list_models' default answer."""
+    return ModelLine(
+        key=info.key,
+        model_id=info.model_id,
+        is_default=info.is_default,
+        modes=list(spec.modes),
+        resolutions=info.resolutions,
+        duration_seconds=info.duration_seconds,
+        generate_audio=info.generate_audio,
+        price=info.price,
+        # Its standing; who says so, and why, on request.
+        lifecycle=info.lifecycle.model_copy(update={"source": None, "note": None}) if info.lifecycle else None,
+    )
+
+
+def models_result(
+    preset: Preset, settings: Settings, default_spec_key: str, infos: list[ModelInfo], *, detail: bool
+) -> CallToolResult:
+    """list_models' answer: by default a line per model (structured) and a short summary (text); with `detail`,
+    each model's full ModelInfo, in the structured content and as `field: value` lines."""
+    catalog = settings.catalog
+    default_model = preset.model(default_spec_key).model_id(preset.region)
+    limits = _limit_lines(preset)
+    if not detail:
+        specs = {spec.key: spec for spec in preset.models}
+        listed = ModelList(
             provider=preset.name,
-            provider_title=preset.title,
-            default_model=preset.model(default_spec_key).model_id(preset.region),
-            models=[model_info(preset, spec, default_spec_key, settings) for spec in preset.models],
-            gateway_limits=_limit_lines(preset),
-            price_source=PRICE_SOURCE,
+            default_model=default_model,
+            models=[model_line(info, specs[info.key]) for info in infos],
+            gateway_limits=limits,
             catalog_date=catalog.date,
-            catalog=catalog.origin,
         )
+        structured = listed.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        lines = [f"Models on {preset.title}: {catalog_summary(preset, default_spec_key)}."]
+        for info in infos:
+            if info.lifecycle is not None:
+                when = f" ({info.lifecycle.date})" if info.lifecycle.date else ""
+                lines.append(f"{info.key} is {info.lifecycle.status}{when}.")
+        if limits:
+            lines.append(f"This provider: {'; '.join(limits)}.")
+        lines.append(
+            "Each model's modes, resolutions, seconds, audio and price are in the structured result; "
+            'list_models(model="KEY") gives its ratios, options, reference limits and notes.'
+        )
+        text = "\n".join(lines)
+    else:
+        models = [info.model_dump(mode="json", exclude_none=True) for info in infos]
+        structured = {
+            "provider": preset.name,
+            "default_model": default_model,
+            "models": models,
+            **({"gateway_limits": limits} if limits else {}),
+            "catalog_date": catalog.date,
+            "provider_title": preset.title,
+            "price_source": PRICE_SOURCE,
+            "catalog": catalog.origin,
+        }
+        text = "\n\n".join(_detail_text(model) for model in models)
+        text += f"\n\nPrices: {PRICE_SOURCE}. Catalog checked {catalog.date} ({catalog.origin})."
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _detail_text(model: dict[str, Any]) -> str:
+    """One model's full limits as `field: value` lines."""
+    lines = [f"{model['key']} ({model['model_id']}):"]
+    for name, value in model.items():
+        if name in ("key", "model_id") or value in ([], None):
+            continue
+        if isinstance(value, list):
+            shown = "; ".join(map(str, cast("list[Any]", value)))
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k}: {v}" for k, v in cast("dict[str, Any]", value).items())
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"- {name}: {shown}")
+    return "\n".join(lines)
 
 
 def _duration_text(spec: ModelSpec) -> str:

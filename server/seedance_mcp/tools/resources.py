@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
-import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
@@ -25,6 +24,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError, TaskNotFound
 from seedance_mcp.models import VideoTask
+from seedance_mcp.results import task_content, task_text
 from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.context import ToolContext
 
@@ -46,21 +46,16 @@ def task_uri(template: str, task_id: str) -> str:
 
 
 async def task_result(task: VideoTask, job: Job | None = None) -> CallToolResult:
-    """A tool result for one task: the VideoTask (structured, and as JSON text), and for a finished job with saved
-    files the preview picture and links to the files. Making the preview never fails the call."""
-    # Fields with nothing to say are left out (the schema makes them optional): a result a third shorter, for the
-    # model that reads it and the client that checks it against the output schema.
-    content: list[ContentBlock] = [
-        TextContent(type="text", text=pydantic_core.to_json(task, indent=2, exclude_none=True).decode())
-    ]
+    """A tool result for one task: the VideoTask as structured content, a short text of it (every path and link,
+    the next step) for the model, and for a finished job with saved files the preview picture and links to the
+    files. Making the preview never fails the call."""
+    content: list[ContentBlock] = [TextContent(type="text", text=task_text(task))]
     if job is not None and job.status == "succeeded" and (job.video_path or job.last_frame_path):
         try:
             content.extend(await anyio.to_thread.run_sync(_media_blocks, job, task.task_id))
         except Exception:  # a picture is a bonus: the result stands without it
             logger.exception("the media blocks of %s could not be made", task.task_id)
-    return CallToolResult(
-        content=content, structured_content=task.model_dump(mode="json", by_alias=True, exclude_none=True)
-    )
+    return CallToolResult(content=content, structured_content=task_content(task))
 
 
 def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
@@ -73,17 +68,12 @@ def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
         data = _read_capped(job, preview, "preview", MAX_IMAGE_BYTES)
         blocks.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type="image/jpeg"))
     files = (
-        (job.video_path, VIDEO_URI, "video/mp4", "The video", f"the saved MP4 (also at {job.video_path})"),
-        (
-            job.last_frame_path,
-            LAST_FRAME_URI,
-            "image/png",
-            "The last frame",
-            f"the video's last frame as a PNG, for chaining clips (also at {job.last_frame_path})",
-        ),
-        (str(preview) if preview else None, PREVIEW_URI, "image/jpeg", "Preview", "frames of the video, as a JPEG"),
+        (job.video_path, VIDEO_URI, "video/mp4", "Video"),
+        (job.last_frame_path, LAST_FRAME_URI, "image/png", "Last frame"),
+        (str(preview) if preview else None, PREVIEW_URI, "image/jpeg", "Preview"),
     )
-    for path, template, mime_type, title, description in files:
+    # Name, title and type say what each file is (its path is in the text and the structured content).
+    for path, template, mime_type, title in files:
         size = _regular_size(path) if path is not None else None
         if path is None or size is None:
             continue
@@ -92,8 +82,7 @@ def _media_blocks(job: Job, task_id: str) -> list[ContentBlock]:
                 type="resource_link",
                 uri=task_uri(template, task_id),
                 name=Path(path).name,
-                title=f"{title} of {task_id}",
-                description=description[0].upper() + description[1:] + ".",
+                title=title,
                 mime_type=mime_type,
                 size=size,
             )

@@ -13,7 +13,7 @@ from pydantic import Field
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
 from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
-from seedance_mcp.results import job_result
+from seedance_mcp.results import cancel_result, job_result, task_line, task_list_result
 from seedance_mcp.runtime import LazyRuntime
 from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
@@ -38,10 +38,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
     ) -> Annotated[CallToolResult, VideoTask]:
         """Get the state of a video job started by generate_video; free.
 
-        Returns the status (queued, running, succeeded, failed, cancelled, expired, unknown), the saved MP4's
-        video_path once done, the error when it failed, and the billed tokens. With wait=true it keeps waiting,
-        reporting progress, and returns when the video is saved or the wait bound passes; call it again if the
-        status is still queued or running.
+        The status, the saved MP4's path and links once done, the error if it failed, and the cost. wait=true
+        waits (bounded, reporting progress) until the video is saved; call again while queued or running.
         """
         runtime = await runtime_of(ctx)
         try:
@@ -67,12 +65,13 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             Field(description="Only tasks in this state."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
-    ) -> TaskList:
-        """List the video jobs this server has submitted, newest first, from its journal; free.
+        detail: Annotated[bool, Field(description="Each task in full, as get_task_status shows it.")] = False,
+    ) -> Annotated[CallToolResult, TaskList]:
+        """List this server's video jobs, newest first, from its journal; free.
 
-        Each has its task_id, prompt excerpt, model, status, saved video_path and created time; `spend` sums the
-        cost of today and this week, per model. Use it to find a task id again, or to check for a job before
-        submitting one that may already exist.
+        A line each (task_id, status, model, prompt start, time) and the spend of today and this week. Use it to
+        find a task id again, or to check for a job before submitting one that may exist; get_task_status(task_id)
+        gives its path and links.
         """
         runtime = await runtime_of(ctx)
         store = runtime.jobs.store
@@ -99,7 +98,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             everyone = await store.spend(today)
             spend.team_daily_budget = who.team_daily_budget
             spend.team_today = round(sum(row.cost for row in everyone), 4)
-        return TaskList(tasks=[job_result(job) for job in live], more=more, spend=spend)
+        return task_list_result([task_line(job) for job in live], more, spend, live if detail else None)
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -110,7 +109,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             open_world_hint=True,
         ),
     )
-    async def cancel_task(task_id: TaskId, ctx: ToolContext) -> CancelResult:
+    async def cancel_task(task_id: TaskId, ctx: ToolContext) -> Annotated[CallToolResult, CancelResult]:
         """Cancel a video job that is still queued, so it is not rendered or billed.
 
         A task that is already rendering cannot be cancelled on Ark (it finishes, is billed, and is still saved);
@@ -121,4 +120,4 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             job, cancelled, message = await runtime.jobs.cancel(task_id, caller(ctx, settings).principal)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
-        return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
+        return cancel_result(CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message))
