@@ -73,3 +73,49 @@ async def test_a_draft_the_journal_does_not_know_is_priced_at_the_longest_length
 
     longest = builtin_catalog().presets["sandbox"].model("2.5").duration_max
     assert structured(dry)["duration"] == longest
+
+
+NAN_PRICED_FILE = PRICED_2_5.replace("per_million = 40", "per_million = VALUE")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("SEEDANCE_CATALOG_FILE", "nan", ['line 6: models."2.5".regions.cn.prices[0].per_million', "nan"]),
+        ("SEEDANCE_CATALOG_FILE", "inf", ['line 6: models."2.5".regions.cn.prices[0].per_million', "inf"]),
+        ("SEEDANCE_CATALOG_FILE", "-inf", ['line 6: models."2.5".regions.cn.prices[0].per_million', "-inf"]),
+        ("SEEDANCE_PRICES", '{"cn": {"2.0": {"per_million": NaN}}}', ['cn."2.0".per_million', "nan"]),
+        ("SEEDANCE_PRICES", '{"cn": {"2.0": {"per_million": 46, "per_million_with_video": Infinity}}}',
+         ['cn."2.0".per_million_with_video', "inf"]),
+        ("SEEDANCE_PRICES", '{"cn": {"2.0": {"per_million": -1}}}', ['cn."2.0".per_million', "-1"]),
+    ],
+)  # fmt: skip
+def test_a_price_that_is_not_a_finite_amount_stops_the_server_at_start_up(
+    tmp_path: Path, variable: str, value: str, words: list[str]
+) -> None:
+    """A NaN price passes every comparison (the per-video limit, the confirmation, the budget) and voids a
+    PostgreSQL budget's sum for the day: the real entry point refuses it with one line naming the variable and the
+    entry (exit code 2, nothing on stdout)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "SEEDANCE_STATE_DIR": str(tmp_path / "state"),
+        "SEEDANCE_OUTPUT_DIR": str(tmp_path / "videos"),
+        "SEEDANCE_PROVIDER": "sandbox",
+    }
+    if variable == "SEEDANCE_CATALOG_FILE":
+        catalog = tmp_path / "catalog.toml"
+        catalog.write_text(NAN_PRICED_FILE.replace("VALUE", value))
+        env[variable] = str(catalog)
+    else:
+        env[variable] = value
+    done = subprocess.run(
+        [sys.executable, "-m", "seedance_mcp"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and variable in lines[0], done.stderr
+    assert all(word in lines[0] for word in words), done.stderr
