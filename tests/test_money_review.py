@@ -17,7 +17,8 @@ import pytest
 from mcp import Client
 
 from seedance_mcp.app import create_app
-from tests.conftest import make_settings, text_of
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import SECRET_KEY, make_settings, sandbox_stats, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -119,3 +120,27 @@ def test_a_price_that_is_not_a_finite_amount_stops_the_server_at_start_up(
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and variable in lines[0], done.stderr
     assert all(word in lines[0] for word in words), done.stderr
+
+
+async def test_a_daily_budget_counts_only_spend_in_its_own_currency(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Two MCP hosts on one state dir: Ark bills in CNY, BytePlus in USD. A CNY video never counts against the USD
+    budget (it was counted as 5.01 USD and refused the BytePlus video), and list_tasks sums one currency."""
+    common = {"base_url": f"{sandbox.url}/api/v3", "api_key": SECRET_KEY}
+    ark = make_settings(tmp_path, provider="ark", daily_budget=6.0, **common)
+    byteplus = make_settings(tmp_path, provider="byteplus", daily_budget=3.0, **common)
+    call = {"prompt": "a kite", "model": "2.0", "resolution": "720p", "duration": 5, "wait": False}
+    with anyio.fail_after(60):
+        async with Client(create_app(ark)) as client:
+            in_cny = await client.call_tool("generate_video", {**call, "prompt": "a kite in CNY"})
+            over_cny = await client.call_tool("generate_video", {**call, "prompt": "another kite in CNY"})
+        async with Client(create_app(byteplus)) as client:
+            in_usd = await client.call_tool("generate_video", {**call, "prompt": "a kite in USD"})
+            listed = structured(await client.call_tool("list_tasks", {}))
+    assert in_cny.is_error is False and structured(in_cny)["currency"] == "CNY", text_of(in_cny)
+    assert over_cny.is_error is True and "CNY" in text_of(over_cny) and "SEEDANCE_DAILY_BUDGET" in text_of(over_cny)
+    assert in_usd.is_error is False, text_of(in_usd)
+    usd = structured(in_usd)
+    assert usd["currency"] == "USD"
+    assert listed["spend"]["currency"] == "USD"
+    assert listed["spend"]["today"] == pytest.approx(usd["estimated_cost"], abs=1e-3)
+    assert (await sandbox_stats(sandbox))["creates"] == 2

@@ -144,9 +144,9 @@ async def submit_video(
                 limits=limits,
             )
         except BudgetExceeded as exc:
-            currency = price[1] if price else ""
+            currency = exc.limit.currency
             raise SpendRefused(
-                f"This video (about {exc.cost:.2f} {currency}) would take the spend counted against "
+                f"This video (about {exc.cost:.2f} {currency}) would take the {currency} spend counted against "
                 f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
                 f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
                 "server's environment, or wait."

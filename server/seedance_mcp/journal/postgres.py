@@ -130,7 +130,8 @@ WHERE jobs.job_id = held.job_id AND jobs.lease_token = held.token AND jobs.lease
 """
 _SPENT: LiteralString = """
 SELECT COALESCE(SUM(spend), 0) FROM jobs
-WHERE created_at >= %(since)s AND (%(principal)s::text IS NULL OR principal = %(principal)s)
+WHERE created_at >= %(since)s AND currency = %(currency)s
+  AND (%(principal)s::text IS NULL OR principal = %(principal)s)
 """
 _SPEND: LiteralString = """
 SELECT model, currency, count(*), COALESCE(SUM(billed_tokens), 0), SUM(spend)
@@ -225,8 +226,8 @@ class PostgresTaskStore:
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
             for limit in limits:
-                since = start_of_day(now) if limit.since is None else limit.since
-                spent_row = await (await db.execute(_SPENT, {"since": since, "principal": limit.principal})).fetchone()
+                values = {"since": start_of_day(now), "currency": limit.currency, "principal": limit.principal}
+                spent_row = await (await db.execute(_SPENT, values)).fetchone()
                 spent = float(spent_row[0]) if spent_row else 0.0
                 if spent + job.spend > limit.limit:
                     raise BudgetExceeded(limit, spent, job.spend)

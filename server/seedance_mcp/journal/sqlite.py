@@ -182,9 +182,9 @@ class SqliteTaskStore:
                         return Job.model_validate_json(str(row[0]))
                 for limit in limits:
                     scope, values = _scope(limit.principal)
-                    since = start_of_day(now) if limit.since is None else limit.since
                     (spent,) = db.execute(
-                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}", (since, *values)
+                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}",
+                        (start_of_day(now), limit.currency, *values),
                     ).fetchone()
                     if float(spent) + job.spend > limit.limit:
                         raise BudgetExceeded(limit, float(spent), job.spend)

@@ -60,27 +60,19 @@ class CostApproval(BaseModel):
     approve: bool = Field(description="Make this video and pay for it")
 
 
-def start_of_today(now: float | None = None) -> float:
-    """Local midnight: a daily budget is the person's day, not UTC's."""
-    local = time.localtime(now)
-    return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
-
-
-def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
-    """The daily budgets the journal checks at the insert of this caller's job: everyone's spend together
-    (SEEDANCE_DAILY_BUDGET), and the caller's own (SEEDANCE_DAILY_BUDGET_PER_PERSON, or their tokens-file entry).
-    Without `now` they count from midnight of the day the journal's own clock says (`SpendLimit.since` None), so a
-    replica whose clock is wrong counts the same day as every other."""
+def spend_limits(who: Caller, currency: str) -> list[SpendLimit]:
+    """The daily budgets the journal checks at the insert of this caller's job, in the currency this server's
+    provider bills in: everyone's spend together (SEEDANCE_DAILY_BUDGET), and the caller's own
+    (SEEDANCE_DAILY_BUDGET_PER_PERSON, or their tokens-file entry)."""
     from seedance_mcp.journal import SpendLimit
 
-    since = None if now is None else start_of_today(now)
     limits: list[SpendLimit] = []
     if who.team_daily_budget is not None:
         name = "SEEDANCE_DAILY_BUDGET (everyone's spend together)" if who.principal else "SEEDANCE_DAILY_BUDGET"
-        limits.append(SpendLimit(since=since, limit=who.team_daily_budget, name=name, principal=None))
+        limits.append(SpendLimit(limit=who.team_daily_budget, name=name, currency=currency, principal=None))
     if who.daily_budget is not None:
         limits.append(
-            SpendLimit(since=since, limit=who.daily_budget, name=who.daily_budget_name, principal=who.principal)
+            SpendLimit(limit=who.daily_budget, name=who.daily_budget_name, currency=currency, principal=who.principal)
         )
     return limits
 

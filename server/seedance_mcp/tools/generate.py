@@ -152,7 +152,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 expected_render=expected,
                 force_new=options.force_new,
                 price=price,
-                limits=spend_limits(who),
+                limits=spend_limits(who, preset.currency),
                 principal=who.principal,
                 dedupe_since=approved.since,
             )

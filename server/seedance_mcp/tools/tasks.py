@@ -12,10 +12,10 @@ from pydantic import Field
 
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
+from seedance_mcp.journal import start_of_day
 from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
 from seedance_mcp.results import job_result
 from seedance_mcp.runtime import LazyRuntime
-from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
 from seedance_mcp.tools.resources import task_result
 
@@ -79,12 +79,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         who = caller(ctx, settings)
         jobs, more = await store.recent(status, limit, who.principal)
         live = [await runtime.jobs.current(job) for job in jobs]
-        today = start_of_today(await store.now())  # the day the journal's clock says, as the daily budget counts
+        today = start_of_day(await store.now())  # the day the journal's clock says, as the daily budget counts
         week = today - 86400 * time.localtime(today).tm_wday
-        week_rows = await store.spend(week, who.principal)
-        today_rows = await store.spend(today, who.principal)
+        # In the currency this server's provider bills in, as its budgets count (another host on the same state
+        # dir may speak to a provider that bills in another).
+        currency = runtime.provider.preset.currency
+        week_rows = [row for row in await store.spend(week, who.principal) if row.currency == currency]
+        today_rows = [row for row in await store.spend(today, who.principal) if row.currency == currency]
         spend = Spend(
-            currency=next((row.currency for row in week_rows if row.currency), None),
+            currency=currency,
             today=round(sum(row.cost for row in today_rows), 4),
             today_billed_tokens=sum(row.billed_tokens for row in today_rows),
             this_week=round(sum(row.cost for row in week_rows), 4),
@@ -98,7 +101,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         if who.team_daily_budget is not None:
             everyone = await store.spend(today)
             spend.team_daily_budget = who.team_daily_budget
-            spend.team_today = round(sum(row.cost for row in everyone), 4)
+            spend.team_today = round(sum(row.cost for row in everyone if row.currency == currency), 4)
         return TaskList(tasks=[job_result(job) for job in live], more=more, spend=spend)
 
     @server.tool(
