@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -20,7 +20,11 @@ from seedance_mcp.app import create_app
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, make_settings, sandbox_stats, text_of
 
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresServer
+
 pytestmark = pytest.mark.anyio
+pytest_plugins = ["tests.postgres_server"]  # the session's PostgreSQL server fixture, `postgres_server`
 
 PRICED_2_5 = (
     '[sources.mine]\nwhat = "test"\ndate = "2026-12-01"\n'
@@ -144,3 +148,67 @@ async def test_a_daily_budget_counts_only_spend_in_its_own_currency(tmp_path: Pa
     assert listed["spend"]["currency"] == "USD"
     assert listed["spend"]["today"] == pytest.approx(usd["estimated_cost"], abs=1e-3)
     assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
+@pytest.fixture
+async def database_url(postgres_server: PostgresServer) -> str:
+    from tests.postgres_server import fresh_database
+
+    return await fresh_database(postgres_server)
+
+
+def approval_id_in(text: str) -> str:
+    import re
+
+    match = re.search(r'approval_id="(apv-[0-9]+-[0-9a-f]+)"', text)
+    assert match is not None, text
+    return match.group(1)
+
+
+async def test_an_approval_id_pays_for_one_video_whatever_the_replicas_clocks_say(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two replicas on one PostgreSQL, one whose clock runs 11 minutes ahead. The id it mints is judged by the
+    journal's clock: the on-time replica takes it (it was refused as "expired"), and however it is used again
+    (`force_new`, another replica) it returns the one video it paid for (it paid for two)."""
+    from tests.fake_ark import running_fake_ark
+    from tests.replicas import mcp_client, replica_env, start_replica, write_tokens_file
+    from tests.test_clocks import libfaketime
+
+    preload = libfaketime()
+    write_tokens_file(tmp_path / "tokens.json")
+    async with running_fake_ark(render_seconds=0.3) as fake:
+
+        def env(name: str, **extra: str) -> dict[str, str]:
+            return replica_env(
+                tmp_path, name, base_url=fake.base_url, database_url=database_url, poll_interval=0.2,
+                lease_seconds=3.0, SEEDANCE_CONFIRM_ABOVE="0.01", **extra,
+            )  # fmt: skip
+
+        replicas = [await start_replica(tmp_path, "on-time", env("on-time"))]
+        try:
+            ahead_env = env("ahead", LD_PRELOAD=preload, FAKETIME="+11m", FAKETIME_DONT_FAKE_MONOTONIC="1")
+            replicas.append(await start_replica(tmp_path, "ahead", ahead_env))
+            on_time, ahead = replicas
+            call = {"prompt": "approved once", "model": "2.0", "resolution": "480p", "duration": 5}
+            with anyio.fail_after(90):
+                async with mcp_client(ahead.url, "alice") as alice:
+                    refused = await alice.call_tool("generate_video", call)
+                    approval_id = approval_id_in(text_of(refused))
+                    first = await alice.call_tool("generate_video", {**call, "approval_id": approval_id})
+                    again = await alice.call_tool(
+                        "generate_video", {**call, "approval_id": approval_id, "force_new": True}
+                    )
+                async with mcp_client(on_time.url, "alice") as alice:
+                    elsewhere = await alice.call_tool(
+                        "generate_video", {**call, "approval_id": approval_id, "force_new": True}
+                    )
+        finally:
+            for replica in replicas:
+                await replica.stop()
+    assert first.is_error is False, text_of(first)
+    assert again.is_error is False and elsewhere.is_error is False, (text_of(again), text_of(elsewhere))
+    paid = structured(first)["task_id"]
+    assert structured(again)["task_id"] == paid and structured(again)["reused_existing"] is True
+    assert structured(elsewhere)["task_id"] == paid and structured(elsewhere)["reused_existing"] is True
+    assert fake.creates == 1

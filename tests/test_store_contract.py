@@ -189,6 +189,20 @@ async def test_a_daily_budget_counts_from_the_journals_midnight(journal: Journal
     assert refused.value.spent == pytest.approx(2.0)
 
 
+async def test_an_approval_id_pays_for_one_live_job_whatever_the_window(journal: Journal) -> None:
+    """A job paid for by an approval id is returned to any later insert with that id (no window, hours later); once
+    it ended unbilled (the provider refused it), the id may pay for the video again."""
+    store = await journal.replica()
+    first = await put(store, make_job(journal.clock, approval_id="apv-1-abc"))
+    journal.clock.advance(3 * 3600)
+    second = make_job(journal.clock, approval_id="apv-1-abc")
+    earlier = await store.insert(second, dedupe_window=None, lease_owner=None, lease_seconds=LEASE)
+    assert earlier is not None and earlier.job_id == first.job_id
+    first.status = "not_submitted"
+    assert await store.update(first)
+    assert await store.insert(second, dedupe_window=None, lease_owner=None, lease_seconds=LEASE) is None
+
+
 async def test_an_identical_call_after_the_window_inserts_a_new_job(journal: Journal) -> None:
     """An identical job created longer than the window ago (by the journal's clock) does not count."""
     store = await journal.replica()

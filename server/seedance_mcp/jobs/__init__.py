@@ -119,13 +119,12 @@ class JobManager:
         price: tuple[float, str] | None = None,
         limits: Sequence[SpendLimit] = (),
         principal: str = "",
-        dedupe_since: float | None = None,
+        approval_id: str | None = None,
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
-        `dedupe_since` widens the look for an identical live job back to that moment (on the journal's clock:
-        `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
-        is that video)."""
+        `approval_id` is recorded on the job and pays for one video: while a job it paid for is live, the journal
+        returns that job instead, `force_new` or not."""
         return await submit_video(
             self._worker,
             request,
@@ -135,7 +134,7 @@ class JobManager:
             price=price,
             limits=limits,
             principal=principal,
-            dedupe_since=dedupe_since,
+            approval_id=approval_id,
         )
 
     async def find(self, key: str, principal: str | None = None) -> Job:

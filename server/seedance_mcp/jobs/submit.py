@@ -80,13 +80,12 @@ async def submit_video(
     price: tuple[float, str] | None = None,
     limits: Sequence[SpendLimit] = (),
     principal: str = "",
-    dedupe_since: float | None = None,
+    approval_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
-    `dedupe_since` widens the look for an identical live job back to that moment (on the journal's clock:
-    `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
-    is that video)."""
+    `approval_id` (the person's approval of exactly this request) is recorded on the job, and pays for one video:
+    while a job it paid for is live, the journal returns that job instead, `force_new` or not."""
     settings = worker.settings
     provider_name = worker.provider.preset.name
     fingerprint = fingerprint_of(provider_name, http_request, principal)  # a hash of a small body: no thread
@@ -119,6 +118,7 @@ async def submit_video(
         marker=marker,
         simulated=settings.simulated,
         principal=principal,
+        approval_id=approval_id,
         identity=identity_of(
             resolution=request.resolution,
             ratio=request.ratio,
@@ -130,9 +130,6 @@ async def submit_video(
     )
     window = settings.dedupe_window
     dedupe_window = None if force_new or window <= 0 else window
-    if dedupe_since is not None:
-        # A moment on the journal's clock (`now()`) becomes a window the journal measures from its own now.
-        dedupe_window = max(dedupe_window or 0.0, worker.now() - dedupe_since)
     for _ in range(3):
         sent = anyio.current_time()
         try:

@@ -134,7 +134,8 @@ class TaskStore(Protocol):
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
-        """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds.
+        """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds, or a live
+        job was paid for by its `approval_id` (at any time: an approval id pays for one video).
 
         The journal's clock stamps `job.created_at` and `job.updated_at` (set on `job` too) and measures the
         window. Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that

@@ -72,11 +72,11 @@ _TRANSACTION_NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM 
 
 _INSERT: LiteralString = f"""
 INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, version, has_work, lease_owner, lease_expires,
-                  lease_token, data, spend, principal, model, currency, billed_tokens)
+                  lease_token, data, spend, principal, model, currency, billed_tokens, approval_id)
 VALUES (%(job_id)s, %(task_id)s, %(status)s, %(fingerprint)s, %(created_at)s, %(version)s, %(has_work)s,
         %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END,
         CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE %(first_token)s END, %(data)s::jsonb, %(spend)s,
-        %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s)
+        %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s, %(approval_id)s)
 """
 """The lease runs from the insert statement itself (the transaction may have waited on the dedupe lock)."""
 _CLOCK: LiteralString = f"SELECT {_TRANSACTION_NOW}"
@@ -87,6 +87,9 @@ SELECT clock.now, (
     WHERE fingerprint = %(fingerprint)s AND created_at >= clock.now - %(window)s AND status <> ALL(%(dead)s)
     ORDER BY created_at DESC LIMIT 1
 ) FROM clock
+"""
+_LIVE_OF_APPROVAL: LiteralString = """
+SELECT data::text FROM jobs WHERE approval_id = %(approval_id)s AND status <> ALL(%(dead)s) LIMIT 1
 """
 _UPDATE: LiteralString = """
 UPDATE jobs SET task_id = %(task_id)s, status = %(status)s, data = %(data)s::jsonb, version = %(version)s,
@@ -207,9 +210,16 @@ class PostgresTaskStore:
     ) -> Job | None:
         async with self._connection() as db, db.transaction():
             clock = {"now": self._now()}
-            if dedupe_window is not None:
-                # Queue behind anyone inserting this fingerprint; what they wrote is committed once we hold it.
+            if dedupe_window is not None or job.approval_id is not None:
+                # Queue behind anyone inserting this fingerprint; what they wrote is committed once we hold it. (An
+                # approval id is for one fingerprint: its jobs queue here too.)
                 await db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (DEDUPE_LOCK_CLASS, job.fingerprint))
+            if job.approval_id is not None:
+                paid = {"approval_id": job.approval_id, "dead": list(DEAD_STATUSES)}
+                found = await (await db.execute(_LIVE_OF_APPROVAL, paid)).fetchone()
+                if found is not None:
+                    return Job.model_validate_json(found[0])
+            if dedupe_window is not None:
                 cursor = await db.execute(
                     _NOW_AND_EARLIER_LIVE,
                     {**clock, "fingerprint": job.fingerprint, "window": dedupe_window, "dead": list(DEAD_STATUSES)},
@@ -250,6 +260,7 @@ class PostgresTaskStore:
                 "model": written.model,
                 "currency": written.currency,
                 "billed_tokens": written.usage_tokens or 0,
+                "approval_id": written.approval_id,
             }
             await db.execute(_INSERT, row)
         job.created_at = job.updated_at = now

@@ -172,6 +172,13 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> Job | None:
             with _write_transaction(db):
                 now = self._clock()  # under the write lock: the order of inserts is the order of their times
+                if job.approval_id is not None:
+                    row = db.execute(
+                        f"SELECT data FROM jobs WHERE approval_id = ? AND status NOT IN ({dead})",
+                        (job.approval_id, *DEAD_STATUSES),
+                    ).fetchone()
+                    if row is not None:
+                        return Job.model_validate_json(str(row[0]))
                 if dedupe_window is not None:
                     row = db.execute(
                         f"SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? AND status NOT IN ({dead}) "
@@ -191,8 +198,8 @@ class SqliteTaskStore:
                 written = job.model_copy(update={"created_at": now, "updated_at": now})
                 db.execute(
                     "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
-                    "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens, "
+                    "approval_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         written.job_id,
                         written.task_id,
@@ -210,6 +217,7 @@ class SqliteTaskStore:
                         written.model,
                         written.currency,
                         written.usage_tokens or 0,
+                        written.approval_id,
                     ),
                 )
                 job.created_at = job.updated_at = now

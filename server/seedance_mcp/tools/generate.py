@@ -130,7 +130,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
                 needed = needs_approval(who, quote.estimate)
-                minted = await approvals.mint(quote) if needed and not asks else None
+                minted = await approvals.mint(quote, runtime.jobs.now()) if needed and not asks else None
                 task.next_step += approval_note(who, quote, asks, minted)
                 return noted(await task_result(task), spec, preset)
             if not runtime.provider.has_key:
@@ -139,7 +139,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
             check_cost(who, request, price)
-            approved = await approval(ctx, who, quote, options.approval_id, approvals)
+            approved = await approval(ctx, who, quote, options.approval_id, approvals, runtime.jobs.now())
             if isinstance(approved, InputRequiredResult):
                 return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
             if not approved.granted:
@@ -154,7 +154,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 price=price,
                 limits=spend_limits(who, preset.currency),
                 principal=who.principal,
-                dedupe_since=approved.since,
+                approval_id=approved.approval_id,
             )
             if options.wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
