@@ -212,3 +212,81 @@ async def test_an_approval_id_pays_for_one_video_whatever_the_replicas_clocks_sa
     assert structured(again)["task_id"] == paid and structured(again)["reused_existing"] is True
     assert structured(elsewhere)["task_id"] == paid and structured(elsewhere)["reused_existing"] is True
     assert fake.creates == 1
+
+
+async def test_a_task_id_the_journal_could_not_take_is_recorded_after_another_replica_took_the_job_over(
+    tmp_path: Path, postgres_server: PostgresServer, database_url: str
+) -> None:
+    """Two replicas on one PostgreSQL, on a gateway with no task list. The create answers while the replica that
+    sent it is cut off from the database; the other replica claims the job meanwhile and gives it up as `unknown`
+    (nothing to search). Once the link is back, the task id the caller was given is on the job (it was dropped by
+    the lease fence), the video is saved once, and get_task_status finds it."""
+    import httpx
+
+    from seedance_mcp.sandbox import SandboxState, running_sandbox
+    from tests.replicas import (
+        mcp_client,
+        replica_env,
+        running_database_link,
+        start_replica,
+        until,
+        until_journal,
+        write_tokens_file,
+    )
+
+    write_tokens_file(tmp_path / "tokens.json")
+    async with (
+        running_sandbox(SandboxState(render_seconds=0.5)) as sandbox,
+        running_database_link(postgres_server.socket_dir) as link,
+    ):
+
+        def env(name: str, url: str) -> dict[str, str]:
+            return replica_env(
+                tmp_path, name, base_url=sandbox.url, database_url=url, poll_interval=0.3, lease_seconds=3.0,
+                SEEDANCE_PROVIDER="openai-compatible",
+            )  # fmt: skip
+
+        cut = await start_replica(tmp_path, "cut", env("cut", link.url(database_url)))
+        other = await start_replica(tmp_path, "other", env("other", database_url))
+        async with httpx.AsyncClient() as http:
+            slow_create = {"faults": [{"route": "create", "kind": "slow", "delay": 8}]}
+            await http.post(f"{sandbox.url}/_sandbox/faults", json=slow_create)
+        answer: dict[str, Any] = {}
+        try:
+            with anyio.fail_after(150):
+
+                async def call() -> None:
+                    async with mcp_client(cut.url, "alice") as alice:
+                        answer["result"] = await alice.call_tool("generate_video", {"prompt": "kept", "wait": False})
+
+                async with anyio.create_task_group() as group:
+                    group.start_soon(call)
+                    await until(lambda: sandbox.state.create_attempts >= 1, "the create at the provider", 20)
+                    link.cut()
+                    await until_journal(
+                        database_url,
+                        lambda rows: bool(rows) and rows[0].status == "unknown" and not rows[0].has_work,
+                        "the other replica takes the job over and gives it up",
+                        60,
+                    )
+                    await until(lambda: "result" in answer, "the caller's answer", 30)
+                link.restore()
+                [task_id] = list(sandbox.state.tasks)
+                rows = await until_journal(
+                    database_url,
+                    lambda rows: bool(rows) and rows[0].data.get("video_path") is not None,
+                    "the video saved",
+                    60,
+                )
+                async with mcp_client(other.url, "alice") as alice:
+                    status = await alice.call_tool("get_task_status", {"task_id": task_id})
+        finally:
+            for replica in (cut, other):
+                await replica.stop()
+    assert task_id in text_of(answer["result"])
+    [row] = rows
+    assert (row.task_id, row.status) == (task_id, "succeeded")
+    assert status.is_error is False and structured(status)["video_path"], text_of(status)
+    assert sandbox.state.creates == 1 and sandbox.state.downloads == 1
+    saved = list((tmp_path).rglob("*.mp4"))
+    assert len(saved) == 1, saved

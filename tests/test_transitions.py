@@ -44,6 +44,10 @@ FAILED = Download(answer=answer(), url="https://cdn.example/v.mp4", error=Downlo
 EXAMPLES: dict[str, tuple[Callable[[], Transition], dict[str, Any]]] = {
     # name: (the transition with example arguments, what it leaves in a job it may change)
     "created": (lambda: t.created("cgt-1", NOW), {"task_id": "cgt-1", "submitted_at": NOW, "has_work": True}),
+    "task_id_kept": (
+        lambda: t.task_id_kept("cgt-1", NOW),
+        {"task_id": "cgt-1", "error_message": None, "search_done": False, "has_work": True},
+    ),
     "lost": (
         lambda: t.lost("the answer was cut off", searchable=True),
         {"error_message": "the answer was cut off", "search_done": False, "has_work": True},

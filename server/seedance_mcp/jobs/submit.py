@@ -31,7 +31,7 @@ from seedance_mcp.errors import (
     SubmitOutcomeUnknown,
     TaskNotRecorded,
 )
-from seedance_mcp.jobs.follow import start
+from seedance_mcp.jobs.follow import start, write_kept_task_id
 from seedance_mcp.jobs.lost_creates import identity_of
 from seedance_mcp.jobs.reconcile import can_search
 from seedance_mcp.jobs.transitions import (
@@ -42,6 +42,7 @@ from seedance_mcp.jobs.transitions import (
     interrupted,
     lost,
     refused,
+    task_id_kept,
     unreachable,
     want_last_frame,
 )
@@ -236,28 +237,45 @@ async def _after_create(
     except JournalUnavailable as exc:
         token = worker.held.get(job.job_id)
         logger.warning(
-            "the journal did not take the outcome of %s's create (task %s): %s; %s",
+            "the journal did not take the outcome of %s's create (task %s): %s; kept in memory and retried until "
+            "it does",
             job.job_id,
             pending.task_id or "unknown",
             exc,
-            "kept in memory and retried until it does" if token is not None else "its lease has run out",
         )
         if token is None:
-            return pending, "taken over", exc.reason
+            if pending.task_id is None:
+                return pending, "taken over", exc.reason
+            # The lease ran out meanwhile: the id is written unfenced, in the background, until the journal takes it.
+            assert worker.task_group is not None, "JobManager.run() must be running"
+            worker.task_group.start_soon(write_kept_task_id, worker, job, pending.task_id)
+            return pending, "kept", exc.reason
+        if pending.task_id is not None:
+            # Written later, the id goes onto the job whatever became of it meanwhile (claimed, given up).
+            outcome = task_id_kept(pending.task_id, worker.now())
         start(worker, pending, token, unrecorded=Unrecorded(job, outcome))
         return pending, "kept", exc.reason
-    except LeaseLost:
+    except (LeaseLost, Refused) as exc:
         # The create outlived the lease and another process took the job over (and will look for its task).
         logger.warning(
             "%s (task %s) was taken over by another process while its create was in flight",
             job.job_id,
             pending.task_id or "unknown",
         )
-        return pending, "taken over", "its lease ran out while the request was in flight"
-    except Refused as moved:
-        # Only the lease holder writes a job being created; another writer means the job is no longer ours.
-        logger.warning("%s: %s", job.job_id, moved)
-        return moved.job, "taken over", f"the journal has it as `{moved.job.status}` already"
+        current = exc.job if isinstance(exc, Refused) else pending
+        if isinstance(exc, LeaseLost):
+            worker.let_go(job.job_id)
+        if pending.task_id is None:
+            return current, "taken over", "its lease ran out while the request was in flight"
+        try:
+            kept = await write_kept_task_id(worker, job, pending.task_id, patient=False)
+        except JournalUnavailable as unavailable:
+            assert worker.task_group is not None, "JobManager.run() must be running"
+            worker.task_group.start_soon(write_kept_task_id, worker, job, pending.task_id)
+            return pending, "kept", unavailable.reason
+        if kept is not None and kept.task_id == pending.task_id:
+            return kept, "recorded", ""
+        return current, "taken over", "its lease ran out while the request was in flight"
     token = worker.held.get(job.job_id)
     if follow and written.has_work and token is not None:
         start(worker, written, token)

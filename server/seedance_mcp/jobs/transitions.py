@@ -151,6 +151,17 @@ def created(job: Job, task_id: str, now: float) -> None:
     job.submitted_at = job.submitted_at or now
 
 
+@transition(sources={"submitting", "unknown"}, targets={"queued"})
+def task_id_kept(job: Job, task_id: str, now: float) -> None:
+    """The create's task id, which the journal could not take when it came, written once it does, whatever became of
+    the job meanwhile (claimed mid-create and given up as `unknown`): a paid task's id is never dropped; follow it."""
+    job.task_id = task_id
+    job.status = "queued"
+    job.submitted_at = job.submitted_at or now
+    job.error_message = None
+    job.search_done = False
+
+
 @transition(sources={"submitting"}, targets={"unknown"})
 def lost(job: Job, reason: str, *, searchable: bool) -> None:
     """The create's answer was lost: a paid task may exist; look for it where the provider lists tasks."""

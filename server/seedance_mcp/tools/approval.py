@@ -36,7 +36,6 @@ from seedance_mcp.errors import SpendRefused
 from seedance_mcp.results import money
 
 if TYPE_CHECKING:
-
     from mcp.types import InputRequiredResult
 
     from seedance_mcp.config import Settings
