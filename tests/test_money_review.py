@@ -290,3 +290,47 @@ async def test_a_task_id_the_journal_could_not_take_is_recorded_after_another_re
     assert sandbox.state.creates == 1 and sandbox.state.downloads == 1
     saved = list((tmp_path).rglob("*.mp4"))
     assert len(saved) == 1, saved
+
+
+async def test_the_calls_wait_bounds_a_slow_create_which_goes_on_and_lands_once(tmp_path: Path) -> None:
+    """Three 429s (Retry-After 5 s, scaled to 0.5 s) then an answer that drips for 6 s: the create outlasts the
+    call's 3 s wait (the call was held 21 s). The call returns the job `submitting` within its wait, an identical
+    call meanwhile is answered within its own wait, and the create goes on in the background and lands in the
+    journal: one task, followed to its video."""
+    from tests.conftest import SECRET_KEY
+    from tests.fake_ark import running_fake_ark
+
+    async with running_fake_ark(render_seconds=0.3) as fake:
+        for _ in range(3):
+            fake.add_fault("create", "http_status", status=429, code="RequestBurstTooFast", retry_after=5)
+        fake.add_fault("create", "drip", interval=1.0)
+        settings = make_settings(
+            tmp_path, provider="ark", base_url=fake.base_url, api_key=SECRET_KEY, http_timeout=6.0,
+            wait_seconds=3.0, retry_scale=0.1, reconcile_delays=(0.1,),
+        )  # fmt: skip
+        call = {"prompt": "a slow create"}
+        async with Client(create_app(settings)) as client:
+            with anyio.fail_after(60):
+                started = anyio.current_time()
+                first = await client.call_tool("generate_video", call)
+                first_took = anyio.current_time() - started
+                started = anyio.current_time()
+                again = await client.call_tool("generate_video", call)
+                again_took = anyio.current_time() - started
+                job = structured(first)
+                assert first.is_error is False and job["status"] == "submitting", text_of(first)
+                handle = job["task_id"]
+                # The drip outlasts the HTTP time-out: the create's answer is lost (`unknown`), and the worker finds
+                # its task in the provider's list. Polled here for that outcome; nothing is ordered by the sleep.
+                while (done := structured(await client.call_tool("get_task_status", {"task_id": handle})))[
+                    "status"
+                ] in ("submitting", "unknown"):
+                    await anyio.sleep(0.2)
+                saved = structured(await client.call_tool("get_task_status", {"task_id": handle, "wait": True}))
+    assert handle.startswith("job-") and "get_task_status" in job["next_step"]
+    assert first_took < 8.0, first_took  # the wait (3 s) and a margin for a loaded machine, not the create's 15 s+
+    assert again_took < 8.0, again_took
+    assert again.is_error is True and handle in text_of(again), text_of(again)  # in flight: not paid twice
+    assert done["status"] in ("queued", "running", "succeeded") and done["task_id"].startswith("cgt-")
+    assert saved["video_path"], saved
+    assert fake.creates == 1

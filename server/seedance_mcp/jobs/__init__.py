@@ -120,11 +120,13 @@ class JobManager:
         limits: Sequence[SpendLimit] = (),
         principal: str = "",
         approval_id: str | None = None,
+        wait: float | None = None,
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
         `approval_id` is recorded on the job and pays for one video: while a job it paid for is live, the journal
-        returns that job instead, `force_new` or not."""
+        returns that job instead, `force_new` or not. `wait` bounds the call (not the provider's request): a create
+        that takes longer goes on, and the job is returned `submitting`."""
         return await submit_video(
             self._worker,
             request,
@@ -135,6 +137,7 @@ class JobManager:
             limits=limits,
             principal=principal,
             approval_id=approval_id,
+            wait=wait,
         )
 
     async def find(self, key: str, principal: str | None = None) -> Job:

@@ -82,8 +82,13 @@ async def submit_video(
     limits: Sequence[SpendLimit] = (),
     principal: str = "",
     approval_id: str | None = None,
+    wait: float | None = None,
 ) -> tuple[Job, bool]:
     """Journal the job, send the create request once, start following. The job, and whether it was reused.
+
+    `wait` bounds this call, never the provider's request: the create runs in the worker's task group, and when its
+    outcome takes longer the job is returned `submitting` (its outcome is recorded when it comes). An identical
+    job still being created is waited for within the same bound.
 
     `approval_id` (the person's approval of exactly this request) is recorded on the job, and pays for one video:
     while a job it paid for is live, the journal returns that job instead, `force_new` or not."""
@@ -131,6 +136,7 @@ async def submit_video(
     )
     window = settings.dedupe_window
     dedupe_window = None if force_new or window <= 0 else window
+    deadline = anyio.current_time() + (wait if wait is not None else settings.reconcile_window)
     for _ in range(3):
         sent = anyio.current_time()
         try:
@@ -156,7 +162,7 @@ async def submit_video(
             break
         if earlier.status == "submitting":
             # The same call is being created right now (by this or another process): wait for its answer.
-            earlier = await _create_outcome(worker, earlier)
+            earlier = await _create_outcome(worker, earlier, deadline)
         if earlier.status in ("unknown", "submitting"):
             raise DuplicateSubmission(earlier.job_id, earlier.status)
         if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
@@ -170,10 +176,42 @@ async def submit_video(
     safety_identifier = marker or settings.safety_identifier
     if safety_identifier is not None:
         http_request = worker.provider.with_safety_identifier(http_request, safety_identifier)
-    # Shielded: if the caller cancels now, the create may already be at the provider; its answer must be kept.
-    with anyio.CancelScope(shield=True):
-        job = await _send_create(worker, job, http_request)
-    return job, False
+    task_group = worker.task_group
+    if task_group is None:  # no worker running (a bare JobManager): the create runs here, shielded
+        with anyio.CancelScope(shield=True):
+            job = await _send_create(worker, job, http_request)
+        return job, False
+    # In the worker's task group: if the caller cancels or stops waiting, the create may already be at the provider,
+    # and its answer must be kept.
+    create = _Create()
+    task_group.start_soon(create.run, worker, job, http_request, name=f"create {job.job_id}")
+    with anyio.move_on_after(deadline - anyio.current_time()):
+        await create.done.wait()
+    if not create.done.is_set():
+        logger.info("%s: its create request outlasts the call's wait; its outcome will be recorded", job.job_id)
+        return job, False
+    if create.error is not None:
+        raise create.error
+    assert create.job is not None
+    return create.job, False
+
+
+class _Create:
+    """A create request running in the worker's task group, and what it came to, for a caller still waiting."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.job: Job | None = None
+        self.error: Exception | None = None
+
+    async def run(self, worker: Worker, job: Job, http_request: HttpRequest) -> None:
+        try:
+            self.job = await _send_create(worker, job, http_request)
+        except Exception as exc:  # what the create came to is recorded; the caller, if still waiting, is told
+            self.error = exc
+            logger.debug("the create of %s: %s", job.job_id, exc)
+        finally:
+            self.done.set()
 
 
 async def _want_last_frame(worker: Worker, job: Job) -> Job:
@@ -184,9 +222,10 @@ async def _want_last_frame(worker: Worker, job: Job) -> Job:
     return job
 
 
-async def _create_outcome(worker: Worker, job: Job) -> Job:
-    """An identical job's state once its create request has been answered (bounded by the HTTP time-out)."""
-    with anyio.move_on_after(worker.settings.reconcile_window):
+async def _create_outcome(worker: Worker, job: Job, deadline: float) -> Job:
+    """An identical job's state once its create request has been answered, or as it is at `deadline` (the call's
+    wait)."""
+    with anyio.move_on_after(deadline - anyio.current_time()):
         while job.status == "submitting":
             await anyio.sleep(STORE_WAIT_INTERVAL / 5)
             job = await worker.find(job.job_id)

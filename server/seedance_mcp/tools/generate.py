@@ -145,6 +145,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             if not approved.granted:
                 return await task_result(declined_result(preset.name, request, price))
             expected = runtime.expected_render(spec, request)
+            until = anyio.current_time() + settings.wait_seconds  # the call's wait bounds the create and the render
             sending = quote.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
@@ -155,9 +156,11 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 limits=spend_limits(who, preset.currency),
                 principal=who.principal,
                 approval_id=approved.approval_id,
+                wait=settings.wait_seconds or None,  # 0: no wait for the render, the create's answer as ever
             )
-            if options.wait and settings.wait_seconds > 0 and not job.settled:
-                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
+            remaining = until - anyio.current_time()
+            if options.wait and remaining > 0 and not job.settled:
+                job = await runtime.jobs.wait(job.job_id, remaining, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
             # A refusal of a catalog model (not found, not open): say what the catalog knows of it.
