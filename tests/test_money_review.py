@@ -334,3 +334,26 @@ async def test_the_calls_wait_bounds_a_slow_create_which_goes_on_and_lands_once(
     assert done["status"] in ("queued", "running", "succeeded") and done["task_id"].startswith("cgt-")
     assert saved["video_path"], saved
     assert fake.creates == 1
+
+
+async def test_cancel_task_answers_within_the_calls_wait_when_the_provider_drips(tmp_path: Path) -> None:
+    """Every status answer drips (2 s HTTP time-out, retried): cancel_task ran 12 s. It answers within its wait
+    (3 s), saying that whether the task was cancelled is not known yet."""
+    from tests.conftest import SECRET_KEY
+    from tests.fake_ark import running_fake_ark
+
+    async with running_fake_ark(render_seconds=30, queue_seconds=30) as fake:
+        settings = make_settings(
+            tmp_path, provider="ark", base_url=fake.base_url, api_key=SECRET_KEY, http_timeout=2.0, wait_seconds=3.0
+        )
+        async with Client(create_app(settings)) as client:
+            with anyio.fail_after(60):
+                made = await client.call_tool("generate_video", {"prompt": "to cancel", "wait": False})
+                task_id = structured(made)["task_id"]
+                fake.add_fault("status", "drip", times=-1, interval=0.5)
+                started = anyio.current_time()
+                answer = await client.call_tool("cancel_task", {"task_id": task_id})
+                took = anyio.current_time() - started
+    assert took < 8.0, took  # the wait (3 s) and a margin for a loaded machine, not the retries' 12 s
+    assert answer.is_error is False and structured(answer)["cancelled"] is False
+    assert "not known yet" in structured(answer)["message"]

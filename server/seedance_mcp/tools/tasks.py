@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
@@ -120,8 +121,18 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         the answer says so. Some gateways have no cancel call at all.
         """
         runtime = await runtime_of(ctx)
+        principal = caller(ctx, settings).principal
+        bound = settings.wait_seconds or settings.http_timeout  # the call's wait bounds it, not the provider's retries
         try:
-            job, cancelled, message = await runtime.jobs.cancel(task_id, caller(ctx, settings).principal)
+            with anyio.move_on_after(bound):
+                job, cancelled, message = await runtime.jobs.cancel(task_id, principal)
+                return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
+            job = await runtime.jobs.find(task_id, principal)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
-        return CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
+        message = (
+            f"The provider did not answer within {bound:.0f} s, so whether the task was cancelled is not known yet. "
+            f'Call get_task_status(task_id="{job.handle}") in a minute: its status will say (a cancelled task is not '
+            "billed; one that renders is, and its video is saved)."
+        )
+        return CancelResult(task_id=job.handle, cancelled=False, status=job.status, message=message)
