@@ -126,11 +126,11 @@ async def download_due(worker: Worker, live: Live, job: Job) -> bool:
 
 
 async def retry_download(worker: Worker, job: Job) -> Job:
-    """Try a failed download again now (the worker otherwise waits for its next try), unless the file is no
-    video, or it was over the size cap and the cap has not been raised since."""
+    """Try a failed download again now (the worker otherwise waits for its next try; one that stopped trying is
+    tried once more: a person asking), unless it was over the size cap and the cap has not been raised since."""
     if job.status != "succeeded" or job.video_path is not None or job.download_error is None:
         return job
-    if job.download_permanent:
+    if job.video_url is None:
         return job
     if job.download_cap_bytes is not None and worker.provider.download_limits.max_bytes <= job.download_cap_bytes:
         return job

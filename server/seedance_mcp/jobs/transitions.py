@@ -27,6 +27,10 @@ from seedance_mcp.wire import TaskSnapshot
 
 _P = ParamSpec("_P")
 
+STOPPING_VERDICTS = 3
+"""Failed tries before a verdict that no try can help ("this is no video", "the provider no longer has the task")
+stops saving: a CDN's or proxy's interstitial page passes, and the last try is from a fresh URL (downloads.py asks
+for one after every second failure)."""
 MAX_FOLLOW_SECONDS = 3 * 24 * 3600.0
 """Ark keeps a task for at most 72 h before it expires (execution_expires_after ≤ 259200 s)."""
 TASK_STATES: frozenset[JobStatus] = frozenset(get_args(TaskStatus))
@@ -356,14 +360,15 @@ def _record_download(job: Job, outcome: Download, now: float) -> None:
 
 
 def _record_download_failure(job: Job, outcome: Download, now: float) -> None:
-    """Note a failed download and when to try it next: never again for a file that is no video, once a caller
-    asks (with a raised cap) for one over the size cap, else with backoff, for as long as the task is followed."""
+    """Note a failed download and when to try it next: never again (unless a caller asks) once a file is no video
+    `STOPPING_VERDICTS` tries running, once a caller asks (with a raised cap) for one over the size cap, else with
+    backoff, for as long as the task is followed."""
     error = outcome.error
     assert error is not None
     job.download_error = str(error)
     job.download_attempts += 1
     job.download_retry_at = None
-    if error.permanent:
+    if error.permanent and job.download_attempts >= STOPPING_VERDICTS:
         job.download_permanent = True
     elif error.over_cap is not None:
         job.download_cap_bytes = error.over_cap
@@ -377,8 +382,13 @@ def _record_download_failure(job: Job, outcome: Download, now: float) -> None:
 
 @transition(sources={"succeeded"}, targets=None)
 def download_retried(job: Job) -> None:
-    """A caller asked for a failed download to be tried now (or again, once the size cap was raised)."""
-    if job.download_error is not None and not job.download_permanent and job.video_path is None:
+    """A caller asked for a failed download to be tried now (or again: the size cap raised, or the server stopped).
+
+    One that stopped trying is tried once more: a person asking may know the page in the way is gone."""
+    if job.download_error is not None and job.video_path is None:
+        if job.download_permanent:
+            job.download_permanent = False
+            job.download_attempts = STOPPING_VERDICTS - 1  # one more such verdict stops it again
         job.download_error = job.download_retry_at = job.download_cap_bytes = None
 
 
