@@ -357,3 +357,46 @@ async def test_cancel_task_answers_within_the_calls_wait_when_the_provider_drips
     assert took < 8.0, took  # the wait (3 s) and a margin for a loaded machine, not the retries' 12 s
     assert answer.is_error is False and structured(answer)["cancelled"] is False
     assert "not known yet" in structured(answer)["message"]
+
+
+class _StallFirstDownload(dict[str, float]):
+    """`StallingFakeArk.stall` for a task whose id is not known yet: the first video download stalls midway."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds: float | None = seconds
+
+    def pop(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        seconds, self.seconds = self.seconds, None
+        return default if seconds is None else seconds
+
+
+async def test_reading_a_video_while_the_worker_saves_it_never_downloads_it_twice(tmp_path: Path) -> None:
+    """`resources/read` of the video while this server's worker is midway through saving it: the read does not
+    start a download of its own into the worker's `.part` file (it truncated it, the worker's try failed, and the
+    video was fetched three times); it says the video is not saved yet. The worker's one download saves it."""
+    from mcp.shared.exceptions import MCPError
+
+    from tests.conftest import SECRET_KEY
+    from tests.replicas import large_mp4_bytes, running_stalling_fake_ark, until
+
+    videos = tmp_path / "videos"
+    async with running_stalling_fake_ark(render_seconds=0.3) as fake:
+        fake.stall = _StallFirstDownload(10.0)
+        settings = make_settings(tmp_path, provider="ark", base_url=fake.base_url, api_key=SECRET_KEY)
+        async with Client(create_app(settings)) as client:
+            with anyio.fail_after(60):
+                made = await client.call_tool("generate_video", {"prompt": "race", "wait": False})
+                task_id = structured(made)["task_id"]
+                await until(
+                    lambda: videos.is_dir() and any(p.name.endswith(".part") for p in videos.iterdir()),
+                    "the worker midway through its download",
+                    20,
+                )
+                with pytest.raises(MCPError) as refused:
+                    await client.read_resource(f"seedance://tasks/{task_id}/video")
+                saved = structured(await client.call_tool("get_task_status", {"task_id": task_id, "wait": True}))
+    assert "get_task_status" in str(refused.value)
+    assert saved["video_path"] and Path(saved["video_path"]).read_bytes() == large_mp4_bytes()
+    assert fake.downloads_of(task_id) == 1
+    assert not [p.name for p in videos.iterdir() if p.name.endswith(".part")]
