@@ -166,7 +166,7 @@ async def _video_here(ctx: ToolContext, job: Job) -> str | None:
     path = job.video_path
     if job.status != "succeeded" or not job.video_url or path is None:
         return path
-    if path is not None and await anyio.to_thread.run_sync(Path(path).is_file):
+    if await anyio.to_thread.run_sync(Path(path).is_file):
         return path
     from seedance_mcp.errors import DownloadFailed
     from seedance_mcp.jobs import video_filename
