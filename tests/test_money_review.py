@@ -400,3 +400,27 @@ async def test_reading_a_video_while_the_worker_saves_it_never_downloads_it_twic
     assert saved["video_path"] and Path(saved["video_path"]).read_bytes() == large_mp4_bytes()
     assert fake.downloads_of(task_id) == 1
     assert not [p.name for p in videos.iterdir() if p.name.endswith(".part")]
+
+
+async def test_a_last_frame_whose_download_failed_is_tried_again_like_the_video(tmp_path: Path) -> None:
+    """The last frame's URL loops its redirects once: its download fails. It is tried again after the backoff and
+    saved (it was given up at once, its URL dropped)."""
+    from tests.conftest import SECRET_KEY
+    from tests.fake_ark import running_fake_ark
+
+    async with running_fake_ark(render_seconds=0.2) as fake:
+        fake.add_fault("frame", "redirect_loop", times=1)
+        settings = make_settings(tmp_path, provider="ark", base_url=fake.base_url, api_key=SECRET_KEY)
+        async with Client(create_app(settings)) as client:
+            with anyio.fail_after(30):
+                made = structured(
+                    await client.call_tool("generate_video", {"prompt": "a last frame", "return_last_frame": True})
+                )
+                task_id = made["task_id"]
+                while not (job := structured(await client.call_tool("get_task_status", {"task_id": task_id})))[
+                    "last_frame_path"
+                ]:
+                    await anyio.sleep(0.1)  # polling for the outcome, not ordering work
+    frame_gets = [r for r in fake.requests if r.method == "GET" and r.path == f"/files/{task_id}.png"]
+    assert job["video_path"] and Path(job["last_frame_path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len([r for r in frame_gets if "_loop" not in r.query]) == 2

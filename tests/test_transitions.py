@@ -171,7 +171,7 @@ def test_a_download_written_without_the_answer_that_found_the_video_starts_only_
     [
         (SAVED, "saved"),
         (FAILED, "download_failed"),
-        (Download(answer=None, url=None, frame_failed=True), "saved"),
+        (Download(answer=None, url=None, frame_error=DownloadFailed("cut off")), "saved"),
     ],
 )
 def test_a_download_is_written_as_saved_or_failed_by_its_outcome(outcome: Download, expected: str) -> None:

@@ -31,6 +31,8 @@ STOPPING_VERDICTS = 3
 """Failed tries before a verdict that no try can help ("this is no video", "the provider no longer has the task")
 stops saving: a CDN's or proxy's interstitial page passes, and the last try is from a fresh URL (downloads.py asks
 for one after every second failure)."""
+FRAME_TRIES = 6
+"""Failed tries of a saved video's last frame (an image, the next shot's start) before it is given up."""
 MAX_FOLLOW_SECONDS = 3 * 24 * 3600.0
 """Ark keeps a task for at most 72 h before it expires (execution_expires_after ≤ 259200 s)."""
 TASK_STATES: frozenset[JobStatus] = frozenset(get_args(TaskStatus))
@@ -315,7 +317,8 @@ class Download:
     """The URL tried (a fresh one the provider gave for this try is kept)."""
     video_path: str | None = None
     frame_path: str | None = None
-    frame_failed: bool = False
+    frame_error: DownloadFailed | None = None
+    """Why the last frame could not be saved (tried again like the video, with the same backoff)."""
     error: DownloadFailed | None = None
     retry_first: float = 5.0
     retry_cap: float = 600.0
@@ -355,8 +358,23 @@ def _record_download(job: Job, outcome: Download, now: float) -> None:
         _record_download_failure(job, outcome, now)
     if outcome.frame_path is not None:
         job.last_frame_path = outcome.frame_path
-    if outcome.frame_failed:
+        if job.video_path is not None and outcome.error is None:
+            job.download_error = job.download_retry_at = None
+    elif outcome.frame_error is not None and job.video_path is not None:
+        _record_frame_failure(job, outcome.frame_error, outcome, now)
+
+
+def _record_frame_failure(job: Job, error: DownloadFailed, outcome: Download, now: float) -> None:
+    """The video is saved, its last frame is not: tried again with the video's backoff; given up (its URL let go,
+    the job settled) after `FRAME_TRIES` failures, or a verdict no try can help."""
+    job.download_attempts += 1
+    if error.permanent or job.download_attempts >= FRAME_TRIES:
         job.last_frame_url = None
+        job.download_error = job.download_retry_at = None
+        return
+    job.download_error = f"the last frame: {error}"
+    backoff = outcome.retry_first * 2 ** (job.download_attempts - 1)
+    job.download_retry_at = now + min(backoff, outcome.retry_cap)
 
 
 def _record_download_failure(job: Job, outcome: Download, now: float) -> None:
