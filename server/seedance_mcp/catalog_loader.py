@@ -16,6 +16,7 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -135,6 +136,11 @@ def load_catalog(path: Path | None = None, prices: Mapping[str, Any] | None = No
             overrides = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise CatalogError(f"{where}: not valid TOML: {exc}") from None
+        infinite = _not_finite(overrides)
+        if infinite is not None:
+            raise CatalogError(
+                _where(where, text, infinite[0]) + f"{_dotted(infinite[0])}: {infinite[1]!r} is not a finite number"
+            )
         _check_schema(overrides, partial_schema(), text, where)
         data = merge(data, overrides)
         _check_schema(data, schema(), text, where)
@@ -202,8 +208,8 @@ def with_price_overrides(data: dict[str, Any], prices: Any) -> dict[str, Any]:
             if "per_million" not in numbers:
                 raise _Invalid(spot, "needs per_million")
             for name, value in numbers.items():
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise _Invalid((*spot, name), f"{value!r} is not a price (a number, 0 or more)")
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+                    raise _Invalid((*spot, name), f"{value!r} is not a price (a finite number, 0 or more)")
             model = models.get(str(key))
             if model is None:
                 raise _Invalid(spot, f"{key!r} is not a catalog model (known: {', '.join(models)})")
@@ -533,6 +539,24 @@ def _limits(entry: Mapping[str, Any]) -> GatewayLimits:
         unsupported=tuple(entry.get("unsupported", ())),
         fixed_size=bool(entry.get("fixed_size", False)),
     )
+
+
+def _not_finite(node: Any, path: Spot = ()) -> tuple[Spot, float] | None:
+    """The first number in a user's file that is NaN or infinite (TOML allows `nan` and `inf`; JSON Schema cannot
+    refuse them: NaN passes every comparison, so a NaN price would pass every limit), with where it is."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node
+    if isinstance(node, Mapping):
+        items: Any = cast("Mapping[str, Any]", node).items()
+    elif isinstance(node, list):
+        items = enumerate(cast("list[Any]", node))
+    else:
+        return None
+    for key, value in items:
+        found = _not_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 # -- schema checks and where an error is -------------------------------------------------------------------------

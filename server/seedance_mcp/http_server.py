@@ -482,21 +482,25 @@ def _scrape_handler(runtimes: list[LazyRuntime]) -> Callable[[Any], Awaitable[An
     """The Prometheus exposition: this process's counters, and the journal's counts read at scrape time."""
 
     async def scrape(request: Any) -> Any:
+        import time
+
         from prometheus_client import CONTENT_TYPE_LATEST
         from starlette.responses import Response
 
         from seedance_mcp import metrics
         from seedance_mcp.errors import JournalUnavailable
-        from seedance_mcp.tools.approval import start_of_today
+        from seedance_mcp.journal import start_of_day
 
         store = None
+        today = start_of_day(time.time())
         if runtimes:
             with anyio.move_on_after(5), contextlib.suppress(JournalUnavailable):
-                store = (await runtimes[0].get()).jobs.store
+                jobs = (await runtimes[0].get()).jobs
+                store, today = jobs.store, start_of_day(jobs.now())  # the day the journal's clock says
         try:
-            text = await metrics.render(store, start_of_today())
+            text = await metrics.render(store, today)
         except JournalUnavailable:  # an outage: this process's own counters still answer
-            text = await metrics.render(None, start_of_today())
+            text = await metrics.render(None, today)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return scrape

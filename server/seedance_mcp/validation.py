@@ -340,6 +340,23 @@ def validate_request(
     return VideoRequest.model_validate({**args.model_dump(), **settled, **worked_out})
 
 
+def finalising_draft(request: VideoRequest, spec: ModelSpec, seconds: float | None, ratio: str | None) -> VideoRequest:
+    """A draft rendered for real keeps the draft's length and ratio, and is billed for them: its estimate is made
+    from the draft's (`seconds`, `ratio` of its job), or from the model's longest length when the draft is not in
+    the journal (made in the provider's console), as a length the model picks is."""
+    seconds = seconds if seconds is not None and seconds > 0 else float(spec.duration_max)
+    kept: Ratio = ratio if ratio in (*FIXED_RATIOS, "adaptive") else request.effective_ratio  # type: ignore[assignment]
+    width, height = spec.size(request.effective_resolution, kept)
+    return request.model_copy(
+        update={
+            "effective_seconds": seconds,
+            "effective_ratio": kept,
+            "output_size": (width, height),
+            "estimated_tokens": estimate_tokens(width, height, seconds),
+        }
+    )
+
+
 def _return_last_frame(args: VideoArguments, preset: Preset) -> bool | None:
     """What to send for `return_last_frame`: the caller's choice, else `true` where it is free (the Ark dialect).
 

@@ -266,7 +266,7 @@ def test_every_httpx_exception_is_mapped_by_name() -> None:
     exported = {
         value for name in dir(httpx) if inspect.isclass(value := getattr(httpx, name)) and issubclass(value, Exception)
     }
-    mapped = {kind for kind, _retry, _permanent in DOWNLOAD_ERRORS}
+    mapped = {kind for kind, _retry in DOWNLOAD_ERRORS}
     assert exported - mapped == set()
     request = httpx.Request("GET", "https://example.com/v.mp4")
     for kind in exported:

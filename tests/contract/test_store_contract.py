@@ -107,6 +107,7 @@ def make_job(clock: FakeClock, *, fingerprint: str = "fp-1", **fields: Any) -> J
         "fingerprint": fingerprint,
         "created_at": clock.now,
         "updated_at": clock.now,
+        "currency": "CNY",
     }
     values.update(fields)
     return Job(**values)
@@ -169,7 +170,7 @@ async def test_the_journal_stamps_each_job_with_its_own_clock_and_decides_the_wi
 
 
 async def test_a_daily_budget_counts_from_the_journals_midnight(journal: Journal) -> None:
-    """A limit without `since` counts the jobs created since local midnight of the day the journal's clock says:
+    """A daily limit counts the jobs created since local midnight of the day the journal's clock says:
     yesterday's spend is not counted, today's is, whatever the caller's clock says."""
     from seedance_mcp.journal import BudgetExceeded, SpendLimit, start_of_day
 
@@ -179,13 +180,27 @@ async def test_a_daily_budget_counts_from_the_journals_midnight(journal: Journal
     await put(store, make_job(journal.clock, fingerprint="y", estimated_tokens=1_000_000, cost_rate=2.0))
     journal.clock.now = midnight + 60
     await put(store, make_job(journal.clock, fingerprint="t", estimated_tokens=1_000_000, cost_rate=1.0))
-    daily = SpendLimit(limit=2.5, name="SEEDANCE_DAILY_BUDGET")
+    daily = SpendLimit(limit=2.5, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
     cheap = make_job(journal.clock, fingerprint="a", estimated_tokens=1_000_000, cost_rate=1.0)
     assert await store.insert(cheap, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily]) is None
     dear = make_job(journal.clock, fingerprint="b", estimated_tokens=1_000_000, cost_rate=1.0)
     with pytest.raises(BudgetExceeded) as refused:
         await store.insert(dear, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily])
     assert refused.value.spent == pytest.approx(2.0)
+
+
+async def test_an_approval_id_pays_for_one_live_job_whatever_the_window(journal: Journal) -> None:
+    """A job paid for by an approval id is returned to any later insert with that id (no window, hours later); once
+    it ended unbilled (the provider refused it), the id may pay for the video again."""
+    store = await journal.replica()
+    first = await put(store, make_job(journal.clock, approval_id="apv-1-abc"))
+    journal.clock.advance(3 * 3600)
+    second = make_job(journal.clock, approval_id="apv-1-abc")
+    earlier = await store.insert(second, dedupe_window=None, lease_owner=None, lease_seconds=LEASE)
+    assert earlier is not None and earlier.job_id == first.job_id
+    first.status = "not_submitted"
+    assert await store.update(first)
+    assert await store.insert(second, dedupe_window=None, lease_owner=None, lease_seconds=LEASE) is None
 
 
 async def test_an_identical_call_after_the_window_inserts_a_new_job(journal: Journal) -> None:
@@ -612,7 +627,7 @@ async def test_budgeted_inserts_racing_on_several_replicas_never_pass_the_limit(
     from seedance_mcp.journal import BudgetExceeded, SpendLimit
 
     replicas = [await journal.replica() for _ in range(4)]
-    limit = SpendLimit(since=journal.clock.now - 3600, limit=5.0, name="SEEDANCE_DAILY_BUDGET")
+    limit = SpendLimit(limit=5.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
     refused: list[BudgetExceeded] = []
 
     async def submit(store: TaskStore, index: int) -> None:
@@ -639,7 +654,7 @@ async def test_takes_inserted_together_are_all_in_or_none_under_one_budget_check
     from seedance_mcp.journal import BudgetExceeded, SpendLimit
 
     replicas = [await journal.replica() for _ in range(4)]
-    limit = SpendLimit(since=journal.clock.now - 3600, limit=5.0, name="SEEDANCE_DAILY_BUDGET")
+    limit = SpendLimit(limit=5.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
     refused: list[BudgetExceeded] = []
 
     async def submit(store: TaskStore, index: int) -> None:
@@ -670,7 +685,7 @@ async def test_takes_found_again_are_returned_and_only_new_ones_inserted_and_cou
     from seedance_mcp.journal import SpendLimit
 
     store = await journal.replica()
-    limit = SpendLimit(since=journal.clock.now - 3600, limit=2.5, name="SEEDANCE_DAILY_BUDGET")
+    limit = SpendLimit(limit=2.5, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
     first = [make_job(journal.clock, fingerprint=f"t{i}", estimated_tokens=1_000_000, cost_rate=1.0) for i in range(2)]
     found = await store.insert_all(first, dedupe_window=WINDOW, lease_owner="a", lease_seconds=LEASE, limits=[limit])
     assert found == [None, None]
@@ -686,11 +701,31 @@ async def test_takes_found_again_are_returned_and_only_new_ones_inserted_and_cou
     assert await store.get(third[1].job_id) is not None and await store.get(third[0].job_id) is None
 
 
+async def test_a_budget_counts_only_jobs_in_its_own_currency(journal: Journal) -> None:
+    """Amounts in CNY and USD never add up: a USD job does not count against a CNY budget, nor the other way."""
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
+
+    store = await journal.replica()
+    await put(
+        store, make_job(journal.clock, fingerprint="usd", currency="USD", estimated_tokens=1_000_000, cost_rate=5.0)
+    )
+    in_cny = SpendLimit(limit=2.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    first = make_job(journal.clock, fingerprint="a", estimated_tokens=1_000_000, cost_rate=1.5)
+    assert await store.insert(first, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[in_cny]) is None
+    in_usd = SpendLimit(limit=6.0, name="SEEDANCE_DAILY_BUDGET", currency="USD")
+    cheap = make_job(journal.clock, fingerprint="b", currency="USD", estimated_tokens=1_000_000, cost_rate=0.5)
+    assert await store.insert(cheap, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[in_usd]) is None
+    second = make_job(journal.clock, fingerprint="c", estimated_tokens=1_000_000, cost_rate=1.0)
+    with pytest.raises(BudgetExceeded) as refused:
+        await store.insert(second, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[in_cny])
+    assert refused.value.spent == pytest.approx(1.5)
+
+
 async def test_spend_settles_at_the_billed_cost_and_frees_the_budget_of_unbilled_jobs(journal: Journal) -> None:
     from seedance_mcp.journal import BudgetExceeded, SpendLimit
 
     store = await journal.replica()
-    limit = SpendLimit(since=journal.clock.now - 3600, limit=2.0, name="SEEDANCE_DAILY_BUDGET")
+    limit = SpendLimit(limit=2.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
     first = make_job(journal.clock, fingerprint="a", estimated_tokens=1_000_000, cost_rate=1.0)
     second = make_job(journal.clock, fingerprint="b", estimated_tokens=1_000_000, cost_rate=1.0)
     for job in (first, second):
@@ -722,10 +757,10 @@ async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Jour
     assert len((await store.recent(None, 10))[0]) == 3
     [bob_spend] = await store.spend(journal.clock.now - 1, principal="bob")
     assert bob_spend.cost == pytest.approx(1.0)
-    limit = SpendLimit(since=journal.clock.now - 1, limit=2.5, name="daily budget of bob", principal="bob")
+    limit = SpendLimit(limit=2.5, name="daily budget of bob", currency="CNY", principal="bob")
     third = make_job(journal.clock, fingerprint="bob-2", principal="bob", estimated_tokens=1_000_000, cost_rate=1.0)
     await store.insert(third, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[limit])
-    alice_limit = SpendLimit(since=journal.clock.now - 1, limit=2.5, name="daily budget of alice", principal="alice")
+    alice_limit = SpendLimit(limit=2.5, name="daily budget of alice", currency="CNY", principal="alice")
     fourth = make_job(journal.clock, fingerprint="a-3", principal="alice", estimated_tokens=1_000_000, cost_rate=1.0)
     with pytest.raises(BudgetExceeded):
         await store.insert(fourth, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[alice_limit])

@@ -118,17 +118,35 @@ async def test_a_video_over_the_size_cap_waits_for_the_cap_to_be_raised(tmp_path
     assert len(video_gets(fake, task_id)) == 2
 
 
-async def test_a_body_that_is_no_video_is_the_one_failure_never_tried_again(tmp_path: Path) -> None:
-    """An HTML page where the video should be: recorded as permanent, not fetched again by the worker or by a
-    status call, and the result says the server will not try again."""
+async def test_one_page_that_is_no_video_is_tried_again_and_the_video_saved(tmp_path: Path) -> None:
+    """One HTML page where the video should be (a CDN's or a proxy's interstitial), then the video: the worker tries
+    again after its backoff and saves it (one such page made a paid video unsaveable for good)."""
     async with running_fake_ark(render_seconds=0.2) as fake:
         fake.add_fault("download", "not_video", times=1)
         async with Client(create_app(ark_settings(tmp_path, fake))) as client:
-            made = await client.call_tool("generate_video", {"prompt": "a portal page", "wait": True})
+            made = await client.call_tool("generate_video", {"prompt": "a portal page", "wait": False})
             task_id = (made.structured_content or {})["task_id"]
-            refused = await until_job(client, lambda job: job.get("error_message"), "the download is refused")
-            asked = await client.call_tool("get_task_status", {"task_id": task_id, "wait": True})
-            await anyio.sleep(0.5)  # room for a retry that must not come (the backoff is 0.05 s at this scale)
-    assert "ftyp" in refused["error_message"] and "will not try again" in refused["next_step"]
-    assert (asked.structured_content or {}).get("video_path") is None
-    assert len(video_gets(fake, task_id)) == 1
+            saved = await until_job(client, lambda job: job.get("video_path"), "the video saved")
+    assert Path(saved["video_path"]).read_bytes() == mp4_bytes()
+    assert len(video_gets(fake, task_id)) == 2
+
+
+async def test_a_url_that_keeps_serving_no_video_stops_and_a_status_call_tries_once_more(tmp_path: Path) -> None:
+    """Every try gets an HTML page: saving stops after a few tries (the last from a fresh URL) and the result says
+    the server will not try again; a status call, a person asking, tries once more (the page may be gone)."""
+    async with running_fake_ark(render_seconds=0.2) as fake:
+        fake.add_fault("download", "not_video", times=-1)
+        async with Client(create_app(ark_settings(tmp_path, fake))) as client:
+            made = await client.call_tool("generate_video", {"prompt": "a portal page", "wait": False})
+            task_id = (made.structured_content or {})["task_id"]
+            stopped = await until_job(
+                client, lambda job: "will not try again" in job.get("next_step", ""), "saving stops"
+            )
+            tried = len(video_gets(fake, task_id))
+            fake.faults.clear()
+            with anyio.fail_after(20):
+                asked = await client.call_tool("get_task_status", {"task_id": task_id, "wait": True})
+    assert "ftyp" in stopped["error_message"] and tried == 3
+    job = asked.structured_content or {}
+    assert job["video_path"] and Path(job["video_path"]).read_bytes() == mp4_bytes(), text_of(asked)
+    assert len(video_gets(fake, task_id)) == 4

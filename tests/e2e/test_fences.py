@@ -188,8 +188,10 @@ async def test_a_replica_that_lost_its_lease_mid_download_stops_the_download_and
 
 def _parts(videos: Path, pid: int | None = None) -> list[str]:
     """The partial downloads in the output directory (of one process, or of any)."""
-    suffix = f"-{pid}.part" if pid is not None else ".part"  # `.{name}.{host}-{pid}.part`
-    return sorted(p.name for p in videos.iterdir() if p.name.endswith(suffix)) if videos.is_dir() else []
+    import re
+
+    of = re.compile(rf"\.[A-Za-z0-9_]+-{pid if pid is not None else '[0-9]+'}-[0-9a-f]{{8}}\.part$")  # host-pid-nonce
+    return sorted(p.name for p in videos.iterdir() if of.search(p.name)) if videos.is_dir() else []
 
 
 async def test_a_replica_cut_off_from_the_database_never_fetches_a_video_another_took_over(

@@ -44,6 +44,10 @@ FAILED = Download(answer=answer(), url="https://cdn.example/v.mp4", error=Downlo
 EXAMPLES: dict[str, tuple[Callable[[], Transition], dict[str, Any]]] = {
     # name: (the transition with example arguments, what it leaves in a job it may change)
     "created": (lambda: t.created("cgt-1", NOW), {"task_id": "cgt-1", "submitted_at": NOW, "has_work": True}),
+    "task_id_kept": (
+        lambda: t.task_id_kept("cgt-1", NOW),
+        {"task_id": "cgt-1", "error_message": None, "search_done": False, "has_work": True},
+    ),
     "lost": (
         lambda: t.lost("the answer was cut off", searchable=True),
         {"error_message": "the answer was cut off", "search_done": False, "has_work": True},
@@ -167,7 +171,7 @@ def test_a_download_written_without_the_answer_that_found_the_video_starts_only_
     [
         (SAVED, "saved"),
         (FAILED, "download_failed"),
-        (Download(answer=None, url=None, frame_failed=True), "saved"),
+        (Download(answer=None, url=None, frame_error=DownloadFailed("cut off")), "saved"),
     ],
 )
 def test_a_download_is_written_as_saved_or_failed_by_its_outcome(outcome: Download, expected: str) -> None:

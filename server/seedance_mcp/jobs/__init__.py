@@ -119,13 +119,16 @@ class JobManager:
         price: tuple[float, str] | None = None,
         limits: Sequence[SpendLimit] = (),
         principal: str = "",
+        approval_id: str | None = None,
+        wait: float | None = None,
         dedupe_since: float | None = None,
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
-        `dedupe_since` widens the look for an identical live job back to that moment (on the journal's clock:
-        `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
-        is that video)."""
+        `approval_id` is recorded on the job and pays for one video: while a job it paid for is live, the journal
+        returns that job instead, `force_new` or not. `wait` bounds the call (not the provider's request): a create
+        that takes longer goes on, and the job is returned `submitting`. `dedupe_since` (the journal's clock) widens
+        the dedupe window back to that moment: a plan's shots made since it was recorded are found again."""
         return await submit_video(
             self._worker,
             request,
@@ -135,6 +138,8 @@ class JobManager:
             price=price,
             limits=limits,
             principal=principal,
+            approval_id=approval_id,
+            wait=wait,
             dedupe_since=dedupe_since,
         )
 

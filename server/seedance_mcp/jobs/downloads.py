@@ -65,7 +65,7 @@ async def download(worker: Worker, live: Live, job: Job) -> Job:
         worker.output_dir_made = True
     video_path = frame_path = None
     error: DownloadFailed | None = None
-    frame_failed = False
+    frame_error: DownloadFailed | None = None
     url = job.video_url
     answer = live.unwritten
     # The journal write after the files holds no download slot.
@@ -93,13 +93,13 @@ async def download(worker: Worker, live: Live, job: Job) -> Job:
                 frame_path = str(target)
             except DownloadFailed as exc:
                 logger.warning("download of the last frame of %s failed: %s", job.handle, exc)
-                frame_failed = True
+                frame_error = exc
     outcome = Download(
         answer=answer,
         url=url,
         video_path=video_path,
         frame_path=frame_path,
-        frame_failed=frame_failed,
+        frame_error=frame_error,
         error=error,
         retry_first=worker.settings.download_retry_first,
         retry_cap=worker.settings.download_retry_cap,
@@ -126,11 +126,11 @@ async def download_due(worker: Worker, live: Live, job: Job) -> bool:
 
 
 async def retry_download(worker: Worker, job: Job) -> Job:
-    """Try a failed download again now (the worker otherwise waits for its next try), unless the file is no
-    video, or it was over the size cap and the cap has not been raised since."""
+    """Try a failed download again now (the worker otherwise waits for its next try; one that stopped trying is
+    tried once more: a person asking), unless it was over the size cap and the cap has not been raised since."""
     if job.status != "succeeded" or job.video_path is not None or job.download_error is None:
         return job
-    if job.download_permanent:
+    if job.video_url is None:
         return job
     if job.download_cap_bytes is not None and worker.provider.download_limits.max_bytes <= job.download_cap_bytes:
         return job

@@ -25,15 +25,17 @@ from seedance_mcp.jobs.downloads import download, download_due
 from seedance_mcp.jobs.reconcile import search
 from seedance_mcp.jobs.transitions import (
     MAX_FOLLOW_SECONDS,
+    Refused,
     apply_answer,
     gave_up,
     no_video_url,
     orphaned,
     poll_failed,
     polled,
+    task_id_kept,
 )
 from seedance_mcp.jobs.worker import JOURNAL_RETRY_CAP, JOURNAL_RETRY_FIRST, Live, Unrecorded, Worker, or_current
-from seedance_mcp.journal import LeaseLost
+from seedance_mcp.journal import LeaseLost, TaskIdTaken
 from seedance_mcp.journal.job import Job
 from seedance_mcp.wire import TaskSnapshot
 
@@ -74,6 +76,9 @@ async def work(worker: Worker, live: Live) -> None:
     except Exception:  # the last line of defence for one job: never let it take the worker down
         logger.exception("working on job %s failed", live.job.job_id)
     finally:
+        if live.unrecorded is not None and live.job.task_id is not None:
+            # The lease went to another process before the journal took the task id: a fact it must not lose.
+            await write_kept_task_id(worker, live.unrecorded.job, live.job.task_id)
         job_id = live.job.job_id
         worker.live.pop(job_id, None)
         token = worker.let_go(job_id)
@@ -85,6 +90,43 @@ async def work(worker: Worker, live: Live) -> None:
                 except Exception as exc:  # it runs out by itself; never let cleaning up take the worker down
                     logger.warning("could not give back the lease of %s (%s); it runs out by itself", job_id, exc)
         live.publish(live.job)
+
+
+async def write_kept_task_id(worker: Worker, job: Job, task_id: str, *, patient: bool = True) -> Job | None:
+    """Write a created task's id that the journal could not take while this process held the job's lease, whoever
+    holds it now: not fenced (the id is a fact, and a lease is no reason to drop it), compare-and-set, and only onto
+    a job still without one (`submitting`, or given up as `unknown` by whoever claimed it mid-create), which then has
+    work again, so whoever holds or claims it follows it. Tried again while the journal is unavailable, for as long
+    as this process lives (unless not `patient`: then JournalUnavailable). The job as written, or as the journal has
+    it when it knows the task already."""
+    delay = JOURNAL_RETRY_FIRST
+    while True:
+        try:
+            written = await worker.change(job, task_id_kept(task_id, worker.now()))
+        except JournalUnavailable as exc:
+            if not patient:
+                raise
+            level = logging.WARNING if delay == JOURNAL_RETRY_FIRST else logging.DEBUG
+            logger.log(level, "could not record task %s of %s (%s); trying again", task_id, job.job_id, exc)
+            try:
+                await anyio.sleep(delay)
+            except anyio.get_cancelled_exc_class():
+                logger.error("stopping before the journal took task %s of job %s: look for it", task_id, job.job_id)
+                raise
+            delay = min(delay * 2, JOURNAL_RETRY_CAP)
+            continue
+        except Refused as moved:  # it found its task meanwhile (adopted), or it ended
+            if moved.job.task_id != task_id:
+                logger.error(
+                    "job %s is `%s` in the journal; its task %s was not recorded", job.job_id, moved.job.status, task_id
+                )
+            return moved.job
+        except TaskIdTaken:
+            logger.error("task %s of job %s already belongs to another job in the journal", task_id, job.job_id)
+            return None
+        logger.warning("recorded task %s of %s, which another process had taken over meanwhile", task_id, job.job_id)
+        worker.nudge.set()  # whoever holds no lease on it now: claim it and follow it
+        return written
 
 
 async def _work_through_outages(worker: Worker, live: Live) -> None:

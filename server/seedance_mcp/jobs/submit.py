@@ -32,7 +32,7 @@ from seedance_mcp.errors import (
     SubmitOutcomeUnknown,
     TaskNotRecorded,
 )
-from seedance_mcp.jobs.follow import start
+from seedance_mcp.jobs.follow import start, write_kept_task_id
 from seedance_mcp.jobs.lost_creates import identity_of
 from seedance_mcp.jobs.reconcile import can_search
 from seedance_mcp.jobs.transitions import (
@@ -43,6 +43,7 @@ from seedance_mcp.jobs.transitions import (
     interrupted,
     lost,
     refused,
+    task_id_kept,
     unreachable,
     want_last_frame,
 )
@@ -94,17 +95,23 @@ async def submit_video(
     price: tuple[float, str] | None = None,
     limits: Sequence[SpendLimit] = (),
     principal: str = "",
+    approval_id: str | None = None,
+    wait: float | None = None,
     dedupe_since: float | None = None,
 ) -> tuple[Job, bool]:
     """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
-    `dedupe_since` widens the look for an identical live job back to that moment (on the journal's clock:
-    `now()`), `force_new` or not (an approval that pays for one video: an identical job made since it was given
-    is that video)."""
+    `wait` bounds this call, never the provider's request: the create runs in the worker's task group, and when its
+    outcome takes longer the job is returned `submitting` (its outcome is recorded when it comes). An identical
+    job still being created is waited for within the same bound.
+
+    `approval_id` (the person's approval of exactly this request) is recorded on the job, and pays for one video:
+    while a job it paid for is live, the journal returns that job instead, `force_new` or not."""
     settings = worker.settings
     fingerprint = fingerprint_of(worker.provider.preset.name, http_request, principal)  # a small body: no thread
-    job = _new_job(worker, request, fingerprint, expected_render, price, principal)
+    job = _new_job(worker, request, fingerprint, expected_render, price, principal, approval_id)
     dedupe_window = _dedupe_window(worker, force_new, dedupe_since)
+    deadline = anyio.current_time() + (wait if wait is not None else settings.reconcile_window)
     for _ in range(3):
         sent = anyio.current_time()
         try:
@@ -116,9 +123,9 @@ async def submit_video(
                 limits=limits,
             )
         except BudgetExceeded as exc:
-            currency = price[1] if price else ""
+            currency = exc.limit.currency
             raise SpendRefused(
-                f"This video (about {exc.cost:.2f} {currency}) would take the spend counted against "
+                f"This video (about {exc.cost:.2f} {currency}) would take the {currency} spend counted against "
                 f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
                 f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
                 "server's environment, or wait."
@@ -130,7 +137,7 @@ async def submit_video(
             break
         if earlier.status == "submitting":
             # The same call is being created right now (by this or another process): wait for its answer.
-            earlier = await _create_outcome(worker, earlier)
+            earlier = await _create_outcome(worker, earlier, deadline)
         if earlier.status in ("unknown", "submitting"):
             raise DuplicateSubmission(earlier.job_id, earlier.status)
         if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
@@ -144,10 +151,42 @@ async def submit_video(
     safety_identifier = job.marker or settings.safety_identifier
     if safety_identifier is not None:
         http_request = worker.provider.with_safety_identifier(http_request, safety_identifier)
-    # Shielded: if the caller cancels now, the create may already be at the provider; its answer must be kept.
-    with anyio.CancelScope(shield=True):
-        job = await _send_create(worker, job, http_request)
-    return job, False
+    task_group = worker.task_group
+    if task_group is None:  # no worker running (a bare JobManager): the create runs here, shielded
+        with anyio.CancelScope(shield=True):
+            job = await _send_create(worker, job, http_request)
+        return job, False
+    # In the worker's task group: if the caller cancels or stops waiting, the create may already be at the provider,
+    # and its answer must be kept.
+    create = _Create()
+    task_group.start_soon(create.run, worker, job, http_request, name=f"create {job.job_id}")
+    with anyio.move_on_after(deadline - anyio.current_time()):
+        await create.done.wait()
+    if not create.done.is_set():
+        logger.info("%s: its create request outlasts the call's wait; its outcome will be recorded", job.job_id)
+        return job, False
+    if create.error is not None:
+        raise create.error
+    assert create.job is not None
+    return create.job, False
+
+
+class _Create:
+    """A create request running in the worker's task group, and what it came to, for a caller still waiting."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.job: Job | None = None
+        self.error: Exception | None = None
+
+    async def run(self, worker: Worker, job: Job, http_request: HttpRequest) -> None:
+        try:
+            self.job = await _send_create(worker, job, http_request)
+        except Exception as exc:  # what the create came to is recorded; the caller, if still waiting, is told
+            self.error = exc
+            logger.debug("the create of %s: %s", job.job_id, exc)
+        finally:
+            self.done.set()
 
 
 def take_fingerprint(fingerprint: str, take: int, takes: int) -> str:
@@ -214,7 +253,9 @@ async def submit_takes(
                 new[i] = jobs[i]
                 continue
             if earlier.status == "submitting":
-                earlier = await _create_outcome(worker, earlier)
+                earlier = await _create_outcome(
+                    worker, earlier, anyio.current_time() + worker.settings.reconcile_window
+                )
             if earlier.status in ("failed", "not_submitted") and not earlier.task_id:
                 again.append(i)  # that create was refused or never sent: this take may go ahead
                 continue
@@ -278,6 +319,7 @@ def _new_job(
     expected_render: float,
     price: tuple[float, str] | None,
     principal: str,
+    approval_id: str | None = None,
 ) -> Job:
     """A job for this request, as it is journaled before its create request leaves."""
     settings = worker.settings
@@ -310,6 +352,7 @@ def _new_job(
         marker=marker,
         simulated=settings.simulated,
         principal=principal,
+        approval_id=approval_id,
         task_secret=secrets.token_urlsafe(16),
         identity=identity_of(
             resolution=request.resolution,
@@ -330,9 +373,10 @@ async def _want_last_frame(worker: Worker, job: Job) -> Job:
     return job
 
 
-async def _create_outcome(worker: Worker, job: Job) -> Job:
-    """An identical job's state once its create request has been answered (bounded by the HTTP time-out)."""
-    with anyio.move_on_after(worker.settings.reconcile_window):
+async def _create_outcome(worker: Worker, job: Job, deadline: float) -> Job:
+    """An identical job's state once its create request has been answered, or as it is at `deadline` (the call's
+    wait)."""
+    with anyio.move_on_after(deadline - anyio.current_time()):
         while job.status == "submitting":
             await anyio.sleep(STORE_WAIT_INTERVAL / 5)
             job = await worker.find(job.job_id)
@@ -383,28 +427,45 @@ async def _after_create(
     except JournalUnavailable as exc:
         token = worker.held.get(job.job_id)
         logger.warning(
-            "the journal did not take the outcome of %s's create (task %s): %s; %s",
+            "the journal did not take the outcome of %s's create (task %s): %s; kept in memory and retried until "
+            "it does",
             job.job_id,
             pending.task_id or "unknown",
             exc,
-            "kept in memory and retried until it does" if token is not None else "its lease has run out",
         )
         if token is None:
-            return pending, "taken over", exc.reason
+            if pending.task_id is None:
+                return pending, "taken over", exc.reason
+            # The lease ran out meanwhile: the id is written unfenced, in the background, until the journal takes it.
+            assert worker.task_group is not None, "JobManager.run() must be running"
+            worker.task_group.start_soon(write_kept_task_id, worker, job, pending.task_id)
+            return pending, "kept", exc.reason
+        if pending.task_id is not None:
+            # Written later, the id goes onto the job whatever became of it meanwhile (claimed, given up).
+            outcome = task_id_kept(pending.task_id, worker.now())
         start(worker, pending, token, unrecorded=Unrecorded(job, outcome))
         return pending, "kept", exc.reason
-    except LeaseLost:
+    except (LeaseLost, Refused) as exc:
         # The create outlived the lease and another process took the job over (and will look for its task).
         logger.warning(
             "%s (task %s) was taken over by another process while its create was in flight",
             job.job_id,
             pending.task_id or "unknown",
         )
-        return pending, "taken over", "its lease ran out while the request was in flight"
-    except Refused as moved:
-        # Only the lease holder writes a job being created; another writer means the job is no longer ours.
-        logger.warning("%s: %s", job.job_id, moved)
-        return moved.job, "taken over", f"the journal has it as `{moved.job.status}` already"
+        current = exc.job if isinstance(exc, Refused) else pending
+        if isinstance(exc, LeaseLost):
+            worker.let_go(job.job_id)
+        if pending.task_id is None:
+            return current, "taken over", "its lease ran out while the request was in flight"
+        try:
+            kept = await write_kept_task_id(worker, job, pending.task_id, patient=False)
+        except JournalUnavailable as unavailable:
+            assert worker.task_group is not None, "JobManager.run() must be running"
+            worker.task_group.start_soon(write_kept_task_id, worker, job, pending.task_id)
+            return pending, "kept", unavailable.reason
+        if kept is not None and kept.task_id == pending.task_id:
+            return kept, "recorded", ""
+        return current, "taken over", "its lease ran out while the request was in flight"
     token = worker.held.get(job.job_id)
     if follow and written.has_work and token is not None:
         start(worker, written, token)

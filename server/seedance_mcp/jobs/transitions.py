@@ -27,6 +27,12 @@ from seedance_mcp.wire import TaskSnapshot
 
 _P = ParamSpec("_P")
 
+STOPPING_VERDICTS = 3
+"""Failed tries before a verdict that no try can help ("this is no video", "the provider no longer has the task")
+stops saving: a CDN's or proxy's interstitial page passes, and the last try is from a fresh URL (downloads.py asks
+for one after every second failure)."""
+FRAME_TRIES = 6
+"""Failed tries of a saved video's last frame (an image, the next shot's start) before it is given up."""
 MAX_FOLLOW_SECONDS = 3 * 24 * 3600.0
 """Ark keeps a task for at most 72 h before it expires (execution_expires_after ≤ 259200 s)."""
 TASK_STATES: frozenset[JobStatus] = frozenset(get_args(TaskStatus))
@@ -149,6 +155,17 @@ def created(job: Job, task_id: str, now: float) -> None:
     job.task_id = task_id
     job.status = "queued"
     job.submitted_at = job.submitted_at or now
+
+
+@transition(sources={"submitting", "unknown"}, targets={"queued"})
+def task_id_kept(job: Job, task_id: str, now: float) -> None:
+    """The create's task id, which the journal could not take when it came, written once it does, whatever became of
+    the job meanwhile (claimed mid-create and given up as `unknown`): a paid task's id is never dropped; follow it."""
+    job.task_id = task_id
+    job.status = "queued"
+    job.submitted_at = job.submitted_at or now
+    job.error_message = None
+    job.search_done = False
 
 
 @transition(sources={"submitting"}, targets={"unknown"})
@@ -300,7 +317,8 @@ class Download:
     """The URL tried (a fresh one the provider gave for this try is kept)."""
     video_path: str | None = None
     frame_path: str | None = None
-    frame_failed: bool = False
+    frame_error: DownloadFailed | None = None
+    """Why the last frame could not be saved (tried again like the video, with the same backoff)."""
     error: DownloadFailed | None = None
     retry_first: float = 5.0
     retry_cap: float = 600.0
@@ -340,19 +358,35 @@ def _record_download(job: Job, outcome: Download, now: float) -> None:
         _record_download_failure(job, outcome, now)
     if outcome.frame_path is not None:
         job.last_frame_path = outcome.frame_path
-    if outcome.frame_failed:
+        if job.video_path is not None and outcome.error is None:
+            job.download_error = job.download_retry_at = None
+    elif outcome.frame_error is not None and job.video_path is not None:
+        _record_frame_failure(job, outcome.frame_error, outcome, now)
+
+
+def _record_frame_failure(job: Job, error: DownloadFailed, outcome: Download, now: float) -> None:
+    """The video is saved, its last frame is not: tried again with the video's backoff; given up (its URL let go,
+    the job settled) after `FRAME_TRIES` failures, or a verdict no try can help."""
+    job.download_attempts += 1
+    if error.permanent or job.download_attempts >= FRAME_TRIES:
         job.last_frame_url = None
+        job.download_error = job.download_retry_at = None
+        return
+    job.download_error = f"the last frame: {error}"
+    backoff = outcome.retry_first * 2 ** (job.download_attempts - 1)
+    job.download_retry_at = now + min(backoff, outcome.retry_cap)
 
 
 def _record_download_failure(job: Job, outcome: Download, now: float) -> None:
-    """Note a failed download and when to try it next: never again for a file that is no video, once a caller
-    asks (with a raised cap) for one over the size cap, else with backoff, for as long as the task is followed."""
+    """Note a failed download and when to try it next: never again (unless a caller asks) once a file is no video
+    `STOPPING_VERDICTS` tries running, once a caller asks (with a raised cap) for one over the size cap, else with
+    backoff, for as long as the task is followed."""
     error = outcome.error
     assert error is not None
     job.download_error = str(error)
     job.download_attempts += 1
     job.download_retry_at = None
-    if error.permanent:
+    if error.permanent and job.download_attempts >= STOPPING_VERDICTS:
         job.download_permanent = True
     elif error.over_cap is not None:
         job.download_cap_bytes = error.over_cap
@@ -366,8 +400,13 @@ def _record_download_failure(job: Job, outcome: Download, now: float) -> None:
 
 @transition(sources={"succeeded"}, targets=None)
 def download_retried(job: Job) -> None:
-    """A caller asked for a failed download to be tried now (or again, once the size cap was raised)."""
-    if job.download_error is not None and not job.download_permanent and job.video_path is None:
+    """A caller asked for a failed download to be tried now (or again: the size cap raised, or the server stopped).
+
+    One that stopped trying is tried once more: a person asking may know the page in the way is gone."""
+    if job.download_error is not None and job.video_path is None:
+        if job.download_permanent:
+            job.download_permanent = False
+            job.download_attempts = STOPPING_VERDICTS - 1  # one more such verdict stops it again
         job.download_error = job.download_retry_at = job.download_cap_bytes = None
 
 

@@ -42,17 +42,18 @@ from seedance_mcp.journal.job import Job
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpendLimit:
-    """A budget the insert of a new job must stay within: `limit` over every job created since `since`."""
+    """A daily budget the insert of a new job must stay within: `limit` over the jobs created since the journal's
+    today began (local midnight, this process's time zone, of the day the journal's clock says it is at the insert,
+    so a process whose clock is wrong still counts the same day as every other)."""
 
     limit: float
     name: str
     """What the user calls it, e.g. `SEEDANCE_DAILY_BUDGET`."""
+    currency: str
+    """Count only jobs priced in this currency: amounts in CNY and USD never add up (two hosts on one state dir may
+    speak to providers that bill in each)."""
     principal: str | None = None
     """Count only this principal's jobs (None: everyone's)."""
-    since: float | None = None
-    """The instant (epoch seconds) from which jobs count; None: the journal's today, local midnight (this process's
-    time zone) of the day the journal's clock says it is at the insert. A daily budget leaves it None, so a
-    process whose clock is wrong still counts the same day as every other."""
 
 
 def start_of_day(instant: float) -> float:
@@ -133,7 +134,8 @@ class TaskStore(Protocol):
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
     ) -> Job | None:
-        """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds.
+        """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds, or a live
+        job was paid for by its `approval_id` (at any time: an approval id pays for one video).
 
         The journal's clock stamps `job.created_at` and `job.updated_at` (set on `job` too) and measures the
         window. Returns that earlier job (and inserts nothing), or None once `job` is in. A live job is one that

@@ -79,6 +79,8 @@ class Job(BaseModel):
     """Made by the sandbox: no money, a sample clip."""
     principal: str = ""
     """Whose job this is: the authenticated caller over HTTP, `""` for the one local user on stdio."""
+    approval_id: str | None = None
+    """The approval id that paid for this job: the journal keeps one live job per approval id (one video each)."""
     search_done: bool = False
     """For an `unknown` job: the look for its task in the provider's list is over (found, or a person must check)."""
     task_secret: str | None = None

@@ -72,11 +72,11 @@ _TRANSACTION_NOW: LiteralString = "coalesce(%(now)s::float8, extract(epoch FROM 
 
 _INSERT: LiteralString = f"""
 INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, version, has_work, lease_owner, lease_expires,
-                  lease_token, data, spend, principal, model, currency, billed_tokens)
+                  lease_token, data, spend, principal, model, currency, billed_tokens, approval_id)
 VALUES (%(job_id)s, %(task_id)s, %(status)s, %(fingerprint)s, %(created_at)s, %(version)s, %(has_work)s,
         %(owner)s, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE {_NOW} + %(lease)s END,
         CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE %(first_token)s END, %(data)s::jsonb, %(spend)s,
-        %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s)
+        %(principal)s, %(model)s, %(currency)s, %(billed_tokens)s, %(approval_id)s)
 """
 """The lease runs from the insert statement itself (the transaction may have waited on the dedupe lock)."""
 _CLOCK: LiteralString = f"SELECT {_TRANSACTION_NOW}"
@@ -87,6 +87,9 @@ SELECT clock.now, (
     WHERE fingerprint = %(fingerprint)s AND created_at >= clock.now - %(window)s AND status <> ALL(%(dead)s)
     ORDER BY created_at DESC LIMIT 1
 ) FROM clock
+"""
+_LIVE_OF_APPROVAL: LiteralString = """
+SELECT data::text FROM jobs WHERE approval_id = %(approval_id)s AND status <> ALL(%(dead)s) LIMIT 1
 """
 _UPDATE: LiteralString = """
 UPDATE jobs SET task_id = %(task_id)s, status = %(status)s, data = %(data)s::jsonb, version = %(version)s,
@@ -130,7 +133,8 @@ WHERE jobs.job_id = held.job_id AND jobs.lease_token = held.token AND jobs.lease
 """
 _SPENT: LiteralString = """
 SELECT COALESCE(SUM(spend), 0) FROM jobs
-WHERE created_at >= %(since)s AND (%(principal)s::text IS NULL OR principal = %(principal)s)
+WHERE created_at >= %(since)s AND currency = %(currency)s
+  AND (%(principal)s::text IS NULL OR principal = %(principal)s)
 """
 _SPEND: LiteralString = """
 SELECT model, currency, count(*), COALESCE(SUM(billed_tokens), 0), SUM(spend)
@@ -206,9 +210,16 @@ class PostgresTaskStore:
     ) -> Job | None:
         async with self._connection() as db, db.transaction():
             clock = {"now": self._now()}
-            if dedupe_window is not None:
-                # Queue behind anyone inserting this fingerprint; what they wrote is committed once we hold it.
+            if dedupe_window is not None or job.approval_id is not None:
+                # Queue behind anyone inserting this fingerprint; what they wrote is committed once we hold it. (An
+                # approval id is for one fingerprint: its jobs queue here too.)
                 await db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (DEDUPE_LOCK_CLASS, job.fingerprint))
+            if job.approval_id is not None:
+                paid = {"approval_id": job.approval_id, "dead": list(DEAD_STATUSES)}
+                found = await (await db.execute(_LIVE_OF_APPROVAL, paid)).fetchone()
+                if found is not None:
+                    return Job.model_validate_json(found[0])
+            if dedupe_window is not None:
                 cursor = await db.execute(
                     _NOW_AND_EARLIER_LIVE,
                     {**clock, "fingerprint": job.fingerprint, "window": dedupe_window, "dead": list(DEAD_STATUSES)},
@@ -225,31 +236,13 @@ class PostgresTaskStore:
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
             for limit in limits:
-                since = start_of_day(now) if limit.since is None else limit.since
-                spent_row = await (await db.execute(_SPENT, {"since": since, "principal": limit.principal})).fetchone()
+                values = {"since": start_of_day(now), "currency": limit.currency, "principal": limit.principal}
+                spent_row = await (await db.execute(_SPENT, values)).fetchone()
                 spent = float(spent_row[0]) if spent_row else 0.0
                 if spent + job.spend > limit.limit:
                     raise BudgetExceeded(limit, spent, job.spend)
             written = job.model_copy(update={"created_at": now, "updated_at": now})
-            row = {
-                "job_id": written.job_id,
-                "task_id": written.task_id,
-                "status": written.status,
-                "fingerprint": written.fingerprint,
-                "created_at": now,
-                "version": written.version,
-                "has_work": written.has_work,
-                "owner": lease_owner,
-                "now": self._now(),
-                "lease": float(lease_seconds),
-                "first_token": FIRST_TOKEN,
-                "data": _json(written),
-                "spend": written.spend,
-                "principal": written.principal,
-                "model": written.model,
-                "currency": written.currency,
-                "billed_tokens": written.usage_tokens or 0,
-            }
+            row = _insert_row(written, now, self._now(), lease_owner, lease_seconds)
             await db.execute(_INSERT, row)
         job.created_at = job.updated_at = now
         return None
@@ -287,37 +280,18 @@ class PostgresTaskStore:
             if limits and new:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
                 for limit in limits:
-                    since = start_of_day(now) if limit.since is None else limit.since
                     spent_row = await (
-                        await db.execute(_SPENT, {"since": since, "principal": limit.principal})
+                        await db.execute(
+                            _SPENT,
+                            {"since": start_of_day(now), "currency": limit.currency, "principal": limit.principal},
+                        )
                     ).fetchone()
                     spent = float(spent_row[0]) if spent_row else 0.0
                     if spent + cost > limit.limit:
                         raise BudgetExceeded(limit, spent, cost)
             for job in new:
                 written = job.model_copy(update={"created_at": now, "updated_at": now})
-                await db.execute(
-                    _INSERT,
-                    {
-                        "job_id": written.job_id,
-                        "task_id": written.task_id,
-                        "status": written.status,
-                        "fingerprint": written.fingerprint,
-                        "created_at": now,
-                        "version": written.version,
-                        "has_work": written.has_work,
-                        "owner": lease_owner,
-                        "now": self._now(),
-                        "lease": float(lease_seconds),
-                        "first_token": FIRST_TOKEN,
-                        "data": _json(written),
-                        "spend": written.spend,
-                        "principal": written.principal,
-                        "model": written.model,
-                        "currency": written.currency,
-                        "billed_tokens": written.usage_tokens or 0,
-                    },
-                )
+                await db.execute(_INSERT, _insert_row(written, now, self._now(), lease_owner, lease_seconds))
         for job in new:
             job.created_at = job.updated_at = now
         return earlier
@@ -532,3 +506,29 @@ async def open_postgres_store(
         await pool.close()
         raise
     return PostgresTaskStore(pool, clock=clock)
+
+
+def _insert_row(
+    written: Job, now: float, clock_now: float | None, lease_owner: str | None, lease_seconds: float
+) -> dict[str, Any]:
+    """The parameters of `_INSERT` for a job stamped `now` by the journal's clock."""
+    return {
+        "job_id": written.job_id,
+        "task_id": written.task_id,
+        "status": written.status,
+        "fingerprint": written.fingerprint,
+        "created_at": now,
+        "version": written.version,
+        "has_work": written.has_work,
+        "owner": lease_owner,
+        "now": clock_now,
+        "lease": float(lease_seconds),
+        "first_token": FIRST_TOKEN,
+        "data": _json(written),
+        "spend": written.spend,
+        "principal": written.principal,
+        "model": written.model,
+        "currency": written.currency,
+        "billed_tokens": written.usage_tokens or 0,
+        "approval_id": written.approval_id,
+    }

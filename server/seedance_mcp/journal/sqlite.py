@@ -172,6 +172,13 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> Job | None:
             with _write_transaction(db):
                 now = self._clock()  # under the write lock: the order of inserts is the order of their times
+                if job.approval_id is not None:
+                    row = db.execute(
+                        f"SELECT data FROM jobs WHERE approval_id = ? AND status NOT IN ({dead})",
+                        (job.approval_id, *DEAD_STATUSES),
+                    ).fetchone()
+                    if row is not None:
+                        return Job.model_validate_json(str(row[0]))
                 if dedupe_window is not None:
                     row = db.execute(
                         f"SELECT data FROM jobs WHERE fingerprint = ? AND created_at >= ? AND status NOT IN ({dead}) "
@@ -182,36 +189,13 @@ class SqliteTaskStore:
                         return Job.model_validate_json(str(row[0]))
                 for limit in limits:
                     scope, values = _scope(limit.principal)
-                    since = start_of_day(now) if limit.since is None else limit.since
                     (spent,) = db.execute(
-                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}", (since, *values)
+                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}",
+                        (start_of_day(now), limit.currency, *values),
                     ).fetchone()
                     if float(spent) + job.spend > limit.limit:
                         raise BudgetExceeded(limit, float(spent), job.spend)
-                written = job.model_copy(update={"created_at": now, "updated_at": now})
-                db.execute(
-                    "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
-                    "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        written.job_id,
-                        written.task_id,
-                        written.status,
-                        written.fingerprint,
-                        now,
-                        written.model_dump_json(),
-                        written.version,
-                        int(written.has_work),
-                        lease_owner,
-                        now + lease_seconds if lease_owner else 0.0,
-                        FIRST_TOKEN if lease_owner else 0,
-                        written.spend,
-                        written.principal,
-                        written.model,
-                        written.currency,
-                        written.usage_tokens or 0,
-                    ),
-                )
+                _insert_row(db, job, now, lease_owner, lease_seconds)
                 job.created_at = job.updated_at = now
                 return None
 
@@ -245,9 +229,9 @@ class SqliteTaskStore:
                 cost = sum(job.spend for job in new)
                 for limit in limits if new else ():
                     scope, values = _scope(limit.principal)
-                    since = start_of_day(now) if limit.since is None else limit.since
                     (spent,) = db.execute(
-                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? {scope}", (since, *values)
+                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}",
+                        (start_of_day(now), limit.currency, *values),
                     ).fetchone()
                     if float(spent) + cost > limit.limit:
                         raise BudgetExceeded(limit, float(spent), cost)
@@ -563,8 +547,8 @@ def _insert_row(db: sqlite3.Connection, job: Job, now: float, lease_owner: str |
     written = job.model_copy(update={"created_at": now, "updated_at": now})
     db.execute(
         "INSERT INTO jobs (job_id, task_id, status, fingerprint, created_at, data, version, has_work, "
-        "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "lease_owner, lease_expires, lease_token, spend, principal, model, currency, billed_tokens, approval_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             written.job_id,
             written.task_id,
@@ -582,5 +566,6 @@ def _insert_row(db: sqlite3.Connection, job: Job, now: float, lease_owner: str |
             written.model,
             written.currency,
             written.usage_tokens or 0,
+            written.approval_id,
         ),
     )

@@ -287,41 +287,40 @@ def scrub_response(response: httpx.Response, secret: str | None) -> httpx.Respon
 
 # -- downloads ---------------------------------------------------------------------------------------------------
 
-DOWNLOAD_ERRORS: tuple[tuple[type[Exception], bool, bool], ...] = (
-    # (httpx exception, retried within the same download, permanent), most specific first. Every exception class
-    # httpx exports is listed by name (tests/contract/test_downloads.py fails on a new one), so none escapes
-    # unclassified.
-    # None is permanent: only a body that is no video is (see `video_structure_problem`). A redirect loop, a bad
-    # URL or a request we could not form is not retried within this download, but the worker tries the video again
-    # later, then with a fresh URL from the provider, which may well be sound.
-    (httpx.TooManyRedirects, False, False),
-    (httpx.UnsupportedProtocol, False, False),
-    (httpx.InvalidURL, False, False),
-    (httpx.LocalProtocolError, False, False),  # we could not even form the request
-    (httpx.RemoteProtocolError, True, False),  # cut off mid-body, garbled framing
-    (httpx.ProtocolError, True, False),
-    (httpx.DecodingError, True, False),  # a compressed body cut short fails to decode
-    (httpx.ProxyError, True, False),
-    (httpx.ConnectTimeout, True, False),
-    (httpx.ReadTimeout, True, False),
-    (httpx.WriteTimeout, True, False),
-    (httpx.PoolTimeout, True, False),
-    (httpx.TimeoutException, True, False),
-    (httpx.ConnectError, True, False),
-    (httpx.ReadError, True, False),
-    (httpx.WriteError, True, False),
-    (httpx.CloseError, True, False),
-    (httpx.NetworkError, True, False),
-    (httpx.TransportError, True, False),
-    (httpx.RequestError, True, False),
-    (httpx.HTTPStatusError, False, False),
-    (httpx.HTTPError, False, False),
-    (httpx.StreamConsumed, False, False),  # the StreamError family is a bug of ours, not the provider's
-    (httpx.StreamClosed, False, False),
-    (httpx.ResponseNotRead, False, False),
-    (httpx.RequestNotRead, False, False),
-    (httpx.StreamError, False, False),
-    (httpx.CookieConflict, False, False),
+DOWNLOAD_ERRORS: tuple[tuple[type[Exception], bool], ...] = (
+    # (httpx exception, retried within the same download), most specific first. Every exception class httpx
+    # exports is listed by name (tests/contract/test_downloads.py fails on a new one), so none escapes
+    # unclassified. None stops saving: only a body that is no video may (see `video_structure_problem`). A redirect
+    # loop, a bad URL or a request we could not form is not retried within this download, but the worker tries the
+    # video again later, then with a fresh URL from the provider, which may well be sound.
+    (httpx.TooManyRedirects, False),
+    (httpx.UnsupportedProtocol, False),
+    (httpx.InvalidURL, False),
+    (httpx.LocalProtocolError, False),  # we could not even form the request
+    (httpx.RemoteProtocolError, True),  # cut off mid-body, garbled framing
+    (httpx.ProtocolError, True),
+    (httpx.DecodingError, True),  # a compressed body cut short fails to decode
+    (httpx.ProxyError, True),
+    (httpx.ConnectTimeout, True),
+    (httpx.ReadTimeout, True),
+    (httpx.WriteTimeout, True),
+    (httpx.PoolTimeout, True),
+    (httpx.TimeoutException, True),
+    (httpx.ConnectError, True),
+    (httpx.ReadError, True),
+    (httpx.WriteError, True),
+    (httpx.CloseError, True),
+    (httpx.NetworkError, True),
+    (httpx.TransportError, True),
+    (httpx.RequestError, True),
+    (httpx.HTTPStatusError, False),
+    (httpx.HTTPError, False),
+    (httpx.StreamConsumed, False),  # the StreamError family is a bug of ours, not the provider's
+    (httpx.StreamClosed, False),
+    (httpx.ResponseNotRead, False),
+    (httpx.RequestNotRead, False),
+    (httpx.StreamError, False),
+    (httpx.CookieConflict, False),
 )
 HTTPX_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict)
 """The roots of everything httpx raises: what a download catches and hands to `download_error`."""
@@ -329,11 +328,11 @@ HTTPX_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL, 
 
 def download_error(exc: Exception, what: str, *, secret: str | None) -> tuple[DownloadFailed, bool]:
     """The DownloadFailed for an httpx exception, and whether the same download may simply try again."""
-    for kind, retry, permanent in DOWNLOAD_ERRORS:
+    for kind, retry in DOWNLOAD_ERRORS:
         if isinstance(exc, kind):
             text = redact(str(exc), secret)
             reason = f"{type(exc).__name__}: {trim(text, 200)}" if text else type(exc).__name__
-            return DownloadFailed(f"the download of {what} failed: {reason}", permanent=permanent), retry
+            return DownloadFailed(f"the download of {what} failed: {reason}"), retry
     raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
 
 

@@ -1,7 +1,8 @@
-"""Partial downloads: `.{name}.{host}-{pid}.part` beside the destination, and the sweep of abandoned ones.
+"""Partial downloads: `.{name}.{host}-{pid}-{nonce}.part` beside the destination, and the sweep of abandoned ones.
 
-A download streams into a hidden file named after the final name, the machine and the downloading process's id,
-then renames it into place; servers sharing an output directory each write their own. A process killed mid-way
+A download streams into a hidden file named after the final name, the machine, the downloading process's id and a
+nonce of its own, then renames it into place; servers sharing an output directory, and two downloads in one
+process, each write their own. A process killed mid-way
 leaves its part file behind: `sweep_partial_files` removes those of this machine whose process is gone, and any
 older than a day (a pid may have been reused since; another machine's processes cannot be checked from here).
 """
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 MAX_AGE = 24 * 3600.0
 """Seconds after which a part file is abandoned whoever wrote it (no download runs that long)."""
-_PART = re.compile(r"^\.(?P<name>.+)\.(?:(?P<host>[A-Za-z0-9_-]+)-)?(?P<pid>\d+)\.part$")
+_PART = re.compile(r"^\.(?P<name>.+)\.(?:(?P<host>[A-Za-z0-9_]+)-)?(?P<pid>\d+)(?:-[0-9a-f]{8})?\.part$")
 
 
 def this_host() -> str:
@@ -29,8 +30,12 @@ def this_host() -> str:
 
 
 def partial_path(destination: Path, pid: int | None = None) -> Path:
-    """Where a download to `destination` streams its bytes before the rename: `.{name}.{host}-{pid}.part`."""
-    return destination.with_name(f".{destination.name}.{this_host()}-{os.getpid() if pid is None else pid}.part")
+    """Where a download to `destination` streams its bytes before the rename: `.{name}.{host}-{pid}-{nonce}.part`,
+    its own whoever else downloads the same file at the same time."""
+    nonce = os.urandom(4).hex()
+    return destination.with_name(
+        f".{destination.name}.{this_host()}-{os.getpid() if pid is None else pid}-{nonce}.part"
+    )
 
 
 def process_is_alive(pid: int) -> bool:

@@ -10,8 +10,9 @@ Above SEEDANCE_CONFIRM_ABOVE the person approves exactly one request:
   sends nothing.
 - A client that cannot ask gets a refusal (or a dry run) naming the cost and an **approval id** for exactly that
   request: its fingerprint (provider, path, body: every setting and the prompt, and the caller's principal) and
-  its estimated cost, signed with a server secret, valid for an hour, and good for one video (a second call with it
-  returns the job it paid for). Nothing else is an approval: not an amount, not an id of another request, price or
+  its estimated cost, signed with a server secret, valid for an hour by the journal's clock (the one every replica
+  shares), and good for one video: the job it paid for records it, and the journal returns that job to a second
+  call with it. Nothing else is an approval: not an amount, not an id of another request, price or
   person. The secret is SEEDANCE_REQUEST_STATE_KEYS when set (so every replica accepts an id another minted), else
   a key of the state directory's own (`approval.key`, shared by every server on it). Without the secret a model
   cannot make an id; it can only get one from a quote, which tells it the cost and to ask the person. What no
@@ -24,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,8 +36,6 @@ from seedance_mcp.errors import SpendRefused
 from seedance_mcp.results import money
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mcp.types import InputRequiredResult
 
     from seedance_mcp.config import Settings
@@ -60,27 +58,19 @@ class CostApproval(BaseModel):
     approve: bool = Field(description="Make this video and pay for it")
 
 
-def start_of_today(now: float | None = None) -> float:
-    """Local midnight: a daily budget is the person's day, not UTC's."""
-    local = time.localtime(now)
-    return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
-
-
-def spend_limits(who: Caller, now: float | None = None) -> list[SpendLimit]:
-    """The daily budgets the journal checks at the insert of this caller's job: everyone's spend together
-    (SEEDANCE_DAILY_BUDGET), and the caller's own (SEEDANCE_DAILY_BUDGET_PER_PERSON, or their tokens-file entry).
-    Without `now` they count from midnight of the day the journal's own clock says (`SpendLimit.since` None), so a
-    replica whose clock is wrong counts the same day as every other."""
+def spend_limits(who: Caller, currency: str) -> list[SpendLimit]:
+    """The daily budgets the journal checks at the insert of this caller's job, in the currency this server's
+    provider bills in: everyone's spend together (SEEDANCE_DAILY_BUDGET), and the caller's own
+    (SEEDANCE_DAILY_BUDGET_PER_PERSON, or their tokens-file entry)."""
     from seedance_mcp.journal import SpendLimit
 
-    since = None if now is None else start_of_today(now)
     limits: list[SpendLimit] = []
     if who.team_daily_budget is not None:
         name = "SEEDANCE_DAILY_BUDGET (everyone's spend together)" if who.principal else "SEEDANCE_DAILY_BUDGET"
-        limits.append(SpendLimit(since=since, limit=who.team_daily_budget, name=name, principal=None))
+        limits.append(SpendLimit(limit=who.team_daily_budget, name=name, currency=currency, principal=None))
     if who.daily_budget is not None:
         limits.append(
-            SpendLimit(since=since, limit=who.daily_budget, name=who.daily_budget_name, principal=who.principal)
+            SpendLimit(limit=who.daily_budget, name=who.daily_budget_name, currency=currency, principal=who.principal)
         )
     return limits
 
@@ -148,19 +138,20 @@ def quote_of_takes(quote: Quote, takes: int) -> Quote:
 class Approvals:
     """Mints and checks approval ids (see the module docstring). The key is read or made on first use."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._shared = [key.get_secret_value().encode() for key in settings.request_state_keys]
         self._state_dir = settings.state_dir
-        self._clock = clock
         self._keys: list[bytes] | None = None
 
-    async def mint(self, quote: Quote) -> str:
+    async def mint(self, quote: Quote, now: float) -> str:
+        """An id for exactly this quote, issued at `now` (the journal's clock: `JobManager.now()`)."""
         keys = await self._loaded()
-        issued = int(self._clock())
+        issued = int(now)
         return f"{APPROVAL_PREFIX}{issued}-{_mac(keys[0], quote, issued)}"
 
-    async def check(self, approval_id: str, quote: Quote) -> tuple[float | None, str]:
-        """When `approval_id` was issued, if it approves exactly this quote now; else None and why not."""
+    async def check(self, approval_id: str, quote: Quote, now: float) -> tuple[float | None, str]:
+        """When `approval_id` was issued, if it approves exactly this quote at `now` (the journal's clock); else None
+        and why not."""
         keys = await self._loaded()
         issued_text, _, mac = approval_id.strip().removeprefix(APPROVAL_PREFIX).partition("-")
         if not approval_id.strip().startswith(APPROVAL_PREFIX) or not issued_text.isdigit() or not mac:
@@ -168,7 +159,7 @@ class Approvals:
         issued = int(issued_text)
         if not any(hmac.compare_digest(mac, _mac(key, quote, issued)) for key in keys):
             return None, "approves another request, price or person (or another server gave it)"
-        if not issued - 60 <= self._clock() <= issued + APPROVAL_SECONDS:
+        if not issued - 60 <= now <= issued + APPROVAL_SECONDS:
             return None, f"has expired (approvals last {APPROVAL_SECONDS / 3600:g} h)"
         return float(issued), ""
 
@@ -223,8 +214,11 @@ def state_dir_key(state_dir: Path) -> bytes:
 @dataclass(frozen=True, slots=True)
 class Approval:
     granted: bool
+    approval_id: str | None = None
+    """The approval id that granted it, recorded on the job it pays for (the journal allows one live job per id)."""
     since: float | None = None
-    """With an approval id: when it was issued. Identical jobs made since then are its use (one video per id)."""
+    """With an approval id: when it was issued. Takes (several jobs under one id) count identical jobs made since
+    then as its use."""
 
 
 def needs_approval(who: Caller, estimate: float | None) -> bool:
@@ -248,41 +242,42 @@ def _input_required_era(ctx: ToolContext) -> bool:
 
 
 async def approval(
-    ctx: ToolContext, who: Caller, quote: Quote, approval_id: str | None, approvals: Approvals
+    ctx: ToolContext, who: Caller, quote: Quote, approval_id: str | None, approvals: Approvals, now: float
 ) -> Approval | InputRequiredResult:
     """Whether the person approved this quote (granted at once when it is under SEEDANCE_CONFIRM_ABOVE).
 
     A client that can ask asks the person (an `input_required` round is returned to send the question on
     2026-07-28); `approval_id` then counts for nothing. Otherwise an approval id for exactly this quote approves
-    it, and without one the call is refused with the cost and a new id for the person to approve."""
+    it, and without one the call is refused with the cost and a new id for the person to approve. `now` is the
+    journal's clock (`JobManager.now()`), which every replica checking an id shares."""
     threshold = who.confirm_above
     if not needs_approval(who, quote.estimate) or threshold is None:
         return Approval(granted=True)
     question = f"Make this Seedance video? {quote.what}."
     if can_ask(ctx):
         if _input_required_era(ctx):
-            return await _ask_in_rounds(ctx, quote, question, approvals)
+            return await _ask_in_rounds(ctx, quote, question, approvals, now)
         from mcp.server.elicitation import AcceptedElicitation
 
         answer = await ctx.elicit(question, CostApproval)
         return Approval(granted=isinstance(answer, AcceptedElicitation) and answer.data.approve)
     problem = ""
     if approval_id is not None:
-        issued, problem = await approvals.check(approval_id, quote)
+        issued, problem = await approvals.check(approval_id, quote, now)
         if issued is not None:
-            return Approval(granted=True, since=issued)
+            return Approval(granted=True, approval_id=approval_id.strip(), since=issued)
     given = f" The approval_id given {problem}." if problem else ""
     limit = f"SEEDANCE_CONFIRM_ABOVE = {threshold:.2f} {quote.currency}".rstrip()
     why = f"above {limit}" if quote.estimate is not None else f"its cost cannot be checked against {limit}"
     raise SpendRefused(
         f"This video needs the user's approval: {quote.what}; {why}.{given} Ask the user; if they agree, call "
-        f'generate_video again with the same arguments and approval_id="{await approvals.mint(quote)}" (it '
+        f'generate_video again with the same arguments and approval_id="{await approvals.mint(quote, now)}" (it '
         "approves exactly this video, once, within the hour)."
     )
 
 
 async def _ask_in_rounds(
-    ctx: ToolContext, quote: Quote, question: str, approvals: Approvals
+    ctx: ToolContext, quote: Quote, question: str, approvals: Approvals, now: float
 ) -> Approval | InputRequiredResult:
     """2026-07-28: the question goes back as an `input_required` result; the client retries the call with the
     person's answer. The round's state (sealed by the SDK, bound to these arguments and this principal) is an
@@ -292,19 +287,19 @@ async def _ask_in_rounds(
     answer = (ctx.input_responses or {}).get(ASK_KEY)
     asked = ctx.request_state
     if isinstance(answer, ElicitResult) and asked is not None:
-        issued, _ = await approvals.check(asked, quote)
+        issued, _ = await approvals.check(asked, quote, now)
         if issued is not None:
             if answer.action != "accept" or answer.content is None:
                 return Approval(granted=False)
             try:
-                return Approval(granted=CostApproval.model_validate(answer.content).approve)
+                return Approval(granted=CostApproval.model_validate(answer.content).approve, approval_id=asked)
             except ValidationError:
                 return Approval(granted=False)
     from mcp.server.elicitation import render_elicitation_schema
 
     params = ElicitRequestFormParams(message=question, requested_schema=render_elicitation_schema(CostApproval))
     return InputRequiredResult(
-        input_requests={ASK_KEY: ElicitRequest(params=params)}, request_state=await approvals.mint(quote)
+        input_requests={ASK_KEY: ElicitRequest(params=params)}, request_state=await approvals.mint(quote, now)
     )
 
 

@@ -124,7 +124,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             who = caller(ctx, settings)
             principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
-            request = await _draft_of_caller(runtime, request, who.principal)
+            request = await _draft_of_caller(runtime, request, who.principal, spec)
             request = await last_frame_of(runtime, request, who.principal)
             if _has_media(request):
                 request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec, uploads)
@@ -146,7 +146,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
                 needed = needs_approval(who, quote.estimate)
-                minted = await approvals.mint(quote) if needed and not asks else None
+                minted = await approvals.mint(quote, runtime.jobs.now()) if needed and not asks else None
                 if options.takes > 1:
                     task.next_step += f" Takes: {quote.what}."
                 task.next_step += approval_note(who, quote, asks, minted)
@@ -157,7 +157,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
             check_cost(who, request, price)
-            approved = await approval(ctx, who, quote, options.approval_id, approvals)
+            approved = await approval(ctx, who, quote, options.approval_id, approvals, runtime.jobs.now())
             if isinstance(approved, InputRequiredResult):
                 return approved  # the question for the person, on 2026-07-28; the client calls again with the answer
             if not approved.granted:
@@ -174,7 +174,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     expected_render=expected,
                     force_new=options.force_new,
                     price=price,
-                    limits=spend_limits(who),
+                    limits=spend_limits(who, preset.currency),
                     principal=who.principal,
                     dedupe_since=approved.since,
                 )
@@ -183,6 +183,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     jobs = await wait_for_takes(runtime, jobs, settings.wait_seconds, reporter(ctx), who.principal)
                 reused = [was_reused for _, was_reused in takes]
                 return noted(await takes_result(list(zip(jobs, reused, strict=True)), request), spec, preset)
+            until = anyio.current_time() + settings.wait_seconds  # the call's wait bounds the create and the render
             sending = single.fingerprint  # from here a job may be journaled and its request sent
             job, reused = await runtime.jobs.submit(
                 request,
@@ -190,15 +191,17 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 expected_render=expected,
                 force_new=options.force_new,
                 price=price,
-                limits=spend_limits(who),
+                limits=spend_limits(who, preset.currency),
                 principal=who.principal,
-                dedupe_since=approved.since,
+                approval_id=approved.approval_id,
+                wait=settings.wait_seconds or None,  # 0: no wait for the render, the create's answer as ever
             )
             answer = task_answer()
+            remaining = until - anyio.current_time()
             if answer is not None:  # a tasks-extension client: the task carries the rest (task_extension.py)
                 answer.job = job
-            elif options.wait and settings.wait_seconds > 0 and not job.settled:
-                job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
+            elif options.wait and remaining > 0 and not job.settled:
+                job = await runtime.jobs.wait(job.job_id, remaining, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
         except ProviderError as exc:
             # A refusal of a catalog model (not found, not open): say what the catalog knows of it. A provider that
@@ -280,10 +283,13 @@ async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: s
     return request.model_copy(update={"reference_videos": tuple(videos)})
 
 
-async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
-    """`draft_task_id` names the caller's own draft (a job id is sent as its task id). Another principal's is "no
-    such task". One the journal does not know is refused for a named principal; for the one person of stdio (or
-    of the single SEEDANCE_HTTP_TOKEN) it is sent as given: a draft made in the provider's console with their key."""
+async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: str, spec: ModelSpec) -> VideoRequest:
+    """`draft_task_id` names the caller's own draft (a job id is sent as its task id), priced at the draft's length.
+    Another principal's is "no such task". One the journal does not know is refused for a named principal; for the
+    one person of stdio (or of the single SEEDANCE_HTTP_TOKEN) it is sent as given: a draft made in the provider's
+    console with their key, priced at the model's longest length."""
+    from seedance_mcp.validation import finalising_draft
+
     draft = request.draft_task_id
     if draft is None:
         return request
@@ -291,7 +297,7 @@ async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: s
         job = await runtime.jobs.find(draft)
     except TaskNotFound:
         if not principal:
-            return request
+            return finalising_draft(request, spec, None, None)
         job = None
     if job is None or job.principal != principal:
         raise InvalidArgument(
@@ -299,7 +305,7 @@ async def _draft_of_caller(runtime: Runtime, request: VideoRequest, principal: s
         )
     if job.task_id is None:
         raise InvalidArgument("draft_task_id", f"task {draft!r} was never created at the provider (`{job.status}`)")
-    return request.model_copy(update={"draft_task_id": job.task_id})
+    return finalising_draft(request, spec, job.duration, job.ratio).model_copy(update={"draft_task_id": job.task_id})
 
 
 def _is_task_id(value: str) -> bool:

@@ -150,11 +150,12 @@ async def _job(ctx: ToolContext, task_id: str) -> Job:
 
 async def _video_here(ctx: ToolContext, job: Job) -> str | None:
     """The video's path on this server's disk. Replicas that share no disk: a video another replica saved is
-    fetched once from the provider URL into this one's output directory (bounded by the download limits)."""
+    fetched once from the provider URL into this one's output directory (bounded by the download limits). A video
+    not saved yet is left to the worker saving it (one download per video): None."""
     path = job.video_path
-    if job.status != "succeeded" or not job.video_url:
+    if job.status != "succeeded" or not job.video_url or path is None:
         return path
-    if path is not None and await anyio.to_thread.run_sync(Path(path).is_file):
+    if await anyio.to_thread.run_sync(Path(path).is_file):
         return path
     from seedance_mcp.errors import DownloadFailed
     from seedance_mcp.jobs import video_filename

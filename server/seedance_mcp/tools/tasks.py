@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
@@ -12,10 +13,10 @@ from pydantic import Field
 
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
+from seedance_mcp.journal import start_of_day
 from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
 from seedance_mcp.results import cancel_result, job_result, task_line, task_list_result
 from seedance_mcp.runtime import LazyRuntime
-from seedance_mcp.tools.approval import start_of_today
 from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
 from seedance_mcp.tools.resources import task_result
 
@@ -78,12 +79,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         who = caller(ctx, settings)
         jobs, more = await store.recent(status, limit, who.principal)
         live = [await runtime.jobs.current(job) for job in jobs]
-        today = start_of_today(await store.now())  # the day the journal's clock says, as the daily budget counts
+        today = start_of_day(await store.now())  # the day the journal's clock says, as the daily budget counts
         week = today - 86400 * time.localtime(today).tm_wday
-        week_rows = await store.spend(week, who.principal)
-        today_rows = await store.spend(today, who.principal)
+        # In the currency this server's provider bills in, as its budgets count (another host on the same state
+        # dir may speak to a provider that bills in another).
+        currency = runtime.provider.preset.currency
+        week_rows = [row for row in await store.spend(week, who.principal) if row.currency == currency]
+        today_rows = [row for row in await store.spend(today, who.principal) if row.currency == currency]
         spend = Spend(
-            currency=next((row.currency for row in week_rows if row.currency), None),
+            currency=currency,
             today=round(sum(row.cost for row in today_rows), 4),
             today_billed_tokens=sum(row.billed_tokens for row in today_rows),
             this_week=round(sum(row.cost for row in week_rows), 4),
@@ -97,7 +101,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         if who.team_daily_budget is not None:
             everyone = await store.spend(today)
             spend.team_daily_budget = who.team_daily_budget
-            spend.team_today = round(sum(row.cost for row in everyone), 4)
+            spend.team_today = round(sum(row.cost for row in everyone if row.currency == currency), 4)
         return task_list_result([task_line(job) for job in live], more, spend, live if detail else None)
 
     @server.tool(
@@ -116,8 +120,20 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         the answer says so. Some gateways have no cancel call at all.
         """
         runtime = await runtime_of(ctx)
+        principal = caller(ctx, settings).principal
+        bound = settings.wait_seconds or settings.http_timeout  # the call's wait bounds it, not the provider's retries
         try:
-            job, cancelled, message = await runtime.jobs.cancel(task_id, caller(ctx, settings).principal)
+            with anyio.move_on_after(bound):
+                job, cancelled, message = await runtime.jobs.cancel(task_id, principal)
+                return cancel_result(
+                    CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message)
+                )
+            job = await runtime.jobs.find(task_id, principal)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
-        return cancel_result(CancelResult(task_id=job.handle, cancelled=cancelled, status=job.status, message=message))
+        message = (
+            f"The provider did not answer within {bound:.0f} s, so whether the task was cancelled is not known yet. "
+            f'Call get_task_status(task_id="{job.handle}") in a minute: its status will say (a cancelled task is not '
+            "billed; one that renders is, and its video is saved)."
+        )
+        return cancel_result(CancelResult(task_id=job.handle, cancelled=False, status=job.status, message=message))
