@@ -85,16 +85,6 @@ def create_app(
     return server
 
 
-UNEXPECTED_FAILURE_MEANS = {
-    "generate_video": (
-        "If the call got as far as submitting, a paid task may exist: do not call generate_video again for this "
-        "video; check list_tasks first."
-    ),
-    "cancel_task": "Whether the cancel reached the provider is not known: check get_task_status.",
-}
-"""What an unexpected failure of a tool means for the user's money (the others are free)."""
-
-
 class SeedanceServer(MCPServer[LazyRuntime]):
     """MCPServer whose tools never fail without text: the SDK answers a failure no code path expected with
     "Error executing tool X" and nothing more; here it says what failed (scrubbed of `secrets`) and what that
@@ -107,15 +97,16 @@ class SeedanceServer(MCPServer[LazyRuntime]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[LazyRuntime, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        from mcp.server.mcpserver.exceptions import UnexpectedToolError
+        from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
         from seedance_mcp.tools.context import unexpected_failure
 
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as exc:
-            known = UNEXPECTED_FAILURE_MEANS.get(name, "This tool is free: nothing was charged.")
-            raise unexpected_failure(name, exc, known, self._secrets) from exc
+            # Outside the tool's run, so the SDK adds no prefix to this one: it is added here, once.
+            text = unexpected_failure(name, exc, self._secrets)
+            raise ToolError(f"Error executing tool {name}: {text}") from exc
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools with lean schemas (tools/lean_schemas.py): arguments and results are still validated by the

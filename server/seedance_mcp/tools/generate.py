@@ -41,7 +41,7 @@ from seedance_mcp.tools.approval import (
     quote_of_takes,
     spend_limits,
 )
-from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure
+from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure, what_a_video_call_cost
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
 from seedance_mcp.tools.takes import check_takes, last_frame_of, takes_result, wait_for_takes
@@ -98,8 +98,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         from seedance_mcp.validation import validate_request
 
         spec: ModelSpec | None = None
-        # What an unexpected failure may have cost: nothing before the journal insert; after it, look.
-        started = time.time()
+        # What an unexpected failure may have cost: nothing before the journal insert; after it, look for a job
+        # made since `started`, on the journal's clock (which stamps the jobs).
+        started: float | None = None
         runtime: Runtime | None = None
         principal = ""
         sending: str | None = None
@@ -113,6 +114,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 runtime = await ctx.request_context.lifespan_context.get()
             except JournalUnavailable as exc:  # the runtime waits for its journal to come back
                 raise exc.refusing_a_video() from exc
+            started = runtime.jobs.now()
             who = caller(ctx, settings)
             principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
@@ -204,38 +206,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
-            known = await _what_was_sent(runtime, sending, started, principal, job)
-            raise unexpected_failure("generate_video", exc, known, settings.secrets()) from exc
-
-
-async def _what_was_sent(
-    runtime: Runtime | None, fingerprint: str | None, started: float, principal: str, job: Job | None
-) -> str:
-    """What a failure of this call may have cost, as far as the journal can tell: a create request leaves only
-    after its job is in the journal, so no job means nothing was sent."""
-    do_not_repeat = "a paid task may exist. Do not call generate_video again for this video"
-    if job is not None:
-        return (
-            f"Job {job.job_id} was submitted (`{job.status}`): {do_not_repeat}; follow it with "
-            f'get_task_status(task_id="{job.handle}").'
-        )
-    if runtime is None or fingerprint is None:
-        return "Nothing was sent to the provider and nothing was charged."
-    window = 50
-    try:
-        with anyio.fail_after(5):
-            recent, _ = await runtime.jobs.store.recent(None, window, principal)
-    except Exception:  # the journal itself is failing: nothing more can be told
-        return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
-    for earlier in recent:
-        if earlier.fingerprint == fingerprint and earlier.created_at >= started:
-            return (
-                f"Its job {earlier.job_id} is in the journal (`{earlier.status}`): {do_not_repeat}; follow it with "
-                f'get_task_status(task_id="{earlier.handle}").'
-            )
-    if len(recent) < window or recent[-1].created_at < started:
-        return "No job for it reached the journal, so nothing was sent to the provider and nothing was charged."
-    return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
+            known = await what_a_video_call_cost(runtime, sending, started, principal, job)
+            raise ToolError(unexpected_failure("generate_video", exc, settings.secrets(), known)) from exc
 
 
 async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:
