@@ -136,10 +136,13 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderUnreachable(SeedanceError):
-    def __init__(self, provider: str, url: str, reason: str) -> None:
+    """Nothing reached the provider (the connection or the proxy's tunnel never opened): nothing was created."""
+
+    def __init__(self, provider: str, url: str, reason: str, *, hint: str | None = None) -> None:
         self.provider = provider
         self.url = url
-        super().__init__(f"Could not reach {provider} at {url}: {reason}. Check SEEDANCE_BASE_URL and the network.")
+        hint = hint or "Check SEEDANCE_BASE_URL and the network."
+        super().__init__(f"Could not reach {provider} at {url}: {reason}. {hint}")
 
 
 class CreateAnswerLost(SeedanceError):
