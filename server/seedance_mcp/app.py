@@ -18,6 +18,7 @@ from mcp.types import Tool as MCPTool
 
 from seedance_mcp import __version__
 from seedance_mcp.config import Settings
+from seedance_mcp.errors import SeedanceError
 from seedance_mcp.principals import load_principals
 from seedance_mcp.runtime import LazyRuntime, effective_preset
 from seedance_mcp.tools import app_ui, generate, models, prompts, resources, tasks
@@ -105,6 +106,8 @@ class SeedanceServer(MCPServer[LazyRuntime]):
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as exc:
             # Outside the tool's run, so the SDK adds no prefix to this one: it is added here, once.
+            if isinstance(exc.__cause__, SeedanceError):  # one of ours (a journal outage): expected, and worded
+                raise ToolError(f"Error executing tool {name}: {exc.__cause__}") from exc
             text = unexpected_failure(name, exc, self._secrets)
             raise ToolError(f"Error executing tool {name}: {text}") from exc
 

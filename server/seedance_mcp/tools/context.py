@@ -13,7 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import SeedanceError
+from seedance_mcp.errors import JournalUnavailable, SeedanceError
 from seedance_mcp.runtime import LazyRuntime, Runtime
 
 if TYPE_CHECKING:
@@ -29,6 +29,14 @@ async def runtime_of(ctx: ToolContext) -> Runtime:
         return await ctx.request_context.lifespan_context.get()
     except SeedanceError as exc:
         raise ToolError(str(exc)) from exc
+
+
+def check_journal(runtime: Runtime) -> None:
+    """Refuse at once while this process's worker knows the journal is unavailable (it checks every second or
+    two), rather than after the journal's own time-out on every call."""
+    outage = runtime.jobs.journal_outage
+    if outage is not None:
+        raise JournalUnavailable(outage.journal, outage.reason)
 
 
 def reporter(ctx: ToolContext) -> Callable[[float, str], Any]:

@@ -41,7 +41,14 @@ from seedance_mcp.tools.approval import (
     quote_of_takes,
     spend_limits,
 )
-from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure, what_a_video_call_cost
+from seedance_mcp.tools.context import (
+    ToolContext,
+    caller,
+    check_journal,
+    reporter,
+    unexpected_failure,
+    what_a_video_call_cost,
+)
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
 from seedance_mcp.tools.takes import check_takes, last_frame_of, takes_result, wait_for_takes
@@ -110,10 +117,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             request = validate_request(args, preset, settings.default_model, settings.model_map)
             check_takes(options.takes, request)
             spec = preset.model(request.model_key)
-            try:
-                runtime = await ctx.request_context.lifespan_context.get()
-            except JournalUnavailable as exc:  # the runtime waits for its journal to come back
-                raise exc.refusing_a_video() from exc
+            runtime = await ctx.request_context.lifespan_context.get()
+            check_journal(runtime)
             started = runtime.jobs.now()
             who = caller(ctx, settings)
             principal = who.principal
@@ -194,6 +199,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             elif options.wait and settings.wait_seconds > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, settings.wait_seconds, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
+        except JournalUnavailable as exc:
+            # Before a job is in the journal nothing can have been sent (a create leaves only once it is): the
+            # caller is told so, whichever read or write before it (a task-id reference, a draft, the insert) failed.
+            raise ToolError(str(exc.refusing_a_video() if job is None else exc)) from exc
         except ProviderError as exc:
             # A refusal of a catalog model (not found, not open): say what the catalog knows of it. A provider that
             # quotes an uploaded file's link back would show the bucket, the key and the key id: shown as the file.
