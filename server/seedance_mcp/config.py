@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from seedance_mcp.catalog import Catalog, Preset, Region, builtin_catalog
+from seedance_mcp.errors import Whole
 from seedance_mcp.network import Network
 
 ProviderName = Literal[
@@ -475,8 +476,8 @@ def upload_target(url: str) -> tuple[str, str]:
 def database_url_secrets(url: str) -> list[str]:
     """The password in a PostgreSQL URL (`postgresql://user:pass@host/db`, or `?password=` in its query) or libpq
     conninfo string (`host=… password=…`), as written and decoded: the only part of it that is secret. The user,
-    host, port and database name are ordinary words that appear in unrelated log lines; redacting them (and their
-    8-character fragments) would mangle those lines."""
+    host, port and database name are ordinary words that appear in unrelated log lines; redacting them would
+    mangle those lines. A person chose the password, so it is redacted whole (`Whole`), never by its fragments."""
     import re
     from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -500,7 +501,7 @@ def database_url_secrets(url: str) -> list[str]:
                 found += [value, re.sub(r"\\(.)", r"\1", value)]
             else:
                 found.append(value)
-    return list(dict.fromkeys(secret for secret in found if secret))
+    return [Whole(secret) for secret in dict.fromkeys(secret for secret in found if secret)]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -103,15 +103,18 @@ class Network:
         return self.proxies.get(scheme) or self.proxies.get("all")
 
     def secrets(self) -> list[str]:
-        """The proxies' passwords (as written and decoded): never in a message or a log line."""
+        """The proxies' passwords (as written and decoded; redacted whole, as a person chose them): never in a
+        message or a log line."""
         from urllib.parse import unquote
+
+        from seedance_mcp.errors import Whole
 
         found: list[str] = []
         for proxy in self.proxies.values():
             written = proxy.password
             if written:
                 found += [written, unquote(written)]
-        return list(dict.fromkeys(found))
+        return [Whole(secret) for secret in dict.fromkeys(found)]
 
     def clients_options(self, limits: object) -> dict[str, object]:
         """Keyword arguments for an httpx client that sends as this configuration says (and reads nothing from the
