@@ -37,6 +37,7 @@ from seedance_mcp.tools.approval import (
     can_ask,
     check_cost,
     needs_approval,
+    no_way_to_ask,
     quote_of,
     quote_of_takes,
     spend_limits,
@@ -144,11 +145,12 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             if options.dry_run:
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
+                unreachable = no_way_to_ask(ctx)  # an id would let the model approve for the person
                 needed = needs_approval(who, quote.estimate)
-                minted = await approvals.mint(quote) if needed and not asks else None
+                minted = await approvals.mint(quote) if needed and not asks and not unreachable else None
                 if options.takes > 1:
                     task.next_step += f" Takes: {quote.what}."
-                task.next_step += approval_note(who, quote, asks, minted)
+                task.next_step += approval_note(who, quote, asks, minted, unreachable=unreachable)
                 return noted(await task_result(task), spec, preset)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
