@@ -188,13 +188,17 @@ def _mac(key: bytes, quote: Quote, issued: int) -> str:
 def state_dir_key(state_dir: Path) -> bytes:
     """The state directory's approval key: read, or made (32 random bytes, mode 0600) by whichever server on the
     directory comes first; a link put in its place is not followed."""
-    from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most
+    from seedance_mcp.media.files import FileRefused, read_regular_file
 
     path = state_dir.expanduser() / _KEY_FILE
     for _ in range(2):
         try:
-            fd = os.open(path, SAFE_OPEN_FLAGS)
-        except FileNotFoundError:
+            key = read_regular_file(path, 4096)
+        except FileRefused as refused:
+            if refused.refusal == "unreadable":
+                raise OSError(f"{path} cannot be read ({refused.detail})") from None
+            if refused.refusal != "missing":
+                break  # a link, FIFO or huge file in its place: not a key
             path.parent.mkdir(parents=True, exist_ok=True)
             spare = path.with_name(f".{_KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}.part")
             fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -210,10 +214,6 @@ def state_dir_key(state_dir: Path) -> bytes:
             finally:
                 spare.unlink(missing_ok=True)
             continue
-        try:
-            key = read_at_most(fd, 4096)
-        finally:
-            os.close(fd)
         if len(key) >= 32:
             return key
         break
