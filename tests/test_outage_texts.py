@@ -24,10 +24,10 @@ from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, make_settings, sandbox_stats, text_of
 
 if TYPE_CHECKING:
-    from tests.postgres_server import PostgresServer
+    from tests.fakes.postgres_server import PostgresServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = ["tests.fakes.postgres_server"]
 
 NOTHING_CHARGED = "Nothing was sent to the provider and nothing was charged"
 
@@ -35,7 +35,7 @@ NOTHING_CHARGED = "Nothing was sent to the provider and nothing was charged"
 async def test_during_an_outage_every_refusal_says_what_it_means_and_comes_at_once(
     tmp_path: Path, sandbox: SandboxServer, own_postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.postgres_server import fresh_database
+    from tests.fakes.postgres_server import fresh_database
 
     url = await fresh_database(own_postgres_server)
     settings = make_settings(

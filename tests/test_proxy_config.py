@@ -26,10 +26,10 @@ from mcp import Client
 from seedance_mcp.app import create_app
 from seedance_mcp.config import load_settings
 from tests.conftest import SECRET_KEY, make_settings, text_of
-from tests.fake_ark import running_fake_ark
-from tests.forward_proxy import running_http_proxy
-from tests.replicas import API_KEY, mcp_client, start_replica, write_tokens_file
-from tests.stdio_helpers import server_env
+from tests.fakes.fake_ark import running_fake_ark
+from tests.fakes.forward_proxy import running_http_proxy
+from tests.fakes.replicas import API_KEY, mcp_client, start_replica, write_tokens_file
+from tests.fakes.stdio_helpers import server_env
 
 pytestmark = pytest.mark.anyio
 
