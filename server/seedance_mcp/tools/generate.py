@@ -113,6 +113,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         principal = ""
         sending: str | None = None
         job: Job | None = None
+        journaled = False  # a job (or the takes) of this call is in the journal: its create may have left
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
@@ -179,6 +180,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     principal=who.principal,
                     dedupe_since=approved.since,
                 )
+                journaled = True
                 jobs = [job for job, _ in takes]
                 if options.wait and settings.wait_seconds > 0:
                     jobs = await wait_for_takes(runtime, jobs, settings.wait_seconds, reporter(ctx), who.principal)
@@ -195,6 +197,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 principal=who.principal,
                 dedupe_since=approved.since,
             )
+            journaled = True
             answer = task_answer()
             if answer is not None:  # a tasks-extension client: the task carries the rest (task_extension.py)
                 answer.job = job
@@ -204,7 +207,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         except JournalUnavailable as exc:
             # Before a job is in the journal nothing can have been sent (a create leaves only once it is): the
             # caller is told so, whichever read or write before it (a task-id reference, a draft, the insert) failed.
-            raise ToolError(str(exc.refusing_a_video() if job is None else exc)) from exc
+            raise ToolError(str(exc if journaled else exc.refusing_a_video())) from exc
         except ProviderError as exc:
             # A refusal of a catalog model (not found, not open): say what the catalog knows of it. A provider that
             # quotes an uploaded file's link back would show the bucket, the key and the key id: shown as the file.
