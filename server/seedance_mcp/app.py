@@ -18,6 +18,7 @@ from mcp.types import Tool as MCPTool
 
 from seedance_mcp import __version__
 from seedance_mcp.config import Settings
+from seedance_mcp.errors import SeedanceError
 from seedance_mcp.principals import load_principals
 from seedance_mcp.runtime import LazyRuntime, effective_preset
 from seedance_mcp.tools import app_ui, generate, models, prompts, resources, tasks
@@ -86,16 +87,6 @@ def create_app(
     return server
 
 
-UNEXPECTED_FAILURE_MEANS = {
-    "generate_video": (
-        "If the call got as far as submitting, a paid task may exist: do not call generate_video again for this "
-        "video; check list_tasks first."
-    ),
-    "cancel_task": "Whether the cancel reached the provider is not known: check get_task_status.",
-}
-"""What an unexpected failure of a tool means for the user's money (the others are free)."""
-
-
 class SeedanceServer(MCPServer[LazyRuntime]):
     """MCPServer whose tools never fail without text: the SDK answers a failure no code path expected with
     "Error executing tool X" and nothing more; here it says what failed (scrubbed of `secrets`) and what that
@@ -119,8 +110,11 @@ class SeedanceServer(MCPServer[LazyRuntime]):
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as exc:
-            known = UNEXPECTED_FAILURE_MEANS.get(name, "This tool is free: nothing was charged.")
-            raise unexpected_failure(name, exc, known, self._secrets) from exc
+            # Outside the tool's run, so the SDK adds no prefix to this one: it is added here, once.
+            if isinstance(exc.__cause__, SeedanceError):  # one of ours (a journal outage): expected, and worded
+                raise ToolError(f"Error executing tool {name}: {exc.__cause__}") from exc
+            text = unexpected_failure(name, exc, self._secrets)
+            raise ToolError(f"Error executing tool {name}: {text}") from exc
         except ToolError as exc:
             # Arguments of the wrong JSON type (a model given as the number 2.0) fail the SDK's argument model
             # before the tool runs: say which argument and the form to use, not pydantic's report.

@@ -17,6 +17,8 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from seedance_mcp.catalog import Catalog, Preset, Region, builtin_catalog
+from seedance_mcp.errors import Whole
+from seedance_mcp.network import Network
 
 ProviderName = Literal[
     "ark", "byteplus", "kkiai", "gptge", "yescale", "openai-compatible", "new-api", "aiid", "sandbox"
@@ -144,6 +146,10 @@ class Settings(BaseModel):
     catalog: Catalog = Field(default_factory=builtin_catalog, exclude=True, repr=False)
     """The catalog every tool reads: the built-in one, merged with `catalog_file` and `prices` (never from the
     environment itself)."""
+    network: Network = Field(default_factory=Network, exclude=True, repr=False)
+    """Proxies and CAs (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR, as httpx and curl read
+    them): `load_settings` reads them from the environment; given as a mapping of those variables, it is checked
+    the same way. Every client the server opens uses exactly this (none reads the environment itself)."""
     inputs_dir: Path = Field(default_factory=lambda data: _default_inputs_dir(data))
     """Where users put files for generate_video to read (default `<output_dir>/inputs`; created on first use)."""
     upload_url: str | None = None
@@ -253,6 +259,18 @@ class Settings(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _read_network(cls, data: Any) -> Any:
+        """`network` given as the proxy and certificate variables: checked, each error naming its variable."""
+        if not isinstance(data, dict):
+            return data
+        values = cast("dict[str, Any]", data)
+        network = values.get("network")
+        if isinstance(network, Mapping):
+            values = {**values, "network": Network.from_environment(cast("Mapping[str, str]", network))}
+        return values
+
+    @model_validator(mode="before")
+    @classmethod
     def _build_catalog(cls, data: Any) -> Any:
         """The merged catalog, built once from SEEDANCE_CATALOG_FILE and SEEDANCE_PRICES (read here, at the edge),
         then the declared model ids and the region checked against it."""
@@ -330,6 +348,7 @@ class Settings(BaseModel):
         the database's password (only the password: the rest of its URL is words unrelated lines hold)."""
         found = [self.key, self.http_token.get_secret_value() if self.http_token else None]
         found += [key.get_secret_value() for key in self.request_state_keys]
+        found += self.network.secrets()
         if self.database_url is not None:
             found += database_url_secrets(self.database_url.get_secret_value())
         found += [
@@ -457,8 +476,8 @@ def upload_target(url: str) -> tuple[str, str]:
 def database_url_secrets(url: str) -> list[str]:
     """The password in a PostgreSQL URL (`postgresql://user:pass@host/db`, or `?password=` in its query) or libpq
     conninfo string (`host=… password=…`), as written and decoded: the only part of it that is secret. The user,
-    host, port and database name are ordinary words that appear in unrelated log lines; redacting them (and their
-    8-character fragments) would mangle those lines."""
+    host, port and database name are ordinary words that appear in unrelated log lines; redacting them would
+    mangle those lines. A person chose the password, so it is redacted whole (`Whole`), never by its fragments."""
     import re
     from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -482,7 +501,7 @@ def database_url_secrets(url: str) -> list[str]:
                 found += [value, re.sub(r"\\(.)", r"\1", value)]
             else:
                 found.append(value)
-    return list(dict.fromkeys(secret for secret in found if secret))
+    return [Whole(secret) for secret in dict.fromkeys(secret for secret in found if secret)]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -493,8 +512,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
-        if name in ("catalog", "hosted_uploads"):
-            continue  # built from catalog_file and prices, or set by `serve --http`: never read as such
+        if name in ("catalog", "hosted_uploads", "network"):
+            continue  # built from catalog_file and prices, set by `serve --http`, or from the proxy variables
         raw = env.get(f"SEEDANCE_{name.upper()}", "").strip()
         if raw:
             values[name] = raw
@@ -515,5 +534,20 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             found = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
             if field not in values and found:
                 values[field] = found
+    if "network" not in overrides:
+        try:
+            values["network"] = Network.from_environment(env, system=environ is None)
+        except ValueError as exc:
+            raise _configuration_error(str(exc)) from None
     values.update(overrides)
     return Settings.model_validate(values)
+
+
+def _configuration_error(message: str) -> Exception:
+    """A ValidationError (what the entry point reports, one line) for a problem found outside the model."""
+    from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+    detail = InitErrorDetails(
+        type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=(), input=None
+    )
+    return ValidationError.from_exception_data("Settings", [detail])

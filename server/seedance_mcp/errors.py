@@ -136,10 +136,13 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderUnreachable(SeedanceError):
-    def __init__(self, provider: str, url: str, reason: str) -> None:
+    """Nothing reached the provider (the connection or the proxy's tunnel never opened): nothing was created."""
+
+    def __init__(self, provider: str, url: str, reason: str, *, hint: str | None = None) -> None:
         self.provider = provider
         self.url = url
-        super().__init__(f"Could not reach {provider} at {url}: {reason}. Check SEEDANCE_BASE_URL and the network.")
+        hint = hint or "Check SEEDANCE_BASE_URL and the network."
+        super().__init__(f"Could not reach {provider} at {url}: {reason}. {hint}")
 
 
 class CreateAnswerLost(SeedanceError):
@@ -261,18 +264,39 @@ FRAGMENT = 8
 """Runs of this many characters of a secret (or more) count as a leak: a key cut short is still a key."""
 
 
+class Whole(str):
+    """A secret a person chose (a database or proxy password): redacted whole, as written, URL-encoded and
+    JSON-escaped, never by fragments. Its 8-character pieces are ordinary words (`seedance`) that unrelated text
+    holds; a random key's are not, so keys and tokens are plain `str` and redacted by fragments too."""
+
+    __slots__ = ()
+
+
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove every secret from `text`, and every fragment of one (any run of >= 8 of its characters).
+    """Remove every secret from `text`, and every fragment of one (any run of >= 8 of its characters) unless it is
+    a `Whole` secret, which is removed in its written, URL-encoded and JSON-escaped forms only.
 
     Apply it before `trim()`: a key cut in half by trimming is no longer found whole.
     """
     for secret in secrets:
         if not secret or len(secret) < 4:
             continue
+        if isinstance(secret, Whole):
+            for form in sorted(_whole_forms(str(secret)), key=len, reverse=True):
+                text = text.replace(form, "***")
+            continue
         text = text.replace(secret, "***")
         if len(secret) >= FRAGMENT:
             text = _without_fragments(text, _fragments_of(secret))
     return text
+
+
+def _whole_forms(secret: str) -> set[str]:
+    from urllib.parse import quote, quote_plus
+
+    encoded = {quote(secret, safe=""), quote_plus(secret, safe="")}
+    encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in encoded}  # %2f as %2F
+    return {secret, json.dumps(secret)[1:-1], *encoded}
 
 
 @lru_cache(maxsize=8)

@@ -417,7 +417,8 @@ def add_operations_routes(
                     runtime = await runtimes[0].get()
                     await runtime.jobs.store.recent(None, 1)
                     checks["journal"] = "ok"
-                    checks["provider"] = await _provider_reachable(runtime.provider.base_url)
+                    why = await runtime.provider.unreachable_because(within=3.0)
+                    checks["provider"] = "ok" if why is None else f"unreachable ({why})"
                     ready = checks["provider"] == "ok"
             except Exception as exc:  # a readiness probe reports failures; it never raises them
                 reason = f"unavailable ({exc.reason})" if isinstance(exc, JournalUnavailable) else type(exc).__name__
@@ -504,18 +505,3 @@ def _scrape_handler(runtimes: list[LazyRuntime]) -> Callable[[Any], Awaitable[An
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return scrape
-
-
-async def _provider_reachable(base_url: str) -> str:
-    """Whether the provider's host accepts a TCP connection (no request is sent: nothing is billed or counted)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with anyio.fail_after(3):
-            stream = await anyio.connect_tcp(parts.hostname or "", port)
-            await stream.aclose()
-    except (OSError, TimeoutError) as exc:
-        return f"unreachable ({type(exc).__name__})"
-    return "ok"

@@ -17,6 +17,7 @@ from seedance_mcp import __version__
 from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import ConfigurationError, JournalUnavailable, SeedanceError
+from seedance_mcp.network import Network
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -207,18 +208,17 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
                 f"SEEDANCE_BASE_URL is required for the `{preset.name}` provider (the gateway's address, "
                 "e.g. https://api.example.com)."
             )
-        # httpx's own transport and pools: with trust_env, HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, SSL_CERT_FILE and
-        # SSL_CERT_DIR apply as they do to any httpx client (read by httpx when the clients are built). Not for the
-        # embedded sandbox: a proxy must not get requests for our own 127.0.0.1.
-        trust_env = not is_sandbox
+        # The proxies and CAs configured (Settings.network, read by the entry point); not for the embedded sandbox:
+        # a proxy must not get requests for our own 127.0.0.1.
+        network = Network() if is_sandbox and not settings.base_url else settings.network
         common: dict[str, Any] = {
-            "verify": httpx.create_ssl_context(trust_env=trust_env),  # one CA bundle loaded for both clients
-            "trust_env": trust_env,
             "timeout": httpx.Timeout(settings.http_timeout, connect=min(15.0, settings.http_timeout)),
             "headers": {"User-Agent": f"seedance-mcp/{__version__}"},
         }
-        http = await stack.enter_async_context(httpx.AsyncClient(limits=API_LIMITS, **common))
-        downloads = await stack.enter_async_context(httpx.AsyncClient(limits=DOWNLOAD_LIMITS, **common))
+        http = await stack.enter_async_context(httpx.AsyncClient(**network.clients_options(API_LIMITS), **common))
+        downloads = await stack.enter_async_context(
+            httpx.AsyncClient(**network.clients_options(DOWNLOAD_LIMITS), **common)
+        )
         scale = settings.retry_scale
         retry = RetryPolicy(base_delay=0.5 * scale, max_delay=8.0 * scale, max_retry_after=60.0 * scale)
         provider = ProviderClient(
@@ -234,6 +234,7 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
             download=DownloadLimits(
                 max_bytes=settings.max_download_mb * 1024 * 1024, timeout=settings.download_timeout
             ),
+            network=network,
         )
         store: TaskStore
         if settings.database_url is not None:

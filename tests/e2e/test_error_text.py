@@ -44,6 +44,7 @@ async def test_a_journal_row_the_server_cannot_read_fails_list_tasks_with_text_a
             models = await client.call_tool("list_models", {})
     text = text_of(listed)
     assert listed.is_error is True
+    assert text.count("Error executing tool") == 1, text
     assert text.strip() != BARE.format("list_tasks") and "ValidationError" in text, text
     assert "server's log" in text and "nothing was charged" in text
     assert SECRET_KEY not in text
@@ -63,6 +64,7 @@ async def test_a_journal_that_refuses_the_new_job_says_nothing_was_sent(
             result = await client.call_tool("generate_video", {"prompt": "a paper boat", "wait": False})
     text = text_of(result)
     assert result.is_error is True and "no new jobs" in text, text
+    assert text.count("Error executing tool") == 1 and text.startswith("Error executing tool generate_video: an"), text
     assert "nothing was sent to the provider and nothing was charged" in text, text
     assert (await sandbox_stats(sandbox))["creates"] == 0
 

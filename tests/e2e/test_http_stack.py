@@ -1,8 +1,9 @@
 """The HTTP stack people configure: proxies, certificates and dual-stack hosts, through the real server.
 
 Each test runs `generate_video` through the in-memory MCP client against the socket-level fake Ark, with the
-variables set for that test only (monkeypatch): httpx reads them when the server opens its clients, as any httpx
-client would. A recording proxy on 127.0.0.1 (tests/fakes/forward_proxy.py) shows what went through it.
+variables given to its Settings (`network`, as `load_settings` reads them from the environment at the entry
+point; the subprocess tests set them in the server's environment). A recording proxy on 127.0.0.1
+(tests/fakes/forward_proxy.py) shows what went through it.
 """
 
 from __future__ import annotations
@@ -63,12 +64,9 @@ def throwaway_ca(tmp_path: Path, *names: str) -> tuple[trustme.CA, ssl.SSLContex
 # -- proxies ----------------------------------------------------------------------------------------------------
 
 
-async def test_a_proxy_in_the_environment_carries_the_create_the_polls_and_the_download(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_proxy_in_the_environment_carries_the_create_the_polls_and_the_download(tmp_path: Path) -> None:
     async with running_fake_ark(render_seconds=0.3) as fake, running_http_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        data = await generate(ark_settings(tmp_path, fake))
+        data = await generate(ark_settings(tmp_path, fake, network={"HTTP_PROXY": proxy.url}))
     gets = [target.split("?", 1)[0] for method, target in proxy.seen if method == "GET"]
     assert ("POST", f"{fake.url}{TASKS}") in proxy.seen
     assert [target for target in gets if target.startswith(f"{fake.url}{TASKS}")], "no poll went through the proxy"
@@ -95,52 +93,41 @@ async def test_a_server_process_started_with_a_proxy_in_its_environment_sends_th
     assert len(proxy.seen) == len(fake.requests) and proxy.errors == []
 
 
-async def test_no_proxy_naming_the_providers_host_bypasses_the_proxy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_no_proxy_naming_the_providers_host_bypasses_the_proxy(tmp_path: Path) -> None:
     async with running_fake_ark(render_seconds=0.3) as fake, running_http_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
-        await generate(ark_settings(tmp_path, fake))
+        await generate(
+            ark_settings(tmp_path, fake, network={"HTTP_PROXY": proxy.url, "NO_PROXY": "example.com,127.0.0.1"})
+        )
     assert proxy.seen == [] and fake.creates == 1
 
 
-async def test_an_https_provider_is_reached_through_the_proxys_connect_tunnel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_https_provider_is_reached_through_the_proxys_connect_tunnel(tmp_path: Path) -> None:
     """`https_proxy` (lower case, as curl and most tools spell it) and a provider on HTTPS: the proxy sees only
     CONNECT tunnels to the provider's host, and the provider sees the create, the polls and the download."""
     _ca, server_tls, pem = throwaway_ca(tmp_path, "127.0.0.1")
     async with running_fake_ark(render_seconds=0.3, tls=server_tls) as fake, running_http_proxy() as proxy:
-        monkeypatch.setenv("https_proxy", proxy.url)
-        monkeypatch.setenv("SSL_CERT_FILE", str(pem))
-        data = await generate(ark_settings(tmp_path, fake))
+        data = await generate(
+            ark_settings(tmp_path, fake, network={"https_proxy": proxy.url, "SSL_CERT_FILE": str(pem)})
+        )
     host = fake.url.removeprefix("https://")
     assert proxy.targets("CONNECT") and set(proxy.targets("CONNECT")) == {host}
     assert [m for m, _t in proxy.seen if m != "CONNECT"] == [] and proxy.errors == []
     assert fake.creates == 1 and fake.downloads_of(data["task_id"]) == 1
 
 
-async def test_a_socks5_proxy_in_all_proxy_carries_every_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_socks5_proxy_in_all_proxy_carries_every_request(tmp_path: Path) -> None:
     """ALL_PROXY=socks5://… (how Clash and v2ray are usually set up) needs httpx's SOCKS extra: declared."""
     async with running_fake_ark(render_seconds=0.3) as fake, running_socks5_proxy() as proxy:
-        monkeypatch.setenv("ALL_PROXY", proxy.url)
-        await generate(ark_settings(tmp_path, fake))
+        await generate(ark_settings(tmp_path, fake, network={"ALL_PROXY": proxy.url}))
     host = fake.url.removeprefix("http://")
     assert proxy.targets("SOCKS5 CONNECT") and set(proxy.targets("SOCKS5 CONNECT")) == {host}
     assert proxy.errors == [] and fake.creates == 1
 
 
-async def test_the_embedded_sandbox_on_loopback_is_never_sent_to_the_proxy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_embedded_sandbox_on_loopback_is_never_sent_to_the_proxy(tmp_path: Path) -> None:
     """Our own 127.0.0.1: a proxy elsewhere could not reach it, and has no business seeing it."""
     async with running_http_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("ALL_PROXY", proxy.url)
-        await generate(make_settings(tmp_path))
+        await generate(make_settings(tmp_path, network={"HTTP_PROXY": proxy.url, "ALL_PROXY": proxy.url}))
     assert proxy.seen == []
 
 
@@ -155,15 +142,11 @@ def test_the_pools_hold_every_request_the_job_limits_let_through() -> None:
 # -- certificates -----------------------------------------------------------------------------------------------
 
 
-async def test_ssl_cert_file_names_the_ca_that_vouches_for_the_provider(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_ssl_cert_file_names_the_ca_that_vouches_for_the_provider(tmp_path: Path) -> None:
     """A provider (or a TLS-inspecting corporate proxy) whose certificate comes from a CA of its own: trusted with
     SSL_CERT_FILE, refused without it; refused means nothing was sent, so nothing was created."""
     _ca, server_tls, pem = throwaway_ca(tmp_path, "127.0.0.1")
     async with running_fake_ark(render_seconds=0.3, tls=server_tls) as fake:
-        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
         settings = ark_settings(tmp_path / "untrusted", fake, http_timeout=5)
         with anyio.fail_after(30):
             async with Client(create_app(settings)) as client:
@@ -171,8 +154,7 @@ async def test_ssl_cert_file_names_the_ca_that_vouches_for_the_provider(
         assert refused.is_error is True and "CERTIFICATE_VERIFY_FAILED" in text_of(refused), text_of(refused)
         assert fake.creates == 0 and fake.requests == []
 
-        monkeypatch.setenv("SSL_CERT_FILE", str(pem))
-        data = await generate(ark_settings(tmp_path / "trusted", fake))
+        data = await generate(ark_settings(tmp_path / "trusted", fake, network={"SSL_CERT_FILE": str(pem)}))
     assert data["video_url"].startswith("https://127.0.0.1:") and fake.creates == 1
 
 

@@ -95,3 +95,18 @@ def test_only_the_password_of_a_database_url_is_a_secret(url: str, secrets: set[
     assert set(database_url_secrets(url)) == secrets
     line = "seedance_mcp.runtime: connection to server at db:5432 (user seedance_mcp, database seedance) failed"
     assert redact(line, *database_url_secrets(url)) == line
+
+
+@pytest.mark.subprocess
+async def test_a_password_holding_an_ordinary_word_does_not_mangle_the_log(tmp_path: Path) -> None:
+    """A person chose it, so it is redacted whole (as written, decoded, URL-encoded): a password containing
+    `seedance` (the compose user and database name) used to turn every `seedance_mcp` in the log into `***_mcp`."""
+    written = "seedance%2FTr0ub4dor"  # `seedance/Tr0ub4dor`, URL-encoded in the URL
+    port = free_port_for_tests()
+    url = f"postgresql://seedance_mcp:{written}@127.0.0.1:{port}/seedance"
+    log = await server_log(tmp_path, url, "Is the server running")
+    assert "***_mcp" not in log and "WARNING seedance_mcp.runtime: The task journal" in log, log[-3000:]
+    assert written not in log and "seedance/Tr0ub4dor" not in log
+    secrets = database_url_secrets(url)
+    line = f"seedance_mcp.jobs: lost seedance/Tr0ub4dor, {written} and seedance%2fTr0ub4dor in seedance_mcp"
+    assert redact(line, *secrets) == "seedance_mcp.jobs: lost ***, *** and *** in seedance_mcp"

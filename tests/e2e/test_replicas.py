@@ -425,12 +425,28 @@ async def test_the_person_approves_one_video_whichever_replica_quoted_or_asked(
                 approved = await alice.call_tool("generate_video", {**call, "approval_id": match.group(1)})
             async with mcp_client(cluster.url, "carol", elicitation_callback=person_says_yes) as carol:
                 carols = await carol.call_tool("generate_video", {**VIDEO, "prompt": "carol's kite"})
-            # A 2025-era client on stateless HTTP: the server has no channel to ask it, so it quotes instead.
+            # A 2025-era client on stateless HTTP: no question can reach it (whether it shows forms or not), and an
+            # approval id would let its model approve the spending itself: refused without one, saying how to set
+            # it up; an id quoted on the 2026-07-28 protocol is not taken from it either.
+            bobs_kite = {**VIDEO, "prompt": "bob's kite"}
+            async with mcp_client(cluster.url, "bob") as bob:
+                bob_quoted = await bob.call_tool("generate_video", bobs_kite)
+            bob_id = re.search(r'approval_id="([^"]+)"', text_of(bob_quoted))
+            assert bob_quoted.is_error and bob_id is not None, text_of(bob_quoted)
             async with mcp_client(cluster.url, "bob", elicitation_callback=person_says_yes, mode="legacy") as bob:
-                bobs = await bob.call_tool("generate_video", {**VIDEO, "prompt": "bob's kite"})
+                bobs = await bob.call_tool("generate_video", bobs_kite)
+            async with mcp_client(cluster.url, "bob", mode="legacy") as bob:
+                bobs_with_id = await bob.call_tool("generate_video", {**bobs_kite, "approval_id": bob_id.group(1)})
+                bobs_dry_run = await bob.call_tool("generate_video", {**bobs_kite, "dry_run": True})
             rows = await journal(database_url)
     assert not_bobs.is_error and "needs the user's approval" in text_of(not_bobs)
     assert approved.is_error is False, text_of(approved)
     assert carols.is_error is False and len(asked) == 1 and "5.01 CNY" in asked[0], text_of(carols)
-    assert bobs.is_error and 'approval_id="apv-' in text_of(bobs) and len(asked) == 1
+    for refused in (bobs, bobs_with_id):
+        text = text_of(refused)
+        assert refused.is_error and "needs the user's approval" in text and 'approval_id="apv-' not in text, text
+        assert "SEEDANCE_HTTP_STATELESS=false" in text and "2026-07-28" in text, text
+    assert bobs_dry_run.is_error is False and "apv-" not in text_of(bobs_dry_run), text_of(bobs_dry_run)
+    assert "SEEDANCE_HTTP_STATELESS=false" in text_of(bobs_dry_run)
+    assert len(asked) == 1
     assert sorted(r.principal for r in rows) == ["alice", "carol"] and fake.creates == 2

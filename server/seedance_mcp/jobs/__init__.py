@@ -86,6 +86,12 @@ class JobManager:
         """Who this process is in the journal's leases."""
         return self._worker.owner
 
+    @property
+    def journal_outage(self) -> JournalUnavailable | None:
+        """The journal unavailable, as this process's worker last met it and has not reached it since (None while
+        it answers): a tool call refuses at once on it instead of waiting for the journal's own time-out."""
+        return self._worker.outage
+
     def now(self) -> float:
         """The journal's clock (epoch seconds), as this process keeps it: for times other processes decide by."""
         return self._worker.now()

@@ -130,8 +130,6 @@ async def submit_video(
                 f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
                 "server's environment, or wait."
             ) from exc
-        except JournalUnavailable as exc:
-            raise exc.refusing_a_video() from exc
         if earlier is None:
             worker.hold(job.job_id, FIRST_TOKEN, confirmed=sent)
             break

@@ -135,8 +135,9 @@ class Worker:
         self.offset = 0.0
         """The journal's clock minus this process's (`now`), measured by `sync_clock`."""
         self._offset_warned = False
-        self._journal_down = False
-        """The claim or renew loop found the journal unavailable and has not reached it since (logged once)."""
+        self.outage: JournalUnavailable | None = None
+        """What the claim or renew loop met when it last found the journal unavailable, until it reaches it again
+        (logged once): while it is set, a tool call is refused at once rather than after the pool's time-out."""
         self.live: dict[str, Live] = {}
         """The jobs this process follows, by job id."""
         self.held: dict[str, int] = {}
@@ -192,15 +193,15 @@ class Worker:
 
     def journal_trouble(self, what: str, exc: JournalUnavailable) -> None:
         """Log an outage once, as the loops that run every second or two meet it, not on every round."""
-        if self._journal_down:
+        down, self.outage = self.outage is not None, exc
+        if down:
             logger.debug("%s: %s", what, exc)
             return
-        self._journal_down = True
         logger.warning("%s: %s (work in hand carries on and waits for it)", what, exc)
 
     def journal_answers(self) -> None:
-        if self._journal_down:
-            self._journal_down = False
+        if self.outage is not None:
+            self.outage = None
             logger.warning("the journal answers again")
 
     # -- leases: the fence on every write this process makes as a job's worker --------------------------------

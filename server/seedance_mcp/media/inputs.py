@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import io
 import json
 import os
 import re
-import stat
 import struct
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from seedance_mcp.errors import InvalidArgument
+from seedance_mcp.media.files import FileRefused, read_regular_file
 
 if TYPE_CHECKING:
     from seedance_mcp.media.uploads import Uploads
@@ -60,15 +59,6 @@ _BODY_HEADROOM = 64 * 1024
 MediaKind = Literal["image", "video", "audio"]
 ReferenceKind = Literal["video", "audio"]
 
-SAFE_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)  # a link swapped into the last component fails with ELOOP instead of being followed
-    | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO or a device never waits for a writer
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOCTTY", 0)
-    | getattr(os, "O_BINARY", 0)
-)
-"""How a file is opened for reading: a link, FIFO or device put in its place cannot stand in for it."""
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
@@ -369,31 +359,27 @@ def read_allowed_file(text: str, argument: str, allowed_dirs: Sequence[Path], li
     if not _inside(real, allowed_dirs):
         raise _outside(text, argument, allowed_dirs)
     try:
-        fd = os.open(real, SAFE_OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        return read_regular_file(
+            real, limit, opened_where=lambda fd, info: _opened_inside(fd, info, real, allowed_dirs)
+        )
+    except FileRefused as refused:
+        if refused.refusal == "link":
             raise InvalidArgument(
                 argument,
                 f"{text!r} was replaced by a symbolic link while it was being opened",
                 hint="Pass the path of the file itself.",
             ) from None
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if refused.refusal == "missing":
             raise _missing(text, argument) from None
-        raise InvalidArgument(argument, f"{text!r} cannot be read ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidArgument(argument, f"{text!r} is not a regular file", hint="Pass the path of an image file.")
-        if not _opened_inside(fd, info, real, allowed_dirs):
-            raise _outside(text, argument, allowed_dirs)
-        if info.st_size > limit:
-            raise _too_big(argument, what, info.st_size, limit)
-        data = read_at_most(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # it grew after the size check: the read, not the stat, decides
-        raise _too_big(argument, what, len(data), limit, growing=True)
-    return data
+        if refused.refusal == "not_regular":
+            raise InvalidArgument(
+                argument, f"{text!r} is not a regular file", hint="Pass the path of an image file."
+            ) from None
+        if refused.refusal == "elsewhere":
+            raise _outside(text, argument, allowed_dirs) from None
+        if refused.refusal == "too_big":
+            raise _too_big(argument, what, refused.size or 0, limit, growing=refused.growing) from None
+        raise InvalidArgument(argument, f"{text!r} cannot be read ({refused.detail})") from None
 
 
 def _resolved(text: str, argument: str) -> Path:
@@ -433,22 +419,6 @@ def _opened_inside(fd: int, info: os.stat_result, real: Path, allowed_dirs: Sequ
     except OSError:
         return False
     return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
-
-
-def read_at_most(fd: int, count: int) -> bytes:
-    """Up to `count` bytes from `fd` (fewer at its end; a non-blocking descriptor with nothing to give ends it)."""
-    chunks: list[bytes] = []
-    remaining = count
-    while remaining > 0:
-        try:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _missing(text: str, argument: str) -> InvalidArgument:

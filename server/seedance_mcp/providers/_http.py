@@ -39,8 +39,12 @@ from seedance_mcp.errors import (
 NOT_RETRYABLE_429 = frozenset({"QuotaExceeded", "SetLimitExceeded", "AccountOverdueError"})
 OVERLOAD_CODES = frozenset({"ServerOverloaded", "RequestBurstTooFast", "InflightBatchsizeExceeded"})
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-# Exceptions raised before a single byte of the request left: the provider cannot have seen it.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# Exceptions raised before a single byte of the request left: the provider cannot have seen it. httpx raises
+# ProxyError only when the proxy refused the CONNECT or the SOCKS handshake, before the request itself was sent (a
+# plain-http proxy's 502 or 504 arrives as an answer, and stays ambiguous for a create).
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+PROXY_REFUSALS_FOR_GOOD = ("403", "407")
+"""A proxy that refused the tunnel with these (forbidden, wants credentials) refuses it again: not sent again."""
 AMBIGUOUS_CREATE_STATUS = frozenset({500, 502, 504})
 """Answers to a create that do not say whether the task was made (the caller treats the create as lost)."""
 
@@ -210,6 +214,11 @@ class Resend:
     """How loudly a retry after an error answer is logged."""
 
 
+def refused_by_proxy_for_good(exc: Exception) -> bool:
+    """The proxy refused the tunnel in a way waiting does not change (its credentials, its rules)."""
+    return isinstance(exc, httpx.ProxyError) and str(exc).startswith(PROXY_REFUSALS_FOR_GOOD)
+
+
 def _create_not_taken(exc: httpx.TransportError) -> bool:
     """The create provably never reached the provider: the connection never opened, or the deadline struck before
     any of the request went out."""
@@ -248,7 +257,7 @@ async def send_with_retries(
         except httpx.TransportError as exc:
             if not resend.after_failure(exc):
                 raise
-            if last or anyio.current_time() >= deadline:
+            if last or anyio.current_time() >= deadline or refused_by_proxy_for_good(exc):
                 raise unreachable(exc) from exc
             await anyio.sleep(policy.delay(attempt))
             continue

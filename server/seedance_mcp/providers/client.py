@@ -26,6 +26,7 @@ from seedance_mcp.errors import (
     redact,
     trim,
 )
+from seedance_mcp.network import Network
 from seedance_mcp.providers._http import (
     AMBIGUOUS_CREATE_STATUS,
     CREATE,
@@ -82,6 +83,7 @@ class ProviderClient:
         request_timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         download: DownloadLimits | None = None,
+        network: Network | None = None,
     ) -> None:
         """`http` sends the API requests (it must carry no key of its own: the key is added per request);
         `downloads` fetches videos and frames (default: `http`). `request_timeout` bounds one API request in all,
@@ -96,6 +98,8 @@ class ProviderClient:
         self.request_timeout = request_timeout
         self.retry = retry or RetryPolicy()
         self.display_name = preset.title
+        self.network = network or Network()
+        """The proxies the clients were built with: named when one refuses a request."""
         self.downloader = Downloader(
             downloads or http,
             api_key=api_key,
@@ -192,11 +196,43 @@ class ProviderClient:
 
     async def _exchange(self, request: HttpRequest, resend: Resend) -> httpx.Response:
         def unreachable(exc: httpx.TransportError) -> ProviderUnreachable:
+            if isinstance(exc, httpx.ProxyError):
+                return self._refused_by_proxy(request.url, exc)
             return ProviderUnreachable(self.display_name, request.url, _describe(exc, self._api_key))
 
         return await send_with_retries(
             lambda: self._send(request), resend, self.retry, error_of=self._error, unreachable=unreachable
         )
+
+    def _refused_by_proxy(self, url: str, exc: httpx.ProxyError) -> ProviderUnreachable:
+        """The proxy would not carry the request: said with the proxy's address and variable (never its
+        credentials), and that nothing reached the provider."""
+        proxy = self.network.proxy_for(url)
+        answer = trim(redact(str(exc), self._api_key, *self.network.secrets()), 200) or type(exc).__name__
+        named = f"the proxy {proxy.shown} ({proxy.variable})" if proxy is not None else "the proxy"
+        variable = proxy.variable if proxy is not None else "HTTPS_PROXY / ALL_PROXY"
+        return ProviderUnreachable(
+            self.display_name,
+            url,
+            f"{named} refused to carry the request ({answer})",
+            hint=f"Nothing reached {self.display_name}, so nothing was created or charged. Check {variable}: the "
+            "proxy's address and, if it asks for them (407), its credentials (http://user:password@host:port).",
+        )
+
+    async def unreachable_because(self, within: float = 3.0) -> str | None:
+        """None when the provider answers an HTTP request, sent as every API request is (the same client, so the
+        same proxies and CAs); else why not. A GET of the base URL without the key: any status counts (it creates,
+        bills and counts nothing)."""
+        try:
+            with anyio.fail_after(within):
+                await self._http.get(self.base_url)
+        except TimeoutError:
+            return f"no answer within {within:g} s"
+        except httpx.ProxyError as exc:
+            return str(self._refused_by_proxy(self.base_url, exc))
+        except httpx.HTTPError as exc:
+            return _describe(exc, self._api_key)
+        return None
 
     async def fetch(self, task_id: str, model_key: str) -> TaskSnapshot:
         request = self.dialect.status_request(task_id, self.base_url_for(model_key))

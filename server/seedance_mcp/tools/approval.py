@@ -179,13 +179,17 @@ def _mac(key: bytes, quote: Quote, issued: int) -> str:
 def state_dir_key(state_dir: Path) -> bytes:
     """The state directory's approval key: read, or made (32 random bytes, mode 0600) by whichever server on the
     directory comes first; a link put in its place is not followed."""
-    from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most
+    from seedance_mcp.media.files import FileRefused, read_regular_file
 
     path = state_dir.expanduser() / _KEY_FILE
     for _ in range(2):
         try:
-            fd = os.open(path, SAFE_OPEN_FLAGS)
-        except FileNotFoundError:
+            key = read_regular_file(path, 4096)
+        except FileRefused as refused:
+            if refused.refusal == "unreadable":
+                raise OSError(f"{path} cannot be read ({refused.detail})") from None
+            if refused.refusal != "missing":
+                break  # a link, FIFO or huge file in its place: not a key
             path.parent.mkdir(parents=True, exist_ok=True)
             spare = path.with_name(f".{_KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}.part")
             fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -201,10 +205,6 @@ def state_dir_key(state_dir: Path) -> bytes:
             finally:
                 spare.unlink(missing_ok=True)
             continue
-        try:
-            key = read_at_most(fd, 4096)
-        finally:
-            os.close(fd)
         if len(key) >= 32:
             return key
         break
@@ -229,11 +229,30 @@ def needs_approval(who: Caller, estimate: float | None) -> bool:
 def can_ask(ctx: ToolContext) -> bool:
     """Whether the person can be asked in this call: the client shows forms (elicitation), and the protocol has
     a way to send the question (an `input_required` round on 2026-07-28, the request's back-channel before)."""
+    return _shows_forms(ctx) and not no_way_to_ask(ctx)
+
+
+def _shows_forms(ctx: ToolContext) -> bool:
     capabilities = ctx.client_capabilities
     elicitation = capabilities.elicitation if capabilities is not None else None
-    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
-        return False
-    return _input_required_era(ctx) or ctx.request_context.session.can_send_request
+    return elicitation is not None and not (elicitation.form is None and elicitation.url is not None)
+
+
+def no_way_to_ask(ctx: ToolContext) -> bool:
+    """A client before 2026-07-28 on a transport without a back-channel (stateless HTTP): no question can reach
+    it, and the server cannot even know whether it shows forms (its capabilities were declared to another
+    request). An approval id is then no person's consent: refused without one (README: Spending limits)."""
+    return not _input_required_era(ctx) and not ctx.request_context.session.can_send_request
+
+
+UNREACHABLE_PERSON = (
+    "This connection cannot carry a question to the user: the server runs stateless HTTP "
+    "(SEEDANCE_HTTP_STATELESS=true) and the client speaks a protocol older than 2026-07-28, so an approval id is not "
+    "taken for their consent here (the model could approve its own spending). Use a client on the 2026-07-28 "
+    "protocol (asked in input_required rounds), or run the server with sessions (SEEDANCE_HTTP_STATELESS=false; "
+    "behind several replicas, pin each Mcp-Session-Id to one replica)."
+)
+"""Why a legacy client on stateless HTTP gets no approval id above SEEDANCE_CONFIRM_ABOVE."""
 
 
 def _input_required_era(ctx: ToolContext) -> bool:
@@ -261,14 +280,16 @@ async def approval(
 
         answer = await ctx.elicit(question, CostApproval)
         return Approval(granted=isinstance(answer, AcceptedElicitation) and answer.data.approve)
+    limit = f"SEEDANCE_CONFIRM_ABOVE = {threshold:.2f} {quote.currency}".rstrip()
+    why = f"above {limit}" if quote.estimate is not None else f"its cost cannot be checked against {limit}"
+    if no_way_to_ask(ctx):
+        raise SpendRefused(f"This video needs the user's approval: {quote.what}; {why}. {UNREACHABLE_PERSON}")
     problem = ""
     if approval_id is not None:
         issued, problem = await approvals.check(approval_id, quote, now)
         if issued is not None:
             return Approval(granted=True, approval_id=approval_id.strip(), since=issued)
     given = f" The approval_id given {problem}." if problem else ""
-    limit = f"SEEDANCE_CONFIRM_ABOVE = {threshold:.2f} {quote.currency}".rstrip()
-    why = f"above {limit}" if quote.estimate is not None else f"its cost cannot be checked against {limit}"
     raise SpendRefused(
         f"This video needs the user's approval: {quote.what}; {why}.{given} Ask the user; if they agree, call "
         f'generate_video again with the same arguments and approval_id="{await approvals.mint(quote, now)}" (it '
@@ -303,10 +324,12 @@ async def _ask_in_rounds(
     )
 
 
-def approval_note(who: Caller, quote: Quote, asks: bool, approval_id: str | None) -> str:
+def approval_note(who: Caller, quote: Quote, asks: bool, approval_id: str | None, *, unreachable: bool = False) -> str:
     """What a dry run adds to its next step about the person's approval."""
     if not needs_approval(who, quote.estimate):
         return ""
+    if unreachable:
+        return f" It needs the user's approval (above SEEDANCE_CONFIRM_ABOVE). {UNREACHABLE_PERSON}"
     if asks or approval_id is None:
         return " Above SEEDANCE_CONFIRM_ABOVE, the user will be asked to approve its cost before it is sent."
     return (

@@ -6,14 +6,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import SeedanceError
+from seedance_mcp.errors import JournalUnavailable, SeedanceError
 from seedance_mcp.runtime import LazyRuntime, Runtime
+
+if TYPE_CHECKING:
+    from seedance_mcp.journal.job import Job
 
 ToolContext = Context[LazyRuntime, Any]
 
@@ -25,6 +29,14 @@ async def runtime_of(ctx: ToolContext) -> Runtime:
         return await ctx.request_context.lifespan_context.get()
     except SeedanceError as exc:
         raise ToolError(str(exc)) from exc
+
+
+def check_journal(runtime: Runtime) -> None:
+    """Refuse at once while this process's worker knows the journal is unavailable (it checks every second or
+    two), rather than after the journal's own time-out on every call."""
+    outage = runtime.jobs.journal_outage
+    if outage is not None:
+        raise JournalUnavailable(outage.journal, outage.reason)
 
 
 def reporter(ctx: ToolContext) -> Callable[[float, str], Any]:
@@ -77,18 +89,64 @@ def caller(ctx: ToolContext, settings: Settings) -> Caller:
     )
 
 
-def unexpected_failure(tool: str, exc: BaseException, known: str, secrets: Iterable[str]) -> ToolError:
-    """A tool error for a failure no code path expected: what it was (scrubbed of secrets), `known` (what it means
-    for the user's money and what to do next), and where the details are. The traceback goes to the server's log."""
+UNEXPECTED_FAILURE_MEANS = {
+    "generate_video": (
+        "If the call got as far as submitting, a paid task may exist: do not call generate_video again for this "
+        "video; check list_tasks first."
+    ),
+    "cancel_task": "Whether the cancel reached the provider is not known: check get_task_status.",
+}
+"""What an unexpected failure of a tool means for the user's money when nothing more is known (the others are
+free); generate_video knows more once it has reached the journal (`what_a_video_call_cost`)."""
+
+
+def unexpected_failure(tool: str, exc: BaseException, secrets: Iterable[str], known: str | None = None) -> str:
+    """The text of a failure no code path expected: what it was (scrubbed of secrets), `known` (what it means for
+    the user's money and what to do next; by default the tool's entry in UNEXPECTED_FAILURE_MEANS), and where the
+    details are. The traceback goes to the server's log. No "Error executing tool" prefix: the SDK adds it to a
+    ToolError raised in a tool's body, and `SeedanceServer.call_tool` to one it raises itself."""
     from seedance_mcp.errors import redact, trim
 
     exc = _innermost(exc)
     logger.error("%s failed unexpectedly", tool, exc_info=exc)
     detail = trim(redact(str(exc), *secrets), 300) or "no message"
-    return ToolError(
-        f"Error executing tool {tool}: an unexpected failure in the server ({type(exc).__name__}: {detail}). "
-        f"{known} The details are in the server's log (stderr); tell the user if it keeps failing."
+    if known is None:
+        known = UNEXPECTED_FAILURE_MEANS.get(tool, "This tool is free: nothing was charged.")
+    return (
+        f"an unexpected failure in the server ({type(exc).__name__}: {detail}). {known} The details are in the "
+        "server's log (stderr); tell the user if it keeps failing."
     )
+
+
+async def what_a_video_call_cost(
+    runtime: Runtime | None, fingerprint: str | None, started: float | None, principal: str, job: Job | None
+) -> str:
+    """What a failure of a generate_video call may have cost, as far as the journal can tell: a create request
+    leaves only after its job is in the journal, so no job means nothing was sent. `started` is when the call
+    reached the runtime, on the journal's clock (`runtime.jobs.now()`), which stamps the jobs it is compared with."""
+    do_not_repeat = "a paid task may exist. Do not call generate_video again for this video"
+    if job is not None:
+        return (
+            f"Job {job.job_id} was submitted (`{job.status}`): {do_not_repeat}; follow it with "
+            f'get_task_status(task_id="{job.handle}").'
+        )
+    if runtime is None or fingerprint is None or started is None:
+        return "Nothing was sent to the provider and nothing was charged."
+    window = 50
+    try:
+        with anyio.fail_after(5):
+            recent, _ = await runtime.jobs.store.recent(None, window, principal)
+    except Exception:  # the journal itself is failing: nothing more can be told
+        return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
+    for earlier in recent:
+        if earlier.fingerprint == fingerprint and earlier.created_at >= started:
+            return (
+                f"Its job {earlier.job_id} is in the journal (`{earlier.status}`): {do_not_repeat}; follow it with "
+                f'get_task_status(task_id="{earlier.handle}").'
+            )
+    if len(recent) < window or recent[-1].created_at < started:
+        return "No job for it reached the journal, so nothing was sent to the provider and nothing was charged."
+    return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
 
 
 def _innermost(exc: BaseException) -> BaseException:

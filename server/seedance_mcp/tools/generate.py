@@ -37,11 +37,19 @@ from seedance_mcp.tools.approval import (
     can_ask,
     check_cost,
     needs_approval,
+    no_way_to_ask,
     quote_of,
     quote_of_takes,
     spend_limits,
 )
-from seedance_mcp.tools.context import ToolContext, caller, reporter, unexpected_failure
+from seedance_mcp.tools.context import (
+    ToolContext,
+    caller,
+    check_journal,
+    reporter,
+    unexpected_failure,
+    what_a_video_call_cost,
+)
 from seedance_mcp.tools.models import catalog_summary, model_refusal_note, noted
 from seedance_mcp.tools.resources import task_result
 from seedance_mcp.tools.takes import check_takes, last_frame_of, takes_result, wait_for_takes
@@ -106,21 +114,22 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         from seedance_mcp.validation import validate_request
 
         spec: ModelSpec | None = None
-        # What an unexpected failure may have cost: nothing before the journal insert; after it, look.
-        started = time.time()
+        # What an unexpected failure may have cost: nothing before the journal insert; after it, look for a job
+        # made since `started`, on the journal's clock (which stamps the jobs).
+        started: float | None = None
         runtime: Runtime | None = None
         principal = ""
         sending: str | None = None
         job: Job | None = None
+        journaled = False  # a job (or the takes) of this call is in the journal: its create may have left
         try:
             # Validation first: a refused call costs nothing, not even opening the journal.
             request = validate_request(args, preset, settings.default_model, settings.model_map)
             check_takes(options.takes, request)
             spec = preset.model(request.model_key)
-            try:
-                runtime = await ctx.request_context.lifespan_context.get()
-            except JournalUnavailable as exc:  # the runtime waits for its journal to come back
-                raise exc.refusing_a_video() from exc
+            runtime = await ctx.request_context.lifespan_context.get()
+            check_journal(runtime)
+            started = runtime.jobs.now()
             who = caller(ctx, settings)
             principal = who.principal
             request = await _videos_of_tasks(runtime, request, who.principal)
@@ -145,11 +154,14 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             if options.dry_run:
                 task = dry_run_result(runtime, request, http_request, price)
                 asks = can_ask(ctx)
+                unreachable = no_way_to_ask(ctx)  # an id would let the model approve for the person
                 needed = needs_approval(who, quote.estimate)
-                minted = await approvals.mint(quote, runtime.jobs.now()) if needed and not asks else None
+                minted = (
+                    await approvals.mint(quote, runtime.jobs.now()) if needed and not asks and not unreachable else None
+                )
                 if options.takes > 1:
                     task.next_step += f" Takes: {quote.what}."
-                task.next_step += approval_note(who, quote, asks, minted)
+                task.next_step += approval_note(who, quote, asks, minted, unreachable=unreachable)
                 return noted(await task_result(task), spec, preset)
             if not runtime.provider.has_key:
                 raise ConfigurationError(
@@ -178,6 +190,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                     principal=who.principal,
                     dedupe_since=approved.since,
                 )
+                journaled = True
                 jobs = [job for job, _ in takes]
                 if options.wait and settings.wait_seconds > 0:
                     jobs = await wait_for_takes(runtime, jobs, settings.wait_seconds, reporter(ctx), who.principal)
@@ -196,6 +209,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
                 approval_id=approved.approval_id,
                 wait=settings.wait_seconds or None,  # 0: no wait for the render, the create's answer as ever
             )
+            journaled = True
             answer = task_answer()
             remaining = until - anyio.current_time()
             if answer is not None:  # a tasks-extension client: the task carries the rest (task_extension.py)
@@ -203,6 +217,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
             elif options.wait and remaining > 0 and not job.settled:
                 job = await runtime.jobs.wait(job.job_id, remaining, reporter(ctx), who.principal)
             return noted(await task_result(job_result(job, reused=reused), job), spec, preset)
+        except JournalUnavailable as exc:
+            # Before a job is in the journal nothing can have been sent (a create leaves only once it is): the
+            # caller is told so, whichever read or write before it (a task-id reference, a draft, the insert) failed.
+            raise ToolError(str(exc if journaled else exc.refusing_a_video())) from exc
         except ProviderError as exc:
             # A refusal of a catalog model (not found, not open): say what the catalog knows of it. A provider that
             # quotes an uploaded file's link back would show the bucket, the key and the key id: shown as the file.
@@ -215,38 +233,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset,
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
         except Exception as exc:  # the paid tool's top-level handler: say what is known of the money, never nothing
-            known = await _what_was_sent(runtime, sending, started, principal, job)
-            raise unexpected_failure("generate_video", exc, known, settings.secrets()) from exc
-
-
-async def _what_was_sent(
-    runtime: Runtime | None, fingerprint: str | None, started: float, principal: str, job: Job | None
-) -> str:
-    """What a failure of this call may have cost, as far as the journal can tell: a create request leaves only
-    after its job is in the journal, so no job means nothing was sent."""
-    do_not_repeat = "a paid task may exist. Do not call generate_video again for this video"
-    if job is not None:
-        return (
-            f"Job {job.job_id} was submitted (`{job.status}`): {do_not_repeat}; follow it with "
-            f'get_task_status(task_id="{job.handle}").'
-        )
-    if runtime is None or fingerprint is None:
-        return "Nothing was sent to the provider and nothing was charged."
-    window = 50
-    try:
-        with anyio.fail_after(5):
-            recent, _ = await runtime.jobs.store.recent(None, window, principal)
-    except Exception:  # the journal itself is failing: nothing more can be told
-        return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
-    for earlier in recent:
-        if earlier.fingerprint == fingerprint and earlier.created_at >= started:
-            return (
-                f"Its job {earlier.job_id} is in the journal (`{earlier.status}`): {do_not_repeat}; follow it with "
-                f'get_task_status(task_id="{earlier.handle}").'
-            )
-    if len(recent) < window or recent[-1].created_at < started:
-        return "No job for it reached the journal, so nothing was sent to the provider and nothing was charged."
-    return f"Whether its request reached the provider cannot be told: {do_not_repeat}; check list_tasks first."
+            known = await what_a_video_call_cost(runtime, sending, started, principal, job)
+            raise ToolError(unexpected_failure("generate_video", exc, settings.secrets(), known)) from exc
 
 
 async def _videos_of_tasks(runtime: Runtime, request: VideoRequest, principal: str) -> VideoRequest:

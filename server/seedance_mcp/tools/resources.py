@@ -195,38 +195,27 @@ def _read_capped(job: Job, path: Path, what: str, cap: int) -> bytes:
     """The file's bytes, read through one descriptor: a link put where the file was is not followed, a FIFO or
     device is not waited on, and no more than `cap` bytes are ever read (a file that grew after its size was
     seen is refused by what the read returns)."""
-    import errno
-    import stat
-
-    from seedance_mcp.media.inputs import SAFE_OPEN_FLAGS, read_at_most
+    from seedance_mcp.media.files import FileRefused, read_regular_file
 
     try:
-        fd = os.open(path, SAFE_OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return read_regular_file(path, cap)
+    except FileRefused as refused:
+        if refused.refusal == "missing":
             raise ResourceError(
                 f"The {what} of task {job.handle} was saved at {path} but is no longer there (moved or deleted)."
             ) from None
-        if exc.errno == errno.ELOOP:
+        if refused.refusal == "link":
             raise ResourceError(
                 f"The {what} of task {job.handle} at {path} has been replaced by a symbolic link, which is not "
                 "followed; it was not read."
             ) from None
-        raise ResourceError(f"The {what} of task {job.handle} at {path} cannot be read ({exc.strerror}).") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if refused.refusal == "not_regular":
             raise ResourceError(
                 f"The {what} of task {job.handle} at {path} is not a regular file any more; it was not read."
-            )
-        if info.st_size > cap:
-            raise _over_cap(job, what, f"{info.st_size:,} bytes", cap)
-        data = read_at_most(fd, cap + 1)
-    finally:
-        os.close(fd)
-    if len(data) > cap:
-        raise _over_cap(job, what, "still growing", cap)
-    return data
+            ) from None
+        if refused.refusal == "too_big":
+            raise _over_cap(job, what, "still growing" if refused.growing else f"{refused.size:,} bytes", cap) from None
+        raise ResourceError(f"The {what} of task {job.handle} at {path} cannot be read ({refused.detail}).") from None
 
 
 def _over_cap(job: Job, what: str, size: str, cap: int) -> ResourceError:

@@ -17,7 +17,7 @@ from seedance_mcp.journal import start_of_day
 from seedance_mcp.models import CancelResult, ModelSpend, Spend, TaskList, VideoTask
 from seedance_mcp.results import cancel_result, job_result, task_line, task_list_result
 from seedance_mcp.runtime import LazyRuntime
-from seedance_mcp.tools.context import ToolContext, caller, reporter, runtime_of
+from seedance_mcp.tools.context import ToolContext, caller, check_journal, reporter, runtime_of
 from seedance_mcp.tools.resources import task_result
 
 TaskId = Annotated[str, Field(description="A task id from generate_video or list_tasks (`cgt-…` or `job-…`).")]
@@ -75,6 +75,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         gives its path and links.
         """
         runtime = await runtime_of(ctx)
+        check_journal(runtime)  # a SeedanceError here or below is said as it is (SeedanceServer.call_tool)
         store = runtime.jobs.store
         who = caller(ctx, settings)
         jobs, more = await store.recent(status, limit, who.principal)
