@@ -33,7 +33,9 @@ def ark_settings(tmp_path: Path, fake: FakeArk, **overrides: Any) -> Settings:
         "api_key": SECRET_KEY,
         "http_timeout": 2.0,
         "reconcile_delays": (0.1, 0.3, 0.6),
-        "reconcile_window": 0.8,
+        # Past the create's time-out, as the product's default (time-out + 30 s) is: a loaded machine's fake reads a
+        # create late, and an empty look before then would call a task it is about to make "not created".
+        "reconcile_window": 2.5,
         "reconcile_patience": 3.0,
     }
     values.update(overrides)
@@ -92,6 +94,21 @@ async def test_a_lost_answer_behind_a_slow_provider_clock_is_found_and_saved_onc
     assert job["task_id"] == our_tasks(fake)[0]
     assert (retry.structured_content or {})["reused_existing"] is True
     assert fake.creates == 1 and fake.downloads_of(job["task_id"]) == 1
+
+
+async def test_a_create_the_provider_reads_after_the_request_timed_out_is_found_not_called_absent(
+    tmp_path: Path,
+) -> None:
+    """The provider takes the create only after our 2 s time-out (as the fake does on a loaded machine): looks
+    made before then find nothing, yet the task is made. The job waits out the window, finds it and saves it."""
+    async with running_fake_ark(render_seconds=0.3) as fake:
+        fake.add_fault("create", "slow", delay=2.3)
+        async with Client(create_app(ark_settings(tmp_path, fake))) as client:
+            first = await client.call_tool("generate_video", {"prompt": "read late"})
+            job = await job_when_decided(client)
+    assert first.is_error is True and "answer was lost" in text_of(first)
+    assert job["status"] == "succeeded" and job["task_id"] == our_tasks(fake)[0]
+    assert fake.creates == 1 and fake.deliveries_of(job["task_id"]) == 1
 
 
 async def test_a_lost_flex_job_is_found_although_the_list_hides_flex_tasks_by_default(tmp_path: Path) -> None:
