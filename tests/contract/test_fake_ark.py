@@ -327,6 +327,29 @@ async def test_slow_answers_late(fake: FakeArk, client: httpx.AsyncClient) -> No
     assert (await client.get(f"{TASKS}/{task_id}")).status_code == 200
 
 
+async def test_an_answer_the_client_gave_up_on_is_abandoned_not_delivered(
+    fake: FakeArk, client: httpx.AsyncClient
+) -> None:
+    """A read time-out before the answer (it comes late) or in the middle of it (it drips): the client hung up, so
+    that answer is `abandoned` and what follows is a retry; the answer read whole is the one delivery."""
+    task_id = await create(client)
+    url = f"{fake.url}/files/{task_id}.mp4"
+    fake.add_fault("download", "slow", delay=0.6)
+    fake.add_fault("download", "drip", interval=0.6)
+    async with httpx.AsyncClient(timeout=0.3) as files:
+        for _ in range(2):
+            with pytest.raises(httpx.ReadTimeout):
+                await files.get(url)
+        assert (await files.get(url)).content == mp4_bytes()
+    with anyio.fail_after(5):
+        while sum(r.abandoned for r in fake.requests) < 2:
+            await anyio.sleep(0.01)
+    late, dripped, whole = fake.requests[-3:]
+    assert (late.fault, dripped.fault, whole.fault) == ("slow", "drip", None)
+    assert late.abandoned and dripped.abandoned and not whole.abandoned
+    assert fake.file_requests_of(task_id) == 3 and fake.deliveries_of(task_id) == 1
+
+
 async def test_drip_creates_the_task_and_sends_its_answer_a_byte_at_a_time(fake: FakeArk) -> None:
     """`drip`: the task is made at once; the answer comes one byte per `interval`, each well within a read time-out,
     so only a deadline on the whole exchange ends it."""

@@ -58,8 +58,13 @@ Kinds:
 URLs (a host name the test resolves), or serves HTTPS with a server-side `ssl.SSLContext`.
 
 Everything the fake sees is in `fake.requests` (method, path, query, headers, body, time, and what was answered:
-`status`, `sent_body_bytes`); `fake.handler_errors` collects unexpected exceptions of the fake itself (should stay
-empty).
+`status`, `sent_body_bytes`, `abandoned`); `fake.handler_errors` collects unexpected exceptions of the fake itself
+(should stay empty).
+
+A retry is told from a second download: an answer the client had given up on (it hung up before the answer went
+out, or reset the connection with it unread — a read time-out on a loaded machine) is `abandoned`. So
+`downloads_of(id)` counts every answer with the video's body, `deliveries_of(id)` only those the client took, and
+`file_requests_of(id)` every request for it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ import contextlib
 import functools
 import json
 import random
+import socket
 import ssl
 import string
 import time
@@ -193,6 +199,9 @@ class Recorded:
     """Which connection it came on (numbered from 1 in accept order): keep-alive shows as a shared number."""
     answered: float | None = None
     """When the fake began sending its answer (before the first byte left): the client cannot have it sooner."""
+    abandoned: bool = False
+    """The client had given up on this answer (a read time-out, say): it hung up before the answer was sent, or
+    reset the connection with the answer not all read. What it does next is a retry, not a second delivery."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -304,6 +313,21 @@ class FakeArk:
         """GETs of its video file that were answered with a body (whole or not)."""
         path = f"/files/{task_id}.mp4"
         return sum(1 for r in self.requests if r.method == "GET" and r.path == path and r.sent_body_bytes > 0)
+
+    def deliveries_of(self, task_id: str) -> int:
+        """Answers with its video's body that the client took: those it gave up on (`abandoned`) are not counted,
+        so a download tried again after a read time-out counts once and a second download of it counts twice."""
+        path = f"/files/{task_id}.mp4"
+        return sum(
+            1
+            for r in self.requests
+            if r.method == "GET" and r.path == path and r.sent_body_bytes > 0 and not r.abandoned
+        )
+
+    def file_requests_of(self, task_id: str) -> int:
+        """Every GET of its video file, whatever was answered."""
+        path = f"/files/{task_id}.mp4"
+        return sum(1 for r in self.requests if r.method == "GET" and r.path == path)
 
     def add_fault(self, route: str, kind: str, times: int = 1, task_id: str | None = None, **extra: Any) -> Fault:
         if route not in ROUTES:
@@ -503,12 +527,16 @@ class FakeArk:
                 reader = BufferedByteReceiveStream(stream)
                 while await self._serve_one(reader, stream, connection):
                     pass
+        except (anyio.BrokenResourceError, ConnectionResetError):
+            # A reset, not a clean close: the client closed with our last answer unread (it had given up on it).
+            last = next((r for r in reversed(self.requests) if r.connection == connection), None)
+            if last is not None and last.status is not None:
+                last.abandoned = True
         except (ssl.SSLError, OSError):
             pass  # a client that refuses the certificate, or hangs up mid-handshake
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,
-            anyio.BrokenResourceError,
             anyio.ClosedResourceError,
             anyio.DelimiterNotFound,
             ConnectionError,
@@ -584,6 +612,7 @@ class FakeArk:
                 response.pad_zeros = size - len(response.body)
         if fault is not None and kind == "drop_after":
             return False
+        record.abandoned = _client_hung_up(stream)
         return await self._send(stream, record, response, fault, client_close)
 
     def _route(
@@ -754,6 +783,21 @@ class FakeArk:
             record.sent_body_bytes = sent
         record.sent_body_bytes = sent
         return not close
+
+
+def _client_hung_up(stream: SocketStream) -> bool:
+    """Whether the client has closed its end already (it gave up waiting): its socket reads as at its end."""
+    raw = stream.extra(SocketAttribute.raw_socket, None)
+    if raw is None:
+        return False
+    try:
+        # asyncio lends out a socket without recv(); a duplicate of its descriptor peeks at the same connection.
+        with raw.dup() as peek:
+            return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _route_of(method: str, path: str) -> tuple[str | None, str | None]:

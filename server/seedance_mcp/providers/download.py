@@ -117,7 +117,16 @@ class Downloader:
                     except _RetryableDownload as retryable:
                         if attempt == self.retry.attempts - 1:
                             raise retryable.error from retryable.__cause__
-                        logger.info("download of %s failed (%s); trying again", what, retryable.error)
+                        # Named by its file (the job's task id is in its name): a request the provider sees again
+                        # is accounted for here, with the reason.
+                        logger.info(
+                            "download of %s to %s failed (%s); trying again (try %d of %d)",
+                            what,
+                            destination.name,
+                            retryable.error,
+                            attempt + 2,
+                            self.retry.attempts,
+                        )
                         await anyio.sleep(self.retry.delay(attempt, retryable.retry_after))
         except BaseException as exc:
             # A saved file was renamed away; what a failed (or cancelled) attempt left is removed.
