@@ -1,0 +1,461 @@
+"""`storyboard`: several shots, one film. One quote and one approval for the whole plan, every shot an ordinary job.
+
+- Every shot is checked against its model's limits before anything is sent (a continuous shot with a stand-in first
+  frame, since its real one is the previous shot's last frame); a refusal names `shots[i].argument`.
+- The plan's cost is the sum of its shots'; the person approves it once (the approval id, or the question, is about
+  the whole plan); the per-video limit applies to each shot and the daily budgets to the whole plan, checked before
+  the first shot is sent (and again by the journal at each shot's insert).
+- Shots after a `cut` start together; a `continuous` shot waits for the previous one and starts from its saved last
+  frame. Each shot is submitted like generate_video's job (journal first, lost-create safety), and an identical
+  shot within the dedupe window is that job: a repeated call (after a timeout, a kill, a failed shot) continues
+  the plan and pays only for shots that have no job yet.
+- When every shot is saved, they are joined into one MP4 (`media/join.py`) beside a contact sheet of the shots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import anyio
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from seedance_mcp.catalog import Preset, Resolution
+from seedance_mcp.config import Settings
+from seedance_mcp.errors import (
+    ConfigurationError,
+    InvalidArgument,
+    JournalUnavailable,
+    ProviderError,
+    SeedanceError,
+    SpendRefused,
+)
+from seedance_mcp.requests import MediaList, RatioArg, VideoArguments
+from seedance_mcp.runtime import LazyRuntime, Runtime
+from seedance_mcp.tools.approval import Approvals, Quote, approval, check_cost, spend_limits
+from seedance_mcp.tools.context import Caller, ToolContext, caller, reporter, unexpected_failure
+
+if TYPE_CHECKING:
+    from seedance_mcp.journal.job import Job
+    from seedance_mcp.wire import HttpRequest, VideoRequest
+
+Transition = Literal["continuous", "cut"]
+
+_STAND_IN_FRAME = "https://storyboard.invalid/previous-shot-last-frame.png"
+"""What a continuous shot's first frame is checked and quoted with: the real one exists only once the shot before
+it is saved (the same size of request either way: only its URL differs)."""
+
+
+class Shot(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: Annotated[str, Field(description="What happens in this shot.")]
+    duration: Annotated[int | None, Field(strict=True, description="Seconds (the model's range).")] = None
+    transition: Annotated[
+        Transition | None,
+        Field(description="From the shot before: `continuous` starts on its last frame, `cut` is independent."),
+    ] = None
+    model: Annotated[str | None, Field(description="This shot's model, instead of the shared one.")] = None
+    reference_images: MediaList = Field(default_factory=tuple, description="Instead of the shared ones.")
+
+
+class ShotState(BaseModel):
+    shot: int
+    transition: Transition
+    prompt: str
+    status: str = Field(description="`not_sent`, or the shot's job status.")
+    task_id: str | None = None
+    paid: bool = False
+    may_be_paid: bool = False
+    saved: bool = False
+    video_path: str | None = None
+    error: str | None = None
+
+
+class StoryboardResult(BaseModel):
+    plan_id: str
+    status: Literal["dry_run", "declined", "running", "failed", "succeeded"]
+    shots: list[ShotState]
+    seconds: float
+    estimated_cost: float | None = None
+    currency: str | None = None
+    film_path: str | None = None
+    film_seconds: float | None = None
+    film_video: str | None = Field(default=None, description="`copied` (remuxed) or `encoded`.")
+    contact_sheet_path: str | None = None
+    next_step: str
+
+
+def description(settings: Settings) -> str:
+    return f"""Make a short film: several shots joined into one MP4, with one approval for the whole plan. COSTS MONEY
+(the sum of its shots).
+
+Each shot: prompt, duration, transition from the shot before (`continuous`: starts on its last frame, rendered in
+sequence; `cut`: independent, rendered in parallel; default continuous), optional model and reference_images. Shared:
+model, ratio, resolution, seed, reference_images (keep characters consistent), generate_audio. Waits up to
+{settings.wait_seconds:.0f} s; if the result is not `succeeded`, call storyboard again with the same arguments:
+shots already made are reused, never paid again. dry_run=true shows the plan and its cost."""
+
+
+@dataclass
+class PlannedShot:
+    index: int
+    transition: Transition
+    args: VideoArguments
+    request: VideoRequest
+    price: tuple[float, str] | None
+    estimate: float | None
+    job: Job | None = None
+    error: str | None = None
+
+
+@dataclass
+class Plan:
+    shots: list[PlannedShot]
+    fingerprint: str
+    estimate: float | None
+    currency: str
+    seconds: float
+    progress: dict[int, float] = field(default_factory=lambda: {})
+
+    @property
+    def plan_id(self) -> str:
+        return f"sb-{self.fingerprint[:16]}"
+
+
+def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset) -> None:
+    approvals = Approvals(settings)
+
+    @server.tool(
+        description=description(settings),
+        annotations=ToolAnnotations(
+            title="Make a film from several Seedance shots (paid)",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def storyboard(
+        ctx: ToolContext,
+        shots: Annotated[list[Shot], Field(min_length=1, max_length=12, description="The shots, in order.")],
+        model: Annotated[str | None, Field(description="Model id or key for every shot.")] = None,
+        ratio: RatioArg | None = None,
+        resolution: Resolution | None = None,
+        seed: Annotated[int | None, Field(strict=True)] = None,
+        reference_images: Annotated[
+            list[str] | None, Field(description="Images for every shot: characters and look stay consistent.")
+        ] = None,
+        generate_audio: Annotated[bool | None, Field(strict=True)] = None,
+        approval_id: Annotated[str | None, Field(description="From a refusal that asked for approval.")] = None,
+        dry_run: Annotated[bool, Field(strict=True, description="Show the plan and cost; send nothing.")] = False,
+    ) -> Annotated[CallToolResult, StoryboardResult] | InputRequiredResult:
+        shared = {
+            "model": model,
+            "ratio": ratio,
+            "resolution": resolution,
+            "seed": seed,
+            "reference_images": tuple(reference_images or ()),
+            "generate_audio": generate_audio,
+        }
+        runtime: Runtime | None = None
+        plan: Plan | None = None
+        try:
+            plan = plan_of(shots, shared, preset, settings)
+            try:
+                runtime = await ctx.request_context.lifespan_context.get()
+            except JournalUnavailable as exc:
+                raise exc.refusing_a_video() from exc
+            who = caller(ctx, settings)
+            quote = _quote(runtime, plan, who.principal)
+            for shot in plan.shots:
+                try:
+                    check_cost(who, shot.request, shot.price)
+                except SpendRefused as exc:
+                    raise SeedanceError(f"Shot {shot.index + 1} (shots[{shot.index}]): {exc}") from exc
+            if dry_run:
+                return _result(plan, "dry_run", f"Nothing was sent. The plan: {quote.what}.")
+            if not runtime.provider.has_key:
+                raise ConfigurationError(
+                    "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
+                    "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
+                )
+            await _check_budgets(runtime, who, plan)
+            approved = await approval(ctx, who, quote, approval_id, approvals, tool="storyboard")
+            if isinstance(approved, InputRequiredResult):
+                return approved
+            if not approved.granted:
+                return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
+            with anyio.move_on_after(settings.wait_seconds):
+                await run_plan(runtime, plan, who, settings, reporter(ctx))
+            return await _finish(runtime, plan, settings)
+        except ProviderError as exc:
+            raise ToolError(str(exc) + _shots_note(plan)) from exc
+        except SeedanceError as exc:
+            raise ToolError(str(exc) + _shots_note(plan)) from exc
+        except Exception as exc:
+            known = "Nothing was sent to the provider and nothing was charged."
+            if plan is not None and any(s.job is not None for s in plan.shots):
+                known = "Some shots were submitted and may be paid:" + _shots_note(plan)
+            raise unexpected_failure("storyboard", exc, known, settings.secrets()) from exc
+
+
+def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings: Settings) -> Plan:
+    """Every shot checked against its model's limits and priced; InvalidArgument names `shots[i].argument`."""
+    from seedance_mcp.pricing import quote
+    from seedance_mcp.validation import validate_request
+
+    planned: list[PlannedShot] = []
+    for index, shot in enumerate(shots):
+        transition: Transition = "cut" if index == 0 else (shot.transition or "continuous")
+        continues = index + 1 < len(shots) and (shots[index + 1].transition or "continuous") == "continuous"
+        fields = {
+            **shared,
+            "prompt": shot.prompt,
+            "duration": shot.duration,
+            "model": shot.model or shared["model"],
+            "reference_images": shot.reference_images or shared["reference_images"],
+            "first_frame": _STAND_IN_FRAME if transition == "continuous" else None,
+            "return_last_frame": True if continues else None,
+        }
+        if transition == "continuous" and fields["ratio"] is None:
+            fields["ratio"] = "adaptive"  # the shot takes the shape of the frame it starts from
+        try:
+            args = VideoArguments.model_validate(fields)
+            request = validate_request(args, preset, settings.default_model, settings.model_map)
+        except InvalidArgument as exc:
+            raise InvalidArgument(
+                f"shots[{index}].{exc.argument}",
+                exc.problem + (" (it starts on the previous shot's last frame)" if transition == "continuous" else ""),
+                allowed=exc.allowed,
+                hint=exc.hint,
+            ) from exc
+        except ValueError as exc:
+            raise InvalidArgument(f"shots[{index}]", str(exc).splitlines()[0]) from exc
+        spec = preset.model(request.model_key)
+        price = quote(
+            spec,
+            preset.currency,
+            resolution=request.effective_resolution,
+            with_video_input=False,
+            generate_audio=request.generate_audio,
+            flex=request.service_tier == "flex",
+            draft=bool(request.draft),
+        )
+        from seedance_mcp.results import money
+
+        estimate = money(request.estimated_tokens, price[0]) if price is not None else None
+        planned.append(PlannedShot(index, transition, args, request, price, estimate))
+    known = [s.estimate for s in planned]
+    total = None if any(e is None for e in known) else round(sum(e or 0.0 for e in known), 4)
+    currency = next((s.price[1] for s in planned if s.price is not None), "")
+    canonical = json.dumps(
+        [[s.transition, s.args.model_dump(mode="json")] for s in planned], sort_keys=True, ensure_ascii=False
+    )
+    return Plan(
+        shots=planned,
+        fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
+        estimate=total,
+        currency=currency,
+        seconds=sum(s.request.effective_seconds for s in planned),
+    )
+
+
+def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
+    """The whole plan as one request to approve: its shots, in order, and their summed cost."""
+    parts = f"storyboard\n{runtime.provider.preset.name}\n{principal}\n{plan.fingerprint}"
+    fingerprint = hashlib.sha256(parts.encode()).hexdigest()
+    cuts = sum(1 for s in plan.shots[1:] if s.transition == "cut")
+    film = (
+        f"a film of {len(plan.shots)} shots, {plan.seconds:g} s "
+        f"({len(plan.shots) - 1 - cuts} continuous and {cuts} cut transitions)"
+    )
+    if plan.estimate is None:
+        return Quote(fingerprint, None, "", f"{film}, cost unknown (no list price for a shot's model here)")
+    return Quote(fingerprint, plan.estimate, plan.currency, f"{film}, about {plan.estimate:.2f} {plan.currency}")
+
+
+async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan) -> None:
+    """The daily budgets for the whole plan, before its first shot is sent: what is spent today plus the plan."""
+    if plan.estimate is None:
+        return
+    from seedance_mcp.tools.approval import start_of_today
+
+    today = start_of_today(runtime.jobs.now())
+    for limit in spend_limits(who):
+        rows = await runtime.jobs.store.spend(limit.since or today, limit.principal)
+        spent = sum(row.cost for row in rows)
+        if spent + plan.estimate > limit.limit:
+            raise SpendRefused(
+                f"This film would cost about {plan.estimate:.2f} {plan.currency}, and {spent:.2f} is already spent "
+                f"or in flight today: above {limit.name} = {limit.limit:.2f}. Make it cheaper (fewer or shorter "
+                "shots, a lower resolution) or ask the user to raise the limit."
+            )
+
+
+async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings, report: Any) -> None:
+    """Submit and follow every shot: each chain of continuous shots in sequence, the chains (split at cuts) at
+    once. A chain stops at a shot that did not end saved."""
+    chains: list[list[PlannedShot]] = []
+    for shot in plan.shots:
+        if shot.transition == "cut" or not chains:
+            chains.append([])
+        chains[-1].append(shot)
+    started = time.monotonic()
+    reporting = anyio.Lock()
+
+    async def tell() -> None:
+        async with reporting:
+            done = sum(1 for s in plan.shots if s.job is not None and s.job.video_path)
+            share = sum(plan.progress.values()) / len(plan.shots)
+            elapsed = time.monotonic() - started
+            eta = f", about {elapsed / share * (1 - share):.0f} s left" if 0.05 < share < 1 else ""
+            await report(
+                min(99.0, share * 100), f"shot {min(done + 1, len(plan.shots))} of {len(plan.shots)}, {share:.0%}{eta}"
+            )
+
+    async def follow_chain(chain: list[PlannedShot]) -> None:
+        previous: PlannedShot | None = None
+        for shot in chain:
+            frame = None
+            if shot.transition == "continuous":
+                frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
+                if frame is None:
+                    shot.error = "not started: the shot before it has no saved last frame"
+                    return
+            await _submit(runtime, shot, frame, who)
+            assert shot.job is not None
+
+            async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
+                plan.progress[shot.index] = value / 100
+                await tell()
+
+            shot.job = await runtime.jobs.wait(shot.job.job_id, settings.wait_seconds * 100, on_progress, who.principal)
+            plan.progress[shot.index] = 1.0 if shot.job.video_path else plan.progress.get(shot.index, 0.0)
+            await tell()
+            if shot.job.status != "succeeded" or not shot.job.video_path:
+                shot.error = shot.job.error_message or f"the shot ended `{shot.job.status}`"
+                return
+            previous = shot
+
+    async with anyio.create_task_group() as group:
+        for chain in chains:
+            group.start_soon(follow_chain, chain)
+
+
+async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: Caller) -> None:
+    """One shot as an ordinary job: an identical job within the dedupe window (an earlier call's) is reused."""
+    from seedance_mcp.tools.generate import _resolve_media  # pyright: ignore[reportPrivateUsage]
+
+    request = shot.request
+    if frame is not None:
+        request = request.model_copy(update={"first_frame": frame})
+    settings = runtime.settings
+    if request.first_frame is not None or request.reference_images:
+        spec = runtime.preset.model(request.model_key)
+        request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
+    http_request: HttpRequest = runtime.provider.create_request(request)
+    spec = runtime.preset.model(request.model_key)
+    shot.job, _ = await runtime.jobs.submit(
+        request,
+        http_request,
+        expected_render=runtime.expected_render(spec, request),
+        price=shot.price,
+        limits=spend_limits(who),
+        principal=who.principal,
+    )
+
+
+async def _finish(runtime: Runtime, plan: Plan, settings: Settings) -> CallToolResult:
+    """The result: every shot's state; when all are saved, the joined film and the contact sheet."""
+    for shot in plan.shots:
+        if shot.job is not None:
+            shot.job = await runtime.jobs.current(shot.job)
+    if not all(s.job is not None and s.job.video_path for s in plan.shots):
+        failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.is_terminal)]
+        failed = [s for s in failed if not (s.job is not None and s.job.video_path)]
+        if failed:
+            status = "failed"
+            step = (
+                "Some shots failed (see `shots`). Fix or keep the plan and call storyboard again with the same "
+                "arguments: saved shots are reused, only the failed ones and those after them are sent."
+            )
+        else:
+            status = "running"
+            step = (
+                "Shots are still rendering. Call storyboard again with the same arguments to continue: shots already "
+                "submitted are reused, never paid again."
+            )
+        return _result(plan, status, step)
+    paths = [Path(s.job.video_path) for s in plan.shots if s.job is not None and s.job.video_path]
+    film = settings.output_dir / f"{plan.plan_id}.mp4"
+    sheet = settings.output_dir / f"{plan.plan_id}-shots.png"
+    from seedance_mcp.media.join import join
+
+    report = await anyio.to_thread.run_sync(join, paths, film)
+    await anyio.to_thread.run_sync(_write_sheet, paths, sheet)
+    extra = {
+        "film_path": str(film),
+        "film_seconds": round(report.seconds, 3),
+        "film_video": report.video,
+        "contact_sheet_path": str(sheet),
+    }
+    return _result(plan, "succeeded", f"The film is saved at {film}.", extra)
+
+
+def _write_sheet(paths: list[Path], sheet: Path) -> None:
+    from seedance_mcp.media.contact_sheet import contact_sheet, video_frames
+
+    frames = [video_frames(path, 3)[1] for path in paths]
+    sheet.write_bytes(contact_sheet(frames, [f"shot {i + 1}" for i in range(len(paths))]))
+
+
+def _shot_state(shot: PlannedShot) -> dict[str, Any]:
+    job = shot.job
+    state: dict[str, Any] = {"shot": shot.index + 1, "transition": shot.transition, "prompt": shot.args.prompt}
+    if job is None:
+        state["status"] = "not_sent"
+        state["paid"] = False
+    else:
+        state.update(
+            task_id=job.handle,
+            status=job.status,
+            paid=job.status == "succeeded",
+            may_be_paid=job.status in ("submitting", "unknown", "queued", "running"),
+            saved=job.video_path is not None,
+            video_path=job.video_path,
+        )
+    if shot.error is not None:
+        state["error"] = shot.error
+    return state
+
+
+def _result(plan: Plan, status: str, next_step: str, extra: dict[str, Any] | None = None) -> CallToolResult:
+    data: dict[str, Any] = {
+        "plan_id": plan.plan_id,
+        "status": status,
+        "shots": [_shot_state(s) for s in plan.shots],
+        "seconds": plan.seconds,
+        "estimated_cost": plan.estimate,
+        "currency": plan.currency or None,
+        **(extra or {}),
+        "next_step": next_step,
+    }
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))], structured_content=data
+    )
+
+
+def _shots_note(plan: Plan | None) -> str:
+    if plan is None or not any(s.job is not None for s in plan.shots):
+        return ""
+    sent = ", ".join(f"shot {s.index + 1}: {s.job.handle} `{s.job.status}`" for s in plan.shots if s.job is not None)
+    return f" Shots already submitted (calling storyboard again reuses them): {sent}."
