@@ -119,7 +119,8 @@ async def test_a_plan_over_the_daily_budget_is_refused_before_its_first_shot(
 
 
 async def test_calling_again_reuses_every_shot_and_pays_nothing_more(tmp_path: Path, sandbox: SandboxServer) -> None:
-    settings = ark(tmp_path, sandbox)
+    """Even with no dedupe window at all: the plan in the journal says since when its shots count as made."""
+    settings = ark(tmp_path, sandbox, dedupe_window=0.0)
     async with Client(create_app(settings)) as client:
         first = await client.call_tool("storyboard", TWO_SHOTS)
         again = await client.call_tool("storyboard", TWO_SHOTS)

@@ -676,3 +676,16 @@ async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Jour
     fourth = make_job(journal.clock, fingerprint="a-3", principal="alice", estimated_tokens=1_000_000, cost_rate=1.0)
     with pytest.raises(BudgetExceeded):
         await store.insert(fourth, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[alice_limit])
+
+
+# -- storyboard plans ------------------------------------------------------------------------------------------------
+
+
+async def test_a_plan_is_written_once_and_keeps_when_it_was_first_written(journal: Journal) -> None:
+    """`record_plan` is an insert-if-absent on the journal's clock: a second write of the plan (a continuing call,
+    another replica) gets the first one's time, from which the plan's shots count as made."""
+    one, two = await journal.replica(), await journal.replica()
+    first = await one.record_plan("sb-1", "alice", '{"shots": []}')
+    journal.clock.advance(500)
+    assert await two.record_plan("sb-1", "alice", '{"shots": ["other"]}') == first == T0
+    assert await two.record_plan("sb-2", "alice", "{}") == T0 + 500

@@ -149,6 +149,10 @@ class TaskStore(Protocol):
         """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
         ...
 
+    async def record_plan(self, plan_id: str, principal: str, data: str) -> float:
+        """Write a storyboard's plan unless it is already there; when it was first written (the journal's clock)."""
+        ...
+
     async def update(self, job: Job, *, lease: Lease | None = None) -> bool:
         """Write `job` if the stored version is still `job.version` (then bump both); False if another write won.
 

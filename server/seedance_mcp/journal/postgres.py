@@ -327,6 +327,21 @@ class PostgresTaskStore:
             rows = await (await db.execute("SELECT status, count(*) FROM jobs GROUP BY 1")).fetchall()
         return {str(status): int(n) for status, n in rows}
 
+    async def record_plan(self, plan_id: str, principal: str, data: str) -> float:
+        now = "%(now)s" if self._clock is not None else "extract(epoch FROM clock_timestamp())"
+        values = {"plan_id": plan_id, "principal": principal, "data": data, "now": self._clock() if self._clock else 0}
+        async with self._connection() as db:
+            await db.execute(
+                "INSERT INTO plans (plan_id, principal, created_at, data) "  # pyright: ignore[reportArgumentType]
+                f"VALUES (%(plan_id)s, %(principal)s, {now}, %(data)s) ON CONFLICT (plan_id) DO NOTHING",
+                values,
+            )
+            row = await (
+                await db.execute("SELECT created_at FROM plans WHERE plan_id = %(plan_id)s", values)
+            ).fetchone()
+        assert row is not None
+        return float(row[0])
+
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
             return {}

@@ -346,6 +346,19 @@ class SqliteTaskStore:
 
         return await self._in_thread(work, writes=False)
 
+    async def record_plan(self, plan_id: str, principal: str, data: str) -> float:
+        def work(db: sqlite3.Connection) -> float:
+            with _write_transaction(db):
+                db.execute(
+                    "INSERT INTO plans (plan_id, principal, created_at, data) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (plan_id) DO NOTHING",
+                    (plan_id, principal, self._clock(), data),
+                )
+                (created_at,) = db.execute("SELECT created_at FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
+            return float(created_at)
+
+        return await self._in_thread(work)
+
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
             return {}

@@ -32,6 +32,7 @@ from seedance_mcp.catalog import Preset, Resolution
 from seedance_mcp.config import Settings
 from seedance_mcp.errors import (
     ConfigurationError,
+    DuplicateSubmission,
     InvalidArgument,
     JournalUnavailable,
     ProviderError,
@@ -125,6 +126,8 @@ class Plan:
     currency: str
     seconds: float
     progress: dict[int, float] = field(default_factory=lambda: {})
+    since: float | None = None
+    """When the plan was first written to the journal (its clock): shots identical to one made since are reused."""
 
     @property
     def plan_id(self) -> str:
@@ -176,6 +179,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 raise exc.refusing_a_video() from exc
             who = caller(ctx, settings)
             quote = _quote(runtime, plan, who.principal)
+            plan.fingerprint = quote.fingerprint  # the plan of this person on this provider
             for shot in plan.shots:
                 try:
                     check_cost(who, shot.request, shot.price)
@@ -194,6 +198,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 return approved
             if not approved.granted:
                 return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
+            # The plan is in the journal before its first shot is sent; an identical shot made since it was first
+            # written is that shot's job, so a call that continues the plan pays only for shots never sent.
+            plan.since = await runtime.jobs.store.record_plan(plan.plan_id, who.principal, _plan_record(plan))
             with anyio.move_on_after(settings.wait_seconds):
                 await run_plan(runtime, plan, who, settings, reporter(ctx))
             return await _finish(runtime, plan, settings)
@@ -331,7 +338,7 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
                 if frame is None:
                     shot.error = "not started: the shot before it has no saved last frame"
                     return
-            await _submit(runtime, shot, frame, who)
+            await _submit(runtime, shot, frame, who, plan.since)
             assert shot.job is not None
 
             async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
@@ -351,7 +358,7 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
             group.start_soon(follow_chain, chain)
 
 
-async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: Caller) -> None:
+async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: Caller, since: float | None) -> None:
     """One shot as an ordinary job: an identical job within the dedupe window (an earlier call's) is reused."""
     from seedance_mcp.tools.generate import _resolve_media  # pyright: ignore[reportPrivateUsage]
 
@@ -364,14 +371,18 @@ async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: C
         request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
     http_request: HttpRequest = runtime.provider.create_request(request)
     spec = runtime.preset.model(request.model_key)
-    shot.job, _ = await runtime.jobs.submit(
-        request,
-        http_request,
-        expected_render=runtime.expected_render(spec, request),
-        price=shot.price,
-        limits=spend_limits(who),
-        principal=who.principal,
-    )
+    try:
+        shot.job, _ = await runtime.jobs.submit(
+            request,
+            http_request,
+            expected_render=runtime.expected_render(spec, request),
+            price=shot.price,
+            limits=spend_limits(who),
+            principal=who.principal,
+            dedupe_since=since,
+        )
+    except DuplicateSubmission as exc:  # this shot's create (an earlier call's) is unanswered or being looked for
+        shot.job = await runtime.jobs.find(exc.job_id, who.principal)
 
 
 async def _finish(runtime: Runtime, plan: Plan, settings: Settings) -> CallToolResult:
@@ -416,6 +427,12 @@ def _write_sheet(paths: list[Path], sheet: Path) -> None:
 
     frames = [video_frames(path, 3)[1] for path in paths]
     sheet.write_bytes(contact_sheet(frames, [f"shot {i + 1}" for i in range(len(paths))]))
+
+
+def _plan_record(plan: Plan) -> str:
+    """What the journal keeps of a plan: its shots' arguments and transitions, in order."""
+    shots = [{"transition": s.transition, **s.args.model_dump(mode="json", exclude_none=True)} for s in plan.shots]
+    return json.dumps({"shots": shots, "estimate": plan.estimate, "currency": plan.currency}, ensure_ascii=False)
 
 
 def _shot_state(shot: PlannedShot) -> dict[str, Any]:
