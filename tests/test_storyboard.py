@@ -54,6 +54,11 @@ async def test_a_two_shot_continuous_storyboard_is_one_film_quoted_and_approved_
     tmp_path: Path, sandbox: SandboxServer, mode: str
 ) -> None:
     settings = ark(tmp_path, sandbox, confirm_above=0.01)
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
     with anyio.fail_after(60):
         async with Client(create_app(settings), mode=mode) as client:
             refused = await client.call_tool("storyboard", TWO_SHOTS)
@@ -62,12 +67,19 @@ async def test_a_two_shot_continuous_storyboard_is_one_film_quoted_and_approved_
             assert "a film of 2 shots, 9 s" in message and "storyboard again" in message
             assert (await sandbox_stats(sandbox))["creates"] == 0  # nothing sent before the approval
             approval_id = message.split('approval_id="', 1)[1].split('"', 1)[0]
-            result = await client.call_tool("storyboard", {**TWO_SHOTS, "approval_id": approval_id})
+            result = await client.call_tool(
+                "storyboard", {**TWO_SHOTS, "approval_id": approval_id}, progress_callback=on_progress
+            )
     assert not result.is_error, text_of(result)
     data: dict[str, Any] = result.structured_content or {}
     assert data["status"] == "succeeded", data
     assert [(s["status"], s["paid"], s["saved"]) for s in data["shots"]] == [("succeeded", True, True)] * 2
     assert (await sandbox_stats(sandbox))["creates"] == 2
+    # Progress across the plan: strictly increasing, shot i of n, ending at 100 when the film is joined.
+    values = [p for p, _ in seen]
+    assert values == sorted(set(values)) and values[-1] == 100, values
+    messages = " ".join(m or "" for _, m in seen)
+    assert "shot 1 of 2" in messages and "shot 2 of 2" in messages and data["plan_id"] in messages
     # The second shot was sent with the first shot's saved last frame as its first frame.
     bodies = [r["body"] for r in await sandbox_requests(sandbox) if r.get("body")]
     roles = [[item.get("role") for item in body["content"] if item["type"] == "image_url"] for body in bodies]

@@ -201,9 +201,13 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             # The plan is in the journal before its first shot is sent; an identical shot made since it was first
             # written is that shot's job, so a call that continues the plan pays only for shots never sent.
             plan.since = await runtime.jobs.store.record_plan(plan.plan_id, who.principal, _plan_record(plan))
+            report = reporter(ctx)
             with anyio.move_on_after(settings.wait_seconds):
-                await run_plan(runtime, plan, who, settings, reporter(ctx))
-            return await _finish(runtime, plan, settings)
+                await run_plan(runtime, plan, who, settings, report)
+            result = await _finish(runtime, plan, settings)
+            if (result.structured_content or {}).get("status") == "succeeded":
+                await report(100.0, f"{plan.plan_id}: the film is joined")
+            return result
         except ProviderError as exc:
             raise ToolError(str(exc) + _shots_note(plan)) from exc
         except SeedanceError as exc:
@@ -318,16 +322,20 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
         chains[-1].append(shot)
     started = time.monotonic()
     reporting = anyio.Lock()
+    reported = [0.0]  # progress must only grow, whichever shot moved
 
     async def tell() -> None:
         async with reporting:
             done = sum(1 for s in plan.shots if s.job is not None and s.job.video_path)
             share = sum(plan.progress.values()) / len(plan.shots)
+            value = round(min(99.0, share * 100), 1)  # 100 once the film is joined
+            if value <= reported[0]:
+                return
+            reported[0] = value
             elapsed = time.monotonic() - started
             eta = f", about {elapsed / share * (1 - share):.0f} s left" if 0.05 < share < 1 else ""
-            await report(
-                min(99.0, share * 100), f"shot {min(done + 1, len(plan.shots))} of {len(plan.shots)}, {share:.0%}{eta}"
-            )
+            shot = min(done + 1, len(plan.shots))
+            await report(value, f"{plan.plan_id}: shot {shot} of {len(plan.shots)}, {share:.0%} of the film{eta}")
 
     async def follow_chain(chain: list[PlannedShot]) -> None:
         previous: PlannedShot | None = None
