@@ -140,3 +140,43 @@ async def test_calling_again_reuses_every_shot_and_pays_nothing_more(tmp_path: P
     assert one["status"] == two["status"] == "succeeded", (text_of(first), text_of(again))
     assert [s["task_id"] for s in one["shots"]] == [s["task_id"] for s in two["shots"]]
     assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
+async def test_a_failed_shot_is_retried_alone_by_calling_again(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Shot 2 fails at the provider: the result says which shot failed and which are paid and saved; the same call
+    again sends shot 2 only (shot 1 is reused) and ends as the film."""
+    settings = ark(tmp_path, sandbox)
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "first light [[render=0.2]]", "duration": 4},
+            {"prompt": "second light [[render=1]]", "duration": 4, "transition": "cut"},
+        ],
+    }
+    first: Any = None
+    async with Client(create_app(settings)) as client:
+        async with anyio.create_task_group() as group:
+
+            async def fail_shot_two() -> None:
+                while not any("second" in t.prompt for t in sandbox.state.tasks.values()):
+                    await anyio.sleep(0.02)
+                task = next(t for t in sandbox.state.tasks.values() if "second" in t.prompt)
+                task.fail_code = "OutputVideoSensitiveContentDetected"
+
+            group.start_soon(fail_shot_two)
+            with anyio.fail_after(30):
+                first = await client.call_tool("storyboard", plan)
+        with anyio.fail_after(30):
+            again = await client.call_tool("storyboard", plan)
+    one: dict[str, Any] = first.structured_content or {}
+    assert one["status"] == "failed", text_of(first)
+    assert [(s["status"], s["paid"], s["saved"]) for s in one["shots"]] == [
+        ("succeeded", True, True),
+        ("failed", False, False),
+    ]
+    assert "film_path" not in one or one["film_path"] is None
+    two: dict[str, Any] = again.structured_content or {}
+    assert two["status"] == "succeeded", text_of(again)
+    assert two["shots"][0]["task_id"] == one["shots"][0]["task_id"]
+    assert two["shots"][1]["task_id"] != one["shots"][1]["task_id"]
+    assert (await sandbox_stats(sandbox))["creates"] == 3

@@ -73,6 +73,7 @@ class ShotState(BaseModel):
     transition: Transition
     prompt: str
     status: str = Field(description="`not_sent`, or the shot's job status.")
+    estimated_cost: float | None = None
     task_id: str | None = None
     paid: bool = False
     may_be_paid: bool = False
@@ -205,7 +206,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             with anyio.move_on_after(settings.wait_seconds):
                 await run_plan(runtime, plan, who, settings, report)
             result = await _finish(runtime, plan, settings)
-            if (result.structured_content or {}).get("status") == "succeeded":
+            data: dict[str, Any] = result.structured_content or {}
+            if data.get("status") == "succeeded":
                 await report(100.0, f"{plan.plan_id}: the film is joined")
             return result
         except ProviderError as exc:
@@ -445,7 +447,12 @@ def _plan_record(plan: Plan) -> str:
 
 def _shot_state(shot: PlannedShot) -> dict[str, Any]:
     job = shot.job
-    state: dict[str, Any] = {"shot": shot.index + 1, "transition": shot.transition, "prompt": shot.args.prompt}
+    state: dict[str, Any] = {
+        "shot": shot.index + 1,
+        "transition": shot.transition,
+        "prompt": shot.args.prompt,
+        "estimated_cost": shot.estimate,
+    }
     if job is None:
         state["status"] = "not_sent"
         state["paid"] = False
