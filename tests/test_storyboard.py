@@ -180,3 +180,47 @@ async def test_a_failed_shot_is_retried_alone_by_calling_again(tmp_path: Path, s
     assert two["shots"][0]["task_id"] == one["shots"][0]["task_id"]
     assert two["shots"][1]["task_id"] != one["shots"][1]["task_id"]
     assert (await sandbox_stats(sandbox))["creates"] == 3
+
+
+async def test_cancel_task_with_the_plan_id_cancels_the_storyboard_as_a_whole(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Shot 1 is still queued: cancel_task(plan_id) cancels it and the plan; no later shot is ever sent, and the
+    same call again sends nothing."""
+    settings = ark(tmp_path, sandbox)
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "waiting in line [[queue=600]]", "duration": 4},
+            {"prompt": "never made", "duration": 4, "transition": "continuous"},
+        ],
+    }
+    following = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        following.set()
+
+    result: Any = None
+    cancel: Any = None
+    with anyio.fail_after(30):
+        async with Client(create_app(settings)) as client:
+            dry = await client.call_tool("storyboard", {**plan, "dry_run": True})
+            plan_id = (dry.structured_content or {})["plan_id"]
+            async with anyio.create_task_group() as group:
+
+                async def run() -> None:
+                    nonlocal result
+                    result = await client.call_tool("storyboard", plan, progress_callback=on_progress)
+
+                group.start_soon(run)
+                await following.wait()  # shot 1 is sent and followed
+                cancel = await client.call_tool("cancel_task", {"task_id": plan_id})
+            again = await client.call_tool("storyboard", plan)
+    assert not cancel.is_error, text_of(cancel)
+    answer: dict[str, Any] = cancel.structured_content or {}
+    assert answer["cancelled"] is True and "shot 1" in answer["message"] and "cancelled" in answer["message"]
+    data: dict[str, Any] = result.structured_content or {}
+    assert data["status"] == "cancelled", text_of(result)
+    assert [s["status"] for s in data["shots"]] == ["cancelled", "not_sent"]
+    assert (again.structured_content or {})["status"] == "cancelled"
+    assert (await sandbox_stats(sandbox))["creates"] == 1

@@ -681,11 +681,27 @@ async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Jour
 # -- storyboard plans ------------------------------------------------------------------------------------------------
 
 
-async def test_a_plan_is_written_once_and_keeps_when_it_was_first_written(journal: Journal) -> None:
+async def test_a_plan_is_written_once_its_shots_jobs_kept_and_cancelled_once(journal: Journal) -> None:
     """`record_plan` is an insert-if-absent on the journal's clock: a second write of the plan (a continuing call,
-    another replica) gets the first one's time, from which the plan's shots count as made."""
+    another replica) gets the first one as it is, from whose time the plan's shots count as made. A shot's job is
+    recorded (and replaced when the shot is sent again); a cancel is kept once, with its first time."""
     one, two = await journal.replica(), await journal.replica()
     first = await one.record_plan("sb-1", "alice", '{"shots": []}')
     journal.clock.advance(500)
-    assert await two.record_plan("sb-1", "alice", '{"shots": ["other"]}') == first == T0
-    assert await two.record_plan("sb-2", "alice", "{}") == T0 + 500
+    again = await two.record_plan("sb-1", "alice", '{"shots": ["other"]}')
+    assert again == first
+    assert (first.created_at, first.cancelled_at, first.data, first.shots) == (T0, None, '{"shots": []}', {})
+    assert (await two.record_plan("sb-2", "bob", "{}")).created_at == T0 + 500
+    await one.plan_shot("sb-1", 0, "job-a")
+    await two.plan_shot("sb-1", 1, "job-b")
+    await one.plan_shot("sb-1", 1, "job-c")  # shot 1 sent again after a failure
+    assert (await two.get_plan("sb-1")) == first.__class__(
+        "sb-1", "alice", T0, None, '{"shots": []}', {0: "job-a", 1: "job-c"}
+    )
+    cancelled = await one.cancel_plan("sb-1")
+    assert cancelled is not None and cancelled.cancelled_at == T0 + 500
+    journal.clock.advance(10)
+    assert ((await two.cancel_plan("sb-1")) or cancelled).cancelled_at == T0 + 500
+    assert (await two.record_plan("sb-1", "alice", "{}")).cancelled_at == T0 + 500
+    assert await one.get_plan("sb-3") is None and await one.cancel_plan("sb-3") is None
+    assert (await one.get_plan("sb-2") or first).cancelled_at is None

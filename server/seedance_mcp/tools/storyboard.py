@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 Transition = Literal["continuous", "cut"]
 
+_CLOCK_MARGIN = 5.0
+
 _STAND_IN_FRAME = "https://storyboard.invalid/previous-shot-last-frame.png"
 """What a continuous shot's first frame is checked and quoted with: the real one exists only once the shot before
 it is saved (the same size of request either way: only its URL differs)."""
@@ -84,7 +86,7 @@ class ShotState(BaseModel):
 
 class StoryboardResult(BaseModel):
     plan_id: str
-    status: Literal["dry_run", "declined", "running", "failed", "succeeded"]
+    status: Literal["dry_run", "declined", "running", "failed", "cancelled", "succeeded"]
     shots: list[ShotState]
     seconds: float
     estimated_cost: float | None = None
@@ -104,7 +106,8 @@ Each shot: prompt, duration, transition from the shot before (`continuous`: star
 sequence; `cut`: independent, rendered in parallel; default continuous), optional model and reference_images. Shared:
 model, ratio, resolution, seed, reference_images (keep characters consistent), generate_audio. Waits up to
 {settings.wait_seconds:.0f} s; if the result is not `succeeded`, call storyboard again with the same arguments:
-shots already made are reused, never paid again. dry_run=true shows the plan and its cost."""
+shots already made are reused, never paid again. cancel_task(plan_id) cancels the whole plan. dry_run=true shows
+the plan and its cost."""
 
 
 @dataclass
@@ -193,6 +196,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
+            stored = await runtime.jobs.store.get_plan(plan.plan_id)
+            if stored is not None and stored.cancelled_at is not None:
+                await _known_shots(runtime, plan, stored.shots, who.principal)
+                return _result(plan, "cancelled", _CANCELLED)
             await _check_budgets(runtime, who, plan)
             approved = await approval(ctx, who, quote, approval_id, approvals, tool="storyboard")
             if isinstance(approved, InputRequiredResult):
@@ -201,7 +208,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
             # The plan is in the journal before its first shot is sent; an identical shot made since it was first
             # written is that shot's job, so a call that continues the plan pays only for shots never sent.
-            plan.since = await runtime.jobs.store.record_plan(plan.plan_id, who.principal, _plan_record(plan))
+            record = await runtime.jobs.store.record_plan(plan.plan_id, who.principal, _plan_record(plan))
+            # A little earlier: this process's reading of the journal's clock may lag it by a few milliseconds, and
+            # the first shot is inserted right after the plan.
+            plan.since = record.created_at - _CLOCK_MARGIN
             report = reporter(ctx)
             with anyio.move_on_after(settings.wait_seconds):
                 await run_plan(runtime, plan, who, settings, report)
@@ -348,8 +358,13 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
                 if frame is None:
                     shot.error = "not started: the shot before it has no saved last frame"
                     return
+            stored = await runtime.jobs.store.get_plan(plan.plan_id)
+            if stored is not None and stored.cancelled_at is not None:
+                shot.error = "not sent: the plan was cancelled"
+                return
             await _submit(runtime, shot, frame, who, plan.since)
             assert shot.job is not None
+            await runtime.jobs.store.plan_shot(plan.plan_id, shot.index, shot.job.job_id)
 
             async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
                 plan.progress[shot.index] = value / 100
@@ -395,11 +410,48 @@ async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: C
         shot.job = await runtime.jobs.find(exc.job_id, who.principal)
 
 
+_CANCELLED = (
+    "This plan was cancelled: no more of its shots are sent. To make it anyway, change it (a seed, a prompt) and "
+    "call storyboard again; shots already made are listed here."
+)
+
+
+async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[bool, str]:
+    """Cancel a storyboard as a whole: no more shots are sent, and each shot still queued is cancelled. Whether the
+    plan was cancelled, and what became of its shots."""
+    from seedance_mcp.errors import TaskNotFound
+
+    stored = await runtime.jobs.store.get_plan(plan_id)
+    if stored is None or stored.principal != principal:
+        raise TaskNotFound(plan_id)
+    already = stored.cancelled_at is not None
+    stored = await runtime.jobs.store.cancel_plan(plan_id) or stored
+    lines: list[str] = []
+    for index, job_id in sorted(stored.shots.items()):
+        try:
+            job, cancelled, why = await runtime.jobs.cancel(job_id, principal)
+        except SeedanceError as exc:
+            lines.append(f"shot {index + 1} ({job_id}): {exc}")
+            continue
+        lines.append(f"shot {index + 1} ({job.handle}): {'cancelled' if cancelled else why}")
+    head = "The plan was already cancelled." if already else "The plan is cancelled: no more of its shots are sent."
+    return True, " ".join([head, *lines])
+
+
+async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], principal: str) -> None:
+    for shot in plan.shots:
+        if shot.index in shots:
+            shot.job = await runtime.jobs.find(shots[shot.index], principal)
+
+
 async def _finish(runtime: Runtime, plan: Plan, settings: Settings) -> CallToolResult:
     """The result: every shot's state; when all are saved, the joined film and the contact sheet."""
     for shot in plan.shots:
         if shot.job is not None:
             shot.job = await runtime.jobs.current(shot.job)
+    stored = await runtime.jobs.store.get_plan(plan.plan_id)
+    if stored is not None and stored.cancelled_at is not None:
+        return _result(plan, "cancelled", _CANCELLED)
     if not all(s.job is not None and s.job.video_path for s in plan.shots):
         failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.is_terminal)]
         failed = [s for s in failed if not (s.job is not None and s.job.video_path)]

@@ -111,13 +111,19 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         ),
     )
     async def cancel_task(task_id: TaskId, ctx: ToolContext) -> CancelResult:
-        """Cancel a video job that is still queued, so it is not rendered or billed.
+        """Cancel a video job that is still queued, so it is not rendered or billed; a storyboard's `sb-…` plan id
+        cancels the plan as a whole.
 
         A task that is already rendering cannot be cancelled on Ark (it finishes, is billed, and is still saved);
         the answer says so. Some gateways have no cancel call at all.
         """
         runtime = await runtime_of(ctx)
         try:
+            if task_id.strip().startswith("sb-"):  # a storyboard's plan: cancelled as a whole
+                from seedance_mcp.tools.storyboard import cancel_plan
+
+                cancelled, message = await cancel_plan(runtime, task_id.strip(), caller(ctx, settings).principal)
+                return CancelResult(task_id=task_id.strip(), cancelled=cancelled, status="cancelled", message=message)
             job, cancelled, message = await runtime.jobs.cancel(task_id, caller(ctx, settings).principal)
         except SeedanceError as exc:
             raise ToolError(str(exc)) from exc
