@@ -25,9 +25,8 @@ MODEL = "doubao-seedance-1-5-pro-251215"
 
 
 def ark(tmp_path: Path, sandbox: SandboxServer, **overrides: Any) -> Any:
-    return make_settings(
-        tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY, wait_seconds=30.0, **overrides
-    )
+    values: dict[str, Any] = {"wait_seconds": 30.0, **overrides}
+    return make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY, **values)
 
 
 def film_frames(path: str) -> tuple[list[Image.Image], float, bool]:
@@ -224,3 +223,30 @@ async def test_cancel_task_with_the_plan_id_cancels_the_storyboard_as_a_whole(
     assert [s["status"] for s in data["shots"]] == ["cancelled", "not_sent"]
     assert (again.structured_content or {})["status"] == "cancelled"
     assert (await sandbox_stats(sandbox))["creates"] == 1
+
+
+async def test_a_plan_goes_on_after_the_call_returns(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """The call's wait ends while shot 1 renders: it answers `running`, and shot 2 is still sent from shot 1's last
+    frame with no one calling; the next call finds both saved and joins them, sending nothing more."""
+    settings = ark(tmp_path, sandbox, wait_seconds=0.5)
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "slow dawn [[render=2]]", "duration": 4},
+            {"prompt": "bright noon [[render=0.3]]", "duration": 4, "transition": "continuous"},
+        ],
+    }
+    with anyio.fail_after(40):
+        async with Client(create_app(settings)) as client:
+            first = await client.call_tool("storyboard", plan)
+            assert (first.structured_content or {})["status"] == "running", text_of(first)
+            assert (await sandbox_stats(sandbox))["creates"] == 1
+            videos = settings.output_dir
+            while len(list(videos.glob("*.mp4"))) < 2:  # shot 2 made and saved in the background
+                await anyio.sleep(0.05)
+            assert (await sandbox_stats(sandbox))["creates"] == 2
+            done = await client.call_tool("storyboard", plan)
+    data: dict[str, Any] = done.structured_content or {}
+    assert data["status"] == "succeeded", text_of(done)
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+    assert film_frames(data["film_path"])[1] == 8.0

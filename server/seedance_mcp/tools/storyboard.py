@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 Transition = Literal["continuous", "cut"]
 
 _CLOCK_MARGIN = 5.0
+
+logger = logging.getLogger(__name__)
 
 _STAND_IN_FRAME = "https://storyboard.invalid/previous-shot-last-frame.png"
 """What a continuous shot's first frame is checked and quoted with: the real one exists only once the shot before
@@ -212,13 +215,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             # A little earlier: this process's reading of the journal's clock may lag it by a few milliseconds, and
             # the first shot is inserted right after the plan.
             plan.since = record.created_at - _CLOCK_MARGIN
-            report = reporter(ctx)
-            with anyio.move_on_after(settings.wait_seconds):
-                await run_plan(runtime, plan, who, settings, report)
-            result = await _finish(runtime, plan, settings)
-            data: dict[str, Any] = result.structured_content or {}
-            if data.get("status") == "succeeded":
-                await report(100.0, f"{plan.plan_id}: the film is joined")
+            report = _while_called(reporter(ctx))
+            try:
+                await _run_in_background(runtime, plan, who, settings, report)
+                result = await _finish(runtime, plan, settings)
+                data: dict[str, Any] = result.structured_content or {}
+                if data.get("status") == "succeeded":
+                    await report(100.0, f"{plan.plan_id}: the film is joined")
+            finally:
+                report.call_returned = True  # the plan may go on; no one listens to its progress any more
             return result
         except ProviderError as exc:
             raise ToolError(str(exc) + _shots_note(plan)) from exc
@@ -322,6 +327,40 @@ async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan) -> None:
                 f"or in flight today: above {limit.name} = {limit.limit:.2f}. Make it cheaper (fewer or shorter "
                 "shots, a lower resolution) or ask the user to raise the limit."
             )
+
+
+class _while_called:
+    """A progress callback that goes silent once the call has returned (the plan may still be running)."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        self.call_returned = False
+
+    async def __call__(self, value: float, message: str) -> None:
+        if not self.call_returned:
+            await self.report(value, message)
+
+
+async def _run_in_background(runtime: Runtime, plan: Plan, who: Caller, settings: Settings, report: Any) -> None:
+    """Run the plan where it outlives this call (the runtime's task group), waiting for it up to the wait bound:
+    a continuous shot is sent as soon as the one before it is saved, whether or not anyone is still waiting."""
+    finished = anyio.Event()
+
+    async def runner() -> None:
+        try:
+            await run_plan(runtime, plan, who, settings, report)
+        except Exception:  # the next call of the plan says what became of each shot; the runtime must go on
+            logger.exception("storyboard %s stopped", plan.plan_id)
+        finally:
+            finished.set()
+
+    if runtime.background is None:
+        with anyio.move_on_after(settings.wait_seconds):
+            await runner()
+        return
+    runtime.background.start_soon(runner, name=f"storyboard {plan.plan_id}")
+    with anyio.move_on_after(settings.wait_seconds):
+        await finished.wait()
 
 
 async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings, report: Any) -> None:
