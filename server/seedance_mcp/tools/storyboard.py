@@ -63,13 +63,10 @@ it is saved (the same size of request either way: only its URL differs)."""
 class Shot(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: Annotated[str, Field(description="What happens in this shot.")]
-    duration: Annotated[int | None, Field(strict=True, description="Seconds (the model's range).")] = None
-    transition: Annotated[
-        Transition | None,
-        Field(description="From the shot before: `continuous` starts on its last frame, `cut` is independent."),
-    ] = None
-    model: Annotated[str | None, Field(description="This shot's model, instead of the shared one.")] = None
+    prompt: str
+    duration: Annotated[int | None, Field(strict=True)] = None
+    transition: Transition | None = None
+    model: Annotated[str | None, Field(description="Instead of the shared one.")] = None
     reference_images: MediaList = Field(default_factory=tuple, description="Instead of the shared ones.")
 
 
@@ -102,15 +99,12 @@ class StoryboardResult(BaseModel):
 
 
 def description(settings: Settings) -> str:
-    return f"""Make a short film: several shots joined into one MP4, with one approval for the whole plan. COSTS MONEY
-(the sum of its shots).
+    return f"""Make a film: shots joined into one MP4, one approval for the whole plan. COSTS MONEY (its shots' sum).
 
-Each shot: prompt, duration, transition from the shot before (`continuous`: starts on its last frame, rendered in
-sequence; `cut`: independent, rendered in parallel; default continuous), optional model and reference_images. Shared:
-model, ratio, resolution, seed, reference_images (keep characters consistent), generate_audio. Waits up to
-{settings.wait_seconds:.0f} s; if the result is not `succeeded`, call storyboard again with the same arguments:
-shots already made are reused, never paid again. cancel_task(plan_id) cancels the whole plan. dry_run=true shows
-the plan and its cost."""
+Shot transition: `continuous` (default) starts on the previous shot's last frame; `cut` is independent. Shared
+settings apply to every shot; shared reference_images keep characters consistent. Waits up to
+{settings.wait_seconds:.0f} s, then goes on in the background: call storyboard again with the same arguments for the
+result (shots made are reused, never paid again). cancel_task(plan_id) cancels it. dry_run=true: plan and cost."""
 
 
 @dataclass
@@ -156,17 +150,15 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
     )
     async def storyboard(
         ctx: ToolContext,
-        shots: Annotated[list[Shot], Field(min_length=1, max_length=12, description="The shots, in order.")],
-        model: Annotated[str | None, Field(description="Model id or key for every shot.")] = None,
+        shots: Annotated[list[Shot], Field(min_length=1, max_length=12)],
+        model: str | None = None,
         ratio: RatioArg | None = None,
         resolution: Resolution | None = None,
         seed: Annotated[int | None, Field(strict=True)] = None,
-        reference_images: Annotated[
-            list[str] | None, Field(description="Images for every shot: characters and look stay consistent.")
-        ] = None,
+        reference_images: list[str] | None = None,
         generate_audio: Annotated[bool | None, Field(strict=True)] = None,
-        approval_id: Annotated[str | None, Field(description="From a refusal that asked for approval.")] = None,
-        dry_run: Annotated[bool, Field(strict=True, description="Show the plan and cost; send nothing.")] = False,
+        approval_id: Annotated[str | None, Field(description="From a refusal asking for approval.")] = None,
+        dry_run: Annotated[bool, Field(strict=True)] = False,
     ) -> Annotated[CallToolResult, StoryboardResult] | InputRequiredResult:
         shared = {
             "model": model,
@@ -401,7 +393,11 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
             if stored is not None and stored.cancelled_at is not None:
                 shot.error = "not sent: the plan was cancelled"
                 return
-            await _submit(runtime, shot, frame, who, plan.since)
+            try:
+                await _submit(runtime, shot, frame, who, plan.since)
+            except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
+                shot.error = str(exc)
+                return
             assert shot.job is not None
             await runtime.jobs.store.plan_shot(plan.plan_id, shot.index, shot.job.job_id)
 
