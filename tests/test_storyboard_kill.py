@@ -17,10 +17,26 @@ from mcp import Client
 
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, sandbox_stats, text_of
-from tests.stdio_helpers import server_env, stdio_params
-from tests.test_durability import _server_pids  # pyright: ignore[reportPrivateUsage]
+from tests.fakes.stdio_helpers import server_env, stdio_params
 
 pytestmark = pytest.mark.anyio
+
+
+def _server_pids(marker: str) -> list[int]:
+    """Pids of seedance-mcp processes whose environment carries this test's state dir (as test_durability)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"seedance_mcp" in cmdline and marker.encode() in environ and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
 
 PLAN = {
     "model": "doubao-seedance-1-5-pro-251215",

@@ -428,7 +428,7 @@ async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: C
     settings = runtime.settings
     if request.first_frame is not None or request.reference_images:
         spec = runtime.preset.model(request.model_key)
-        request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec.min_reference_seconds)
+        request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec)  # images only: no upload
     http_request: HttpRequest = runtime.provider.create_request(request)
     spec = runtime.preset.model(request.model_key)
     try:
