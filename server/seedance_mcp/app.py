@@ -21,7 +21,7 @@ from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
 from seedance_mcp.principals import load_principals
 from seedance_mcp.runtime import LazyRuntime, effective_preset
-from seedance_mcp.tools import app_ui, generate, models, prompts, resources, tasks
+from seedance_mcp.tools import app_ui, generate, models, prompts, resources, storyboard, tasks
 from seedance_mcp.tools.legacy_tasks import LegacyTasks
 from seedance_mcp.tools.task_extension import SeedanceTasks
 
@@ -79,6 +79,7 @@ def create_app(
         extensions=[SeedanceTasks(settings)],
     )
     generate.register(server, settings, preset, default_spec_key)
+    storyboard.register(server, settings, preset)
     tasks.register(server, settings)
     models.register(server, settings, preset, default_spec_key)
     resources.register(server, settings)

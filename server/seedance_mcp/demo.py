@@ -70,11 +70,11 @@ def _sample_note(data: dict[str, Any]) -> str:
         )
         if part
     )
-    from seedance_mcp.sandbox.media import sample_clip
+    from seedance_mcp.sandbox.clips import clip_size
 
-    clip = sample_clip()
+    width, height = clip_size(str(data.get("ratio") or "16:9"))
     stands_in = f"a {asked} render" if asked else "a render"
-    return f"the sandbox's {clip.seconds:g} s {clip.width}x{clip.height} sample clip stands in for {stands_in}"
+    return f"the sandbox's small {width}x{height} clip stands in for {stands_in}"
 
 
 def cost_line(data: dict[str, Any]) -> str:

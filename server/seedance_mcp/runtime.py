@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.abc
 
 from seedance_mcp import __version__
 from seedance_mcp.catalog import ModelSpec, Preset, expected_render_seconds
@@ -40,6 +41,8 @@ class Runtime:
     preset: Preset
     provider: ProviderClient
     jobs: JobManager
+    background: anyio.abc.TaskGroup | None = None
+    """Work that outlives the tool call that started it (a storyboard's shots after its wait), until shutdown."""
 
     def expected_render(self, spec: ModelSpec, request: VideoRequest) -> float:
         """Seconds from create to finished video that a job's progress estimate expects: the catalog's figure for
@@ -267,6 +270,6 @@ async def open_runtime(settings: Settings) -> AsyncGenerator[Runtime]:
         task_group = await stack.enter_async_context(anyio.create_task_group())
         await task_group.start(jobs.run)
         try:
-            yield Runtime(settings=settings, preset=preset, provider=provider, jobs=jobs)
+            yield Runtime(settings=settings, preset=preset, provider=provider, jobs=jobs, background=task_group)
         finally:
             task_group.cancel_scope.cancel()

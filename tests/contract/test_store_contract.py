@@ -764,3 +764,32 @@ async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Jour
     fourth = make_job(journal.clock, fingerprint="a-3", principal="alice", estimated_tokens=1_000_000, cost_rate=1.0)
     with pytest.raises(BudgetExceeded):
         await store.insert(fourth, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[alice_limit])
+
+
+# -- storyboard plans ------------------------------------------------------------------------------------------------
+
+
+async def test_a_plan_is_written_once_its_shots_jobs_kept_and_cancelled_once(journal: Journal) -> None:
+    """`record_plan` is an insert-if-absent on the journal's clock: a second write of the plan (a continuing call,
+    another replica) gets the first one as it is, from whose time the plan's shots count as made. A shot's job is
+    recorded (and replaced when the shot is sent again); a cancel is kept once, with its first time."""
+    one, two = await journal.replica(), await journal.replica()
+    first = await one.record_plan("sb-1", "alice", '{"shots": []}')
+    journal.clock.advance(500)
+    again = await two.record_plan("sb-1", "alice", '{"shots": ["other"]}')
+    assert again == first
+    assert (first.created_at, first.cancelled_at, first.data, first.shots) == (T0, None, '{"shots": []}', {})
+    assert (await two.record_plan("sb-2", "bob", "{}")).created_at == T0 + 500
+    await one.plan_shot("sb-1", 0, "job-a")
+    await two.plan_shot("sb-1", 1, "job-b")
+    await one.plan_shot("sb-1", 1, "job-c")  # shot 1 sent again after a failure
+    assert (await two.get_plan("sb-1")) == first.__class__(
+        "sb-1", "alice", T0, None, '{"shots": []}', {0: "job-a", 1: "job-c"}
+    )
+    cancelled = await one.cancel_plan("sb-1")
+    assert cancelled is not None and cancelled.cancelled_at == T0 + 500
+    journal.clock.advance(10)
+    assert ((await two.cancel_plan("sb-1")) or cancelled).cancelled_at == T0 + 500
+    assert (await two.record_plan("sb-1", "alice", "{}")).cancelled_at == T0 + 500
+    assert await one.get_plan("sb-3") is None and await one.cancel_plan("sb-3") is None
+    assert (await one.get_plan("sb-2") or first).cancelled_at is None

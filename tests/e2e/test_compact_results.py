@@ -93,7 +93,14 @@ def test_the_published_output_schemas_are_real_and_lean(settings: Settings) -> N
             return await schemas_of(client)
 
     schemas = anyio.run(run)
-    assert set(schemas) == {"generate_video", "get_task_status", "list_tasks", "cancel_task", "list_models"}
+    assert set(schemas) == {
+        "generate_video",
+        "get_task_status",
+        "list_tasks",
+        "cancel_task",
+        "list_models",
+        "storyboard",
+    }
     for name, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
         assert schema.get("type") == "object" and schema.get("properties") and schema.get("required"), name

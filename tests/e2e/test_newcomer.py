@@ -113,7 +113,7 @@ async def test_a_restarted_sandbox_keeps_its_tasks_and_its_port_so_old_video_url
     assert second.url == first.url
     assert again["status"] == "succeeded" and again["created_at"] == done["created_at"]
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
-    assert again["sandbox_video"]["seconds"] == 2.0 and again["sandbox_video"]["width"] == 320
+    assert again["sandbox_video"]["seconds"] == 5.0 and again["sandbox_video"]["width"] == 320
 
 
 async def test_the_standalone_sandbox_state_keeps_nothing_on_disk(tmp_path: Path) -> None:

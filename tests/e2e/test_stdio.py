@@ -37,7 +37,7 @@ async def test_the_embedded_sandbox_makes_a_video_over_stdio(tmp_path: Path) -> 
         async with Client(stdio_params(env), mode="legacy") as client:
             tools = await client.list_tools()
             result = await client.call_tool("generate_video", {"prompt": "over stdio"}, progress_callback=on_progress)
-    assert len(tools.tools) == 5
+    assert len(tools.tools) == 6
     data = result.structured_content or {}
     assert data["status"] == "succeeded", text_of(result)
     assert Path(data["video_path"]).read_bytes()[4:8] == b"ftyp"

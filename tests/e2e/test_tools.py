@@ -27,7 +27,9 @@ async def test_every_tool_has_annotations_and_an_output_schema(settings: Setting
     """Each tool says whether it is read-only/paid, and returns structured content."""
     async with Client(create_app(settings), mode=mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"generate_video", "get_task_status", "list_tasks", "cancel_task", "list_models"}
+    assert set(tools) == {
+        "generate_video", "storyboard", "get_task_status", "list_tasks", "cancel_task", "list_models"
+    }  # fmt: skip
     for tool in tools.values():
         assert tool.annotations is not None, tool.name
         assert tool.output_schema is not None, tool.name

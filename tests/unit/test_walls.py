@@ -104,7 +104,7 @@ def test_the_catalog_is_data() -> None:
 SANDBOX_STARTERS = {
     "seedance_mcp.runtime": "starts the embedded sandbox for SEEDANCE_PROVIDER=sandbox",
     "seedance_mcp.cli": "`seedance-mcp sandbox` starts a standalone one",
-    "seedance_mcp.demo": "`seedance-mcp demo` describes the sample clip the sandbox serves",
+    "seedance_mcp.demo": "`seedance-mcp demo` describes the clip the sandbox serves",
 }
 
 

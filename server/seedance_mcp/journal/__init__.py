@@ -62,6 +62,19 @@ def start_of_day(instant: float) -> float:
     return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
+@dataclass(frozen=True, slots=True)
+class PlanRecord:
+    """A storyboard's plan as the journal keeps it."""
+
+    plan_id: str
+    principal: str
+    created_at: float
+    cancelled_at: float | None
+    data: str
+    shots: dict[int, str]
+    """The job id of each shot sent so far, by shot index."""
+
+
 class BudgetExceeded(Exception):
     def __init__(self, limit: SpendLimit, spent: float, cost: float) -> None:
         self.limit = limit
@@ -163,6 +176,21 @@ class TaskStore(Protocol):
 
     async def spend(self, since: float, principal: str | None = None) -> list[SpendRow]:
         """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
+        ...
+
+    async def record_plan(self, plan_id: str, principal: str, data: str) -> PlanRecord:
+        """Write a storyboard's plan unless it is already there (then it is left as it is); the plan as stored, its
+        `created_at` on the journal's clock."""
+        ...
+
+    async def get_plan(self, plan_id: str) -> PlanRecord | None: ...
+
+    async def plan_shot(self, plan_id: str, shot: int, job_id: str) -> None:
+        """Record the job of a plan's shot (a shot sent again after a failure gets its new job)."""
+        ...
+
+    async def cancel_plan(self, plan_id: str) -> PlanRecord | None:
+        """Mark a plan cancelled (once: a second cancel keeps the first time); None when there is no such plan."""
         ...
 
     async def update(self, job: Job, *, lease: Lease | None = None) -> bool:

@@ -45,6 +45,7 @@ from seedance_mcp.journal import (
     BudgetExceeded,
     Lease,
     LeaseLost,
+    PlanRecord,
     SpendLimit,
     SpendRow,
     TaskIdTaken,
@@ -369,6 +370,44 @@ class PostgresTaskStore:
             rows = await (await db.execute("SELECT status, count(*) FROM jobs GROUP BY 1")).fetchall()
         return {str(status): int(n) for status, n in rows}
 
+    async def record_plan(self, plan_id: str, principal: str, data: str) -> PlanRecord:
+        values = {"plan_id": plan_id, "principal": principal, "data": data, "now": self._now_value()}
+        async with self._connection() as db:
+            await db.execute(
+                "INSERT INTO plans (plan_id, principal, created_at, data) "
+                "VALUES (%(plan_id)s, %(principal)s, COALESCE(%(now)s::float8, extract(epoch FROM clock_timestamp())), "
+                "%(data)s) ON CONFLICT (plan_id) DO NOTHING",
+                values,
+            )
+            record = await _plan(db, plan_id)
+        assert record is not None
+        return record
+
+    async def get_plan(self, plan_id: str) -> PlanRecord | None:
+        async with self._connection() as db:
+            return await _plan(db, plan_id)
+
+    async def plan_shot(self, plan_id: str, shot: int, job_id: str) -> None:
+        async with self._connection() as db:
+            await db.execute(
+                "INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (%(plan_id)s, %(shot)s, %(job_id)s) "
+                "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id",
+                {"plan_id": plan_id, "shot": shot, "job_id": job_id},
+            )
+
+    async def cancel_plan(self, plan_id: str) -> PlanRecord | None:
+        async with self._connection() as db:
+            await db.execute(
+                "UPDATE plans SET cancelled_at = COALESCE(%(now)s::float8, extract(epoch FROM clock_timestamp())) "
+                "WHERE plan_id = %(plan_id)s AND cancelled_at IS NULL",
+                {"plan_id": plan_id, "now": self._now_value()},
+            )
+            return await _plan(db, plan_id)
+
+    def _now_value(self) -> float | None:
+        """This store's own clock when it was given one (tests), else None: the database's clock decides."""
+        return self._clock() if self._clock is not None else None
+
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
             return {}
@@ -415,6 +454,22 @@ def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines()]
     kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
     return f"{type(exc).__name__}: {' '.join(kept) or 'no message'}"
+
+
+async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecord | None:
+    row = await (
+        await db.execute(
+            "SELECT principal, created_at, cancelled_at, data FROM plans WHERE plan_id = %(plan_id)s",
+            {"plan_id": plan_id},
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    shots = await (
+        await db.execute("SELECT shot, job_id FROM plan_shots WHERE plan_id = %(plan_id)s", {"plan_id": plan_id})
+    ).fetchall()
+    cancelled = None if row[2] is None else float(row[2])
+    return PlanRecord(plan_id, str(row[0]), float(row[1]), cancelled, str(row[3]), {int(n): str(j) for n, j in shots})
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")

@@ -23,6 +23,7 @@ from seedance_mcp.journal import (
     BudgetExceeded,
     Lease,
     LeaseLost,
+    PlanRecord,
     SpendLimit,
     SpendRow,
     TaskIdTaken,
@@ -371,6 +372,45 @@ class SqliteTaskStore:
 
         return await self._in_thread(work, writes=False)
 
+    async def record_plan(self, plan_id: str, principal: str, data: str) -> PlanRecord:
+        def work(db: sqlite3.Connection) -> PlanRecord:
+            with _write_transaction(db):
+                db.execute(
+                    "INSERT INTO plans (plan_id, principal, created_at, data) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (plan_id) DO NOTHING",
+                    (plan_id, principal, self._clock(), data),
+                )
+                record = _plan(db, plan_id)
+            assert record is not None
+            return record
+
+        return await self._in_thread(work)
+
+    async def get_plan(self, plan_id: str) -> PlanRecord | None:
+        return await self._in_thread(lambda db: _plan(db, plan_id), writes=False)
+
+    async def plan_shot(self, plan_id: str, shot: int, job_id: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with _write_transaction(db):
+                db.execute(
+                    "INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (?, ?, ?) "
+                    "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id",
+                    (plan_id, shot, job_id),
+                )
+
+        await self._in_thread(work)
+
+    async def cancel_plan(self, plan_id: str) -> PlanRecord | None:
+        def work(db: sqlite3.Connection) -> PlanRecord | None:
+            with _write_transaction(db):
+                db.execute(
+                    "UPDATE plans SET cancelled_at = ? WHERE plan_id = ? AND cancelled_at IS NULL",
+                    (self._clock(), plan_id),
+                )
+                return _plan(db, plan_id)
+
+        return await self._in_thread(work)
+
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
             return {}
@@ -458,6 +498,17 @@ class SqliteTaskStore:
                 self._connection = None
 
         await anyio.to_thread.run_sync(work, limiter=self._thread.limiter)
+
+
+def _plan(db: sqlite3.Connection, plan_id: str) -> PlanRecord | None:
+    row = db.execute(
+        "SELECT principal, created_at, cancelled_at, data FROM plans WHERE plan_id = ?", (plan_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    shots = db.execute("SELECT shot, job_id FROM plan_shots WHERE plan_id = ?", (plan_id,)).fetchall()
+    cancelled = None if row[2] is None else float(row[2])
+    return PlanRecord(plan_id, str(row[0]), float(row[1]), cancelled, str(row[3]), {int(n): str(j) for n, j in shots})
 
 
 def _scope(principal: str | None) -> tuple[str, tuple[str, ...]]:

@@ -60,4 +60,12 @@ async def configure(request: Request) -> Response:
         state.render_seconds = float(body["render_seconds"])
     if "inactive_models" in body:  # catalog keys this account has not activated (404 ModelNotOpen)
         state.inactive_models = {str(key) for key in body["inactive_models"]}
-    return JSONResponse({"render_seconds": state.render_seconds, "inactive_models": sorted(state.inactive_models)})
+    if "sample_clips" in body:  # the shipped sample for every task (no per-task encoding): for benchmarks
+        state.sample_clips = bool(body["sample_clips"])
+    return JSONResponse(
+        {
+            "render_seconds": state.render_seconds,
+            "inactive_models": sorted(state.inactive_models),
+            "sample_clips": state.sample_clips,
+        }
+    )

@@ -1,8 +1,9 @@
-"""The sandbox's video and last frame (a real 2 s H.264/AAC MP4 and a PNG, shipped with the package), and the
-`/media/{name}` route every dialect's signed video URL points at."""
+"""The sandbox's videos and last frames (each task's own clip, clips.py; the shipped 2 s sample only for a
+`[[size_mb=N]]` video padded to a size), and the `/media/{name}` route every dialect's signed video URL points at."""
 
 from __future__ import annotations
 
+import base64
 import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -10,9 +11,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from seedance_mcp.sandbox.clips import FPS, Clip, clip_size, make_clip
 from seedance_mcp.sandbox.http import apply_fault, sandbox_of, take
 from seedance_mcp.sandbox.state import SandboxState, SandboxTask
 
@@ -102,7 +105,8 @@ async def media_route(request: Request) -> Response:
         state.save_task(task)
         return Response("AccessDenied: Request has expired", status_code=403)
     if suffix == "png":
-        return Response(last_frame_png(), media_type="image/png")
+        png = last_frame_png() if state.sample_clips else (await task_clip(state, task)).last_frame_png
+        return Response(png, media_type="image/png")
     return await serve_video(state, task, "video/quicktime" if suffix == "mov" else "video/mp4")
 
 
@@ -114,7 +118,44 @@ async def serve_video(state: SandboxState, task: SandboxTask, media_type: str = 
             media_type=media_type,
             headers={"Content-Length": str(task.video_bytes)},
         )
-    return Response(sample_mp4(), media_type=media_type)
+    video = sample_mp4() if state.sample_clips else (await task_clip(state, task)).mp4
+    return Response(video, media_type=media_type)
+
+
+def task_frames(task: SandboxTask) -> int:
+    """The frames of a task's clip: `frames`, else `duration` seconds (5 for -1) at 24 fps."""
+    if task.frames:
+        return task.frames
+    return (task.duration if task.duration and task.duration > 0 else 5) * FPS
+
+
+def task_shape(state: SandboxState, task: SandboxTask, depth: int = 0) -> str:
+    """The ratio of a task's clip; "" means its first frame's: the clip of the task that frame is from."""
+    if task.clip_ratio or depth > 8 or not (task.first_frame or "").startswith("task:"):
+        return task.clip_ratio or "16:9"
+    source = state.task((task.first_frame or "")[5:])
+    return task_shape(state, source, depth + 1) if source is not None else "16:9"
+
+
+def task_video(state: SandboxState, task: SandboxTask) -> tuple[int, int, float]:
+    """(width, height, seconds) of the clip a task serves, without making it."""
+    width, height = clip_size(task_shape(state, task))
+    return width, height, task_frames(task) / FPS
+
+
+async def task_clip(state: SandboxState, task: SandboxTask) -> Clip:
+    """A task's clip, made in a worker thread (the event loop keeps serving) and kept in a small cache."""
+    first_png: bytes | None = None
+    reference = task.first_frame or ""
+    if reference.startswith("task:"):
+        source = state.task(reference[5:])
+        if source is not None and source.id != task.id:
+            first_png = (await task_clip(state, source)).last_frame_png
+    elif reference.startswith("data:"):
+        first_png = base64.b64decode(reference.partition(",")[2])
+    return await anyio.to_thread.run_sync(
+        make_clip, task.id, task_frames(task), task_shape(state, task), bool(task.generate_audio), first_png
+    )
 
 
 async def iterate(chunks: Any) -> AsyncIterator[bytes]:

@@ -88,6 +88,10 @@ class SandboxTask:
     """The draft this task renders for real (a `draft_task` content item), if any."""
     markers: dict[str, str] = field(default_factory=lambda: {})
     """The `[[name=value]]` markers of the prompt (sandbox-only steering)."""
+    first_frame: str | None = None
+    """The clip's first picture: `task:<id>` (that task's last frame) or a small PNG data URL (clips.py)."""
+    clip_ratio: str = "16:9"
+    """The shape of the clip served ("" when it is the shape of the `task:` first frame's clip)."""
 
     def status(self, now: float) -> str:
         if self.cancelled_at is not None:
@@ -159,6 +163,9 @@ class SandboxState:
     region: Region = "cn"
     """The region it plays: its models, as that region sells them (4k, drafts, retirements)."""
     inactive_models: set[str] = field(default_factory=lambda: set[str]())
+    sample_clips: bool = False
+    """Serve the shipped 2 s sample for every task instead of making each task's clip (benchmarks of the server
+    set it, so the sandbox's encoding does not weigh on the figures)."""
     """Catalog keys this account has not activated: a create names one, the answer is 404 ModelNotOpen."""
     _file_offset: int = field(default=0, init=False, repr=False)
 

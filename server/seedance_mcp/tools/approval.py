@@ -261,7 +261,13 @@ def _input_required_era(ctx: ToolContext) -> bool:
 
 
 async def approval(
-    ctx: ToolContext, who: Caller, quote: Quote, approval_id: str | None, approvals: Approvals, now: float
+    ctx: ToolContext,
+    who: Caller,
+    quote: Quote,
+    approval_id: str | None,
+    approvals: Approvals,
+    now: float,
+    tool: str = "generate_video",
 ) -> Approval | InputRequiredResult:
     """Whether the person approved this quote (granted at once when it is under SEEDANCE_CONFIRM_ABOVE).
 
@@ -272,7 +278,7 @@ async def approval(
     threshold = who.confirm_above
     if not needs_approval(who, quote.estimate) or threshold is None:
         return Approval(granted=True)
-    question = f"Make this Seedance video? {quote.what}."
+    question = f"Make this Seedance {'video' if tool == 'generate_video' else 'film'}? {quote.what}."
     if can_ask(ctx):
         if _input_required_era(ctx):
             return await _ask_in_rounds(ctx, quote, question, approvals, now)
@@ -291,9 +297,10 @@ async def approval(
             return Approval(granted=True, approval_id=approval_id.strip(), since=issued)
     given = f" The approval_id given {problem}." if problem else ""
     raise SpendRefused(
-        f"This video needs the user's approval: {quote.what}; {why}.{given} Ask the user; if they agree, call "
-        f'generate_video again with the same arguments and approval_id="{await approvals.mint(quote, now)}" (it '
-        "approves exactly this video, once, within the hour)."
+        f"This {'video' if tool == 'generate_video' else 'film'} needs the user's approval: {quote.what}; {why}."
+        f"{given} Ask the user; if they agree, call "
+        f'{tool} again with the same arguments and approval_id="{await approvals.mint(quote, now)}" (it '
+        "approves exactly this request, once, within the hour)."
     )
 
 

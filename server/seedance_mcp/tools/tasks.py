@@ -115,7 +115,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         ),
     )
     async def cancel_task(task_id: TaskId, ctx: ToolContext) -> Annotated[CallToolResult, CancelResult]:
-        """Cancel a video job that is still queued, so it is not rendered or billed.
+        """Cancel a video job that is still queued, so it is not rendered or billed; a storyboard's `sb-…` plan id
+        cancels the plan as a whole.
 
         A task that is already rendering cannot be cancelled on Ark (it finishes, is billed, and is still saved);
         the answer says so. Some gateways have no cancel call at all.
@@ -124,6 +125,13 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         principal = caller(ctx, settings).principal
         bound = settings.wait_seconds or settings.http_timeout  # the call's wait bounds it, not the provider's retries
         try:
+            if task_id.strip().startswith("sb-"):  # a storyboard's plan: cancelled as a whole
+                from seedance_mcp.tools.storyboard import cancel_plan
+
+                cancelled, message = await cancel_plan(runtime, task_id.strip(), principal)
+                return cancel_result(
+                    CancelResult(task_id=task_id.strip(), cancelled=cancelled, status="cancelled", message=message)
+                )
             with anyio.move_on_after(bound):
                 job, cancelled, message = await runtime.jobs.cancel(task_id, principal)
                 return cancel_result(

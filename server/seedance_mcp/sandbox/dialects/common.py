@@ -14,8 +14,9 @@ from starlette.responses import Response
 
 from seedance_mcp.catalog import FIXED_RATIOS, estimate_tokens
 from seedance_mcp.sandbox.checks import ArkRejection
+from seedance_mcp.sandbox.clips import first_frame_source, first_frame_url
 from seedance_mcp.sandbox.http import DropResponse, apply_fault, ark_error, auth_error, delay_if_slow, sandbox_of, take
-from seedance_mcp.sandbox.media import sample_clip
+from seedance_mcp.sandbox.media import task_video
 from seedance_mcp.sandbox.state import SandboxState, SandboxTask, output_size
 
 TaskMaker = Callable[[SandboxState, Request], Awaitable[SandboxTask]]
@@ -129,7 +130,7 @@ def ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word: 
         # `usage` is what Ark would bill for the video asked for (the simulated cost); nothing is billed.
         tokens = estimate_tokens(width, height, seconds)
         body["usage"] = {"completion_tokens": tokens, "total_tokens": tokens}
-        body["sandbox_video"] = sandbox_video()
+        body["sandbox_video"] = sandbox_video(state, task)
     elif status == "failed":
         body["error"] = {
             "code": task.fail_code,
@@ -138,17 +139,17 @@ def ark_task(task: SandboxTask, state: SandboxState, base: str, *, queued_word: 
     return body
 
 
-def sandbox_video() -> dict[str, Any]:
-    """What a finished sandbox task really serves, whatever it was asked for (a sandbox-only field of its answers,
-    beside the Ark fields, which describe the video asked for and what Ark would bill for it)."""
-    clip = sample_clip()
+def sandbox_video(state: SandboxState, task: SandboxTask) -> dict[str, Any]:
+    """What a finished sandbox task really serves (a sandbox-only field of its answers, beside the Ark fields,
+    which describe the video asked for and what Ark would bill for it): its length, at a small size."""
+    width, height, seconds = task_video(state, task)
     return {
-        "width": clip.width,
-        "height": clip.height,
-        "seconds": clip.seconds,
+        "width": width,
+        "height": height,
+        "seconds": round(seconds, 3),
         "simulated": True,
         "note": (
-            f"the sandbox serves its {clip.seconds:g} s {clip.width}x{clip.height} sample clip for every task; "
+            f"the sandbox serves a {seconds:g} s {width}x{height} clip of the asked length and shape; "
             "`usage` is what the video asked for would bill, and nothing is billed"
         ),
     }
@@ -181,6 +182,7 @@ def configure_task(task: SandboxTask, settings: dict[str, Any]) -> None:
     task.return_last_frame = bool(settings.get("return_last_frame"))
     audio = settings.get("generate_audio")
     task.generate_audio = audio if isinstance(audio, bool) else (True if spec.audio else None)
+    task.first_frame, task.clip_ratio = first_frame_source(first_frame_url(settings), task.ratio)
 
 
 def render_draft(task: SandboxTask, draft: SandboxTask, body: dict[str, Any]) -> None:
@@ -188,6 +190,7 @@ def render_draft(task: SandboxTask, draft: SandboxTask, body: dict[str, Any]) ->
     task.draft_task_id = draft.id
     task.ratio, task.duration, task.frames, task.seed = draft.ratio, draft.duration, draft.frames, draft.seed
     task.generate_audio = draft.generate_audio
+    task.first_frame, task.clip_ratio = draft.first_frame, draft.clip_ratio
     resolution = body.get("resolution")
     finals = task.spec.draft_final_resolutions or (task.spec.default_resolution,)
     task.resolution = resolution if resolution in task.spec.resolutions else finals[0]

@@ -23,7 +23,7 @@ from seedance_mcp.sandbox.dialects.common import (
     read_task,
 )
 from seedance_mcp.sandbox.http import auth_error, sandbox_of
-from seedance_mcp.sandbox.media import last_frame_png, serve_video
+from seedance_mcp.sandbox.media import serve_video, task_clip
 from seedance_mcp.sandbox.state import SandboxState, SandboxTask, output_size
 
 
@@ -154,7 +154,7 @@ async def openai_content(request: Request) -> Response:
     if task is None or task.status(state.clock()) != "succeeded":
         return openai_error(404, "no content yet", "not_found", "video_id")
     if variant != "video":
-        return Response(last_frame_png(), media_type="image/png")
+        return Response((await task_clip(state, task)).last_frame_png, media_type="image/png")
     return await serve_video(state, task)
 
 

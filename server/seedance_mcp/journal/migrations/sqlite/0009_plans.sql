@@ -1,0 +1,16 @@
+-- A storyboard's plan, written before its first shot is sent. Its shots are ordinary jobs (plan_shots says which);
+-- the plan's time is from when an identical shot counts as the plan's own, so a call that continues the plan,
+-- however late, never pays for a shot twice; a cancelled plan sends no more shots.
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    cancelled_at REAL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_shots (
+    plan_id TEXT NOT NULL REFERENCES plans (plan_id),
+    shot INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    PRIMARY KEY (plan_id, shot)
+);

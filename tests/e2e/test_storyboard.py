@@ -1,0 +1,252 @@
+"""`storyboard` end to end through the real MCP client on a loopback sandbox: one quote and one approval for the
+plan, shots that are ordinary jobs, a continuous cut that starts on the previous shot's last frame, one film."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import anyio
+import av
+import pytest
+from mcp import Client
+from PIL import Image
+
+from seedance_mcp.app import create_app
+from seedance_mcp.sandbox.clips import read_code
+from seedance_mcp.sandbox.server import SandboxServer
+from tests.conftest import make_settings, sandbox_requests, sandbox_stats, text_of
+
+pytestmark = pytest.mark.anyio
+
+SECRET_KEY = "sk-storyboard-test-key-0123456789"
+MODEL = "doubao-seedance-1-5-pro-251215"
+
+
+def ark(tmp_path: Path, sandbox: SandboxServer, **overrides: Any) -> Any:
+    values: dict[str, Any] = {"wait_seconds": 30.0, **overrides}
+    return make_settings(tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY, **values)
+
+
+def film_frames(path: str) -> tuple[list[Image.Image], float, bool]:
+    with av.open(path, "r") as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        seconds = float(stream.duration * stream.time_base)
+        frames = [frame.to_image() for frame in container.decode(stream)]
+        return frames, seconds, bool(container.streams.audio)
+
+
+TWO_SHOTS = {
+    "model": MODEL,
+    "generate_audio": True,
+    "shots": [
+        {"prompt": "a red kite rises over the dunes", "duration": 5},
+        {"prompt": "the kite dives toward the sea", "duration": 4, "transition": "continuous"},
+    ],
+}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_two_shot_continuous_storyboard_is_one_film_quoted_and_approved_once(
+    tmp_path: Path, sandbox: SandboxServer, mode: str
+) -> None:
+    settings = ark(tmp_path, sandbox, confirm_above=0.01)
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
+    with anyio.fail_after(60):
+        async with Client(create_app(settings), mode=mode) as client:
+            refused = await client.call_tool("storyboard", TWO_SHOTS)
+            assert refused.is_error, text_of(refused)
+            message = text_of(refused)
+            assert "a film of 2 shots, 9 s" in message and "storyboard again" in message
+            assert (await sandbox_stats(sandbox))["creates"] == 0  # nothing sent before the approval
+            approval_id = message.split('approval_id="', 1)[1].split('"', 1)[0]
+            result = await client.call_tool(
+                "storyboard", {**TWO_SHOTS, "approval_id": approval_id}, progress_callback=on_progress
+            )
+    assert not result.is_error, text_of(result)
+    data: dict[str, Any] = result.structured_content or {}
+    assert data["status"] == "succeeded", data
+    assert [(s["status"], s["paid"], s["saved"]) for s in data["shots"]] == [("succeeded", True, True)] * 2
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+    # Progress across the plan: strictly increasing, shot i of n, ending at 100 when the film is joined.
+    values = [p for p, _ in seen]
+    assert values == sorted(set(values)) and values[-1] == 100, values
+    messages = " ".join(m or "" for _, m in seen)
+    assert "shot 1 of 2" in messages and "shot 2 of 2" in messages and data["plan_id"] in messages
+    # The second shot was sent with the first shot's saved last frame as its first frame.
+    bodies = [r["body"] for r in await sandbox_requests(sandbox) if r.get("body")]
+    roles = [[item.get("role") for item in body["content"] if item["type"] == "image_url"] for body in bodies]
+    assert sorted(roles, key=len) == [[], ["first_frame"]]
+    # One MP4 whose length is the sum of its shots and whose second shot opens on the first shot's last frame.
+    frames, seconds, has_audio = film_frames(data["film_path"])
+    assert seconds == 9.0 and len(frames) == 9 * 24 and has_audio
+    first_tag, last_index = read_code(frames[5 * 24 - 1])
+    assert last_index == 5 * 24 - 1
+    assert read_code(frames[5 * 24]) == (first_tag, 5 * 24 - 1)
+    assert read_code(frames[5 * 24 + 1])[0] != first_tag and read_code(frames[5 * 24 + 1])[1] == 1
+    assert data["film_seconds"] == 9.0 and data["film_video"] == "copied"
+    sheet = Image.open(io.BytesIO(Path(data["contact_sheet_path"]).read_bytes()))
+    assert sheet.format == "PNG"
+    assert all(Path(s["video_path"]).is_file() for s in data["shots"])
+
+
+async def test_a_bad_shot_is_refused_by_name_before_anything_is_sent(tmp_path: Path, sandbox: SandboxServer) -> None:
+    settings = ark(tmp_path, sandbox)
+    plan = {
+        "model": MODEL,
+        "shots": [{"prompt": "one", "duration": 5}, {"prompt": "two", "duration": 99, "transition": "cut"}],
+    }
+    async with Client(create_app(settings)) as client:
+        result = await client.call_tool("storyboard", plan)
+    assert result.is_error
+    assert "`shots[1].duration`" in text_of(result) and "Nothing was sent" in text_of(result)
+    assert (await sandbox_stats(sandbox))["create_attempts"] == 0
+
+
+async def test_a_plan_over_the_daily_budget_is_refused_before_its_first_shot(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Each shot alone fits the daily budget; the plan does not: refused, nothing is sent."""
+    plan = {
+        "model": "2.0",
+        "resolution": "720p",
+        "shots": [{"prompt": "one", "duration": 5}, {"prompt": "two", "duration": 5, "transition": "cut"}],
+    }
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        dry = await client.call_tool("storyboard", {**plan, "dry_run": True})
+    assert not dry.is_error, text_of(dry)
+    total = (dry.structured_content or {})["estimated_cost"]
+    assert total > 0
+    async with Client(create_app(ark(tmp_path, sandbox, daily_budget=total * 0.75))) as client:
+        result = await client.call_tool("storyboard", plan)
+    assert result.is_error and "SEEDANCE_DAILY_BUDGET" in text_of(result), text_of(result)
+    assert (await sandbox_stats(sandbox))["create_attempts"] == 0
+
+
+async def test_calling_again_reuses_every_shot_and_pays_nothing_more(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Even with no dedupe window at all: the plan in the journal says since when its shots count as made."""
+    settings = ark(tmp_path, sandbox, dedupe_window=0.0)
+    async with Client(create_app(settings)) as client:
+        first = await client.call_tool("storyboard", TWO_SHOTS)
+        again = await client.call_tool("storyboard", TWO_SHOTS)
+    one, two = first.structured_content or {}, again.structured_content or {}
+    assert one["status"] == two["status"] == "succeeded", (text_of(first), text_of(again))
+    assert [s["task_id"] for s in one["shots"]] == [s["task_id"] for s in two["shots"]]
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+
+
+async def test_a_failed_shot_is_retried_alone_by_calling_again(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Shot 2 fails at the provider: the result says which shot failed and which are paid and saved; the same call
+    again sends shot 2 only (shot 1 is reused) and ends as the film."""
+    settings = ark(tmp_path, sandbox)
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "first light [[render=0.2]]", "duration": 4},
+            {"prompt": "second light [[render=1]]", "duration": 4, "transition": "cut"},
+        ],
+    }
+    first: Any = None
+    async with Client(create_app(settings)) as client:
+        async with anyio.create_task_group() as group:
+
+            async def fail_shot_two() -> None:
+                while not any("second" in t.prompt for t in sandbox.state.tasks.values()):
+                    await anyio.sleep(0.02)
+                task = next(t for t in sandbox.state.tasks.values() if "second" in t.prompt)
+                task.fail_code = "OutputVideoSensitiveContentDetected"
+
+            group.start_soon(fail_shot_two)
+            with anyio.fail_after(30):
+                first = await client.call_tool("storyboard", plan)
+        with anyio.fail_after(30):
+            again = await client.call_tool("storyboard", plan)
+    one: dict[str, Any] = first.structured_content or {}
+    assert one["status"] == "failed", text_of(first)
+    assert [(s["status"], s["paid"], s["saved"]) for s in one["shots"]] == [
+        ("succeeded", True, True),
+        ("failed", False, False),
+    ]
+    assert "film_path" not in one or one["film_path"] is None
+    two: dict[str, Any] = again.structured_content or {}
+    assert two["status"] == "succeeded", text_of(again)
+    assert two["shots"][0]["task_id"] == one["shots"][0]["task_id"]
+    assert two["shots"][1]["task_id"] != one["shots"][1]["task_id"]
+    assert (await sandbox_stats(sandbox))["creates"] == 3
+
+
+async def test_cancel_task_with_the_plan_id_cancels_the_storyboard_as_a_whole(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Shot 1 is still queued: cancel_task(plan_id) cancels it and the plan; no later shot is ever sent, and the
+    same call again sends nothing."""
+    settings = ark(tmp_path, sandbox)
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "waiting in line [[queue=600]]", "duration": 4},
+            {"prompt": "never made", "duration": 4, "transition": "continuous"},
+        ],
+    }
+    following = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        following.set()
+
+    result: Any = None
+    cancel: Any = None
+    with anyio.fail_after(30):
+        async with Client(create_app(settings)) as client:
+            dry = await client.call_tool("storyboard", {**plan, "dry_run": True})
+            plan_id = (dry.structured_content or {})["plan_id"]
+            async with anyio.create_task_group() as group:
+
+                async def run() -> None:
+                    nonlocal result
+                    result = await client.call_tool("storyboard", plan, progress_callback=on_progress)
+
+                group.start_soon(run)
+                await following.wait()  # shot 1 is sent and followed
+                cancel = await client.call_tool("cancel_task", {"task_id": plan_id})
+            again = await client.call_tool("storyboard", plan)
+    assert not cancel.is_error, text_of(cancel)
+    answer: dict[str, Any] = cancel.structured_content or {}
+    assert answer["cancelled"] is True and "shot 1" in answer["message"] and "cancelled" in answer["message"]
+    data: dict[str, Any] = result.structured_content or {}
+    assert data["status"] == "cancelled", text_of(result)
+    assert [s["status"] for s in data["shots"]] == ["cancelled", "not_sent"]
+    assert (again.structured_content or {})["status"] == "cancelled"
+    assert (await sandbox_stats(sandbox))["creates"] == 1
+
+
+async def test_a_plan_goes_on_after_the_call_returns(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """The call's wait ends while shot 1 renders: it answers `running`, and shot 2 is still sent from shot 1's last
+    frame with no one calling; the next call finds both saved and joins them, sending nothing more."""
+    settings = ark(tmp_path, sandbox, wait_seconds=0.5)
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "slow dawn [[render=2]]", "duration": 4},
+            {"prompt": "bright noon [[render=0.3]]", "duration": 4, "transition": "continuous"},
+        ],
+    }
+    with anyio.fail_after(40):
+        async with Client(create_app(settings)) as client:
+            first = await client.call_tool("storyboard", plan)
+            assert (first.structured_content or {})["status"] == "running", text_of(first)
+            assert (await sandbox_stats(sandbox))["creates"] == 1
+            videos = settings.output_dir
+            while len(list(videos.glob("*.mp4"))) < 2:  # shot 2 made and saved in the background
+                await anyio.sleep(0.05)
+            assert (await sandbox_stats(sandbox))["creates"] == 2
+            done = await client.call_tool("storyboard", plan)
+    data: dict[str, Any] = done.structured_content or {}
+    assert data["status"] == "succeeded", text_of(done)
+    assert (await sandbox_stats(sandbox))["creates"] == 2
+    assert film_frames(data["film_path"])[1] == 8.0

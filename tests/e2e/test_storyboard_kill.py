@@ -1,0 +1,95 @@
+"""A storyboard survives a SIGKILL of its server mid-plan: the same call on a new server continues the plan, and
+no shot is paid for twice (the sandbox counts the creates)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import av
+import pytest
+from mcp import Client
+
+from seedance_mcp.sandbox import SandboxServer
+from tests.conftest import SECRET_KEY, sandbox_stats, text_of
+from tests.fakes.stdio_helpers import server_env, stdio_params
+
+pytestmark = pytest.mark.anyio
+
+
+def _server_pids(marker: str) -> list[int]:
+    """Pids of seedance-mcp processes whose environment carries this test's state dir (as test_durability)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"seedance_mcp" in cmdline and marker.encode() in environ and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+PLAN = {
+    "model": "doubao-seedance-1-5-pro-251215",
+    "shots": [
+        {"prompt": "a lighthouse at dusk [[render=0.5]]", "duration": 4},
+        {"prompt": "the beam sweeps the waves [[render=600]]", "duration": 5, "transition": "continuous"},
+        {"prompt": "morning on the same coast [[render=0.5]]", "duration": 4, "transition": "continuous"},
+    ],
+}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the server process")
+@pytest.mark.subprocess
+async def test_a_storyboard_killed_mid_plan_resumes_without_paying_again(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    env = server_env(
+        tmp_path,
+        SEEDANCE_PROVIDER="ark",
+        SEEDANCE_BASE_URL=f"{sandbox.url}/api/v3",
+        SEEDANCE_API_KEY=SECRET_KEY,
+        SEEDANCE_LEASE_SECONDS="2",
+        SEEDANCE_WAIT_SECONDS="40",
+    )
+    marker = str(tmp_path / "state")
+    with anyio.fail_after(90):
+        async with Client(stdio_params(env)) as client, anyio.create_task_group() as group:
+
+            async def call() -> None:
+                with contextlib.suppress(Exception):
+                    await client.call_tool("storyboard", PLAN)
+
+            group.start_soon(call)
+            while (await sandbox_stats(sandbox))["creates"] < 2:  # shot 1 saved, shot 2 sent and rendering
+                await anyio.sleep(0.05)
+            pids = _server_pids(marker)
+            assert pids, "the server process was not found"
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            while _server_pids(marker):
+                await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+        assert (await sandbox_stats(sandbox))["creates"] == 2
+        for task in sandbox.state.tasks.values():  # shot 2's render ends now
+            task.queued_seconds = task.render_seconds = 0.0
+
+        async with Client(stdio_params(env)) as client:
+            result = await client.call_tool("storyboard", PLAN)
+    data: dict[str, Any] = result.structured_content or {}
+    assert data.get("status") == "succeeded", text_of(result)
+    assert (await sandbox_stats(sandbox))["creates"] == 3  # shots 1 and 2 reused; only shot 3 is new
+    assert [s["paid"] and s["saved"] for s in data["shots"]] == [True, True, True]
+    with av.open(data["film_path"], "r") as film:
+        stream = film.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        assert float(stream.duration * stream.time_base) == 13.0
