@@ -59,7 +59,9 @@ files = {str(f) for f in dist.files or ()}
 assert any(f.endswith("licenses/LICENSE") for f in files), "LICENSE not in the wheel"
 for part in ("py.typed", "ui/player.html", "sandbox/assets/sample.mp4", "data/catalog.toml"):
     assert resources.files("seedance_mcp").joinpath(part).is_file(), part
-assert any(resources.files("seedance_mcp").joinpath("migrations", "postgres").iterdir()), "no migrations"
+for journal in ("sqlite", "postgres"):
+    migrations = resources.files("seedance_mcp").joinpath("journal", "migrations", journal)
+    assert any(m.name.endswith(".sql") for m in migrations.iterdir()), f"no {journal} migrations"
 meta = dist.metadata
 urls = meta.get_all("Project-URL") or []
 assert meta["License-Expression"] == "MIT" and urls, (meta["License-Expression"], urls)
