@@ -14,25 +14,9 @@ from mcp import Client
 
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, sandbox_stats
-from tests.fakes.stdio_helpers import server_env, stdio_params
+from tests.fakes.stdio_helpers import server_env, server_pids, stdio_params
 
 pytestmark = pytest.mark.anyio
-
-
-def _server_pids(marker: str) -> list[int]:
-    """Pids of seedance-mcp processes whose environment carries this test's state dir."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if b"seedance_mcp" in cmdline and marker.encode() in environ and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the server process")
@@ -62,11 +46,11 @@ async def test_sigkill_while_jobs_are_queued_and_running_loses_nothing(tmp_path:
 
             while await statuses() != ["running", "running", "queued", "queued"]:  # as the server last saw them
                 await anyio.sleep(0.1)
-            pids = _server_pids(marker)
+            pids = server_pids(marker)
             assert pids, "the server process was not found"
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
-            while _server_pids(marker):
+            while server_pids(marker):
                 await anyio.sleep(0.05)
         assert not list(videos.glob("*.mp4")) if videos.exists() else True
         for task in sandbox.state.tasks.values():  # every render ends now

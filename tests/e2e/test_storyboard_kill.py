@@ -17,25 +17,9 @@ from mcp import Client
 
 from seedance_mcp.sandbox import SandboxServer
 from tests.conftest import SECRET_KEY, sandbox_stats, text_of
-from tests.fakes.stdio_helpers import server_env, stdio_params
+from tests.fakes.stdio_helpers import server_env, server_pids, stdio_params
 
 pytestmark = pytest.mark.anyio
-
-
-def _server_pids(marker: str) -> list[int]:
-    """Pids of seedance-mcp processes whose environment carries this test's state dir (as test_durability)."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if b"seedance_mcp" in cmdline and marker.encode() in environ and int(entry.name) != os.getpid():
-            found.append(int(entry.name))
-    return found
 
 
 PLAN = {
@@ -72,11 +56,11 @@ async def test_a_storyboard_killed_mid_plan_resumes_without_paying_again(
             group.start_soon(call)
             while (await sandbox_stats(sandbox))["creates"] < 2:  # shot 1 saved, shot 2 sent and rendering
                 await anyio.sleep(0.05)
-            pids = _server_pids(marker)
+            pids = server_pids(marker)
             assert pids, "the server process was not found"
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
-            while _server_pids(marker):
+            while server_pids(marker):
                 await anyio.sleep(0.05)
             group.cancel_scope.cancel()
         assert (await sandbox_stats(sandbox))["creates"] == 2

@@ -42,3 +42,19 @@ def stdio_params(env: dict[str, str], *args: str) -> StdioServerParameters:
 
 def stdio_transport(env: dict[str, str], errlog: TextIO) -> Any:
     return stdio_client(stdio_params(env), errlog=errlog)
+
+
+def server_pids(marker: str) -> list[int]:
+    """Pids of seedance-mcp processes whose environment carries `marker` (a test's state dir), to kill them."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"seedance_mcp" in cmdline and marker.encode() in environ and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
