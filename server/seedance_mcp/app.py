@@ -50,7 +50,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[LazyRuntime]) -> AsyncGenerator[LazyRuntime]:
-        lazy = LazyRuntime(settings, delay=settings.startup_delay, principals=principals)
+        lazy = LazyRuntime(
+            settings,
+            delay=settings.startup_delay,
+            principals=principals,
+            services=[storyboard.plan_worker(settings, preset, principals)],
+        )
         if runtimes is not None:
             runtimes.append(lazy)
         async with anyio.create_task_group() as task_group:

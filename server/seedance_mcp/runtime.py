@@ -6,7 +6,7 @@ Nothing that `initialize` and `tools/list` need waits for it; see `LazyRuntime`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -93,8 +93,16 @@ class LazyRuntime:
     for good: `died` says why, and `/healthz` reports it, so an orchestrator restarts the process.
     """
 
-    def __init__(self, settings: Settings, delay: float, principals: Mapping[str, Principal] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        delay: float,
+        principals: Mapping[str, Principal] | None = None,
+        services: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
+    ) -> None:
         self._settings = settings
+        self._services = services
+        """Work that runs beside the job worker for as long as the runtime is open (resuming storyboard plans)."""
         self._delay = delay
         self.principals: Mapping[str, Principal] = principals or {}
         """The named principals of SEEDANCE_TOKENS_FILE, with their own limits."""
@@ -112,6 +120,9 @@ class LazyRuntime:
         while True:
             try:
                 async with open_runtime(self._settings) as runtime:
+                    assert runtime.background is not None
+                    for service in self._services:
+                        runtime.background.start_soon(service, runtime)
                     self._runtime, self._error = runtime, None
                     self._ready.set()
                     delay = RETRY_FIRST_SECONDS

@@ -30,7 +30,7 @@ def test_both_databases_have_the_same_versions() -> None:
     """A schema change is one version, written for each database: neither journal may fall behind the other."""
     sqlite_versions = [version for version, _ in migrations("sqlite")]
     assert sqlite_versions == [version for version, _ in migrations("postgres")]
-    assert sqlite_versions == sorted(sqlite_versions) and sqlite_versions[-1] == "0009_plans"
+    assert sqlite_versions == sorted(sqlite_versions) and sqlite_versions[-1] == "0010_plan_reservations"
 
 
 def test_a_migration_is_split_into_its_statements_but_not_inside_a_string() -> None:

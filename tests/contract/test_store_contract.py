@@ -772,24 +772,168 @@ async def test_lists_spend_and_budgets_are_scoped_to_one_principal(journal: Jour
 async def test_a_plan_is_written_once_its_shots_jobs_kept_and_cancelled_once(journal: Journal) -> None:
     """`record_plan` is an insert-if-absent on the journal's clock: a second write of the plan (a continuing call,
     another replica) gets the first one as it is, from whose time the plan's shots count as made. A shot's job is
-    recorded (and replaced when the shot is sent again); a cancel is kept once, with its first time."""
+    linked as it is inserted (and replaced when the shot is sent again); a cancel is kept once, with its first
+    time, and a cancelled plan reserves nothing again."""
     one, two = await journal.replica(), await journal.replica()
-    first = await one.record_plan("sb-1", "alice", '{"shots": []}')
+    first = await one.record_plan("sb-1", "alice", '{"shots": []}', currency="CNY", reserves=[1.0, 1.0])
     journal.clock.advance(500)
-    again = await two.record_plan("sb-1", "alice", '{"shots": ["other"]}')
+    again = await two.record_plan("sb-1", "alice", '{"shots": ["other"]}', currency="CNY", reserves=[1.0, 1.0])
     assert again == first
     assert (first.created_at, first.cancelled_at, first.data, first.shots) == (T0, None, '{"shots": []}', {})
+    assert (first.state, first.currency, first.reserved) == ("running", "CNY", {0: 1.0, 1: 1.0})
     assert (await two.record_plan("sb-2", "bob", "{}")).created_at == T0 + 500
-    await one.plan_shot("sb-1", 0, "job-a")
-    await two.plan_shot("sb-1", 1, "job-b")
-    await one.plan_shot("sb-1", 1, "job-c")  # shot 1 sent again after a failure
-    assert (await two.get_plan("sb-1")) == first.__class__(
-        "sb-1", "alice", T0, None, '{"shots": []}', {0: "job-a", 1: "job-c"}
-    )
+    a = make_job(journal.clock, fingerprint="a")
+    assert await one.insert(a, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-1", 0)) is None
+    b = make_job(journal.clock, fingerprint="b", status="failed")
+    assert await two.insert(b, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-1", 1)) is None
+    stored = await two.get_plan("sb-1")
+    assert stored is not None and stored.shots == {0: a.job_id, 1: b.job_id} and stored.reserved == {}
+    # called again: shot 1's job failed, so shot 1 (only) reserves again and has no job until it is sent again
+    again = await one.record_plan("sb-1", "alice", "{}", currency="CNY", reserves=[1.0, 1.0])
+    assert again.shots == {0: a.job_id} and again.reserved == {1: 1.0}
+    c = make_job(journal.clock, fingerprint="c")
+    assert await one.insert(c, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-1", 1)) is None
+    assert (await two.get_plan("sb-1") or first).shots == {0: a.job_id, 1: c.job_id}
     cancelled = await one.cancel_plan("sb-1")
-    assert cancelled is not None and cancelled.cancelled_at == T0 + 500
+    assert cancelled is not None and cancelled.cancelled_at == T0 + 500 and cancelled.state == "cancelled"
     journal.clock.advance(10)
     assert ((await two.cancel_plan("sb-1")) or cancelled).cancelled_at == T0 + 500
-    assert (await two.record_plan("sb-1", "alice", "{}")).cancelled_at == T0 + 500
+    assert (await two.record_plan("sb-1", "alice", "{}", reserves=[1.0, 1.0])).cancelled_at == T0 + 500
     assert await one.get_plan("sb-3") is None and await one.cancel_plan("sb-3") is None
     assert (await one.get_plan("sb-2") or first).cancelled_at is None
+
+
+def _cost_job(clock: FakeClock, fingerprint: str, cost: float, **fields: Any) -> Job:
+    return make_job(clock, fingerprint=fingerprint, estimated_tokens=1_000_000, cost_rate=cost, **fields)
+
+
+async def test_a_plans_reservation_counts_against_every_budget_until_its_shots_have_jobs(journal: Journal) -> None:
+    """A recorded plan's cost is reserved: another plan, or a single video, that would pass the limit with it is
+    refused (saying what is spent and reserved); a shot's job takes over its shot's reservation in its insert, so
+    the plan is never counted twice; a personal limit counts only its principal's plans."""
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
+
+    store = await journal.replica()
+    daily = SpendLimit(limit=5.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    plan = await store.record_plan("sb-a", "alice", "{}", currency="CNY", reserves=[1.0, 1.0, 1.0], limits=[daily])
+    assert plan.reserved == {0: 1.0, 1: 1.0, 2: 1.0}
+    with pytest.raises(BudgetExceeded) as refused:
+        await store.record_plan("sb-b", "bob", "{}", currency="CNY", reserves=[1.0, 1.5], limits=[daily])
+    assert (refused.value.spent, refused.value.cost) == (pytest.approx(3.0), pytest.approx(2.5))
+    assert await store.get_plan("sb-b") is None  # nothing written
+    single = _cost_job(journal.clock, "single", 2.5)
+    with pytest.raises(BudgetExceeded) as refused:
+        await store.insert(single, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily])
+    assert refused.value.spent == pytest.approx(3.0)
+    # the plan's own shots fit: each job takes its shot's place in the count (3.0 + 1.0 would not fit a 3.5 limit)
+    tight = SpendLimit(limit=3.5, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    for shot in range(3):
+        job = _cost_job(journal.clock, f"shot-{shot}", 1.0)
+        assert (
+            await store.insert(
+                job, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[tight], plan_shot=("sb-a", shot)
+            )
+            is None
+        )
+    a_plan = await store.get_plan("sb-a")
+    assert a_plan is not None and a_plan.reserved == {} and len(a_plan.shots) == 3
+    # a shot reused by dedupe is linked too, in the insert that finds it
+    await store.record_plan("sb-c", "alice", "{}", currency="CNY", reserves=[1.0])
+    dup = _cost_job(journal.clock, "shot-0", 1.0)
+    earlier = await store.insert(
+        dup, dedupe_window=WINDOW, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-c", 0)
+    )
+    c_plan = await store.get_plan("sb-c")
+    assert earlier is not None and c_plan is not None and c_plan.shots == {0: earlier.job_id} and c_plan.reserved == {}
+    # a personal limit counts only the principal's own reservations
+    bobs = SpendLimit(limit=1.0, name="bob's", currency="CNY", principal="bob")
+    await store.record_plan("sb-d", "alice", "{}", currency="CNY", reserves=[4.0])
+    assert (await store.record_plan("sb-e", "bob", "{}", currency="CNY", reserves=[1.0], limits=[bobs])).reserved
+    with pytest.raises(BudgetExceeded):
+        await store.record_plan("sb-f", "bob", "{}", currency="CNY", reserves=[0.5], limits=[bobs])
+    # another currency's reservations do not count
+    await store.record_plan("sb-g", "bob", "{}", currency="USD", reserves=[100.0])
+    nine = SpendLimit(limit=9.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    await store.record_plan("sb-h", "carol", "{}", currency="CNY", reserves=[0.5], limits=[nine])
+
+
+@pytest.mark.parametrize("end", ["stopped", "done", "cancelled"])
+async def test_a_plan_that_stops_finishes_or_is_cancelled_gives_its_reservation_back(
+    journal: Journal, end: str
+) -> None:
+    """Leaving `running` (a compare-and-set from the allowed states: a refused change says so) gives the plan's
+    reservation back at once; a stopped plan recorded again reserves again, in one step with the check."""
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
+
+    store = await journal.replica()
+    daily = SpendLimit(limit=3.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    await store.record_plan("sb-a", "alice", "{}", currency="CNY", reserves=[1.0, 1.0], limits=[daily])
+    big = _cost_job(journal.clock, "big", 2.0)
+    with pytest.raises(BudgetExceeded):
+        await store.insert(big, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily])
+    assert await store.set_plan_state("sb-a", "done", allowed=("stopped",)) is False  # not from `running`
+    if end == "cancelled":
+        assert (await store.cancel_plan("sb-a") or None) is not None
+    else:
+        assert await store.set_plan_state("sb-a", end, allowed=("running",)) is True  # type: ignore[arg-type]
+    assert await store.set_plan_state("sb-a", "stopped", allowed=("running",)) is False
+    assert (await store.get_plan("sb-a") or None) is not None
+    assert await store.insert(big, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily]) is None
+    again = await store.record_plan("sb-a", "alice", "{}", currency="CNY", reserves=[1.0, 1.0])
+    assert again.state == ("running" if end == "stopped" else end)
+    if end == "stopped":  # running again: its two shots are reserved again, and a 1.0 video no longer fits
+        late = _cost_job(journal.clock, "late", 1.0)
+        with pytest.raises(BudgetExceeded):
+            await store.insert(late, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily])
+
+
+async def test_plans_recorded_at_once_on_several_replicas_reserve_only_what_fits(journal: Journal) -> None:
+    """Eight plans of 2.0 (two shots of 1.0) race for a 7.0 budget from four replicas: exactly three are recorded,
+    the five others are refused and write nothing; the reservations never pass the limit."""
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
+
+    replicas = [await journal.replica() for _ in range(4)]
+    limit = SpendLimit(limit=7.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    recorded: list[str] = []
+    refused: list[BudgetExceeded] = []
+
+    async def record(store: TaskStore, index: int) -> None:
+        try:
+            await store.record_plan(f"sb-{index}", "", "{}", currency="CNY", reserves=[1.0, 1.0], limits=[limit])
+            recorded.append(f"sb-{index}")
+        except BudgetExceeded as exc:
+            refused.append(exc)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            for index in range(8):
+                tg.start_soon(record, replicas[index % len(replicas)], index)
+    assert len(recorded) == 3 and len(refused) == 5
+    assert all(exc.spent == pytest.approx(6.0) and exc.cost == pytest.approx(2.0) for exc in refused)
+    for index in range(8):
+        found = await replicas[0].get_plan(f"sb-{index}")
+        assert (found is not None) == (f"sb-{index}" in recorded)
+
+
+async def test_a_running_plan_is_leased_to_one_process_and_taken_over_after_its_lease(journal: Journal) -> None:
+    """`claim_plans` hands a running plan to one process; another gets it only once the lease ran out (or was given
+    back), with a new token; the old holder's renewal then fails. Stopped and done plans are never claimed."""
+    one, two = await journal.replica(), await journal.replica()
+    await one.record_plan("sb-1", "", "{}", reserves=[1.0])
+    await one.record_plan("sb-2", "", "{}", reserves=[1.0])
+    assert await one.set_plan_state("sb-2", "stopped", allowed=("running",))
+    [(record, token)] = await one.claim_plans("a", LEASE, limit=10)
+    assert record.plan_id == "sb-1"
+    assert await two.claim_plans("b", LEASE, limit=10) == []
+    assert await one.claim_plans("a", LEASE, limit=10, plan_id="sb-1") == []  # not claimed twice by its holder
+    journal.clock.advance(LEASE / 2)
+    assert await one.renew_plans("a", {"sb-1": token}, LEASE) == {"sb-1"}
+    journal.clock.advance(LEASE / 2 + 1)
+    assert await two.claim_plans("b", LEASE, limit=10) == []  # renewed: still a's
+    journal.clock.advance(LEASE)
+    [(taken, new_token)] = await two.claim_plans("b", LEASE, limit=10, plan_id="sb-1")
+    assert taken.plan_id == "sb-1" and new_token > token
+    assert await one.renew_plans("a", {"sb-1": token}, LEASE) == set()
+    await two.release_plans("b", {"sb-1": new_token})
+    [(_, third)] = await one.claim_plans("a", LEASE, limit=10)
+    assert third > new_token

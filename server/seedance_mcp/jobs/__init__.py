@@ -41,7 +41,7 @@ from seedance_mcp.jobs.polling import ProgressMeter, progress_message
 from seedance_mcp.jobs.submit import fingerprint_of, submit_takes, submit_video
 from seedance_mcp.jobs.transitions import cancelled, polled
 from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, JobSettings, Worker, or_current
-from seedance_mcp.journal import SpendLimit, TaskStore
+from seedance_mcp.journal import PlanShot, SpendLimit, TaskStore
 from seedance_mcp.journal.job import Job
 from seedance_mcp.providers.client import ProviderClient
 from seedance_mcp.wire import HttpRequest, VideoRequest
@@ -128,13 +128,15 @@ class JobManager:
         approval_id: str | None = None,
         wait: float | None = None,
         dedupe_since: float | None = None,
+        plan_shot: PlanShot | None = None,
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
         `approval_id` is recorded on the job and pays for one video: while a job it paid for is live, the journal
         returns that job instead, `force_new` or not. `wait` bounds the call (not the provider's request): a create
         that takes longer goes on, and the job is returned `submitting`. `dedupe_since` (the journal's clock) widens
-        the dedupe window back to that moment: a plan's shots made since it was recorded are found again."""
+        the dedupe window back to that moment: a plan's shots made since it was recorded are found again; the job
+        inserted or found becomes `plan_shot`'s in the same step (`TaskStore.insert`)."""
         return await submit_video(
             self._worker,
             request,
@@ -147,6 +149,7 @@ class JobManager:
             approval_id=approval_id,
             wait=wait,
             dedupe_since=dedupe_since,
+            plan_shot=plan_shot,
         )
 
     async def submit_takes(

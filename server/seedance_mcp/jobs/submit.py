@@ -48,7 +48,7 @@ from seedance_mcp.jobs.transitions import (
     want_last_frame,
 )
 from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL, Unrecorded, Worker
-from seedance_mcp.journal import FIRST_TOKEN, BudgetExceeded, LeaseLost, SpendLimit, TaskIdTaken
+from seedance_mcp.journal import FIRST_TOKEN, BudgetExceeded, LeaseLost, PlanShot, SpendLimit, TaskIdTaken
 from seedance_mcp.journal.job import Job, new_job_id
 from seedance_mcp.wire import HttpRequest, VideoRequest
 
@@ -98,6 +98,7 @@ async def submit_video(
     approval_id: str | None = None,
     wait: float | None = None,
     dedupe_since: float | None = None,
+    plan_shot: PlanShot | None = None,
 ) -> tuple[Job, bool]:
     """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
@@ -121,12 +122,13 @@ async def submit_video(
                 lease_owner=worker.owner,
                 lease_seconds=settings.lease_seconds,
                 limits=limits,
+                plan_shot=plan_shot,
             )
         except BudgetExceeded as exc:
             currency = exc.limit.currency
             raise SpendRefused(
                 f"This video (about {exc.cost:.2f} {currency}) would take the {currency} spend counted against "
-                f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
+                f"{exc.limit.name} ({exc.spent:.2f} {currency} billed, in flight or reserved) past its limit of "
                 f"{exc.limit.limit:.2f} {currency}. Tell the user; they can raise {exc.limit.name} in the "
                 "server's environment, or wait."
             ) from exc
@@ -237,7 +239,7 @@ async def submit_takes(
             currency = price[1] if price else ""
             raise SpendRefused(
                 f"These {len(jobs)} takes (about {exc.cost:.2f} {currency}) would take the spend counted against "
-                f"{exc.limit.name} ({exc.spent:.2f} {currency} billed or in flight) past its limit of "
+                f"{exc.limit.name} ({exc.spent:.2f} {currency} billed, in flight or reserved) past its limit of "
                 f"{exc.limit.limit:.2f} {currency}; none was sent. Ask for fewer takes, or tell the user; they can "
                 f"raise {exc.limit.name} in the server's environment, or wait."
             ) from exc

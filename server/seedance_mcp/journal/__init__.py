@@ -33,9 +33,9 @@ SEEDANCE_STATE_DIR), and `postgres.PostgresTaskStore`, for replicas on many mach
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from seedance_mcp.journal.job import Job
 
@@ -62,6 +62,17 @@ def start_of_day(instant: float) -> float:
     return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
+PlanState = Literal["running", "stopped", "done", "cancelled"]
+"""A storyboard plan's state. `running`: its reservations count against the budgets and a worker runs it (the one
+holding its lease); `stopped`: a shot failed, nothing runs, nothing is reserved (a storyboard call with the same
+arguments reserves and runs it again); `done`: its film is joined; `cancelled`: no more shots are sent, ever."""
+
+PLAN_STATES: tuple[PlanState, ...] = ("running", "stopped", "done", "cancelled")
+
+PlanShot = tuple[str, int]
+"""A plan's shot (plan id, shot index): the job inserted for it is linked to it in the insert's own transaction."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlanRecord:
     """A storyboard's plan as the journal keeps it."""
@@ -72,7 +83,11 @@ class PlanRecord:
     cancelled_at: float | None
     data: str
     shots: dict[int, str]
-    """The job id of each shot sent so far, by shot index."""
+    """The job id of each shot that has one, by shot index."""
+    state: PlanState = "running"
+    currency: str = ""
+    reserved: dict[int, float] = field(default_factory=lambda: {})
+    """The estimate each shot without a job holds against the budgets (counted while the plan is `running`)."""
 
 
 class BudgetExceeded(Exception):
@@ -80,7 +95,7 @@ class BudgetExceeded(Exception):
         self.limit = limit
         self.spent = spent
         self.cost = cost
-        super().__init__(f"{limit.name}: {spent:.4f} spent or in flight + {cost:.4f} > {limit.limit:.4f}")
+        super().__init__(f"{limit.name}: {spent:.4f} spent, in flight or reserved + {cost:.4f} > {limit.limit:.4f}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +161,7 @@ class TaskStore(Protocol):
         lease_owner: str | None,
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
+        plan_shot: PlanShot | None = None,
     ) -> Job | None:
         """Insert `job` unless a live job with its fingerprint was created within `dedupe_window` seconds, or a live
         job was paid for by its `approval_id` (at any time: an approval id pays for one video).
@@ -155,8 +171,10 @@ class TaskStore(Protocol):
         may have cost money: not failed, cancelled, expired or not submitted. With `lease_owner`, the new job
         starts leased to it (token `FIRST_TOKEN`), so no other process picks it up mid-create. Raises
         BudgetExceeded (and inserts nothing) when the spend of the jobs created since a limit's `since` (`Job.spend`:
-        billed, or estimated while in flight) plus this job's would pass the limit; the check and the insert are
-        one step.
+        billed, or estimated while in flight) and the reservations of running plans (`record_plan`) plus this job's
+        would pass the limit; the check and the insert are one step. With `plan_shot`, the job inserted (or the
+        earlier one returned) becomes that shot's, in the same step: the shot's reservation stops counting as the
+        job starts to, so the plan's cost is never counted twice nor missed.
         """
         ...
 
@@ -178,19 +196,50 @@ class TaskStore(Protocol):
         """Spend per model of the jobs created since `since` (of one principal, or everyone's)."""
         ...
 
-    async def record_plan(self, plan_id: str, principal: str, data: str) -> PlanRecord:
-        """Write a storyboard's plan unless it is already there (then it is left as it is); the plan as stored, its
-        `created_at` on the journal's clock."""
+    async def record_plan(
+        self,
+        plan_id: str,
+        principal: str,
+        data: str,
+        *,
+        currency: str = "",
+        reserves: Sequence[float] = (),
+        limits: Sequence[SpendLimit] = (),
+    ) -> PlanRecord:
+        """Write a storyboard's plan and reserve its cost, in one step with the budget check: the plan as stored, its
+        `created_at` on the journal's clock (a plan already there keeps its data and time).
+
+        `reserves` is each shot's estimated cost. Every shot that has no live job (none yet, or one that failed,
+        was cancelled or expired) reserves its estimate, and the plan is `running`; BudgetExceeded (and nothing
+        written) when the spend counted against a limit plus the new reservations would pass it. A shot already
+        reserved while the plan runs is not reserved twice. A cancelled or done plan is returned as it is."""
         ...
 
     async def get_plan(self, plan_id: str) -> PlanRecord | None: ...
 
-    async def plan_shot(self, plan_id: str, shot: int, job_id: str) -> None:
-        """Record the job of a plan's shot (a shot sent again after a failure gets its new job)."""
+    async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:
+        """Compare-and-set of a plan's state: only from a state in `allowed` (False, nothing written, otherwise).
+        Leaving `running` gives up the plan's reservations and its lease."""
         ...
 
     async def cancel_plan(self, plan_id: str) -> PlanRecord | None:
-        """Mark a plan cancelled (once: a second cancel keeps the first time); None when there is no such plan."""
+        """Mark a plan cancelled (once: a second cancel keeps the first time; a done plan stays done); None when
+        there is no such plan."""
+        ...
+
+    async def claim_plans(
+        self, owner: str, lease_seconds: float, *, limit: int, plan_id: str | None = None
+    ) -> list[tuple[PlanRecord, int]]:
+        """Lease running plans whose lease is free or expired (or just `plan_id`), as `claim` does jobs: the plans
+        now held, each with its new lease token. A plan leased to `owner` itself is not claimed again."""
+        ...
+
+    async def renew_plans(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        """Extend the plan leases (plan id → token) `owner` still holds; the ids it still holds."""
+        ...
+
+    async def release_plans(self, owner: str, leases: Mapping[str, int]) -> None:
+        """Give back plan leases (plan id → token)."""
         ...
 
     async def update(self, job: Job, *, lease: Lease | None = None) -> bool:

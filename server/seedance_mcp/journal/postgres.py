@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, LiteralString
 
@@ -46,6 +46,8 @@ from seedance_mcp.journal import (
     Lease,
     LeaseLost,
     PlanRecord,
+    PlanShot,
+    PlanState,
     SpendLimit,
     SpendRow,
     TaskIdTaken,
@@ -54,6 +56,7 @@ from seedance_mcp.journal import (
 )
 from seedance_mcp.journal.cache import SettledJobs
 from seedance_mcp.journal.job import DEAD_STATUSES, Job
+from seedance_mcp.journal.plans import needs_reserve as _needs_reserve
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -133,9 +136,50 @@ FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS held(job_id, token)
 WHERE jobs.job_id = held.job_id AND jobs.lease_token = held.token AND jobs.lease_owner = %(owner)s
 """
 _SPENT: LiteralString = """
-SELECT COALESCE(SUM(spend), 0) FROM jobs
-WHERE created_at >= %(since)s AND currency = %(currency)s
-  AND (%(principal)s::text IS NULL OR principal = %(principal)s)
+SELECT (
+    SELECT COALESCE(SUM(spend), 0) FROM jobs
+    WHERE created_at >= %(since)s AND currency = %(currency)s
+      AND (%(principal)s::text IS NULL OR principal = %(principal)s)
+) + (
+    SELECT COALESCE(SUM(s.reserve), 0) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id
+    WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= %(since)s AND p.currency = %(currency)s
+      AND (%(principal)s::text IS NULL OR p.principal = %(principal)s)
+)
+"""
+"""What counts against a budget: the jobs' spend and the reservations of running plans' shots without a job."""
+_LINK: LiteralString = """
+INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (%(plan_id)s, %(shot)s, %(job_id)s)
+ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id, reserve = 0
+"""
+"""A job becomes a plan's shot's, in the transaction that inserts or finds it: its reservation stops counting."""
+_PLAN_SHOTS: LiteralString = """
+SELECT s.shot, s.job_id, s.reserved_at, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
+FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = %(plan_id)s
+"""
+_CLAIM_PLANS: LiteralString = f"""
+WITH picked AS (
+    SELECT plan_id FROM plans
+    WHERE state = 'running' AND (lease_owner IS NULL OR lease_expires < {_NOW})
+      AND (%(plan_id)s::text IS NULL OR plan_id = %(plan_id)s)
+    ORDER BY lease_expires
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE plans SET lease_owner = %(owner)s, lease_expires = {_NOW} + %(lease)s, lease_token = plans.lease_token + 1
+FROM picked WHERE plans.plan_id = picked.plan_id
+RETURNING plans.plan_id, plans.lease_token
+"""
+_RENEW_PLANS: LiteralString = f"""
+UPDATE plans SET lease_expires = {_NOW} + %(lease)s
+FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS held(plan_id, token)
+WHERE plans.plan_id = held.plan_id AND plans.lease_token = held.token AND plans.lease_owner = %(owner)s
+  AND plans.state = 'running'
+RETURNING plans.plan_id
+"""
+_RELEASE_PLANS: LiteralString = """
+UPDATE plans SET lease_owner = NULL, lease_expires = 0
+FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS held(plan_id, token)
+WHERE plans.plan_id = held.plan_id AND plans.lease_token = held.token AND plans.lease_owner = %(owner)s
 """
 _SPEND: LiteralString = """
 SELECT model, currency, count(*), COALESCE(SUM(billed_tokens), 0), SUM(spend)
@@ -208,7 +252,9 @@ class PostgresTaskStore:
         lease_owner: str | None,
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
+        plan_shot: PlanShot | None = None,
     ) -> Job | None:
+        link = {"plan_id": plan_shot[0], "shot": plan_shot[1]} if plan_shot is not None else None
         async with self._connection() as db, db.transaction():
             clock = {"now": self._now()}
             if dedupe_window is not None or job.approval_id is not None:
@@ -229,13 +275,18 @@ class PostgresTaskStore:
                 assert found is not None
                 now = float(found[0])
                 if found[1] is not None:
-                    return Job.model_validate_json(found[1])
+                    earlier = Job.model_validate_json(found[1])
+                    if link is not None:
+                        await db.execute(_LINK, {**link, "job_id": earlier.job_id})
+                    return earlier
             else:
                 found = await (await db.execute(_CLOCK, clock)).fetchone()
                 assert found is not None
                 now = float(found[0])
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
+            if link is not None:  # first: the shot's reservation stops counting as the job starts to
+                await db.execute(_LINK, {**link, "job_id": job.job_id})
             for limit in limits:
                 values = {"since": start_of_day(now), "currency": limit.currency, "principal": limit.principal}
                 spent_row = await (await db.execute(_SPENT, values)).fetchone()
@@ -370,39 +421,125 @@ class PostgresTaskStore:
             rows = await (await db.execute("SELECT status, count(*) FROM jobs GROUP BY 1")).fetchall()
         return {str(status): int(n) for status, n in rows}
 
-    async def record_plan(self, plan_id: str, principal: str, data: str) -> PlanRecord:
-        values = {"plan_id": plan_id, "principal": principal, "data": data, "now": self._now_value()}
-        async with self._connection() as db:
-            await db.execute(
-                "INSERT INTO plans (plan_id, principal, created_at, data) "
-                "VALUES (%(plan_id)s, %(principal)s, COALESCE(%(now)s::float8, extract(epoch FROM clock_timestamp())), "
-                "%(data)s) ON CONFLICT (plan_id) DO NOTHING",
-                values,
-            )
+    async def record_plan(
+        self,
+        plan_id: str,
+        principal: str,
+        data: str,
+        *,
+        currency: str = "",
+        reserves: Sequence[float] = (),
+        limits: Sequence[SpendLimit] = (),
+    ) -> PlanRecord:
+        async with self._connection() as db, db.transaction():
+            # The budget lock first, whether or not there are limits: two calls recording one plan queue here too,
+            # so a shot is never reserved twice.
+            await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
+            found = await (await db.execute(_CLOCK, {"now": self._now()})).fetchone()
+            assert found is not None
+            now = float(found[0])
+            today = start_of_day(now)
             record = await _plan(db, plan_id)
-        assert record is not None
-        return record
+            if record is not None and record.state in ("cancelled", "done"):
+                return record
+            cursor = await db.execute(_PLAN_SHOTS, {"plan_id": plan_id, "dead": list(DEAD_STATUSES)})
+            rows = {int(shot): (job_id, float(at), bool(live)) for shot, job_id, at, live in await cursor.fetchall()}
+            running = record is not None and record.state == "running"
+            needed = [
+                (shot, reserve)
+                for shot, reserve in enumerate(reserves)
+                if _needs_reserve(rows.get(shot), running=running, today=today)
+            ]
+            cost = sum(reserve for _, reserve in needed)
+            for limit in limits if cost > 0 else ():
+                values = {"since": today, "currency": limit.currency, "principal": limit.principal}
+                spent_row = await (await db.execute(_SPENT, values)).fetchone()
+                spent = float(spent_row[0]) if spent_row else 0.0
+                if spent + cost > limit.limit:
+                    raise BudgetExceeded(limit, spent, cost)
+            values = {"plan_id": plan_id, "principal": principal, "data": data, "now": now, "currency": currency}
+            if record is None:
+                await db.execute(
+                    "INSERT INTO plans (plan_id, principal, created_at, data, state, currency) "
+                    "VALUES (%(plan_id)s, %(principal)s, %(now)s, %(data)s, 'running', %(currency)s)",
+                    values,
+                )
+            else:
+                await db.execute(
+                    "UPDATE plans SET state = 'running', currency = %(currency)s WHERE plan_id = %(plan_id)s", values
+                )
+            async with db.cursor() as many:
+                await many.executemany(
+                    "INSERT INTO plan_shots (plan_id, shot, job_id, reserve, reserved_at) "
+                    "VALUES (%(plan_id)s, %(shot)s, NULL, %(reserve)s, %(now)s) "
+                    "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
+                    "reserved_at = excluded.reserved_at",
+                    [{"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now} for shot, reserve in needed],
+                )
+            stored = await _plan(db, plan_id)
+        assert stored is not None
+        return stored
 
     async def get_plan(self, plan_id: str) -> PlanRecord | None:
         async with self._connection() as db:
             return await _plan(db, plan_id)
 
-    async def plan_shot(self, plan_id: str, shot: int, job_id: str) -> None:
+    async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:
+        values = {"plan_id": plan_id, "state": state, "allowed": list(allowed), "now": self._now_value()}
         async with self._connection() as db:
-            await db.execute(
-                "INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (%(plan_id)s, %(shot)s, %(job_id)s) "
-                "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id",
-                {"plan_id": plan_id, "shot": shot, "job_id": job_id},
+            cursor = await db.execute(
+                "UPDATE plans SET state = %(state)s, "
+                "lease_owner = CASE WHEN %(state)s = 'running' THEN lease_owner END, "
+                "lease_expires = CASE WHEN %(state)s = 'running' THEN lease_expires ELSE 0 END, "
+                "cancelled_at = CASE WHEN %(state)s = 'cancelled' THEN COALESCE(cancelled_at, "
+                "%(now)s::float8, extract(epoch FROM clock_timestamp())) ELSE cancelled_at END "
+                "WHERE plan_id = %(plan_id)s AND state = ANY(%(allowed)s::text[])",
+                values,
             )
+            return cursor.rowcount == 1
 
     async def cancel_plan(self, plan_id: str) -> PlanRecord | None:
         async with self._connection() as db:
             await db.execute(
-                "UPDATE plans SET cancelled_at = COALESCE(%(now)s::float8, extract(epoch FROM clock_timestamp())) "
-                "WHERE plan_id = %(plan_id)s AND cancelled_at IS NULL",
+                "UPDATE plans SET state = 'cancelled', lease_owner = NULL, lease_expires = 0, "
+                "cancelled_at = COALESCE(%(now)s::float8, extract(epoch FROM clock_timestamp())) "
+                "WHERE plan_id = %(plan_id)s AND state IN ('running', 'stopped')",
                 {"plan_id": plan_id, "now": self._now_value()},
             )
             return await _plan(db, plan_id)
+
+    async def claim_plans(
+        self, owner: str, lease_seconds: float, *, limit: int, plan_id: str | None = None
+    ) -> list[tuple[PlanRecord, int]]:
+        values = {"owner": owner, "lease": float(lease_seconds), "now": self._now(), "limit": limit, "plan_id": plan_id}
+        claimed: list[tuple[PlanRecord, int]] = []
+        async with self._connection() as db:
+            rows = await (await db.execute(_CLAIM_PLANS, values)).fetchall()
+            for found, token in rows:
+                record = await _plan(db, str(found))
+                if record is not None:
+                    claimed.append((record, int(token)))
+        return claimed
+
+    async def renew_plans(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        if not leases:
+            return set()
+        values = {
+            "owner": owner,
+            "ids": list(leases),
+            "tokens": list(leases.values()),
+            "lease": float(lease_seconds),
+            "now": self._now(),
+        }
+        async with self._connection() as db:
+            rows = await (await db.execute(_RENEW_PLANS, values)).fetchall()
+        return {str(row[0]) for row in rows}
+
+    async def release_plans(self, owner: str, leases: Mapping[str, int]) -> None:
+        if not leases:
+            return
+        async with self._connection() as db:
+            await db.execute(_RELEASE_PLANS, {"owner": owner, "ids": list(leases), "tokens": list(leases.values())})
 
     def _now_value(self) -> float | None:
         """This store's own clock when it was given one (tests), else None: the database's clock decides."""
@@ -459,17 +596,28 @@ def _reason(exc: BaseException) -> str:
 async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecord | None:
     row = await (
         await db.execute(
-            "SELECT principal, created_at, cancelled_at, data FROM plans WHERE plan_id = %(plan_id)s",
+            "SELECT principal, created_at, cancelled_at, data, state, currency FROM plans WHERE plan_id = %(plan_id)s",
             {"plan_id": plan_id},
         )
     ).fetchone()
     if row is None:
         return None
     shots = await (
-        await db.execute("SELECT shot, job_id FROM plan_shots WHERE plan_id = %(plan_id)s", {"plan_id": plan_id})
+        await db.execute(
+            "SELECT shot, job_id, reserve FROM plan_shots WHERE plan_id = %(plan_id)s", {"plan_id": plan_id}
+        )
     ).fetchall()
-    cancelled = None if row[2] is None else float(row[2])
-    return PlanRecord(plan_id, str(row[0]), float(row[1]), cancelled, str(row[3]), {int(n): str(j) for n, j in shots})
+    return PlanRecord(
+        plan_id,
+        str(row[0]),
+        float(row[1]),
+        None if row[2] is None else float(row[2]),
+        str(row[3]),
+        {int(n): str(j) for n, j, _ in shots if j is not None},
+        state=row[4],
+        currency=str(row[5]),
+        reserved={int(n): float(r) for n, j, r in shots if j is None},
+    )
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")

@@ -9,7 +9,7 @@ import errno
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,8 @@ from seedance_mcp.journal import (
     Lease,
     LeaseLost,
     PlanRecord,
+    PlanShot,
+    PlanState,
     SpendLimit,
     SpendRow,
     TaskIdTaken,
@@ -32,6 +34,7 @@ from seedance_mcp.journal import (
 )
 from seedance_mcp.journal.cache import SettledJobs
 from seedance_mcp.journal.job import DEAD_STATUSES, Job
+from seedance_mcp.journal.plans import needs_reserve as _needs_reserve
 from seedance_mcp.journal.thread_batches import BatchedThread, Call, run_each
 
 _T = TypeVar("_T")
@@ -167,6 +170,7 @@ class SqliteTaskStore:
         lease_owner: str | None,
         lease_seconds: float,
         limits: Sequence[SpendLimit] = (),
+        plan_shot: PlanShot | None = None,
     ) -> Job | None:
         dead = ", ".join("?" for _ in DEAD_STATUSES)
 
@@ -187,15 +191,14 @@ class SqliteTaskStore:
                         (job.fingerprint, now - dedupe_window, *DEAD_STATUSES),
                     ).fetchone()
                     if row is not None:
-                        return Job.model_validate_json(str(row[0]))
+                        earlier = Job.model_validate_json(str(row[0]))
+                        _link(db, plan_shot, earlier.job_id)
+                        return earlier
+                _link(db, plan_shot, job.job_id)  # first: the shot's reservation stops counting as the job starts
                 for limit in limits:
-                    scope, values = _scope(limit.principal)
-                    (spent,) = db.execute(
-                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}",
-                        (start_of_day(now), limit.currency, *values),
-                    ).fetchone()
-                    if float(spent) + job.spend > limit.limit:
-                        raise BudgetExceeded(limit, float(spent), job.spend)
+                    spent = _spent(db, start_of_day(now), limit)
+                    if spent + job.spend > limit.limit:
+                        raise BudgetExceeded(limit, spent, job.spend)
                 _insert_row(db, job, now, lease_owner, lease_seconds)
                 job.created_at = job.updated_at = now
                 return None
@@ -229,13 +232,9 @@ class SqliteTaskStore:
                 new = [job for job, earlier in zip(jobs, found, strict=True) if earlier is None]
                 cost = sum(job.spend for job in new)
                 for limit in limits if new else ():
-                    scope, values = _scope(limit.principal)
-                    (spent,) = db.execute(
-                        f"SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}",
-                        (start_of_day(now), limit.currency, *values),
-                    ).fetchone()
-                    if float(spent) + cost > limit.limit:
-                        raise BudgetExceeded(limit, float(spent), cost)
+                    spent = _spent(db, start_of_day(now), limit)
+                    if spent + cost > limit.limit:
+                        raise BudgetExceeded(limit, spent, cost)
                 for job in new:
                     _insert_row(db, job, now, lease_owner, lease_seconds)
                     job.created_at = job.updated_at = now
@@ -372,44 +371,152 @@ class SqliteTaskStore:
 
         return await self._in_thread(work, writes=False)
 
-    async def record_plan(self, plan_id: str, principal: str, data: str) -> PlanRecord:
+    async def record_plan(
+        self,
+        plan_id: str,
+        principal: str,
+        data: str,
+        *,
+        currency: str = "",
+        reserves: Sequence[float] = (),
+        limits: Sequence[SpendLimit] = (),
+    ) -> PlanRecord:
+        dead = ", ".join("?" for _ in DEAD_STATUSES)
+
         def work(db: sqlite3.Connection) -> PlanRecord:
             with _write_transaction(db):
-                db.execute(
-                    "INSERT INTO plans (plan_id, principal, created_at, data) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (plan_id) DO NOTHING",
-                    (plan_id, principal, self._clock(), data),
-                )
+                now = self._clock()
+                today = start_of_day(now)
                 record = _plan(db, plan_id)
-            assert record is not None
-            return record
+                if record is not None and record.state in ("cancelled", "done"):
+                    return record
+                rows = {
+                    int(shot): (job_id, float(reserved_at), live)
+                    for shot, job_id, reserved_at, live in db.execute(
+                        f"SELECT s.shot, s.job_id, s.reserved_at, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
+                        "FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = ?",
+                        (*DEAD_STATUSES, plan_id),
+                    )
+                }
+                running = record is not None and record.state == "running"
+                needed = [
+                    (shot, reserve)
+                    for shot, reserve in enumerate(reserves)
+                    if _needs_reserve(rows.get(shot), running=running, today=today)
+                ]
+                cost = sum(reserve for _, reserve in needed)
+                for limit in limits if cost > 0 else ():
+                    spent = _spent(db, today, limit)
+                    if spent + cost > limit.limit:
+                        raise BudgetExceeded(limit, spent, cost)
+                if record is None:
+                    db.execute(
+                        "INSERT INTO plans (plan_id, principal, created_at, data, state, currency) "
+                        "VALUES (?, ?, ?, ?, 'running', ?)",
+                        (plan_id, principal, now, data, currency),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE plans SET state = 'running', currency = ? WHERE plan_id = ?", (currency, plan_id)
+                    )
+                db.executemany(
+                    "INSERT INTO plan_shots (plan_id, shot, job_id, reserve, reserved_at) VALUES (?, ?, NULL, ?, ?) "
+                    "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
+                    "reserved_at = excluded.reserved_at",
+                    [(plan_id, shot, reserve, now) for shot, reserve in needed],
+                )
+                stored = _plan(db, plan_id)
+            assert stored is not None
+            return stored
 
         return await self._in_thread(work)
 
     async def get_plan(self, plan_id: str) -> PlanRecord | None:
         return await self._in_thread(lambda db: _plan(db, plan_id), writes=False)
 
-    async def plan_shot(self, plan_id: str, shot: int, job_id: str) -> None:
-        def work(db: sqlite3.Connection) -> None:
-            with _write_transaction(db):
-                db.execute(
-                    "INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (?, ?, ?) "
-                    "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id",
-                    (plan_id, shot, job_id),
-                )
+    async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:
+        if not allowed:
+            return False
+        marks = ", ".join("?" for _ in allowed)
 
-        await self._in_thread(work)
+        def work(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE plans SET state = ?, "
+                "lease_owner = CASE WHEN ? = 'running' THEN lease_owner END, "
+                "lease_expires = CASE WHEN ? = 'running' THEN lease_expires ELSE 0 END, "
+                "cancelled_at = CASE WHEN ? = 'cancelled' THEN COALESCE(cancelled_at, ?) ELSE cancelled_at END "
+                f"WHERE plan_id = ? AND state IN ({marks})",
+                (state, state, state, state, self._clock(), plan_id, *allowed),
+            )
+            return cursor.rowcount == 1
+
+        return await self._in_thread(work)
 
     async def cancel_plan(self, plan_id: str) -> PlanRecord | None:
         def work(db: sqlite3.Connection) -> PlanRecord | None:
             with _write_transaction(db):
                 db.execute(
-                    "UPDATE plans SET cancelled_at = ? WHERE plan_id = ? AND cancelled_at IS NULL",
+                    "UPDATE plans SET state = 'cancelled', cancelled_at = ?, lease_owner = NULL, lease_expires = 0 "
+                    "WHERE plan_id = ? AND state IN ('running', 'stopped')",
                     (self._clock(), plan_id),
                 )
                 return _plan(db, plan_id)
 
         return await self._in_thread(work)
+
+    async def claim_plans(
+        self, owner: str, lease_seconds: float, *, limit: int, plan_id: str | None = None
+    ) -> list[tuple[PlanRecord, int]]:
+        def work(db: sqlite3.Connection) -> list[tuple[PlanRecord, int]]:
+            with _write_transaction(db):
+                now = self._clock()
+                rows = db.execute(
+                    "SELECT plan_id FROM plans WHERE state = 'running' AND (lease_owner IS NULL OR lease_expires < ?) "
+                    "AND (? IS NULL OR plan_id = ?) ORDER BY lease_expires LIMIT ?",
+                    (now, plan_id, plan_id, limit),
+                ).fetchall()
+                claimed: list[tuple[PlanRecord, int]] = []
+                for (found,) in rows:
+                    db.execute(
+                        "UPDATE plans SET lease_owner = ?, lease_expires = ?, lease_token = lease_token + 1 "
+                        "WHERE plan_id = ?",
+                        (owner, now + lease_seconds, found),
+                    )
+                    (token,) = db.execute("SELECT lease_token FROM plans WHERE plan_id = ?", (found,)).fetchone()
+                    record = _plan(db, str(found))
+                    assert record is not None
+                    claimed.append((record, int(token)))
+                return claimed
+
+        return await self._in_thread(work)
+
+    async def renew_plans(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        def work(db: sqlite3.Connection) -> set[str]:
+            with _write_transaction(db):
+                until = self._clock() + lease_seconds
+                kept: set[str] = set()
+                for plan_id, token in leases.items():
+                    cursor = db.execute(
+                        "UPDATE plans SET lease_expires = ? WHERE plan_id = ? AND lease_owner = ? AND lease_token = ? "
+                        "AND state = 'running'",
+                        (until, plan_id, owner, token),
+                    )
+                    if cursor.rowcount == 1:
+                        kept.add(plan_id)
+                return kept
+
+        return await self._in_thread(work) if leases else set()
+
+    async def release_plans(self, owner: str, leases: Mapping[str, int]) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE plans SET lease_owner = NULL, lease_expires = 0 "
+                "WHERE plan_id = ? AND lease_owner = ? AND lease_token = ?",
+                [(plan_id, owner, token) for plan_id, token in leases.items()],
+            )
+
+        if leases:
+            await self._in_thread(work)
 
     async def owner_of(self, task_ids: Sequence[str]) -> dict[str, str]:
         if not task_ids:
@@ -502,13 +609,45 @@ class SqliteTaskStore:
 
 def _plan(db: sqlite3.Connection, plan_id: str) -> PlanRecord | None:
     row = db.execute(
-        "SELECT principal, created_at, cancelled_at, data FROM plans WHERE plan_id = ?", (plan_id,)
+        "SELECT principal, created_at, cancelled_at, data, state, currency FROM plans WHERE plan_id = ?", (plan_id,)
     ).fetchone()
     if row is None:
         return None
-    shots = db.execute("SELECT shot, job_id FROM plan_shots WHERE plan_id = ?", (plan_id,)).fetchall()
-    cancelled = None if row[2] is None else float(row[2])
-    return PlanRecord(plan_id, str(row[0]), float(row[1]), cancelled, str(row[3]), {int(n): str(j) for n, j in shots})
+    shots = db.execute("SELECT shot, job_id, reserve FROM plan_shots WHERE plan_id = ?", (plan_id,)).fetchall()
+    return PlanRecord(
+        plan_id,
+        str(row[0]),
+        float(row[1]),
+        None if row[2] is None else float(row[2]),
+        str(row[3]),
+        {int(n): str(j) for n, j, _ in shots if j is not None},
+        state=row[4],
+        currency=str(row[5]),
+        reserved={int(n): float(r) for n, j, r in shots if j is None},
+    )
+
+
+def _spent(db: sqlite3.Connection, since: float, limit: SpendLimit) -> float:
+    """What counts against `limit` since `since`: the jobs' spend and the reservations of running plans."""
+    scope, values = _scope(limit.principal)
+    (spent,) = db.execute(
+        f"SELECT (SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}) + "
+        "(SELECT COALESCE(SUM(s.reserve), 0) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id "
+        "WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= ? AND p.currency = ? "
+        f"{scope.replace('principal', 'p.principal')})",
+        (since, limit.currency, *values, since, limit.currency, *values),
+    ).fetchone()
+    return float(spent)
+
+
+def _link(db: sqlite3.Connection, plan_shot: PlanShot | None, job_id: str) -> None:
+    """Make `job_id` the job of a plan's shot (its reservation no longer counts: the job's spend does)."""
+    if plan_shot is not None:
+        db.execute(
+            "INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id, reserve = 0",
+            (*plan_shot, job_id),
+        )
 
 
 def _scope(principal: str | None) -> tuple[str, tuple[str, ...]]:

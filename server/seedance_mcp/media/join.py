@@ -12,6 +12,7 @@ shots join in ~0.3 s CPU when the video is copied, ~3 s when it must be encoded.
 from __future__ import annotations
 
 import os
+import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,7 +88,9 @@ def join(
     rates = Counter(s.audio_rate for s in shots if s.audio_rate)
     audio_rate = rates.most_common(1)[0][0] if rates else FILM_AUDIO_RATE
     starts: list[float] = []
-    partial = out.with_name(f".{out.name}.{os.getpid()}.part")
+    # Its own partial file: two joins of one film (two calls, two replicas on one output dir) never write into each
+    # other's, and the rename puts one whole film in place.
+    partial = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     with av.open(str(partial), "w", format="mp4", options={"movflags": "+faststart"}) as film:
         with av.open(str(shots[0].path)) as first:
             template = first.streams.video[0]

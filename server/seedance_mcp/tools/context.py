@@ -4,7 +4,7 @@ a failure nothing expected."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,6 +18,7 @@ from seedance_mcp.runtime import LazyRuntime, Runtime
 
 if TYPE_CHECKING:
     from seedance_mcp.journal.job import Job
+    from seedance_mcp.principals import Principal
 
 ToolContext = Context[LazyRuntime, Any]
 
@@ -67,8 +68,12 @@ def caller(ctx: ToolContext, settings: Settings) -> Caller:
 
     from seedance_mcp.principals import principal_of
 
-    principal = principal_of(get_access_token())
-    own = ctx.request_context.lifespan_context.principals.get(principal)
+    return caller_of(principal_of(get_access_token()), ctx.request_context.lifespan_context.principals, settings)
+
+
+def caller_of(principal: str, principals: Mapping[str, Principal], settings: Settings) -> Caller:
+    """The limits of `principal` (their tokens-file entry in `principals`, else the server's)."""
+    own = principals.get(principal)
 
     def pick(name: str, default: float | None) -> float | None:
         value: float | None = getattr(own, name) if own is not None else None

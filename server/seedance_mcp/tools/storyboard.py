@@ -3,8 +3,12 @@
 - Every shot is checked against its model's limits before anything is sent (a continuous shot with a stand-in first
   frame, since its real one is the previous shot's last frame); a refusal names `shots[i].argument`.
 - The plan's cost is the sum of its shots'; the person approves it once (the approval id, or the question, is about
-  the whole plan); the per-video limit applies to each shot and the daily budgets to the whole plan, checked before
-  the first shot is sent (and again by the journal at each shot's insert).
+  the whole plan); the per-video limit applies to each shot and the daily budgets to the whole plan: the journal
+  reserves the plan's cost in one step with the budget check as it records the plan (`TaskStore.record_plan`), and
+  each shot's job takes over its shot's reservation in the transaction that inserts it.
+- The plan runs in whichever process holds its lease in the journal (`claim_plans`); `plan_worker` takes over the
+  running plans of a process that died, rebuilt from the journal's record, so a killed server's plan finishes by
+  itself. Its state (running → stopped | done | cancelled) is a compare-and-set in the journal.
 - Shots after a `cut` start together; a `continuous` shot waits for the previous one and starts from its saved last
   frame. Each shot is submitted like generate_video's job (journal first, lost-create safety), and an identical
   shot within the dedupe window is that job: a repeated call (after a timeout, a kill, a failed shot) continues
@@ -18,6 +22,8 @@ import hashlib
 import json
 import logging
 import time
+import weakref
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -43,10 +49,14 @@ from seedance_mcp.errors import (
 from seedance_mcp.requests import MediaList, RatioArg, VideoArguments
 from seedance_mcp.runtime import LazyRuntime, Runtime
 from seedance_mcp.tools.approval import Approvals, Quote, approval, check_cost, spend_limits
-from seedance_mcp.tools.context import Caller, ToolContext, caller, reporter, unexpected_failure
+from seedance_mcp.tools.context import Caller, ToolContext, caller, caller_of, reporter, unexpected_failure
 
 if TYPE_CHECKING:
+    from seedance_mcp.jobs import JobManager
+    from seedance_mcp.journal import PlanRecord
     from seedance_mcp.journal.job import Job
+    from seedance_mcp.media.join import JoinReport
+    from seedance_mcp.principals import Principal
     from seedance_mcp.wire import HttpRequest, VideoRequest
 
 Transition = Literal["continuous", "cut"]
@@ -103,8 +113,8 @@ def description(settings: Settings) -> str:
 
 Shot transition: `continuous` (default) starts on the previous shot's last frame; `cut` is independent. Shared
 settings apply to every shot; shared reference_images keep characters consistent. Waits up to
-{settings.wait_seconds:.0f} s, then goes on in the background: call storyboard again with the same arguments for the
-result (shots made are reused, never paid again). cancel_task(plan_id) cancels it. dry_run=true: plan and cost."""
+{settings.wait_seconds:.0f} s, then the plan goes on by itself (even after a restart): get_task_status(plan_id) says
+where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost."""
 
 
 @dataclass
@@ -129,10 +139,12 @@ class Plan:
     progress: dict[int, float] = field(default_factory=lambda: {})
     since: float | None = None
     """When the plan was first written to the journal (its clock): shots identical to one made since are reused."""
+    recorded_id: str | None = None
+    """The id the journal has it under (a plan rebuilt from its record)."""
 
     @property
     def plan_id(self) -> str:
-        return f"sb-{self.fingerprint[:16]}"
+        return self.recorded_id or f"sb-{self.fingerprint[:16]}"
 
 
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset) -> None:
@@ -192,7 +204,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                     "server's environment and restart it; or set SEEDANCE_PROVIDER=sandbox to try it for free."
                 )
             stored = await runtime.jobs.store.get_plan(plan.plan_id)
-            if stored is not None and stored.cancelled_at is not None:
+            if stored is not None and stored.state == "cancelled":
                 await _known_shots(runtime, plan, stored.shots, who.principal)
                 return _result(plan, "cancelled", _CANCELLED)
             await _check_budgets(runtime, who, plan)
@@ -201,16 +213,19 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 return approved
             if not approved.granted:
                 return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
-            # The plan is in the journal before its first shot is sent; an identical shot made since it was first
-            # written is that shot's job, so a call that continues the plan pays only for shots never sent.
-            record = await runtime.jobs.store.record_plan(plan.plan_id, who.principal, _plan_record(plan))
-            # A little earlier: this process's reading of the journal's clock may lag it by a few milliseconds, and
-            # the first shot is inserted right after the plan.
+            # The plan is in the journal, its cost reserved against the budgets in the same step, before its first
+            # shot is sent; an identical shot made since it was first written is that shot's job, so a call that
+            # continues the plan pays only for shots never sent.
+            record = await _record(runtime, plan, who)
             plan.since = record.created_at - _CLOCK_MARGIN
+            if record.state == "cancelled":
+                await _known_shots(runtime, plan, record.shots, who.principal)
+                return _result(plan, "cancelled", _CANCELLED)
             report = _while_called(reporter(ctx))
             try:
-                await _run_in_background(runtime, plan, who, settings, report)
-                result = await _finish(runtime, plan, settings)
+                run = await _take(runtime, plan, who, report) if record.state == "running" else None
+                await _wait_for(runtime, plan.plan_id, run, settings.wait_seconds)
+                result = await _status(runtime, plan, who.principal, run)
                 data: dict[str, Any] = result.structured_content or {}
                 if data.get("status") == "succeeded":
                     await report(100.0, f"{plan.plan_id}: the film is joined")
@@ -230,10 +245,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
 
 def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings: Settings) -> Plan:
     """Every shot checked against its model's limits and priced; InvalidArgument names `shots[i].argument`."""
-    from seedance_mcp.pricing import quote
-    from seedance_mcp.validation import validate_request
-
-    planned: list[PlannedShot] = []
+    specs: list[tuple[Transition, VideoArguments]] = []
     for index, shot in enumerate(shots):
         transition: Transition = "cut" if index == 0 else (shot.transition or "continuous")
         continues = index + 1 < len(shots) and (shots[index + 1].transition or "continuous") == "continuous"
@@ -249,17 +261,52 @@ def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings:
         if transition == "continuous" and fields["ratio"] is None:
             fields["ratio"] = "adaptive"  # the shot takes the shape of the frame it starts from
         try:
-            args = VideoArguments.model_validate(fields)
-            request = validate_request(args, preset, settings.default_model, settings.model_map)
+            specs.append((transition, VideoArguments.model_validate(fields)))
         except InvalidArgument as exc:
-            raise InvalidArgument(
-                f"shots[{index}].{exc.argument}",
-                exc.problem + (" (it starts on the previous shot's last frame)" if transition == "continuous" else ""),
-                allowed=exc.allowed,
-                hint=exc.hint,
-            ) from exc
+            raise _of_shot(index, transition, exc) from exc
         except ValueError as exc:
             raise InvalidArgument(f"shots[{index}]", str(exc).splitlines()[0]) from exc
+    return _planned(specs, preset, settings)
+
+
+def plan_from_record(record: PlanRecord, preset: Preset, settings: Settings) -> Plan:
+    """The plan the journal keeps (its shots' arguments and transitions, `_plan_record`), built as `plan_of` builds
+    it from the call's shots: the same requests, prices and fingerprint."""
+    shots: list[dict[str, Any]] = json.loads(record.data)["shots"]
+    specs: list[tuple[Transition, VideoArguments]] = []
+    for index, shot in enumerate(shots):
+        fields = dict(shot)
+        transition: Transition = "continuous" if fields.pop("transition", "cut") == "continuous" else "cut"
+        try:
+            specs.append((transition, VideoArguments.model_validate(fields)))
+        except ValueError as exc:
+            raise InvalidArgument(f"shots[{index}]", str(exc).splitlines()[0]) from exc
+    plan = _planned(specs, preset, settings)
+    plan.recorded_id = record.plan_id
+    plan.since = record.created_at - _CLOCK_MARGIN
+    return plan
+
+
+def _of_shot(index: int, transition: Transition, exc: InvalidArgument) -> InvalidArgument:
+    return InvalidArgument(
+        f"shots[{index}].{exc.argument}",
+        exc.problem + (" (it starts on the previous shot's last frame)" if transition == "continuous" else ""),
+        allowed=exc.allowed,
+        hint=exc.hint,
+    )
+
+
+def _planned(specs: list[tuple[Transition, VideoArguments]], preset: Preset, settings: Settings) -> Plan:
+    from seedance_mcp.pricing import quote
+    from seedance_mcp.results import money
+    from seedance_mcp.validation import validate_request
+
+    planned: list[PlannedShot] = []
+    for index, (transition, args) in enumerate(specs):
+        try:
+            request = validate_request(args, preset, settings.default_model, settings.model_map)
+        except InvalidArgument as exc:
+            raise _of_shot(index, transition, exc) from exc
         spec = preset.model(request.model_key)
         price = quote(
             spec,
@@ -270,8 +317,6 @@ def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings:
             flex=request.service_tier == "flex",
             draft=bool(request.draft),
         )
-        from seedance_mcp.results import money
-
         estimate = money(request.estimated_tokens, price[0]) if price is not None else None
         planned.append(PlannedShot(index, transition, args, request, price, estimate))
     known = [s.estimate for s in planned]
@@ -321,6 +366,29 @@ async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan) -> None:
             )
 
 
+async def _record(runtime: Runtime, plan: Plan, who: Caller) -> PlanRecord:
+    """Write the plan to the journal and reserve its cost there, in one step with the daily budgets' check: two
+    plans (or a plan and other videos) started together cannot both pass it. A refusal sends nothing."""
+    from seedance_mcp.journal import BudgetExceeded
+
+    try:
+        return await runtime.jobs.store.record_plan(
+            plan.plan_id,
+            who.principal,
+            _plan_record(plan),
+            currency=plan.currency,
+            reserves=[s.estimate or 0.0 for s in plan.shots],
+            limits=spend_limits(who, runtime.preset.currency) if plan.estimate is not None else (),
+        )
+    except BudgetExceeded as exc:
+        raise SpendRefused(
+            f"This film would cost about {plan.estimate or 0.0:.2f} {plan.currency} (the shots not made yet: "
+            f"{exc.cost:.2f}), and {exc.spent:.2f} is already spent, in flight or reserved today: above "
+            f"{exc.limit.name} = {exc.limit.limit:.2f}. Nothing was sent. Make it cheaper (fewer or shorter shots, a "
+            "lower resolution) or ask the user to raise the limit."
+        ) from exc
+
+
 class _while_called:
     """A progress callback that goes silent once the call has returned (the plan may still be running)."""
 
@@ -333,31 +401,169 @@ class _while_called:
             await self.report(value, message)
 
 
-async def _run_in_background(runtime: Runtime, plan: Plan, who: Caller, settings: Settings, report: Any) -> None:
-    """Run the plan where it outlives this call (the runtime's task group), waiting for it up to the wait bound:
-    a continuous shot is sent as soon as the one before it is saved, whether or not anyone is still waiting."""
-    finished = anyio.Event()
+@dataclass(eq=False)
+class _Run:
+    """A plan this process runs (it holds the plan's lease): its shots as they go, who it is for, the progress
+    callback of the call that started it (None for a plan taken over), and the film once joined."""
 
-    async def runner() -> None:
+    plan: Plan
+    who: Caller
+    report: Any
+    finished: anyio.Event = field(default_factory=anyio.Event)
+    film: JoinReport | None = None
+
+
+_RUNS: weakref.WeakKeyDictionary[JobManager, dict[str, _Run]] = weakref.WeakKeyDictionary()
+"""The plans each runtime (its job manager) runs, by plan id: a second call of a plan waits for the same run."""
+
+PLAN_CLAIM_BATCH = 8
+"""Running plans nobody runs (a dead process's) that one look takes over."""
+
+
+def _runs(runtime: Runtime) -> dict[str, _Run]:
+    return _RUNS.setdefault(runtime.jobs, {})
+
+
+async def _take(runtime: Runtime, plan: Plan, who: Caller, report: Any) -> _Run | None:
+    """This process's run of the plan: the one already going here, or a new one when this process can claim the
+    plan's lease; None while another process runs it."""
+    run = _runs(runtime).get(plan.plan_id)
+    if run is None:
+        jobs = runtime.jobs
+        claimed = await jobs.store.claim_plans(jobs.owner, jobs.settings.lease_seconds, limit=1, plan_id=plan.plan_id)
+        run = _runs(runtime).get(plan.plan_id)
+        if run is None and claimed:
+            run = _launch(runtime, plan, claimed[0][1], who, report)
+    if run is not None and run.report is None:
+        run.report = report
+    return run
+
+
+def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) -> _Run:
+    """Run a plan whose lease this process holds (`token`) in the runtime's task group, where it outlives the call
+    that started it; the lease is renewed while it runs and given back when it ends."""
+    run = _Run(plan, who, report)
+    runs = _runs(runtime)
+    runs[plan.plan_id] = run
+    store, owner, lease = runtime.jobs.store, runtime.jobs.owner, runtime.jobs.settings.lease_seconds
+
+    async def keep_lease(scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(lease / 3)
+            try:
+                kept = await store.renew_plans(owner, {plan.plan_id: token}, lease)
+            except JournalUnavailable as exc:  # nobody can claim it while the journal is down either
+                logger.warning("renewing the lease of %s: %s", plan.plan_id, exc)
+                continue
+            if plan.plan_id not in kept:
+                logger.warning("%s is no longer this process's to run (cancelled, or taken over)", plan.plan_id)
+                scope.cancel()
+                return
+
+    async def drive() -> None:
         try:
-            await run_plan(runtime, plan, who, settings, report)
-        except Exception:  # the next call of the plan says what became of each shot; the runtime must go on
+            async with anyio.create_task_group() as group:
+                group.start_soon(keep_lease, group.cancel_scope)
+                await _run_to_end(runtime, run)
+                group.cancel_scope.cancel()
+        except Exception:  # what became of each shot is in the journal; the runtime must go on
             logger.exception("storyboard %s stopped", plan.plan_id)
         finally:
-            finished.set()
+            with anyio.move_on_after(5, shield=True):
+                try:
+                    await store.release_plans(owner, {plan.plan_id: token})
+                except Exception as exc:  # it runs out by itself
+                    logger.warning("could not give back the lease of %s: %s", plan.plan_id, exc)
+            runs.pop(plan.plan_id, None)
+            run.finished.set()
 
-    if runtime.background is None:
-        with anyio.move_on_after(settings.wait_seconds):
-            await runner()
+    assert runtime.background is not None, "the runtime's task group runs plans"
+    runtime.background.start_soon(drive, name=f"storyboard {plan.plan_id}")
+    return run
+
+
+async def _run_to_end(runtime: Runtime, run: _Run) -> None:
+    """Send the shots that have no job, follow them all, join the film when every shot is saved; then the plan is
+    `done`, or `stopped` when a shot failed (its reservation given up). A shot still rendering past the bound
+    leaves the plan running: the lease goes back and a worker takes it up again."""
+    plan, store = run.plan, runtime.jobs.store
+    record = await store.get_plan(plan.plan_id)
+    if record is None or record.state != "running":
         return
-    runtime.background.start_soon(runner, name=f"storyboard {plan.plan_id}")
-    with anyio.move_on_after(settings.wait_seconds):
-        await finished.wait()
+    await _known_shots(runtime, plan, record.shots, record.principal)
+    await run_plan(runtime, plan, run)
+    for shot in plan.shots:
+        if shot.job is not None:
+            shot.job = await runtime.jobs.current(shot.job)
+    if all(s.job is not None and s.job.video_path for s in plan.shots):
+        run.film = await _join(runtime.settings, plan)
+        if not await store.set_plan_state(plan.plan_id, "done", allowed=("running",)):
+            logger.warning("%s: its film is joined, but the plan was not running any more (cancelled?)", plan.plan_id)
+    elif _failed(plan) and not await store.set_plan_state(plan.plan_id, "stopped", allowed=("running",)):
+        logger.warning("%s: a shot failed, but the plan was not running any more (cancelled?)", plan.plan_id)
 
 
-async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings, report: Any) -> None:
-    """Submit and follow every shot: each chain of continuous shots in sequence, the chains (split at cuts) at
-    once. A chain stops at a shot that did not end saved."""
+def _failed(plan: Plan) -> list[PlannedShot]:
+    failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.is_terminal)]
+    return [s for s in failed if not (s.job is not None and s.job.video_path)]
+
+
+async def _wait_for(runtime: Runtime, plan_id: str, run: _Run | None, seconds: float) -> None:
+    """Wait up to `seconds` for the plan to end: this process's run, or the journal's word on another's."""
+    from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL
+
+    with anyio.move_on_after(seconds):
+        while run is None:
+            record = await runtime.jobs.store.get_plan(plan_id)
+            if record is None or record.state != "running":
+                return
+            await anyio.sleep(STORE_WAIT_INTERVAL)
+            run = _runs(runtime).get(plan_id)
+        await run.finished.wait()
+
+
+def plan_worker(
+    settings: Settings, preset: Preset, principals: Mapping[str, Principal]
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+    """What the runtime runs beside its job worker: take over running plans nobody runs (at start-up, then every
+    claim interval), so a killed server's plan finishes by itself: rebuilt from the journal's record, for its
+    principal's limits, only its shots without a job are sent."""
+
+    async def work(runtime: Runtime) -> None:
+        while True:
+            try:
+                await _take_over(runtime, settings, preset, principals)
+            except JournalUnavailable as exc:  # the next look tries again
+                logger.warning("looking for storyboard plans to resume: %s", exc)
+            except Exception:  # a broken record must not stop the runtime
+                logger.exception("looking for storyboard plans to resume failed")
+            await anyio.sleep(runtime.jobs.settings.claim_interval)
+
+    return work
+
+
+async def _take_over(runtime: Runtime, settings: Settings, preset: Preset, principals: Mapping[str, Principal]) -> None:
+    jobs = runtime.jobs
+    for record, token in await jobs.store.claim_plans(jobs.owner, jobs.settings.lease_seconds, limit=PLAN_CLAIM_BATCH):
+        if record.plan_id in _runs(runtime):
+            continue  # its lease ran out while this process still runs it; the renewal says which is right
+        try:
+            plan = plan_from_record(record, preset, settings)
+        except SeedanceError as exc:  # the catalog changed since: a storyboard call must decide
+            logger.warning("%s cannot be resumed (%s); it is stopped", record.plan_id, exc)
+            if not await jobs.store.set_plan_state(record.plan_id, "stopped", allowed=("running",)):
+                logger.warning("%s: not stopped, its state changed meanwhile", record.plan_id)
+            await jobs.store.release_plans(jobs.owner, {record.plan_id: token})
+            continue
+        logger.info("resuming storyboard %s", record.plan_id)
+        _launch(runtime, plan, token, caller_of(record.principal, principals, settings), None)
+
+
+async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
+    """Submit the shots that have no job and follow every shot: each chain of continuous shots in sequence, the
+    chains (split at cuts) at once. A chain stops at a shot that did not end saved."""
+    settings = runtime.settings
+    who = run.who
     chains: list[list[PlannedShot]] = []
     for shot in plan.shots:
         if shot.transition == "cut" or not chains:
@@ -372,34 +578,34 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
             done = sum(1 for s in plan.shots if s.job is not None and s.job.video_path)
             share = sum(plan.progress.values()) / len(plan.shots)
             value = round(min(99.0, share * 100), 1)  # 100 once the film is joined
-            if value <= reported[0]:
+            if value <= reported[0] or run.report is None:
                 return
             reported[0] = value
             elapsed = time.monotonic() - started
             eta = f", about {elapsed / share * (1 - share):.0f} s left" if 0.05 < share < 1 else ""
             shot = min(done + 1, len(plan.shots))
-            await report(value, f"{plan.plan_id}: shot {shot} of {len(plan.shots)}, {share:.0%} of the film{eta}")
+            await run.report(value, f"{plan.plan_id}: shot {shot} of {len(plan.shots)}, {share:.0%} of the film{eta}")
 
     async def follow_chain(chain: list[PlannedShot]) -> None:
         previous: PlannedShot | None = None
         for shot in chain:
-            frame = None
-            if shot.transition == "continuous":
-                frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
-                if frame is None:
-                    shot.error = "not started: the shot before it has no saved last frame"
+            if shot.job is None:
+                frame = None
+                if shot.transition == "continuous":
+                    frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
+                    if frame is None:
+                        shot.error = "not started: the shot before it has no saved last frame"
+                        return
+                stored = await runtime.jobs.store.get_plan(plan.plan_id)
+                if stored is not None and stored.state == "cancelled":
+                    shot.error = "not sent: the plan was cancelled"
                     return
-            stored = await runtime.jobs.store.get_plan(plan.plan_id)
-            if stored is not None and stored.cancelled_at is not None:
-                shot.error = "not sent: the plan was cancelled"
-                return
-            try:
-                await _submit(runtime, shot, frame, who, plan.since)
-            except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
-                shot.error = str(exc)
-                return
+                try:
+                    await _submit(runtime, plan, shot, frame, who)
+                except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
+                    shot.error = str(exc)
+                    return
             assert shot.job is not None
-            await runtime.jobs.store.plan_shot(plan.plan_id, shot.index, shot.job.job_id)
 
             async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
                 plan.progress[shot.index] = value / 100
@@ -418,8 +624,9 @@ async def run_plan(runtime: Runtime, plan: Plan, who: Caller, settings: Settings
             group.start_soon(follow_chain, chain)
 
 
-async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: Caller, since: float | None) -> None:
-    """One shot as an ordinary job: an identical job within the dedupe window (an earlier call's) is reused."""
+async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | None, who: Caller) -> None:
+    """One shot as an ordinary job, linked to its plan's shot as it is journaled (its reservation becomes the job's
+    spend in that step): an identical job within the dedupe window (an earlier call's) is reused, and linked."""
     from seedance_mcp.tools.generate import _resolve_media  # pyright: ignore[reportPrivateUsage]
 
     request = shot.request
@@ -439,7 +646,8 @@ async def _submit(runtime: Runtime, shot: PlannedShot, frame: str | None, who: C
             price=shot.price,
             limits=spend_limits(who, runtime.preset.currency),
             principal=who.principal,
-            dedupe_since=since,
+            dedupe_since=plan.since,
+            plan_shot=(plan.plan_id, shot.index),
         )
     except DuplicateSubmission as exc:  # this shot's create (an earlier call's) is unanswered or being looked for
         shot.job = await runtime.jobs.find(exc.job_id, who.principal)
@@ -479,51 +687,84 @@ async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], prin
             shot.job = await runtime.jobs.find(shots[shot.index], principal)
 
 
-async def _finish(runtime: Runtime, plan: Plan, settings: Settings) -> CallToolResult:
+async def plan_status(runtime: Runtime, plan_id: str, principal: str) -> CallToolResult:
+    """A plan's state as the journal (and this process's run of it) has it, in storyboard's result shape; nothing
+    is sent (`get_task_status(plan_id)`)."""
+    from seedance_mcp.errors import TaskNotFound
+
+    record = await runtime.jobs.store.get_plan(plan_id)
+    if record is None or record.principal != principal:
+        raise TaskNotFound(plan_id)
+    plan = plan_from_record(record, runtime.preset, runtime.settings)
+    run = _runs(runtime).get(plan_id)
+    if run is not None:  # what only the run knows: why a shot was not sent, each shot's progress
+        for mine, theirs in zip(plan.shots, run.plan.shots, strict=True):
+            mine.error = theirs.error
+        plan.progress = dict(run.plan.progress)
+    return await _status(runtime, plan, principal, run)
+
+
+async def _status(runtime: Runtime, plan: Plan, principal: str, run: _Run | None) -> CallToolResult:
     """The result: every shot's state; when all are saved, the joined film and the contact sheet."""
+    record = await runtime.jobs.store.get_plan(plan.plan_id)
+    if record is not None:
+        await _known_shots(runtime, plan, record.shots, principal)
     for shot in plan.shots:
         if shot.job is not None:
             shot.job = await runtime.jobs.current(shot.job)
-    stored = await runtime.jobs.store.get_plan(plan.plan_id)
-    if stored is not None and stored.cancelled_at is not None:
+    if record is not None and record.state == "cancelled":
         return _result(plan, "cancelled", _CANCELLED)
     if not all(s.job is not None and s.job.video_path for s in plan.shots):
-        failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.is_terminal)]
-        failed = [s for s in failed if not (s.job is not None and s.job.video_path)]
-        if failed:
+        if _failed(plan) or (record is not None and record.state == "stopped"):
             status = "failed"
             step = (
                 "Some shots failed (see `shots`). Fix or keep the plan and call storyboard again with the same "
-                "arguments: saved shots are reused, only the failed ones and those after them are sent."
+                "arguments: saved shots are reused, only the failed ones and those after them are sent (and paid)."
             )
         else:
             status = "running"
             step = (
-                "Shots are still rendering. Call storyboard again with the same arguments to continue: shots already "
-                "submitted are reused, never paid again."
+                f"Shots are still rendering; the plan goes on by itself, even if the server restarts. "
+                f"get_task_status(task_id='{plan.plan_id}') says where it stands (free; nothing is sent)."
             )
         return _result(plan, status, step)
-    paths = [Path(s.job.video_path) for s in plan.shots if s.job is not None and s.job.video_path]
-    film = settings.output_dir / f"{plan.plan_id}.mp4"
-    sheet = settings.output_dir / f"{plan.plan_id}-shots.png"
-    from seedance_mcp.media.join import join
-
-    report = await anyio.to_thread.run_sync(join, paths, film)
-    await anyio.to_thread.run_sync(_write_sheet, paths, sheet)
+    film = runtime.settings.output_dir / f"{plan.plan_id}.mp4"
+    sheet = runtime.settings.output_dir / f"{plan.plan_id}-shots.png"
+    joined = run.film if run is not None else None
+    if joined is None or not film.exists() or not sheet.exists():
+        joined = await _join(runtime.settings, plan)  # joined elsewhere (another process) or not yet
     extra = {
         "film_path": str(film),
-        "film_seconds": round(report.seconds, 3),
-        "film_video": report.video,
+        "film_seconds": round(joined.seconds, 3),
+        "film_video": joined.video,
         "contact_sheet_path": str(sheet),
     }
     return _result(plan, "succeeded", f"The film is saved at {film}.", extra)
 
 
+async def _join(settings: Settings, plan: Plan) -> JoinReport:
+    """Join the saved shots into the film and draw the contact sheet. Each is written beside its place and renamed
+    over it, so two joins of one plan (two calls, two processes) leave one whole film."""
+    from seedance_mcp.media.join import join
+
+    paths = [Path(s.job.video_path) for s in plan.shots if s.job is not None and s.job.video_path]
+    film = settings.output_dir / f"{plan.plan_id}.mp4"
+    sheet = settings.output_dir / f"{plan.plan_id}-shots.png"
+    report = await anyio.to_thread.run_sync(join, paths, film)
+    await anyio.to_thread.run_sync(_write_sheet, paths, sheet)
+    return report
+
+
 def _write_sheet(paths: list[Path], sheet: Path) -> None:
+    import os
+    import secrets
+
     from seedance_mcp.media.contact_sheet import contact_sheet, video_frames
 
     frames = [video_frames(path, 3)[1] for path in paths]
-    sheet.write_bytes(contact_sheet(frames, [f"shot {i + 1}" for i in range(len(paths))]))
+    partial = sheet.with_name(f".{sheet.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    partial.write_bytes(contact_sheet(frames, [f"shot {i + 1}" for i in range(len(paths))]))
+    os.replace(partial, sheet)
 
 
 def _plan_record(plan: Plan) -> str:

@@ -37,7 +37,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             bool, Field(description="Wait (bounded, with progress notifications) for the video to finish.")
         ] = False,
     ) -> Annotated[CallToolResult, VideoTask]:
-        """Get the state of a video job started by generate_video; free.
+        """Get the state of a video job started by generate_video, or of a storyboard (`sb-…`); free.
 
         The status, the saved MP4's path and links once done, the error if it failed, and the cost. wait=true
         waits (bounded, reporting progress) until the video is saved; call again while queued or running.
@@ -45,6 +45,10 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         runtime = await runtime_of(ctx)
         try:
             principal = caller(ctx, settings).principal
+            if task_id.strip().startswith("sb-"):  # a storyboard's plan: its state as storyboard answers it
+                from seedance_mcp.tools.storyboard import plan_status
+
+                return await plan_status(runtime, task_id.strip(), principal)
             job = await runtime.jobs.find(task_id, principal)
             job = await runtime.jobs.retry_download(job)
             if wait and settings.wait_seconds > 0 and not job.settled:
