@@ -1,5 +1,6 @@
-"""A storyboard survives a SIGKILL of its server mid-plan: the same call on a new server continues the plan, and
-no shot is paid for twice (the sandbox counts the creates)."""
+"""A storyboard survives a SIGKILL of its server mid-plan: a new server on the same journal finishes the plan by
+itself, with no storyboard call (its worker takes the plan over once the dead one's lease ran out), sends only the
+shots that had no job, and no shot is paid for twice (the sandbox counts the creates)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ PLAN = {
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the server process")
 @pytest.mark.subprocess
-async def test_a_storyboard_killed_mid_plan_resumes_without_paying_again(
+async def test_a_storyboard_killed_mid_plan_is_finished_by_the_next_server_without_a_call(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     env = server_env(
@@ -67,13 +68,19 @@ async def test_a_storyboard_killed_mid_plan_resumes_without_paying_again(
         for task in sandbox.state.tasks.values():  # shot 2's render ends now
             task.queued_seconds = task.render_seconds = 0.0
 
+        # A new server on the same journal, and no storyboard call: it resumes the plan by itself.
+        videos = tmp_path / "videos"
         async with Client(stdio_params(env)) as client:
-            result = await client.call_tool("storyboard", PLAN)
-    data: dict[str, Any] = result.structured_content or {}
-    assert data.get("status") == "succeeded", text_of(result)
-    assert (await sandbox_stats(sandbox))["creates"] == 3  # shots 1 and 2 reused; only shot 3 is new
+            while not list(videos.glob("sb-*.mp4")):
+                await anyio.sleep(0.1)
+            [film] = videos.glob("sb-*.mp4")
+            status = await client.call_tool("get_task_status", {"task_id": film.stem})
+    assert (await sandbox_stats(sandbox))["creates"] == 3  # shots 1 and 2 never sent again; only shot 3 is new
+    data: dict[str, Any] = status.structured_content or {}
+    assert not status.is_error and data.get("status") == "succeeded", text_of(status)
     assert [s["paid"] and s["saved"] for s in data["shots"]] == [True, True, True]
-    with av.open(data["film_path"], "r") as film:
-        stream = film.streams.video[0]
+    assert data["film_path"] == str(film)
+    with av.open(str(film), "r") as joined:
+        stream = joined.streams.video[0]
         assert stream.duration is not None and stream.time_base is not None
         assert float(stream.duration * stream.time_base) == 13.0

@@ -701,7 +701,21 @@ async def plan_status(runtime: Runtime, plan_id: str, principal: str) -> CallToo
         for mine, theirs in zip(plan.shots, run.plan.shots, strict=True):
             mine.error = theirs.error
         plan.progress = dict(run.plan.progress)
-    return await _status(runtime, plan, principal, run)
+    result = await _status(runtime, plan, principal, run)
+    data: dict[str, Any] = result.structured_content or {}
+    # Also in get_task_status's own shape (a video task's required fields), so its output schema holds.
+    saved = sum(1 for s in plan.shots if s.job is not None and s.job.video_path)
+    task = {
+        "task_id": plan.plan_id,
+        "job_id": plan.plan_id,
+        "provider": runtime.provider.preset.name,
+        "model": plan.shots[0].request.model_id,
+        "progress_percent": round(100.0 * saved / len(plan.shots), 1),
+    }
+    if data.get("film_path"):
+        task["video_path"] = data["film_path"]
+    result.structured_content = {**task, **data}
+    return result
 
 
 async def _status(runtime: Runtime, plan: Plan, principal: str, run: _Run | None) -> CallToolResult:
