@@ -250,3 +250,39 @@ async def test_a_plan_goes_on_after_the_call_returns(tmp_path: Path, sandbox: Sa
     assert data["status"] == "succeeded", text_of(done)
     assert (await sandbox_stats(sandbox))["creates"] == 2
     assert film_frames(data["film_path"])[1] == 8.0
+
+
+async def test_two_storyboards_at_once_over_the_daily_budget_one_is_refused_before_any_create(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Two plans started together, each within SEEDANCE_DAILY_BUDGET alone, not both: the journal reserves a plan's
+    cost in one step with the check, so exactly one is recorded and sends its shots; the other is refused, naming
+    the limit, and nothing of it reaches the provider (the sandbox counts the creates)."""
+
+    def plan(tag: str) -> dict[str, Any]:
+        shots = [{"prompt": f"{tag} shot {i} [[render=600]]", "duration": 4, "transition": "cut"} for i in range(2)]
+        return {"model": "2.0", "resolution": "720p", "shots": shots}  # a model with a list price on Ark
+
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        quoted = await client.call_tool("storyboard", {**plan("a"), "dry_run": True})
+    cost = float((quoted.structured_content or {})["estimated_cost"])
+    settings = ark(tmp_path, sandbox, daily_budget=round(cost * 1.5, 4), wait_seconds=1.0)
+    results: dict[str, Any] = {}
+    with anyio.fail_after(60):
+        async with Client(create_app(settings)) as client:
+
+            async def call(tag: str) -> None:
+                results[tag] = await client.call_tool("storyboard", plan(tag))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(call, "a")
+                group.start_soon(call, "b")
+            refused = [tag for tag, result in results.items() if result.is_error]
+            assert len(refused) == 1, {tag: text_of(result) for tag, result in results.items()}
+            [accepted] = [tag for tag in results if tag not in refused]
+            message = text_of(results[refused[0]])
+            assert "SEEDANCE_DAILY_BUDGET" in message and "Nothing was sent" in message, message
+            assert (results[accepted].structured_content or {})["status"] == "running"
+            creates = (await sandbox_stats(sandbox))["creates"]
+            prompts = [r["body"]["content"][0]["text"] for r in await sandbox_requests(sandbox) if r.get("body")]
+    assert creates == 2 and all(p.startswith(accepted) for p in prompts), prompts
