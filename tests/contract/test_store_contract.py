@@ -937,3 +937,9 @@ async def test_a_running_plan_is_leased_to_one_process_and_taken_over_after_its_
     await two.release_plans("b", {"sb-1": new_token})
     [(_, third)] = await one.claim_plans("a", LEASE, limit=10)
     assert third > new_token
+    # the process recording a plan runs it: leased to it in the same step, unless another process holds it
+    mine = await two.record_plan("sb-3", "", "{}", reserves=[1.0], lease_owner="b", lease_seconds=LEASE)
+    assert (mine.lease_owner, mine.lease_token) == ("b", 1)
+    assert await one.claim_plans("a", LEASE, limit=10) == []
+    again = await one.record_plan("sb-3", "", "{}", reserves=[1.0], lease_owner="a", lease_seconds=LEASE)
+    assert (again.lease_owner, again.lease_token) == ("b", 1)

@@ -88,6 +88,9 @@ class PlanRecord:
     currency: str = ""
     reserved: dict[int, float] = field(default_factory=lambda: {})
     """The estimate each shot without a job holds against the budgets (counted while the plan is `running`)."""
+    lease_owner: str | None = None
+    lease_token: int = 0
+    """Who runs the plan (`claim_plans`, or `record_plan(lease_owner=…)`), with which claim."""
 
 
 class BudgetExceeded(Exception):
@@ -205,9 +208,12 @@ class TaskStore(Protocol):
         currency: str = "",
         reserves: Sequence[float] = (),
         limits: Sequence[SpendLimit] = (),
+        lease_owner: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> PlanRecord:
         """Write a storyboard's plan and reserve its cost, in one step with the budget check: the plan as stored, its
-        `created_at` on the journal's clock (a plan already there keeps its data and time).
+        `created_at` on the journal's clock (a plan already there keeps its data and time). With `lease_owner`, the
+        running plan is leased to it in the same step unless another process holds it (as `claim_plans` would).
 
         `reserves` is each shot's estimated cost. Every shot that has no live job (none yet, or one that failed,
         was cancelled or expired) reserves its estimate, and the plan is `running`; BudgetExceeded (and nothing

@@ -430,6 +430,8 @@ class PostgresTaskStore:
         currency: str = "",
         reserves: Sequence[float] = (),
         limits: Sequence[SpendLimit] = (),
+        lease_owner: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> PlanRecord:
         async with self._connection() as db, db.transaction():
             # The budget lock first, whether or not there are limits: two calls recording one plan queue here too,
@@ -475,6 +477,13 @@ class PostgresTaskStore:
                     "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
                     "reserved_at = excluded.reserved_at",
                     [{"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now} for shot, reserve in needed],
+                )
+            if lease_owner is not None:
+                await db.execute(
+                    "UPDATE plans SET lease_owner = %(owner)s, lease_expires = %(now)s + %(lease)s, "
+                    "lease_token = lease_token + 1 "
+                    "WHERE plan_id = %(plan_id)s AND (lease_owner IS NULL OR lease_expires < %(now)s)",
+                    {"owner": lease_owner, "now": now, "lease": float(lease_seconds), "plan_id": plan_id},
                 )
             stored = await _plan(db, plan_id)
         assert stored is not None
@@ -596,7 +605,8 @@ def _reason(exc: BaseException) -> str:
 async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecord | None:
     row = await (
         await db.execute(
-            "SELECT principal, created_at, cancelled_at, data, state, currency FROM plans WHERE plan_id = %(plan_id)s",
+            "SELECT principal, created_at, cancelled_at, data, state, currency, lease_owner, lease_token FROM plans "
+            "WHERE plan_id = %(plan_id)s",
             {"plan_id": plan_id},
         )
     ).fetchone()
@@ -617,6 +627,8 @@ async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecor
         state=row[4],
         currency=str(row[5]),
         reserved={int(n): float(r) for n, j, r in shots if j is None},
+        lease_owner=row[6],
+        lease_token=int(row[7]),
     )
 
 

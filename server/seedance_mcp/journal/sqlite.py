@@ -380,6 +380,8 @@ class SqliteTaskStore:
         currency: str = "",
         reserves: Sequence[float] = (),
         limits: Sequence[SpendLimit] = (),
+        lease_owner: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> PlanRecord:
         dead = ", ".join("?" for _ in DEAD_STATUSES)
 
@@ -425,6 +427,12 @@ class SqliteTaskStore:
                     "reserved_at = excluded.reserved_at",
                     [(plan_id, shot, reserve, now) for shot, reserve in needed],
                 )
+                if lease_owner is not None:
+                    db.execute(
+                        "UPDATE plans SET lease_owner = ?, lease_expires = ?, lease_token = lease_token + 1 "
+                        "WHERE plan_id = ? AND (lease_owner IS NULL OR lease_expires < ?)",
+                        (lease_owner, now + lease_seconds, plan_id, now),
+                    )
                 stored = _plan(db, plan_id)
             assert stored is not None
             return stored
@@ -609,7 +617,9 @@ class SqliteTaskStore:
 
 def _plan(db: sqlite3.Connection, plan_id: str) -> PlanRecord | None:
     row = db.execute(
-        "SELECT principal, created_at, cancelled_at, data, state, currency FROM plans WHERE plan_id = ?", (plan_id,)
+        "SELECT principal, created_at, cancelled_at, data, state, currency, lease_owner, lease_token FROM plans "
+        "WHERE plan_id = ?",
+        (plan_id,),
     ).fetchone()
     if row is None:
         return None
@@ -624,6 +634,8 @@ def _plan(db: sqlite3.Connection, plan_id: str) -> PlanRecord | None:
         state=row[4],
         currency=str(row[5]),
         reserved={int(n): float(r) for n, j, r in shots if j is None},
+        lease_owner=row[6],
+        lease_token=int(row[7]),
     )
 
 

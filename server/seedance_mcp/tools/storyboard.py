@@ -223,8 +223,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 return _result(plan, "cancelled", _CANCELLED)
             report = _while_called(reporter(ctx))
             try:
-                run = await _take(runtime, plan, who, report) if record.state == "running" else None
-                await _wait_for(runtime, plan.plan_id, run, settings.wait_seconds)
+                run = await _take(runtime, plan, record, who, report) if record.state == "running" else None
+                await _wait_for(runtime, plan.plan_id, run, settings.wait_seconds, report)
                 result = await _status(runtime, plan, who.principal, run)
                 data: dict[str, Any] = result.structured_content or {}
                 if data.get("status") == "succeeded":
@@ -379,6 +379,8 @@ async def _record(runtime: Runtime, plan: Plan, who: Caller) -> PlanRecord:
             currency=plan.currency,
             reserves=[s.estimate or 0.0 for s in plan.shots],
             limits=spend_limits(who, runtime.preset.currency) if plan.estimate is not None else (),
+            lease_owner=runtime.jobs.owner,  # this process runs the plan it records, unless another one runs it
+            lease_seconds=runtime.jobs.settings.lease_seconds,
         )
     except BudgetExceeded as exc:
         raise SpendRefused(
@@ -424,11 +426,13 @@ def _runs(runtime: Runtime) -> dict[str, _Run]:
     return _RUNS.setdefault(runtime.jobs, {})
 
 
-async def _take(runtime: Runtime, plan: Plan, who: Caller, report: Any) -> _Run | None:
-    """This process's run of the plan: the one already going here, or a new one when this process can claim the
-    plan's lease; None while another process runs it."""
+async def _take(runtime: Runtime, plan: Plan, record: PlanRecord, who: Caller, report: Any) -> _Run | None:
+    """This process's run of the plan: the one already going here, or a new one when this process holds the plan's
+    lease (taken as it recorded the plan) or can claim it; None while another process runs it."""
     run = _runs(runtime).get(plan.plan_id)
-    if run is None:
+    if run is None and record.lease_owner == runtime.jobs.owner:
+        run = _launch(runtime, plan, record.lease_token, who, report)
+    elif run is None:
         jobs = runtime.jobs
         claimed = await jobs.store.claim_plans(jobs.owner, jobs.settings.lease_seconds, limit=1, plan_id=plan.plan_id)
         run = _runs(runtime).get(plan.plan_id)
@@ -508,8 +512,9 @@ def _failed(plan: Plan) -> list[PlannedShot]:
     return [s for s in failed if not (s.job is not None and s.job.video_path)]
 
 
-async def _wait_for(runtime: Runtime, plan_id: str, run: _Run | None, seconds: float) -> None:
-    """Wait up to `seconds` for the plan to end: this process's run, or the journal's word on another's."""
+async def _wait_for(runtime: Runtime, plan_id: str, run: _Run | None, seconds: float, report: Any) -> None:
+    """Wait up to `seconds` for the plan to end: this process's run (told this call's progress when it has no one
+    to tell), or the journal's word on another's."""
     from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL
 
     with anyio.move_on_after(seconds):
@@ -519,6 +524,8 @@ async def _wait_for(runtime: Runtime, plan_id: str, run: _Run | None, seconds: f
                 return
             await anyio.sleep(STORE_WAIT_INTERVAL)
             run = _runs(runtime).get(plan_id)
+        if run.report is None:
+            run.report = report
         await run.finished.wait()
 
 
