@@ -305,3 +305,69 @@ async def test_a_journal_already_at_the_current_schema_gets_no_migration(tmp_pat
     with sqlite3.connect(tmp_path / "jobs.sqlite3", isolation_level=None) as db:
         assert migrate(db) == []
     db.close()
+
+
+# -- storyboard plans recorded before 0010 ------------------------------------------------------------------------
+
+
+async def test_plans_of_a_sqlite_journal_at_0009_become_stopped_or_cancelled_with_their_shots(tmp_path: Path) -> None:
+    """0010 builds plan_shots again (a shot may now have no job, only a reservation): the shots' jobs are kept, a
+    cancelled plan is `cancelled`, any other `stopped` (a storyboard call continues it; no worker starts it alone),
+    and neither reserves anything."""
+    path = tmp_path / "jobs.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT)")
+    for version, sql in migrations("sqlite")[:9]:
+        for statement in statements(sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+    db.execute("INSERT INTO plans (plan_id, principal, created_at, data) VALUES ('sb-old', '', ?, '{}')", (T0,))
+    db.execute(
+        "INSERT INTO plans (plan_id, principal, created_at, cancelled_at, data) VALUES ('sb-gone', '', ?, ?, '')",
+        (T0, T0 + 1),
+    )
+    db.execute("INSERT INTO plan_shots (plan_id, shot, job_id) VALUES ('sb-old', 0, 'job-a'), ('sb-old', 1, 'job-b')")
+    db.close()
+    store = await SqliteTaskStore.open(path)
+    try:
+        old, gone = await store.get_plan("sb-old"), await store.get_plan("sb-gone")
+        assert old is not None and (old.state, old.shots, old.reserved) == ("stopped", {0: "job-a", 1: "job-b"}, {})
+        assert gone is not None and gone.state == "cancelled"
+        assert await store.claim_plans("me", 30.0, limit=10) == []
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_plans_of_a_postgresql_journal_at_0009_become_stopped_or_cancelled_with_their_shots(
+    postgres_server: PostgresServer,
+) -> None:
+    import psycopg
+
+    from seedance_mcp.journal.postgres import open_postgres_store
+    from tests.fakes.postgres_server import fresh_database
+
+    url = await fresh_database(postgres_server)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as db:
+        await db.execute(
+            "CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, sql in migrations("postgres")[:9]:
+            await db.execute(sql.encode())
+            await db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+        await db.execute(
+            "INSERT INTO plans (plan_id, principal, created_at, data) VALUES ('sb-old', '', %s, '{}')", (T0,)
+        )
+        await db.execute(
+            "INSERT INTO plans (plan_id, principal, created_at, cancelled_at, data) VALUES ('sb-gone', '', %s, %s, '')",
+            (T0, T0 + 1),
+        )
+        await db.execute("INSERT INTO plan_shots (plan_id, shot, job_id) VALUES ('sb-old', 0, 'job-a')")
+    store = await open_postgres_store(url)
+    try:
+        old, gone = await store.get_plan("sb-old"), await store.get_plan("sb-gone")
+        assert old is not None and (old.state, old.shots, old.reserved) == ("stopped", {0: "job-a"}, {})
+        assert gone is not None and gone.state == "cancelled"
+        assert await store.claim_plans("me", 30.0, limit=10) == []
+    finally:
+        await store.close()
