@@ -286,3 +286,43 @@ async def test_two_storyboards_at_once_over_the_daily_budget_one_is_refused_befo
             creates = (await sandbox_stats(sandbox))["creates"]
             prompts = [r["body"]["content"][0]["text"] for r in await sandbox_requests(sandbox) if r.get("body")]
     assert creates == 2 and all(p.startswith(accepted) for p in prompts), prompts
+
+
+async def test_get_task_status_of_a_plan_id_answers_the_plan_without_sending_anything(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """After the call's wait, get_task_status(plan_id) says where the plan stands in storyboard's shape (each
+    shot's state, what is paid and saved) and sends nothing; once the plan is done it names the film. The
+    storyboard's own answer says to ask get_task_status."""
+    plan = {
+        "model": MODEL,
+        "shots": [
+            {"prompt": "a boat leaves the harbour [[render=0.3]]", "duration": 4},
+            {"prompt": "the boat reaches open water [[render=600]]", "duration": 4, "transition": "continuous"},
+        ],
+    }
+    with anyio.fail_after(60):
+        async with Client(create_app(ark(tmp_path, sandbox, wait_seconds=1.0))) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            assert "get_task_status(plan_id)" in (tools["storyboard"].description or "")
+            first = await client.call_tool("storyboard", plan)
+            data: dict[str, Any] = first.structured_content or {}
+            assert data["status"] == "running" and "get_task_status" in data["next_step"], text_of(first)
+            plan_id = data["plan_id"]
+            while (await sandbox_stats(sandbox))["creates"] < 2:
+                await anyio.sleep(0.05)
+            status = await client.call_tool("get_task_status", {"task_id": plan_id})
+            answer: dict[str, Any] = status.structured_content or {}
+            assert not status.is_error and answer["status"] == "running", text_of(status)
+            assert answer["plan_id"] == plan_id and answer["task_id"] == plan_id
+            assert [(s["status"], s["saved"]) for s in answer["shots"]][0] == ("succeeded", True)
+            assert answer["shots"][1]["status"] in ("queued", "running") and answer["shots"][1]["may_be_paid"]
+            for task in sandbox.state.tasks.values():  # shot 2's render ends now
+                task.queued_seconds = task.render_seconds = 0.0
+            while answer["status"] != "succeeded":
+                await anyio.sleep(0.2)
+                answer = (await client.call_tool("get_task_status", {"task_id": plan_id})).structured_content or {}
+            missing = await client.call_tool("get_task_status", {"task_id": "sb-0000000000000000"})
+    assert (await sandbox_stats(sandbox))["creates"] == 2  # status calls never send anything
+    assert answer["film_seconds"] == 8.0 and Path(answer["film_path"]).is_file()
+    assert missing.is_error and "sb-0000000000000000" in text_of(missing)
