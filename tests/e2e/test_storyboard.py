@@ -323,6 +323,11 @@ async def test_get_task_status_of_a_plan_id_answers_the_plan_without_sending_any
                 await anyio.sleep(0.2)
                 answer = (await client.call_tool("get_task_status", {"task_id": plan_id})).structured_content or {}
             missing = await client.call_tool("get_task_status", {"task_id": "sb-0000000000000000"})
+            late = await client.call_tool("cancel_task", {"task_id": plan_id})
+            after = (await client.call_tool("get_task_status", {"task_id": plan_id})).structured_content or {}
     assert (await sandbox_stats(sandbox))["creates"] == 2  # status calls never send anything
+    # a done plan stays done: a cancel says there is nothing to cancel
+    assert (late.structured_content or {})["cancelled"] is False and "done" in text_of(late)
+    assert after["status"] == "succeeded"
     assert answer["film_seconds"] == 8.0 and Path(answer["film_path"]).is_file()
     assert missing.is_error and "sb-0000000000000000" in text_of(missing)

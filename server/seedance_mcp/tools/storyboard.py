@@ -411,6 +411,8 @@ class _Run:
     plan: Plan
     who: Caller
     report: Any
+    token: int
+    """The claim of the plan's lease this process runs it under (a claim of its own expired lease raises it)."""
     finished: anyio.Event = field(default_factory=anyio.Event)
     film: JoinReport | None = None
 
@@ -446,7 +448,7 @@ async def _take(runtime: Runtime, plan: Plan, record: PlanRecord, who: Caller, r
 def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) -> _Run:
     """Run a plan whose lease this process holds (`token`) in the runtime's task group, where it outlives the call
     that started it; the lease is renewed while it runs and given back when it ends."""
-    run = _Run(plan, who, report)
+    run = _Run(plan, who, report, token)
     runs = _runs(runtime)
     runs[plan.plan_id] = run
     store, owner, lease = runtime.jobs.store, runtime.jobs.owner, runtime.jobs.settings.lease_seconds
@@ -455,7 +457,7 @@ def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) 
         while True:
             await anyio.sleep(lease / 3)
             try:
-                kept = await store.renew_plans(owner, {plan.plan_id: token}, lease)
+                kept = await store.renew_plans(owner, {plan.plan_id: run.token}, lease)
             except JournalUnavailable as exc:  # nobody can claim it while the journal is down either
                 logger.warning("renewing the lease of %s: %s", plan.plan_id, exc)
                 continue
@@ -475,7 +477,7 @@ def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) 
         finally:
             with anyio.move_on_after(5, shield=True):
                 try:
-                    await store.release_plans(owner, {plan.plan_id: token})
+                    await store.release_plans(owner, {plan.plan_id: run.token})
                 except Exception as exc:  # it runs out by itself
                     logger.warning("could not give back the lease of %s: %s", plan.plan_id, exc)
             runs.pop(plan.plan_id, None)
@@ -552,8 +554,10 @@ def plan_worker(
 async def _take_over(runtime: Runtime, settings: Settings, preset: Preset, principals: Mapping[str, Principal]) -> None:
     jobs = runtime.jobs
     for record, token in await jobs.store.claim_plans(jobs.owner, jobs.settings.lease_seconds, limit=PLAN_CLAIM_BATCH):
-        if record.plan_id in _runs(runtime):
-            continue  # its lease ran out while this process still runs it; the renewal says which is right
+        running = _runs(runtime).get(record.plan_id)
+        if running is not None:  # its lease ran out while this process still runs it (a stalled renewal): go on
+            running.token = token
+            continue
         try:
             plan = plan_from_record(record, preset, settings)
         except SeedanceError as exc:  # the catalog changed since: a storyboard call must decide
@@ -676,6 +680,8 @@ async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[b
         raise TaskNotFound(plan_id)
     already = stored.cancelled_at is not None
     stored = await runtime.jobs.store.cancel_plan(plan_id) or stored
+    if stored.state == "done":
+        return False, "The plan is done: its film is joined, every shot was made; there is nothing to cancel."
     lines: list[str] = []
     for index, job_id in sorted(stored.shots.items()):
         try:
