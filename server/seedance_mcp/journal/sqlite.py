@@ -475,6 +475,19 @@ class SqliteTaskStore:
     async def claim_plans(
         self, owner: str, lease_seconds: float, *, limit: int, plan_id: str | None = None
     ) -> list[tuple[PlanRecord, int]]:
+        def any_free(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT 1 FROM plans WHERE state = 'running' AND (lease_owner IS NULL OR lease_expires < ?) "
+                "AND (? IS NULL OR plan_id = ?) LIMIT 1",
+                (self._clock(), plan_id, plan_id),
+            ).fetchone()
+            return row is not None
+
+        # Every process looks every claim interval, and almost always finds nothing: a read (which WAL answers
+        # beside a writer) before taking the write lock.
+        if not await self._in_thread(any_free, writes=False):
+            return []
+
         def work(db: sqlite3.Connection) -> list[tuple[PlanRecord, int]]:
             with _write_transaction(db):
                 now = self._clock()
