@@ -315,13 +315,13 @@ async def test_get_task_status_of_a_plan_id_answers_the_plan_without_sending_any
             answer: dict[str, Any] = status.structured_content or {}
             assert not status.is_error and answer["status"] == "running", text_of(status)
             assert answer["plan_id"] == plan_id and answer["task_id"] == plan_id
-            assert [(s["status"], s["saved"]) for s in answer["shots"]][0] == ("succeeded", True)
+            assert (answer["shots"][0]["status"], answer["shots"][0]["saved"]) == ("succeeded", True)
             assert answer["shots"][1]["status"] in ("queued", "running") and answer["shots"][1]["may_be_paid"]
             for task in sandbox.state.tasks.values():  # shot 2's render ends now
                 task.queued_seconds = task.render_seconds = 0.0
-            while answer["status"] != "succeeded":
-                await anyio.sleep(0.2)
-                answer = (await client.call_tool("get_task_status", {"task_id": plan_id})).structured_content or {}
+            while answer["status"] != "succeeded":  # wait=true: each call waits (up to wait_seconds) for the plan
+                waited = await client.call_tool("get_task_status", {"task_id": plan_id, "wait": True})
+                answer = waited.structured_content or {}
             missing = await client.call_tool("get_task_status", {"task_id": "sb-0000000000000000"})
             late = await client.call_tool("cancel_task", {"task_id": plan_id})
             after = (await client.call_tool("get_task_status", {"task_id": plan_id})).structured_content or {}

@@ -440,9 +440,15 @@ async def _take(runtime: Runtime, plan: Plan, record: PlanRecord, who: Caller, r
         run = _runs(runtime).get(plan.plan_id)
         if run is None and claimed:
             run = _launch(runtime, plan, claimed[0][1], who, report)
-    if run is not None and run.report is None:
-        run.report = report
+    if run is not None:
+        _listen(run, report)
     return run
+
+
+def _listen(run: _Run, report: Any) -> None:
+    """Tell this call the run's progress, unless another call still listens to it."""
+    if report is not None and (run.report is None or getattr(run.report, "call_returned", False)):
+        run.report = report
 
 
 def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) -> _Run:
@@ -526,8 +532,7 @@ async def _wait_for(runtime: Runtime, plan_id: str, run: _Run | None, seconds: f
                 return
             await anyio.sleep(STORE_WAIT_INTERVAL)
             run = _runs(runtime).get(plan_id)
-        if run.report is None:
-            run.report = report
+        _listen(run, report)
         await run.finished.wait()
 
 
@@ -700,14 +705,24 @@ async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], prin
             shot.job = await runtime.jobs.find(shots[shot.index], principal)
 
 
-async def plan_status(runtime: Runtime, plan_id: str, principal: str) -> CallToolResult:
+async def plan_status(
+    runtime: Runtime, plan_id: str, principal: str, *, wait: float = 0.0, report: Any = None
+) -> CallToolResult:
     """A plan's state as the journal (and this process's run of it) has it, in storyboard's result shape; nothing
-    is sent (`get_task_status(plan_id)`)."""
+    is sent (`get_task_status(plan_id)`). With `wait`, after waiting up to that long for the plan to end."""
     from seedance_mcp.errors import TaskNotFound
 
     record = await runtime.jobs.store.get_plan(plan_id)
     if record is None or record.principal != principal:
         raise TaskNotFound(plan_id)
+    if wait > 0 and record.state == "running":
+        listening = _while_called(report) if report is not None else None
+        try:
+            await _wait_for(runtime, plan_id, _runs(runtime).get(plan_id), wait, listening)
+        finally:
+            if listening is not None:
+                listening.call_returned = True
+        record = await runtime.jobs.store.get_plan(plan_id) or record
     plan = plan_from_record(record, runtime.preset, runtime.settings)
     run = _runs(runtime).get(plan_id)
     if run is not None:  # what only the run knows: why a shot was not sent, each shot's progress

@@ -48,7 +48,8 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             if task_id.strip().startswith("sb-"):  # a storyboard's plan: its state as storyboard answers it
                 from seedance_mcp.tools.storyboard import plan_status
 
-                return await plan_status(runtime, task_id.strip(), principal)
+                bound = settings.wait_seconds if wait else 0.0
+                return await plan_status(runtime, task_id.strip(), principal, wait=bound, report=reporter(ctx))
             job = await runtime.jobs.find(task_id, principal)
             job = await runtime.jobs.retry_download(job)
             if wait and settings.wait_seconds > 0 and not job.settled:
