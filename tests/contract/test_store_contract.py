@@ -817,6 +817,9 @@ async def test_a_plans_reservation_counts_against_every_budget_until_its_shots_h
     daily = SpendLimit(limit=5.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
     plan = await store.record_plan("sb-a", "alice", "{}", currency="CNY", reserves=[1.0, 1.0, 1.0], limits=[daily])
     assert plan.reserved == {0: 1.0, 1: 1.0, 2: 1.0}
+    today = journal.clock.now - 3600
+    assert await store.reserved(today) == await store.reserved(today, "alice") == {"sb-a": ("CNY", 3.0)}
+    assert await store.reserved(today, "bob") == {}
     with pytest.raises(BudgetExceeded) as refused:
         await store.record_plan("sb-b", "bob", "{}", currency="CNY", reserves=[1.0, 1.5], limits=[daily])
     assert (refused.value.spent, refused.value.cost) == (pytest.approx(3.0), pytest.approx(2.5))
@@ -837,6 +840,7 @@ async def test_a_plans_reservation_counts_against_every_budget_until_its_shots_h
         )
     a_plan = await store.get_plan("sb-a")
     assert a_plan is not None and a_plan.reserved == {} and len(a_plan.shots) == 3
+    assert await store.reserved(today) == {}
     # a shot reused by dedupe is linked too, in the insert that finds it
     await store.record_plan("sb-c", "alice", "{}", currency="CNY", reserves=[1.0])
     dup = _cost_job(journal.clock, "shot-0", 1.0)

@@ -331,3 +331,36 @@ async def test_get_task_status_of_a_plan_id_answers_the_plan_without_sending_any
     assert after["status"] == "succeeded"
     assert answer["film_seconds"] == 8.0 and Path(answer["film_path"]).is_file()
     assert missing.is_error and "sb-0000000000000000" in text_of(missing)
+
+
+async def test_a_plan_that_other_plans_reservations_leave_no_room_for_is_refused_before_the_approval_question(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Plan A is approved and running: shot 1 renders, shot 2 (continuous) is only reserved. Plan B would fit the
+    day's spend but not with A's reservation: it is refused at once, naming the limit, instead of asking the person
+    to approve something the journal would then refuse; nothing of B is sent."""
+    a = {
+        "model": "2.0",
+        "resolution": "720p",
+        "shots": [
+            {"prompt": "a plan A shot [[render=600]]", "duration": 4},
+            {"prompt": "a plan A follow-up", "duration": 4, "transition": "continuous"},
+        ],
+    }
+    b = {"model": "2.0", "resolution": "720p", "shots": [{"prompt": "a plan B shot", "duration": 4}]}
+    async with Client(create_app(ark(tmp_path, sandbox))) as client:
+        quoted = await client.call_tool("storyboard", {**b, "dry_run": True})
+    shot = float((quoted.structured_content or {})["estimated_cost"])
+    settings = ark(tmp_path, sandbox, daily_budget=round(shot * 2.5, 4), confirm_above=0.01, wait_seconds=1.0)
+    with anyio.fail_after(60):
+        async with Client(create_app(settings)) as client:
+            asked = await client.call_tool("storyboard", a)
+            approval_id = text_of(asked).split('approval_id="', 1)[1].split('"', 1)[0]
+            running = await client.call_tool("storyboard", {**a, "approval_id": approval_id})
+            assert (running.structured_content or {})["status"] == "running", text_of(running)
+            refused = await client.call_tool("storyboard", b)
+    message = text_of(refused)
+    assert refused.is_error and "approval_id" not in message, message
+    assert "SEEDANCE_DAILY_BUDGET" in message and "reserved" in message and "Nothing was sent" in message
+    prompts = [r["body"]["content"][0]["text"] for r in await sandbox_requests(sandbox) if r.get("body")]
+    assert prompts == ["a plan A shot [[render=600]]"], prompts

@@ -223,6 +223,11 @@ class TaskStore(Protocol):
 
     async def get_plan(self, plan_id: str) -> PlanRecord | None: ...
 
+    async def reserved(self, since: float, principal: str | None = None) -> dict[str, tuple[str, float]]:
+        """What running plans recorded (or reserved again) since `since` hold against the budgets (of one principal,
+        or everyone's): plan id → (currency, amount)."""
+        ...
+
     async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:
         """Compare-and-set of a plan's state: only from a state in `allowed` (False, nothing written, otherwise).
         Leaving `running` gives up the plan's reservations and its lease."""

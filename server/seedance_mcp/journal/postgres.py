@@ -493,6 +493,19 @@ class PostgresTaskStore:
         async with self._connection() as db:
             return await _plan(db, plan_id)
 
+    async def reserved(self, since: float, principal: str | None = None) -> dict[str, tuple[str, float]]:
+        async with self._connection() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT p.plan_id, p.currency, SUM(s.reserve) FROM plan_shots s "
+                    "JOIN plans p ON p.plan_id = s.plan_id WHERE s.job_id IS NULL AND p.state = 'running' "
+                    "AND s.reserved_at >= %(since)s AND (%(principal)s::text IS NULL OR p.principal = %(principal)s) "
+                    "GROUP BY 1, 2",
+                    {"since": since, "principal": principal},
+                )
+            ).fetchall()
+        return {str(plan_id): (str(currency), float(amount)) for plan_id, currency, amount in rows}
+
     async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:
         values = {"plan_id": plan_id, "state": state, "allowed": list(allowed), "now": self._now_value()}
         async with self._connection() as db:

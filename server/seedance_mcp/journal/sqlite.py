@@ -442,6 +442,20 @@ class SqliteTaskStore:
     async def get_plan(self, plan_id: str) -> PlanRecord | None:
         return await self._in_thread(lambda db: _plan(db, plan_id), writes=False)
 
+    async def reserved(self, since: float, principal: str | None = None) -> dict[str, tuple[str, float]]:
+        scope, values = _scope(principal)
+        scope = scope.replace("principal", "p.principal")
+
+        def work(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:
+            rows = db.execute(
+                "SELECT p.plan_id, p.currency, SUM(s.reserve) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id "
+                f"WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= ? {scope} GROUP BY 1, 2",
+                (since, *values),
+            ).fetchall()
+            return {str(plan_id): (str(currency), float(amount)) for plan_id, currency, amount in rows}
+
+        return await self._in_thread(work, writes=False)
+
     async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:
         if not allowed:
             return False

@@ -207,7 +207,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             if stored is not None and stored.state == "cancelled":
                 await _known_shots(runtime, plan, stored.shots, who.principal)
                 return _result(plan, "cancelled", _CANCELLED)
-            await _check_budgets(runtime, who, plan)
+            await _check_budgets(runtime, who, plan, stored)
             approved = await approval(ctx, who, quote, approval_id, approvals, runtime.jobs.now(), tool="storyboard")
             if isinstance(approved, InputRequiredResult):
                 return approved
@@ -348,21 +348,38 @@ def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
     return Quote(fingerprint, plan.estimate, plan.currency, f"{film}, about {plan.estimate:.2f} {plan.currency}")
 
 
-async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan) -> None:
-    """The daily budgets for the whole plan, before its first shot is sent: what is spent today plus the plan."""
+async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, stored: PlanRecord | None) -> None:
+    """The daily budgets, before the person is asked to approve the plan: what is spent today and what other plans
+    reserve, plus the shots of this plan that have no live job (a continuing call pays only for those). The journal
+    decides again as it records the plan (`_record`), in one step with the reservation."""
     if plan.estimate is None:
         return
     from seedance_mcp.journal import start_of_day
+    from seedance_mcp.journal.job import DEAD_STATUSES
 
+    live: set[int] = set()
+    for index, job_id in (stored.shots if stored is not None else {}).items():
+        job = await runtime.jobs.store.get(job_id)
+        if job is not None and job.status not in DEAD_STATUSES:
+            live.add(index)
+    cost = sum(s.estimate or 0.0 for s in plan.shots if s.index not in live)
+    if cost <= 0:
+        return
     today = start_of_day(runtime.jobs.now())
     for limit in spend_limits(who, runtime.preset.currency):
         rows = await runtime.jobs.store.spend(today, limit.principal)
-        spent = sum(row.cost for row in rows if row.currency == limit.currency)
-        if spent + plan.estimate > limit.limit:
+        reserved = await runtime.jobs.store.reserved(today, limit.principal)
+        spent = sum(row.cost for row in rows if row.currency == limit.currency) + sum(
+            amount
+            for plan_id, (currency, amount) in reserved.items()
+            if plan_id != plan.plan_id and currency == limit.currency
+        )
+        if spent + cost > limit.limit:
             raise SpendRefused(
-                f"This film would cost about {plan.estimate:.2f} {plan.currency}, and {spent:.2f} is already spent "
-                f"or in flight today: above {limit.name} = {limit.limit:.2f}. Make it cheaper (fewer or shorter "
-                "shots, a lower resolution) or ask the user to raise the limit."
+                f"This film would cost about {plan.estimate:.2f} {plan.currency} (the shots not made yet: {cost:.2f}), "
+                f"and {spent:.2f} is already spent, in flight or reserved today: above {limit.name} = "
+                f"{limit.limit:.2f}. Nothing was sent. Make it cheaper (fewer or shorter shots, a lower resolution) or "
+                "ask the user to raise the limit."
             )
 
 
