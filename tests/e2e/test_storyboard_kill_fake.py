@@ -134,6 +134,12 @@ def tasks_in_order(fake: FakeArk) -> list[FakeTask]:
     return sorted(fake.tasks.values(), key=lambda task: task.seq)
 
 
+def shot_2_rendering(fake: FakeArk) -> bool:
+    """Shot 2 is made and its id is in the journal: the server polls it."""
+    tasks = tasks_in_order(fake)
+    return len(tasks) == 2 and fake.polls_of(tasks[1].id) > 0
+
+
 def create_bodies(fake: FakeArk) -> list[dict[str, Any]]:
     return [r.json() for r in fake.requests if r.method == "POST" and r.path == TASKS]
 
@@ -196,13 +202,8 @@ async def test_a_plan_killed_while_shot_2_renders_goes_on_without_paying_again(t
     """SIGKILL while the fake holds shot 2 `running`; a new server continues: shot 2 followed, not sent again."""
     async with running_fake_ark(render_seconds=0.3, real_clips=True) as fake:
         rendering = fake.hold_task(2)
-
-        def shot_2_rendering() -> bool:  # made, and its id in the journal: the server polls it
-            tasks = tasks_in_order(fake)
-            return len(tasks) == 2 and fake.polls_of(tasks[1].id) > 0
-
         with anyio.fail_after(150):
-            plan_id = await killed_mid_plan(tmp_path, fake, shot_2_rendering)
+            plan_id = await killed_mid_plan(tmp_path, fake, lambda: shot_2_rendering(fake))
             assert fake.creates == 2
             rendering.set()
             async with server(tmp_path, fake, "continues") as client:
@@ -243,4 +244,32 @@ async def test_a_plan_killed_before_shot_2s_create_answer_was_read_adopts_the_ta
             answer.set()
         await assert_one_continuous_film(fake, data)
         assert create_bodies(fake)[1] == held
+        assert fake.handler_errors == []
+
+
+async def test_a_plan_killed_while_shot_2s_video_downloads_saves_it_once_without_paying_again(tmp_path: Path) -> None:
+    """SIGKILL with shot 2's video request held unanswered at the fake: the new server downloads it again (the
+    first never reached anyone) and goes on; shot 2 is not created again."""
+    async with running_fake_ark(render_seconds=0.3, real_clips=True) as fake:
+        rendering = fake.hold_task(2)
+        download = anyio.Event()
+
+        async def hold_its_download() -> None:
+            await until(lambda: shot_2_rendering(fake))
+            fake.add_fault("download", "hold", task_id=tasks_in_order(fake)[1].id, release=download)
+            rendering.set()
+
+        def shot_2_downloading() -> bool:
+            tasks = tasks_in_order(fake)
+            return len(tasks) == 2 and fake.file_requests_of(tasks[1].id) > 0
+
+        with anyio.fail_after(150):
+            plan_id = await killed_mid_plan(tmp_path, fake, shot_2_downloading, hold_its_download)
+            assert fake.creates == 2
+            async with server(tmp_path, fake, "continues") as client:
+                data = await continue_the_plan(client, plan_id)
+        await assert_one_continuous_film(fake, data)
+        second = tasks_in_order(fake)[1].id
+        assert fake.file_requests_of(second) == 2 and fake.deliveries_of(second) == 1
+        assert [r.fault for r in fake.requests if r.path == f"/files/{second}.mp4"] == ["hold", None]
         assert fake.handler_errors == []
