@@ -2,8 +2,9 @@
 
 A real `python -m seedance_mcp` over stdio runs a 3-shot plan of continuous cuts against the fake, which serves
 each task a clip of its own (`real_clips`: its length as asked, its PNG the clip's real last picture). The server
-is killed while shot 2 renders, or while the answer to shot 2's create is on its way (the task made, its id not yet
-read); a new server on the same journal continues the plan. Judged from the fake's own records: three creates, one
+is killed while shot 2 renders; while the answer to shot 2's create is on its way (the task made, its id not yet
+read); while shot 2's video is being fetched; or while shot 3's create is held unread (never made). A new server on
+the same journal continues the plan (`continue_the_plan`). Judged from the fake's own records: three creates, one
 per shot; shots 2 and 3 start on the picture the fake served as the previous shot's last frame; the film is as long
 as the three clips and holds their frames in order (each frame's code strip names its task and index).
 """
