@@ -13,9 +13,10 @@ ARG PYTHON_IMAGE=python:3.12-slim
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-# 1. Every runtime dependency plus the `postgres` extra, as wheels (read from pyproject.toml, nothing else copied).
+# 1. Every runtime dependency plus the `postgres` and `s3` extras (replicas on one database; local reference videos
+#    through a bucket), as wheels (read from pyproject.toml, nothing else copied).
 COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres'] + p['optional-dependencies']['s3']))" > requirements.txt \
     && pip wheel --wheel-dir /wheels/deps -r requirements.txt \
     && cp requirements.txt /wheels/deps/requirements.txt
 # 2. The project's wheel (hatchling reads the version from the package, the description from README.md, and ships
@@ -39,7 +40,7 @@ RUN --mount=type=bind,from=build,source=/wheels/deps,target=/wheels/deps \
     python -m venv /opt/seedance-mcp \
     && pip install --no-cache-dir --no-index --find-links /wheels/deps -r /wheels/deps/requirements.txt
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels/deps "$(echo /wheels/app/seedance_mcp-*.whl)[postgres]"
+    pip install --no-cache-dir --no-index --find-links /wheels/deps "$(echo /wheels/app/seedance_mcp-*.whl)[postgres,s3]"
 
 USER seedance
 # HOME is the working directory, so the working directory is not a readable input dir (config.readable_dirs).

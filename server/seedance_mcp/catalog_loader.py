@@ -73,7 +73,7 @@ def parsed_cache(toml_text: str) -> dict[str, Any]:
     """What PARSED_FILE holds for a TOML text: its hash and its parse."""
     return {
         "generated_from": DATA_FILE,
-        "do_not_edit": "edit catalog.toml; tests/test_catalog.py checks this file and says how to refresh it",
+        "do_not_edit": "edit catalog.toml; tests/unit/test_catalog.py checks this file and says how to refresh it",
         "sha256": hashlib.sha256(toml_text.encode()).hexdigest(),
         "data": _toml(toml_text),
     }

@@ -540,7 +540,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         except ValueError as exc:
             raise _configuration_error(str(exc)) from None
     values.update(overrides)
-    return Settings.model_validate(values)
+    settings = Settings.model_validate(values)
+    if settings.reconcile_window is not None and settings.reconcile_window < settings.http_timeout:
+        # A create can still be answered (and the task made) until the time-out: an empty look before then would
+        # call a task the provider is about to make "not created", and a retry would pay for it twice.
+        raise _configuration_error(
+            f"SEEDANCE_RECONCILE_WINDOW ({settings.reconcile_window:g} s) is shorter than SEEDANCE_HTTP_TIMEOUT "
+            f"({settings.http_timeout:g} s): a lost create's task may appear until its time-out has passed. Set it "
+            "to at least the time-out, or unset it (default: the time-out plus 30 s)."
+        )
+    return settings
 
 
 def _configuration_error(message: str) -> Exception:

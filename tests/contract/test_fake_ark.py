@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import io
 import json
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
+import av
 import httpx
 import pytest
+from PIL import Image, ImageChops, ImageStat
 
+from seedance_mcp.sandbox.clips import read_code, shot_tag
 from tests.fakes.fake_ark import API, FakeArk, FakeTask, mp4_bytes, png_bytes, running_fake_ark
 
 pytestmark = pytest.mark.anyio
@@ -481,6 +486,140 @@ async def test_the_fake_answers_within_bounds_when_many_clients_poll_at_once(fak
                 for _ in range(20):
                     group.start_soon(poll)
     assert fake.polls_of(task_id) == 100
+
+
+async def test_hold_task_keeps_the_nth_task_running_until_released(fake: FakeArk, client: httpx.AsyncClient) -> None:
+    """`hold_task(2)`: the second task created stays `running` long past its render time, the others do not; once
+    released it succeeds, its updated_at no earlier than the release."""
+    fake.render_seconds = 0.0
+    release = fake.hold_task(2)
+    first, second, third = [await create(client) for _ in range(3)]
+    for task_id in (first, second, third):
+        age(fake.tasks[task_id], 3600.0)
+    statuses = [(await client.get(f"{TASKS}/{t}")).json()["status"] for t in (first, second, third)]
+    assert statuses == ["succeeded", "running", "succeeded"]
+    assert [i["status"] for i in (await client.get(TASKS)).json()["items"]] == ["succeeded", "running", "succeeded"]
+    released = time.time()
+    release.set()
+    done = (await client.get(f"{TASKS}/{second}")).json()
+    assert done["status"] == "succeeded" and done["content"]["video_url"].endswith(f"{second}.mp4?X-Tos-Expires=86400")
+    assert done["updated_at"] >= int(released)
+
+
+async def test_hold_answer_creates_the_task_and_holds_its_answer_until_released(
+    fake: FakeArk, client: httpx.AsyncClient
+) -> None:
+    """`hold_answer` on create: the task exists (listed) while the client still waits for its id; a client that
+    gives up never learns it; released, the next create is answered normally."""
+    release = anyio.Event()
+    fake.add_fault("create", "hold_answer", release=release)
+    with pytest.raises(httpx.ReadTimeout):
+        await client.post(TASKS, json=create_body(), timeout=0.5)
+    assert fake.creates == 1
+    (made,) = fake.tasks.values()
+    assert [i["id"] for i in (await client.get(TASKS)).json()["items"]] == [made.id]
+    release.set()
+    assert await create(client) != made.id and fake.creates == 2
+
+
+# ---- real clips (real_clips=True) -----------------------------------------------------------------------------------
+
+
+def decoded(mp4: bytes) -> tuple[float, int, int, bool, list[Image.Image]]:
+    """(seconds, width, height, has sound, every picture) of an MP4, read with PyAV."""
+    with av.open(io.BytesIO(mp4), "r") as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        seconds = float(stream.duration * stream.time_base)
+        pictures = [frame.to_image() for frame in container.decode(stream)]
+        return seconds, stream.width, stream.height, bool(container.streams.audio), pictures
+
+
+def first_frame_body(url: str, **fields: Any) -> dict[str, Any]:
+    content = [
+        {"type": "text", "text": "it goes on"},
+        {"type": "image_url", "image_url": {"url": url}, "role": "first_frame"},
+    ]
+    return {"model": MODEL, "content": content, **fields}
+
+
+async def files_of(fake: FakeArk, task_id: str) -> tuple[bytes, bytes]:
+    async with httpx.AsyncClient(timeout=30.0) as files:
+        video = await files.get(f"{fake.url}/files/{task_id}.mp4")
+        frame = await files.get(f"{fake.url}/files/{task_id}.png")
+    assert video.status_code == 200 and frame.status_code == 200
+    assert (video.headers["content-type"], frame.headers["content-type"]) == ("video/mp4", "image/png")
+    return video.content, frame.content
+
+
+async def test_real_clips_follow_the_request_and_their_png_is_their_last_picture(
+    fake: FakeArk, client: httpx.AsyncClient
+) -> None:
+    """Each task serves a clip of its own: the length asked (duration or frames), the ratio asked, sound when asked;
+    its PNG is that clip's last picture (the code strip reads this task's last index), made once and kept."""
+    fake.real_clips = True
+    square = await create(client, duration=3, ratio="1:1", generate_audio=True, return_last_frame=True)
+    short = await create(client, frames=30, ratio="16:9")
+    video, png = await files_of(fake, square)
+    seconds, width, height, sound, pictures = decoded(video)
+    assert (seconds, width, height, sound, len(pictures)) == (3.0, 180, 180, True, 72)
+    assert read_code(pictures[-1]) == (shot_tag(square), 71) and read_code(pictures[0]) == (shot_tag(square), 0)
+    with Image.open(io.BytesIO(png)) as opened:
+        last = opened.convert("RGB")
+    assert last.size == (360, 360)
+    small = last.resize((180, 180), Image.Resampling.NEAREST)
+    assert read_code(small) == (shot_tag(square), 71)
+    difference = ImageStat.Stat(ImageChops.difference(small, pictures[-1])).mean
+    assert max(difference) < 6, difference  # the same picture, less what H.264 lost
+    clip = await fake.clip_of(square)
+    assert (video, png) == (clip.mp4, clip.last_frame_png) and await files_of(fake, square) == (video, png)
+    assert fake.clips[square] is clip and fake.downloads_of(square) == 2
+
+    other_video, _ = await files_of(fake, short)
+    seconds, width, height, sound, pictures = decoded(other_video)
+    assert (seconds, width, height, sound, len(pictures)) == (1.25, 320, 180, False, 30)
+    assert read_code(pictures[-1]) == (shot_tag(short), 29)
+
+
+async def test_a_real_clip_starts_on_its_first_frame_inline_or_at_the_fakes_own_url(
+    fake: FakeArk, client: httpx.AsyncClient
+) -> None:
+    """A first frame given as a data: URL, or as the fake's own last-frame URL, is the clip's frame 0 (and its shape
+    decides an adaptive ratio): the previous clip's last picture, code strip and all."""
+    fake.real_clips = True
+    before = await create(client, duration=2, ratio="9:16", return_last_frame=True)
+    _, png = await files_of(fake, before)
+    inline = "data:image/png;base64," + base64.b64encode(png).decode()
+    for url in (inline, f"{fake.url}/files/{before}.png?X-Tos-Expires=86400"):
+        answer = await client.post(TASKS, json=first_frame_body(url, duration=2, ratio="adaptive"))
+        after = answer.json()["id"]
+        video, _ = await files_of(fake, after)
+        seconds, width, height, _, pictures = decoded(video)
+        assert (seconds, width, height) == (2.0, 180, 320)
+        assert read_code(pictures[0]) == (shot_tag(before), 47) and read_code(pictures[1]) == (shot_tag(after), 1)
+
+
+async def test_file_faults_still_apply_to_real_clips(fake: FakeArk, client: httpx.AsyncClient) -> None:
+    """Cut bodies, ranges, expired links and a body that is no video play on a task's own clip as on the sample."""
+    fake.real_clips = True
+    task_id = await create(client, duration=2, return_last_frame=True)
+    clip = await fake.clip_of(task_id)
+    url = f"{fake.url}/files/{task_id}.mp4"
+    fake.add_fault("download", "half_body")
+    fake.add_fault("download", "truncate_unsized", fraction=0.25)
+    fake.add_fault("frame", "expired_url")
+    fake.add_fault("download", "not_video")
+    async with httpx.AsyncClient() as files:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await files.get(url)
+        assert fake.requests[-1].sent_body_bytes == len(clip.mp4) // 2
+        assert (await files.get(url)).content == clip.mp4[: len(clip.mp4) // 4]
+        assert (await files.get(f"{fake.url}/files/{task_id}.png")).status_code == 403
+        assert b"<html>" in (await files.get(url)).content
+        tail = await files.get(url, headers={"Range": "bytes=100-"})
+        assert tail.status_code == 206 and tail.content == clip.mp4[100:]
+        assert tail.headers["content-range"] == f"bytes 100-{len(clip.mp4) - 1}/{len(clip.mp4)}"
+        assert (await files.get(url)).content == clip.mp4 != mp4_bytes()
 
 
 def test_early_polls_tells_one_follower_from_two_however_late_the_fake_reads() -> None:

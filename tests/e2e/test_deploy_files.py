@@ -177,8 +177,9 @@ def test_the_image_runs_an_http_server_command_the_cli_accepts() -> None:
 
 
 @pytest.mark.subprocess
-def test_the_image_builds_its_requirements_from_pyproject_with_the_postgres_extra() -> None:
-    """The build step that lists the dependencies, run on this pyproject.toml, gives them and the postgres extra."""
+def test_the_image_builds_its_requirements_from_pyproject_with_the_postgres_and_s3_extras() -> None:
+    """The build step that lists the dependencies, run on this pyproject.toml, gives them and the postgres and s3
+    extras (a team's server uploads local reference videos to its bucket)."""
     run = next(arguments for name, arguments in instructions() if name == "RUN" and "tomllib" in arguments)
     script = shlex.split(run.split(">", 1)[0])
     assert script[:2] == ["python", "-c"]
@@ -186,11 +187,12 @@ def test_the_image_builds_its_requirements_from_pyproject_with_the_postgres_extr
         [sys.executable, "-c", script[2]], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
     ).stdout.split()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["postgres"]]
+    extras = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *extras["postgres"], *extras["s3"]]
     assert listed == [requirement.replace(" ", "") for requirement in wanted]
-    assert any(r.startswith("psycopg") for r in listed)
+    assert any(r.startswith("psycopg") for r in listed) and any(r.startswith("boto3") for r in listed)
     installs = [arguments for name, arguments in final_stage() if name == "RUN" and "pip install" in arguments]
-    assert any("[postgres]" in arguments for arguments in installs)
+    assert any("[postgres,s3]" in arguments for arguments in installs)
 
 
 def dockerignore_excludes(path: str, patterns: list[str]) -> bool:

@@ -18,9 +18,18 @@ Routes (Ark, under `/api/v3`, bearer key checked when `required_key` is set; fil
     GET    /files/{id}.mp4, /files/{id}.png       the video (real MP4 bytes) and the last frame (a PNG); HEAD and
                                                   a single `Range: bytes=a-b` are honoured
 
+Files: by default every task serves the same sample MP4 and PNG (fast). With `real_clips=True` each task serves a
+clip of its own (`seedance_mcp.sandbox.clips.make_clip`, seeded by the task id): as long as the create asked
+(`frames`, else `duration` s at 24 fps), in its `ratio` (adaptive: its first frame's shape), with sound when it
+asked for `generate_audio`, frame 0 its first frame when it had one (a data: URL, or the fake's own last-frame
+URL), and the PNG its clip's real last picture (twice the size). A clip is made on its first download, in a thread,
+and kept: `await fake.clip_of(id)` gives exactly what was or will be served; every file fault applies to it.
+
 Life of a task: `queued` for `queue_seconds` after its creation, then `running` for `render_seconds`, then
 `succeeded` (so it succeeds `queue_seconds + render_seconds` after creation). `FakeTask.status` overrides that.
 Every timestamp the fake reports (created_at, updated_at, the `Date` header) is shifted by `clock_offset`.
+`release = fake.hold_task(n)` keeps the n-th task created (from 1) `running` past its render time until
+`release.set()`: a test acts while that task renders, however slow the machine.
 
 Faults: `fake.add_fault(route, kind, times=1, task_id=None, **extra)`, route in create | status | list | cancel |
 download | frame. Faults are consumed in the order added by matching requests (a fault with `task_id` matches only
@@ -37,6 +46,9 @@ Kinds:
     slow              wait `delay` seconds (default 1.0), then answer normally.
     hold              wait until the anyio.Event given as `release` is set, then answer normally (a create DOES
                       create the task): the test decides what happens while the request is in flight.
+    hold_answer       do the normal work first (a create DOES create the task at once), then wait until the
+                      anyio.Event given as `release` is set before answering: a client killed meanwhile never
+                      reads the answer of a create that was made.
     drip              do the normal work (a create DOES create the task), then send the answer (status line,
                       headers and body) one byte every `interval` seconds (default 1.0): every read gets something
                       long before any read time-out, and the whole answer takes minutes.
@@ -69,8 +81,10 @@ out, or reset the connection with it unread — a read time-out on a loaded mach
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import io
 import json
 import random
 import socket
@@ -86,9 +100,12 @@ from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import anyio.to_thread
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.tls import TLSStream
+
+from seedance_mcp.sandbox.clips import FPS, SMALL_SIZES, Clip, first_frame_url, make_clip, nearest_ratio
 
 ASSETS = Path(__file__).resolve().parents[2] / "server" / "seedance_mcp" / "sandbox" / "assets"
 
@@ -118,6 +135,7 @@ FaultKind = Literal[
     "http_status",
     "slow",
     "hold",
+    "hold_answer",
     "drip",
     "echo_key",
     "redirect_loop",
@@ -139,6 +157,7 @@ FAULT_ROUTES: dict[str, frozenset[str]] = {
     "http_status": _ANY_ROUTE,
     "slow": _ANY_ROUTE,
     "hold": _ANY_ROUTE,
+    "hold_answer": _ANY_ROUTE,
     "drip": _ANY_ROUTE,
     "echo_key": _ANY_ROUTE,
     "redirect_loop": _FILES,
@@ -240,6 +259,9 @@ class FakeTask:
     cancelled: bool = False
     cancelled_at: float | None = None
     seq: int = 0
+    held: anyio.Event | None = None
+    """Until it is set, the task stays `running` past its render time (`FakeArk.hold_task`)."""
+    released_at: float | None = None
 
 
 @dataclass
@@ -282,8 +304,15 @@ class FakeArk:
     created_count: int = 0
     known_files: set[str] = field(default_factory=set[str])
     """Ids whose files are served (a deleted task's signed URL still works, as on Ark)."""
+    real_clips: bool = False
+    """Serve each task a clip of its own (see the module's "Files"), not the one sample for all."""
+    clips: dict[str, Clip] = field(default_factory=dict[str, Clip])
+    """The clips made so far (real_clips), by task id: what their files serve."""
     _seq: int = 0
     _connections: int = 0
+    _holds: dict[int, anyio.Event] = field(default_factory=dict[int, anyio.Event])
+    _file_tasks: dict[str, FakeTask] = field(default_factory=dict[str, FakeTask])
+    _rendering: dict[str, anyio.Lock] = field(default_factory=dict[str, anyio.Lock])
 
     # ---- test helpers -------------------------------------------------------------------------------------------
 
@@ -344,6 +373,35 @@ class FakeArk:
         self.faults.append(fault)
         return fault
 
+    def hold_task(self, number: int) -> anyio.Event:
+        """Keep the `number`-th task created (from 1) `running` past its render time until the event is set."""
+        release = anyio.Event()
+        self._holds[number] = release
+        return release
+
+    async def clip_of(self, task_id: str) -> Clip:
+        """The task's own clip (made now in a thread if not yet, then kept): what `real_clips` serves for it."""
+        async with self._rendering.setdefault(task_id, anyio.Lock()):
+            if task_id not in self.clips:
+                task = self._file_tasks[task_id]
+                first_png = await self._first_frame_png(task)
+                self.clips[task_id] = await anyio.to_thread.run_sync(_render_clip, task, first_png)
+        return self.clips[task_id]
+
+    async def _first_frame_png(self, task: FakeTask) -> bytes | None:
+        """The picture a task's first frame names: an inline data: URL's, or the last frame of one of our tasks."""
+        url = first_frame_url(task.body) or ""
+        if url.startswith("data:image/"):
+            header, _, payload = url.partition(",")
+            return base64.b64decode(payload) if header.endswith(";base64") else payload.encode()
+        own = f"{self.url}/files/"
+        if url.startswith(own):
+            name = urlsplit(url).path.removeprefix("/files/")
+            source = name.removesuffix(".png")
+            if name.endswith(".png") and source != task.id and source in self._file_tasks:
+                return (await self.clip_of(source)).last_frame_png
+        return None
+
     def add_foreign_task(
         self, model: str = "doubao-seedance-1-0-pro-250528", created_at: float | None = None, **fields: Any
     ) -> FakeTask:
@@ -366,6 +424,10 @@ class FakeArk:
             return "queued"
         if age < self.queue_seconds + self.render_seconds:
             return "running"
+        if task.held is not None and task.released_at is None:
+            if not task.held.is_set():
+                return "running"
+            task.released_at = time.time()  # its render ends when first seen set off
         return "succeeded"
 
     # ---- task bookkeeping ---------------------------------------------------------------------------------------
@@ -382,6 +444,7 @@ class FakeArk:
         task.seq = self._seq
         self.tasks[task.id] = task
         self.known_files.add(task.id)
+        self._file_tasks[task.id] = task
 
     def _create(self, body: dict[str, Any]) -> FakeTask:
         now = time.time()
@@ -403,6 +466,7 @@ class FakeArk:
             seed=random.randint(0, 2**32 - 1) if seed is None or int(seed) == -1 else int(seed),
             return_last_frame=bool(body.get("return_last_frame", False)),
         )
+        task.held = self._holds.pop(self.created_count + 1, None)
         self._store(task)
         self.created_count += 1
         if self.foreign_task_on_create is not None:
@@ -417,7 +481,8 @@ class FakeArk:
             return task.created_at
         if status == "running":
             return task.created_at + self.queue_seconds
-        return min(time.time(), task.created_at + self.queue_seconds + self.render_seconds)
+        ends = task.created_at + self.queue_seconds + self.render_seconds
+        return min(time.time(), max(ends, task.released_at or 0.0))
 
     def task_object(self, task: FakeTask, fault: Fault | None = None, key: str = "") -> dict[str, Any]:
         """The Ark task object (protocol.md §4.1), as the fake would answer it now (with an answer-level fault)."""
@@ -599,6 +664,8 @@ class FakeArk:
                 "application/xml",
             )
         else:
+            if route in _FILES and self.real_clips and task_id in self._file_tasks:
+                await self.clip_of(task_id or "")
             response = self._route(record, route, task_id, fault, key)
             if fault is not None and kind == "echo_key" and fault.extra.get("where") == "request_id":
                 response.request_id = key
@@ -612,6 +679,8 @@ class FakeArk:
                 response.pad_zeros = size - len(response.body)
         if fault is not None and kind == "drop_after":
             return False
+        if fault is not None and kind == "hold_answer":
+            await fault.extra["release"].wait()
         record.abandoned = _client_hung_up(stream)
         return await self._send(stream, record, response, fault, client_close)
 
@@ -715,7 +784,11 @@ class FakeArk:
         if task_id not in self.known_files:
             body = b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code></Error>'
             return _Response(404, body, "application/xml")
-        data, content_type = (mp4_bytes(), "video/mp4") if route == "download" else (png_bytes(), "image/png")
+        clip = self.clips.get(task_id) if self.real_clips else None
+        if route == "download":
+            data, content_type = (clip.mp4 if clip else mp4_bytes()), "video/mp4"
+        else:
+            data, content_type = (clip.last_frame_png if clip else png_bytes()), "image/png"
         response = _Response(200, data, content_type, [("Accept-Ranges", "bytes")])
         spec = record.headers.get("range", "")
         if spec.startswith("bytes=") and "," not in spec:
@@ -783,6 +856,20 @@ class FakeArk:
             record.sent_body_bytes = sent
         record.sent_body_bytes = sent
         return not close
+
+
+def _render_clip(task: FakeTask, first_png: bytes | None) -> Clip:
+    """A task's own clip: its length and ratio as asked (adaptive: its first frame's shape), sound if asked."""
+    frames = task.frames or FPS * (task.duration if task.duration and task.duration > 0 else 5)
+    ratio = str(task.body.get("ratio") or "adaptive")
+    if ratio not in SMALL_SIZES:
+        ratio = "16:9"
+        if first_png is not None:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(first_png)) as picture:
+                ratio = nearest_ratio(*picture.size)
+    return make_clip(task.id, frames, ratio, bool(task.body.get("generate_audio")), first_png)
 
 
 def _client_hung_up(stream: SocketStream) -> bool:

@@ -32,6 +32,17 @@ def test_variables_are_read_and_typed() -> None:
     assert settings.default_model == "2.0"
 
 
+def test_a_reconcile_window_shorter_than_the_http_timeout_is_refused_at_start_up() -> None:
+    """An empty look for a lost create proves "not created" only once the create's time-out has passed: a window
+    below it would let a retry pay twice, so the entry point refuses it, naming both variables."""
+    with pytest.raises(ValidationError) as refused:
+        load_settings({"SEEDANCE_RECONCILE_WINDOW": "20", "SEEDANCE_HTTP_TIMEOUT": "60"})
+    message = str(refused.value)
+    assert "SEEDANCE_RECONCILE_WINDOW (20 s)" in message and "SEEDANCE_HTTP_TIMEOUT (60 s)" in message
+    assert load_settings({"SEEDANCE_RECONCILE_WINDOW": "60", "SEEDANCE_HTTP_TIMEOUT": "60"}).reconcile_window == 60
+    assert load_settings({"SEEDANCE_HTTP_TIMEOUT": "5"}).reconcile_window is None  # default: time-out + 30 s
+
+
 def test_ark_api_key_is_a_fallback_and_empty_variables_count_as_unset() -> None:
     assert load_settings({"ARK_API_KEY": "ark-key"}).key == "ark-key"
     assert load_settings({"ARK_API_KEY": "ark-key", "SEEDANCE_API_KEY": "mine"}).key == "mine"
