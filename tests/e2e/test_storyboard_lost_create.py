@@ -68,13 +68,6 @@ async def test_a_shot_whose_create_answer_was_lost_is_not_paid_again_when_the_pl
         assert fake.handler_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storyboard bug: a shot whose create answer was lost is reported `not_sent` (paid false, may_be_paid "
-    "false) although its create reached the provider and a paid task exists; the chain also stops there instead of "
-    "waiting for the task the worker adopts (tools/storyboard.py _submit lets SubmitOutcomeUnknown through, so the "
-    "shot keeps no job)",
-)
 async def test_a_shot_whose_create_answer_was_lost_is_never_reported_as_not_sent(tmp_path: Path) -> None:
     """What the plan says about shot 2 must be true: either the plan waited for the task the fake made and the film
     is joined, or shot 2 is told as possibly paid (its job named), never as not sent."""

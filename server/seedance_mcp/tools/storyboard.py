@@ -619,32 +619,45 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
             shot = min(done + 1, len(plan.shots))
             await run.report(value, f"{plan.plan_id}: shot {shot} of {len(plan.shots)}, {share:.0%} of the film{eta}")
 
+    async def send(shot: PlannedShot, previous: PlannedShot | None) -> bool:
+        """Submit the shot (its job linked to it); whether it was, else why not is its error."""
+        frame = None
+        if shot.transition == "continuous":
+            frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
+            if frame is None:
+                shot.error = "not started: the shot before it has no saved last frame"
+                return False
+        stored = await runtime.jobs.store.get_plan(plan.plan_id)
+        if stored is not None and stored.state == "cancelled":
+            shot.error = "not sent: the plan was cancelled"
+            return False
+        try:
+            await _submit(runtime, plan, shot, frame, who)
+        except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
+            shot.error = str(exc)
+            return False
+        return True
+
     async def follow_chain(chain: list[PlannedShot]) -> None:
         previous: PlannedShot | None = None
         for shot in chain:
-            if shot.job is None:
-                frame = None
-                if shot.transition == "continuous":
-                    frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
-                    if frame is None:
-                        shot.error = "not started: the shot before it has no saved last frame"
-                        return
-                stored = await runtime.jobs.store.get_plan(plan.plan_id)
-                if stored is not None and stored.state == "cancelled":
-                    shot.error = "not sent: the plan was cancelled"
+            for _ in range(SHOT_SENDS):
+                if shot.job is not None and _never_made(shot.job):
+                    shot.job = None  # proven never created (nothing charged): sending it again is safe
+                if shot.job is None and not await send(shot, previous):
                     return
-                try:
-                    await _submit(runtime, plan, shot, frame, who)
-                except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
-                    shot.error = str(exc)
-                    return
+                assert shot.job is not None
+
+                async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
+                    plan.progress[shot.index] = value / 100
+                    await tell()
+
+                shot.job = await runtime.jobs.wait(
+                    shot.job.job_id, settings.wait_seconds * 100, on_progress, who.principal
+                )
+                if not _never_made(shot.job):
+                    break
             assert shot.job is not None
-
-            async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
-                plan.progress[shot.index] = value / 100
-                await tell()
-
-            shot.job = await runtime.jobs.wait(shot.job.job_id, settings.wait_seconds * 100, on_progress, who.principal)
             plan.progress[shot.index] = 1.0 if shot.job.video_path else plan.progress.get(shot.index, 0.0)
             await tell()
             if shot.job.status != "succeeded" or not shot.job.video_path:
@@ -655,6 +668,17 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
     async with anyio.create_task_group() as group:
         for chain in chains:
             group.start_soon(follow_chain, chain)
+
+
+SHOT_SENDS = 2
+"""How often a plan's run sends one shot: again only when its create was proven never made (a kill mid-create, the
+create looked for and not found), at most once more, so a provider that never makes it cannot loop the plan."""
+
+
+def _never_made(job: Job) -> bool:
+    """This job's create is proven to have made nothing (no task, nothing charged): a lost create the worker looked
+    for in the provider's complete list and did not find (`transitions.not_created`)."""
+    return job.task_id is None and (job.status == "not_submitted" or job.error_code == "NotCreated")
 
 
 async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | None, who: Caller) -> None:
