@@ -1,0 +1,60 @@
+"""Attacks on storyboard plans end to end (real MCP client, loopback sandbox), found in review. Each test shows a
+defect and is marked xfail(strict) until it is fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from seedance_mcp.app import create_app
+from seedance_mcp.journal.sqlite import SqliteTaskStore
+from seedance_mcp.sandbox.server import SandboxServer
+from tests.conftest import make_settings, sandbox_stats, text_of
+
+pytestmark = pytest.mark.anyio
+
+SECRET_KEY = "sk-storyboard-review-key-0123456789"
+MODEL = "doubao-seedance-1-5-pro-251215"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a plan whose film cannot be joined stays `running` with no one running it: _run_to_end's exception is "
+    "only logged, the worker claims and joins it again every claim interval forever, and every call answers an error",
+)
+async def test_a_plan_whose_film_cannot_be_joined_stops_and_says_so(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """Both shots are saved, but the film cannot be written (its path is taken by a directory: any lasting join
+    failure, a full disk, a shot file removed). The plan must leave `running` (it holds a lease forever otherwise,
+    and each claim re-encodes the film) and get_task_status must answer it as failed, not as an error."""
+    settings = make_settings(
+        tmp_path,
+        provider="ark",
+        base_url=f"{sandbox.url}/api/v3",
+        api_key=SECRET_KEY,
+        wait_seconds=30.0,
+        claim_interval=0.2,
+    )
+    plan: dict[str, Any] = {
+        "model": MODEL,
+        "shots": [{"prompt": "a red kite rises", "duration": 4}, {"prompt": "the kite dives", "duration": 4}],
+    }
+    with anyio.fail_after(60):
+        async with Client(create_app(settings)) as client:
+            dry = await client.call_tool("storyboard", {**plan, "dry_run": True})
+            plan_id = str((dry.structured_content or {})["plan_id"])
+            (settings.output_dir / f"{plan_id}.mp4").mkdir(parents=True)
+            made = await client.call_tool("storyboard", plan)
+            assert text_of(made)  # an error or not, it says something
+            status = await client.call_tool("get_task_status", {"task_id": plan_id})
+        assert (await sandbox_stats(sandbox))["creates"] == 2
+        store = await SqliteTaskStore.open(settings.state_dir / "jobs.sqlite3")
+        try:
+            record = await store.get_plan(plan_id)
+        finally:
+            await store.close()
+    assert record is not None and record.state != "running", record
+    assert not status.is_error and (status.structured_content or {}).get("status") == "failed", text_of(status)
