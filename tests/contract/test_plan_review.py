@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from seedance_mcp.journal import BudgetExceeded, SpendLimit, TaskStore, start_of_day
@@ -125,3 +126,67 @@ async def test_a_cancelled_plan_gets_no_new_shot_job(store: TaskStore, clock: Fa
     assert await store.get(job.job_id) is None
     after = await store.get_plan("sb-a")
     assert after is not None and after.shots == {}
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason="PostgreSQL: insert links a shot's job without the budget lock (a dedupe reuse, or no limits), so a "
+    "record_plan of the same plan that read the shot as dead overwrites the link with a reservation (job_id NULL)",
+)
+async def test_a_shots_link_made_while_its_plan_is_recorded_again_is_kept(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> None:
+    """Shot 0's job was proven never made (dead), so the plan's run sends it again and the journal finds an identical
+    live job (dedupe) and links it; at the same moment a storyboard call on another replica records the plan again,
+    having read shot 0 as dead. The link must survive: otherwise the shot reserves again beside its job's spend (its
+    cost counted twice) and a status from another process says `not_sent` of a shot that may be paid.
+
+    The interleaving is made, not hoped for: a third connection holds the plan's row, so record_plan waits at its
+    `UPDATE plans` after reading the shots (seen in pg_stat_activity), while the link commits."""
+    import psycopg
+
+    from seedance_mcp.journal.postgres import open_postgres_store
+    from tests.fakes.postgres_server import fresh_database
+
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await fresh_database(server)
+    recorder = await open_postgres_store(url, clock=clock, max_size=2)
+    runner = await open_postgres_store(url, clock=clock, max_size=2)
+    holder = await psycopg.AsyncConnection.connect(url)
+    try:
+        await recorder.record_plan("sb-a", "alice", "{}", currency="CNY", reserves=[1.0, 1.0])
+        dead = shot_job(clock, "shot-0", status="not_submitted")
+        await runner.insert(dead, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-a", 0))
+        earlier = shot_job(clock, "shot-0")  # an identical live job, the one the resend's dedupe finds
+        assert await runner.insert(earlier, dedupe_window=None, lease_owner=None, lease_seconds=LEASE) is None
+
+        await holder.execute("SELECT 1 FROM plans WHERE plan_id = 'sb-a' FOR NO KEY UPDATE")
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(
+                    lambda: recorder.record_plan("sb-a", "alice", "{}", currency="CNY", reserves=[1.0, 1.0])
+                )
+                while True:  # record_plan has read the shots and waits for the plan's row
+                    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as look:
+                        cursor = await look.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query LIKE 'UPDATE plans SET state%%'"
+                        )
+                        row = await cursor.fetchone()
+                    if row is not None and row[0] == 1:
+                        break
+                    await anyio.sleep(0.02)
+                resend = shot_job(clock, "shot-0")
+                found = await runner.insert(
+                    resend, dedupe_window=600.0, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-a", 0)
+                )
+                assert found is not None and found.job_id == earlier.job_id
+                await holder.commit()
+        plan = await runner.get_plan("sb-a")
+        assert plan is not None
+        assert plan.shots.get(0) == earlier.job_id and 0 not in plan.reserved, plan
+    finally:
+        await holder.close()
+        await recorder.close()
+        await runner.close()
