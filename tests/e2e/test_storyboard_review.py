@@ -69,7 +69,7 @@ async def test_a_shot_rendering_past_the_runs_bound_leaves_the_plan_running_to_i
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     """_run_to_end promises that a shot still rendering past the bound leaves the plan running (the lease goes back
-    and a worker takes it up again). Shot 1 renders 6 s against a 4 s bound (wait_seconds=0.04): the plan must go on
+    and a worker takes it up again). Shot 1 renders 10 s against a 4 s bound (wait_seconds=0.04): the plan must go on
     by itself to shot 2 and the film, never answer `failed`."""
     settings = make_settings(
         tmp_path,
@@ -82,7 +82,7 @@ async def test_a_shot_rendering_past_the_runs_bound_leaves_the_plan_running_to_i
     plan: dict[str, Any] = {
         "model": MODEL,
         "shots": [
-            {"prompt": "a slow dawn [[render=6]]", "duration": 4},
+            {"prompt": "a slow dawn [[render=10]]", "duration": 4},
             {"prompt": "bright noon", "duration": 4, "transition": "continuous"},
         ],
     }
