@@ -21,11 +21,6 @@ SECRET_KEY = "sk-storyboard-review-key-0123456789"
 MODEL = "doubao-seedance-1-5-pro-251215"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a plan whose film cannot be joined stays `running` with no one running it: _run_to_end's exception is "
-    "only logged, the worker claims and joins it again every claim interval forever, and every call answers an error",
-)
 async def test_a_plan_whose_film_cannot_be_joined_stops_and_says_so(tmp_path: Path, sandbox: SandboxServer) -> None:
     """Both shots are saved, but the film cannot be written (its path is taken by a directory: any lasting join
     failure, a full disk, a shot file removed). The plan must leave `running` (it holds a lease forever otherwise,
@@ -60,11 +55,6 @@ async def test_a_plan_whose_film_cannot_be_joined_stops_and_says_so(tmp_path: Pa
     assert not status.is_error and (status.structured_content or {}).get("status") == "failed", text_of(status)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a shot still rendering when its run's wait bound (wait_seconds*100) ends gets an error (`the shot ended "
-    "running`), so the plan is stopped and answered `failed`: the next shot is never sent though nothing failed",
-)
 async def test_a_shot_rendering_past_the_runs_bound_leaves_the_plan_running_to_its_end(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -102,11 +92,6 @@ async def test_a_shot_rendering_past_the_runs_bound_leaves_the_plan_running_to_i
     assert (await sandbox_stats(sandbox))["creates"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a status call of a done plan that this process's run no longer holds joins the film again (storyboard.py "
-    "_status: joined is None without a run): every free get_task_status re-muxes or re-encodes the whole film",
-)
 async def test_asking_a_done_plans_status_does_not_join_its_film_again(tmp_path: Path, sandbox: SandboxServer) -> None:
     """The film is joined once, when the plan ends; get_task_status (free, "nothing is sent") and a repeated
     storyboard call then read it, they do not write it again (its inode and mtime stay)."""
@@ -130,11 +115,6 @@ async def test_asking_a_done_plans_status_does_not_join_its_film_again(tmp_path:
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storyboard asks for approval of the whole plan's cost on every call, even of a done plan whose shots are "
-    "all paid and saved (nothing left to pay): the question quotes money that will not be spent",
-)
 async def test_calling_a_done_plan_again_asks_no_approval_for_money_already_spent(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -164,11 +144,6 @@ async def test_calling_a_done_plan_again_asks_no_approval_for_money_already_spen
     assert not again.is_error and (again.structured_content or {}).get("status") == "succeeded", text_of(again)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancel_task(plan_id) of a done plan answers status `cancelled` (tasks.py hard-codes it) beside "
-    "cancelled=false and a message saying the plan is done",
-)
 async def test_cancel_task_of_a_done_plan_does_not_call_it_cancelled(tmp_path: Path, sandbox: SandboxServer) -> None:
     settings = make_settings(
         tmp_path, provider="ark", base_url=f"{sandbox.url}/api/v3", api_key=SECRET_KEY, wait_seconds=30.0

@@ -450,16 +450,16 @@ def _too_big(argument: str, what: str, size: int, limit: int, *, growing: bool =
     return InvalidArgument(argument, problem, allowed=allowed)
 
 
-def media_seconds(data: bytes) -> float | None:
-    """How long an audio or video file plays, from its container's header (nothing is decoded); None when the
-    container does not say. Raises ValueError when the bytes are not a container PyAV can open."""
+def media_seconds(data: bytes | Path) -> float | None:
+    """How long an audio or video file (its bytes, or its path) plays, from its container's header (nothing is
+    decoded); None when the container does not say. Raises ValueError when it is not a container PyAV can open."""
     import io
 
     import av  # imported only when a local reference is checked
     from av.error import FFmpegError
 
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(io.BytesIO(data) if isinstance(data, bytes) else str(data), mode="r") as container:
             if container.duration is not None:
                 return container.duration / av.time_base
             for stream in container.streams:

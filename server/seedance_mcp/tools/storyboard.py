@@ -207,12 +207,18 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             if stored is not None and stored.state == "cancelled":
                 await _known_shots(runtime, plan, stored.shots, who.principal)
                 return _result(plan, "cancelled", _CANCELLED)
-            await _check_budgets(runtime, who, plan, stored)
-            approved = await approval(ctx, who, quote, approval_id, approvals, runtime.jobs.now(), tool="storyboard")
-            if isinstance(approved, InputRequiredResult):
-                return approved
-            if not approved.granted:
-                return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
+            if stored is not None and stored.state == "done":  # nothing to pay or approve: its film
+                return await _status(runtime, plan, who.principal, _runs(runtime).get(plan.plan_id))
+            live = await _live_shots(runtime, stored)
+            if len(live) < len(plan.shots):  # else every shot has its job: nothing left to pay or approve
+                await _check_budgets(runtime, who, plan, live)
+                approved = await approval(
+                    ctx, who, quote, approval_id, approvals, runtime.jobs.now(), tool="storyboard"
+                )
+                if isinstance(approved, InputRequiredResult):
+                    return approved
+                if not approved.granted:
+                    return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
             # The plan is in the journal, its cost reserved against the budgets in the same step, before its first
             # shot is sent; an identical shot made since it was first written is that shot's job, so a call that
             # continues the plan pays only for shots never sent.
@@ -348,13 +354,8 @@ def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
     return Quote(fingerprint, plan.estimate, plan.currency, f"{film}, about {plan.estimate:.2f} {plan.currency}")
 
 
-async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, stored: PlanRecord | None) -> None:
-    """The daily budgets, before the person is asked to approve the plan: what is spent today and what other plans
-    reserve, plus the shots of this plan that have no live job (a continuing call pays only for those). The journal
-    decides again as it records the plan (`_record`), in one step with the reservation."""
-    if plan.estimate is None:
-        return
-    from seedance_mcp.journal import start_of_day
+async def _live_shots(runtime: Runtime, stored: PlanRecord | None) -> set[int]:
+    """The shots of a plan the journal holds that have a job still alive or made (they cost nothing more)."""
     from seedance_mcp.journal.job import DEAD_STATUSES
 
     live: set[int] = set()
@@ -362,6 +363,17 @@ async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, stored: Plan
         job = await runtime.jobs.store.get(job_id)
         if job is not None and job.status not in DEAD_STATUSES:
             live.add(index)
+    return live
+
+
+async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, live: set[int]) -> None:
+    """The daily budgets, before the person is asked to approve the plan: what is spent today and what other plans
+    reserve, plus the shots of this plan that have no live job (a continuing call pays only for those). The journal
+    decides again as it records the plan (`_record`), in one step with the reservation."""
+    if plan.estimate is None:
+        return
+    from seedance_mcp.journal import start_of_day
+
     cost = sum(s.estimate or 0.0 for s in plan.shots if s.index not in live)
     if cost <= 0:
         return
@@ -432,6 +444,7 @@ class _Run:
     """The claim of the plan's lease this process runs it under (a claim of its own expired lease raises it)."""
     finished: anyio.Event = field(default_factory=anyio.Event)
     film: JoinReport | None = None
+    join_error: str | None = None
 
 
 _RUNS: weakref.WeakKeyDictionary[JobManager, dict[str, _Run]] = weakref.WeakKeyDictionary()
@@ -514,7 +527,9 @@ def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) 
 async def _run_to_end(runtime: Runtime, run: _Run) -> None:
     """Send the shots that have no job, follow them all, join the film when every shot is saved; then the plan is
     `done`, or `stopped` when a shot failed (its reservation given up). A shot still rendering past the bound
-    leaves the plan running: the lease goes back and a worker takes it up again."""
+    is followed to its end while this process holds the plan's lease. A film that cannot be joined (a full disk,
+    its path taken, a shot's file gone) stops the plan, saying why, rather than leaving it running for every worker
+    to join again."""
     plan, store = run.plan, runtime.jobs.store
     record = await store.get_plan(plan.plan_id)
     if record is None or record.state != "running":
@@ -525,7 +540,14 @@ async def _run_to_end(runtime: Runtime, run: _Run) -> None:
         if shot.job is not None:
             shot.job = await runtime.jobs.current(shot.job)
     if all(s.job is not None and s.job.video_path for s in plan.shots):
-        run.film = await _join(runtime.settings, plan)
+        try:
+            run.film = await _join(runtime.settings, plan)
+        except Exception as exc:  # lasting (re-joining every claim interval would not help): stop, say why
+            logger.exception("%s: the film could not be joined", plan.plan_id)
+            run.join_error = _join_error(exc)
+            if not await store.set_plan_state(plan.plan_id, "stopped", allowed=("running",)):
+                logger.warning("%s: its film failed, but the plan was not running any more", plan.plan_id)
+            return
         if not await store.set_plan_state(plan.plan_id, "done", allowed=("running",)):
             logger.warning("%s: its film is joined, but the plan was not running any more (cancelled?)", plan.plan_id)
     elif _failed(plan) and not await store.set_plan_state(plan.plan_id, "stopped", allowed=("running",)):
@@ -595,7 +617,6 @@ async def _take_over(runtime: Runtime, settings: Settings, preset: Preset, princ
 async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
     """Submit the shots that have no job and follow every shot: each chain of continuous shots in sequence, the
     chains (split at cuts) at once. A chain stops at a shot that did not end saved."""
-    settings = runtime.settings
     who = run.who
     chains: list[list[PlannedShot]] = []
     for shot in plan.shots:
@@ -652,9 +673,11 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
                     plan.progress[shot.index] = value / 100
                     await tell()
 
-                shot.job = await runtime.jobs.wait(
-                    shot.job.job_id, settings.wait_seconds * 100, on_progress, who.principal
-                )
+                # Followed to its end however long it renders: the run holds the plan's lease meanwhile (a lost
+                # lease cancels the run), so only the shot's own end stops the chain.
+                shot.job = await runtime.jobs.wait(shot.job.job_id, _SHOT_WAIT, on_progress, who.principal)
+                while not (shot.job.settled or _never_made(shot.job)):
+                    shot.job = await runtime.jobs.wait(shot.job.job_id, _SHOT_WAIT, on_progress, who.principal)
                 if not _never_made(shot.job):
                     break
             assert shot.job is not None
@@ -669,6 +692,9 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
         for chain in chains:
             group.start_soon(follow_chain, chain)
 
+
+_SHOT_WAIT = 600.0
+"""One wait of a plan's run for its shot; the run waits again until the shot ends."""
 
 SHOT_SENDS = 2
 """How often a plan's run sends one shot: again only when its create was proven never made (a kill mid-create, the
@@ -716,9 +742,10 @@ _CANCELLED = (
 )
 
 
-async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[bool, str]:
+async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[bool, str, str]:
     """Cancel a storyboard as a whole: no more shots are sent, and each shot still queued is cancelled. Whether the
-    plan was cancelled, and what became of its shots."""
+    plan was cancelled, its state as storyboard names it (`cancelled`, or `succeeded` for a plan already done), and
+    what became of its shots."""
     from seedance_mcp.errors import TaskNotFound
 
     stored = await runtime.jobs.store.get_plan(plan_id)
@@ -727,7 +754,7 @@ async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[b
     already = stored.cancelled_at is not None
     stored = await runtime.jobs.store.cancel_plan(plan_id) or stored
     if stored.state == "done":
-        return False, "The plan is done: its film is joined, every shot was made; there is nothing to cancel."
+        return False, "succeeded", "The plan is done: its film is joined, every shot was made; nothing to cancel."
     lines: list[str] = []
     for index, job_id in sorted(stored.shots.items()):
         try:
@@ -737,7 +764,7 @@ async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[b
             continue
         lines.append(f"shot {index + 1} ({job.handle}): {'cancelled' if cancelled else why}")
     head = "The plan was already cancelled." if already else "The plan is cancelled: no more of its shots are sent."
-    return True, " ".join([head, *lines])
+    return True, "cancelled", " ".join([head, *lines])
 
 
 async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], principal: str) -> None:
@@ -813,16 +840,47 @@ async def _status(runtime: Runtime, plan: Plan, principal: str, run: _Run | None
         return _result(plan, status, step)
     film = runtime.settings.output_dir / f"{plan.plan_id}.mp4"
     sheet = runtime.settings.output_dir / f"{plan.plan_id}-shots.png"
+    state = record.state if record is not None else "running"
     joined = run.film if run is not None else None
-    if joined is None or not film.exists() or not sheet.exists():
-        joined = await _join(runtime.settings, plan)  # joined elsewhere (another process) or not yet
-    extra = {
-        "film_path": str(film),
-        "film_seconds": round(joined.seconds, 3),
-        "film_video": joined.video,
-        "contact_sheet_path": str(sheet),
-    }
+    if state == "stopped" or (run is not None and run.join_error is not None):  # every shot saved, no film
+        why = run.join_error if run is not None and run.join_error else "it was not joined"
+        return _result(
+            plan,
+            "failed",
+            f"Every shot is saved, but the film could not be joined ({why}). Call storyboard again with the same "
+            "arguments to join it again (nothing is sent or paid); the shots' videos are listed here.",
+        )
+    if state == "done" and joined is None and (not film.exists() or not sheet.exists()):
+        try:  # removed since it was joined: made again from the saved shots (nothing is sent or paid)
+            joined = await _join(runtime.settings, plan)
+        except Exception as exc:
+            logger.exception("%s: the film could not be joined again", plan.plan_id)
+            return _result(plan, "failed", f"The film is gone and could not be joined again ({_join_error(exc)}).")
+    if state != "done":  # only the plan's run joins it
+        return _result(
+            plan,
+            "running",
+            f"Every shot is saved; the film is being joined. get_task_status(task_id='{plan.plan_id}') says when.",
+        )
+    extra: dict[str, Any] = {"film_path": str(film), "contact_sheet_path": str(sheet)}
+    if joined is not None:
+        extra.update(film_seconds=round(joined.seconds, 3), film_video=joined.video)
+    else:  # joined before (another call, process or replica): read, never written again
+        from seedance_mcp.media.inputs import media_seconds
+
+        try:
+            seconds = await anyio.to_thread.run_sync(media_seconds, film)
+        except ValueError:
+            seconds = None
+        extra["film_seconds"] = round(seconds, 3) if seconds is not None else None
     return _result(plan, "succeeded", f"The film is saved at {film}.", extra)
+
+
+def _join_error(exc: Exception) -> str:
+    """Why a film could not be joined, in a few words a person can act on (no traceback, no key: paths only)."""
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _join(settings: Settings, plan: Plan) -> JoinReport:

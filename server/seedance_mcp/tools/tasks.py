@@ -133,9 +133,9 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
             if task_id.strip().startswith("sb-"):  # a storyboard's plan: cancelled as a whole
                 from seedance_mcp.tools.storyboard import cancel_plan
 
-                cancelled, message = await cancel_plan(runtime, task_id.strip(), principal)
+                cancelled, state, message = await cancel_plan(runtime, task_id.strip(), principal)
                 return cancel_result(
-                    CancelResult(task_id=task_id.strip(), cancelled=cancelled, status="cancelled", message=message)
+                    CancelResult(task_id=task_id.strip(), cancelled=cancelled, status=state, message=message)
                 )
             with anyio.move_on_after(bound):
                 job, cancelled, message = await runtime.jobs.cancel(task_id, principal)
