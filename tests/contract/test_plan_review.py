@@ -77,11 +77,6 @@ def shot_job(clock: FakeClock, fingerprint: str, **fields: Any) -> Job:
     return Job(**values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a running plan's unsent shots stop counting against the budget at midnight (reserved_at < today) while "
-    "the plan worker goes on sending them today: another plan takes today's budget and this one is refused halfway",
-)
 async def test_a_plan_running_across_midnight_still_counts_its_unsent_shots_today(
     store: TaskStore, clock: FakeClock
 ) -> None:

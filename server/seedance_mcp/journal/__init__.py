@@ -224,8 +224,9 @@ class TaskStore(Protocol):
     async def get_plan(self, plan_id: str) -> PlanRecord | None: ...
 
     async def reserved(self, since: float, principal: str | None = None) -> dict[str, tuple[str, float]]:
-        """What running plans recorded (or reserved again) since `since` hold against the budgets (of one principal,
-        or everyone's): plan id → (currency, amount)."""
+        """What running plans hold against the budgets (of one principal, or everyone's): plan id → (currency,
+        amount). A shot's reservation counts on every day, `since` or before, until its job is linked or the plan
+        stops running: the plan's run sends it on whatever day it gets to it."""
         ...
 
     async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:

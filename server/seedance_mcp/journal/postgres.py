@@ -142,7 +142,7 @@ SELECT (
       AND (%(principal)s::text IS NULL OR principal = %(principal)s)
 ) + (
     SELECT COALESCE(SUM(s.reserve), 0) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id
-    WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= %(since)s AND p.currency = %(currency)s
+    WHERE s.job_id IS NULL AND p.state = 'running' AND p.currency = %(currency)s
       AND (%(principal)s::text IS NULL OR p.principal = %(principal)s)
 )
 """
@@ -153,7 +153,7 @@ ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id, reserve = 0
 """
 """A job becomes a plan's shot's, in the transaction that inserts or finds it: its reservation stops counting."""
 _PLAN_SHOTS: LiteralString = """
-SELECT s.shot, s.job_id, s.reserved_at, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
+SELECT s.shot, s.job_id, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
 FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = %(plan_id)s
 """
 _CLAIM_PLANS: LiteralString = f"""
@@ -445,12 +445,12 @@ class PostgresTaskStore:
             if record is not None and record.state in ("cancelled", "done"):
                 return record
             cursor = await db.execute(_PLAN_SHOTS, {"plan_id": plan_id, "dead": list(DEAD_STATUSES)})
-            rows = {int(shot): (job_id, float(at), bool(live)) for shot, job_id, at, live in await cursor.fetchall()}
+            rows = {int(shot): (job_id, bool(live)) for shot, job_id, live in await cursor.fetchall()}
             running = record is not None and record.state == "running"
             needed = [
                 (shot, reserve)
                 for shot, reserve in enumerate(reserves)
-                if _needs_reserve(rows.get(shot), running=running, today=today)
+                if _needs_reserve(rows.get(shot), running=running)
             ]
             cost = sum(reserve for _, reserve in needed)
             for limit in limits if cost > 0 else ():
@@ -499,9 +499,8 @@ class PostgresTaskStore:
                 await db.execute(
                     "SELECT p.plan_id, p.currency, SUM(s.reserve) FROM plan_shots s "
                     "JOIN plans p ON p.plan_id = s.plan_id WHERE s.job_id IS NULL AND p.state = 'running' "
-                    "AND s.reserved_at >= %(since)s AND (%(principal)s::text IS NULL OR p.principal = %(principal)s) "
-                    "GROUP BY 1, 2",
-                    {"since": since, "principal": principal},
+                    "AND (%(principal)s::text IS NULL OR p.principal = %(principal)s) GROUP BY 1, 2",
+                    {"principal": principal},
                 )
             ).fetchall()
         return {str(plan_id): (str(currency), float(amount)) for plan_id, currency, amount in rows}

@@ -393,9 +393,9 @@ class SqliteTaskStore:
                 if record is not None and record.state in ("cancelled", "done"):
                     return record
                 rows = {
-                    int(shot): (job_id, float(reserved_at), live)
-                    for shot, job_id, reserved_at, live in db.execute(
-                        f"SELECT s.shot, s.job_id, s.reserved_at, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
+                    int(shot): (job_id, bool(live))
+                    for shot, job_id, live in db.execute(
+                        f"SELECT s.shot, s.job_id, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
                         "FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = ?",
                         (*DEAD_STATUSES, plan_id),
                     )
@@ -404,7 +404,7 @@ class SqliteTaskStore:
                 needed = [
                     (shot, reserve)
                     for shot, reserve in enumerate(reserves)
-                    if _needs_reserve(rows.get(shot), running=running, today=today)
+                    if _needs_reserve(rows.get(shot), running=running)
                 ]
                 cost = sum(reserve for _, reserve in needed)
                 for limit in limits if cost > 0 else ():
@@ -449,8 +449,8 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:
             rows = db.execute(
                 "SELECT p.plan_id, p.currency, SUM(s.reserve) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id "
-                f"WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= ? {scope} GROUP BY 1, 2",
-                (since, *values),
+                f"WHERE s.job_id IS NULL AND p.state = 'running' {scope} GROUP BY 1, 2",
+                values,
             ).fetchall()
             return {str(plan_id): (str(currency), float(amount)) for plan_id, currency, amount in rows}
 
@@ -672,9 +672,9 @@ def _spent(db: sqlite3.Connection, since: float, limit: SpendLimit) -> float:
     (spent,) = db.execute(
         f"SELECT (SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}) + "
         "(SELECT COALESCE(SUM(s.reserve), 0) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id "
-        "WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= ? AND p.currency = ? "
+        "WHERE s.job_id IS NULL AND p.state = 'running' AND p.currency = ? "
         f"{scope.replace('principal', 'p.principal')})",
-        (since, limit.currency, *values, since, limit.currency, *values),
+        (since, limit.currency, *values, limit.currency, *values),
     ).fetchone()
     return float(spent)
 
