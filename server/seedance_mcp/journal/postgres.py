@@ -45,6 +45,7 @@ from seedance_mcp.journal import (
     BudgetExceeded,
     Lease,
     LeaseLost,
+    PlanNotRunning,
     PlanRecord,
     PlanShot,
     PlanState,
@@ -277,6 +278,8 @@ class PostgresTaskStore:
                 if found[1] is not None:
                     earlier = Job.model_validate_json(found[1])
                     if link is not None:
+                        # No new job, nothing sent: a plain read of the state will do (no wait on the plan's row).
+                        await _check_running(db, str(link["plan_id"]), lock=False)
                         await db.execute(_LINK, {**link, "job_id": earlier.job_id})
                     return earlier
             else:
@@ -286,6 +289,7 @@ class PostgresTaskStore:
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
             if link is not None:  # first: the shot's reservation stops counting as the job starts to
+                await _check_running(db, str(link["plan_id"]), lock=True)
                 await db.execute(_LINK, {**link, "job_id": job.job_id})
             for limit in limits:
                 values = {"since": start_of_day(now), "currency": limit.currency, "principal": limit.principal}
@@ -612,6 +616,16 @@ def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines()]
     kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
     return f"{type(exc).__name__}: {' '.join(kept) or 'no message'}"
+
+
+async def _check_running(db: AsyncConnection[tuple[Any, ...]], plan_id: str, *, lock: bool) -> None:
+    """PlanNotRunning unless the plan is running. With `lock`, its row is held (FOR SHARE, taken after the budget
+    lock as record_plan takes them) until the insert commits: a cancel either lands first and is seen here, or waits
+    and then finds the shot's job linked."""
+    query: LiteralString = "SELECT state FROM plans WHERE plan_id = %(plan_id)s"
+    row = await (await db.execute(query + " FOR SHARE" if lock else query, {"plan_id": plan_id})).fetchone()
+    if row is None or row[0] != "running":
+        raise PlanNotRunning(plan_id, None if row is None else str(row[0]))
 
 
 async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecord | None:

@@ -23,6 +23,7 @@ from seedance_mcp.journal import (
     BudgetExceeded,
     Lease,
     LeaseLost,
+    PlanNotRunning,
     PlanRecord,
     PlanShot,
     PlanState,
@@ -177,6 +178,10 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> Job | None:
             with _write_transaction(db):
                 now = self._clock()  # under the write lock: the order of inserts is the order of their times
+                if plan_shot is not None:
+                    state = db.execute("SELECT state FROM plans WHERE plan_id = ?", (plan_shot[0],)).fetchone()
+                    if state is None or state[0] != "running":
+                        raise PlanNotRunning(plan_shot[0], None if state is None else str(state[0]))
                 if job.approval_id is not None:
                     row = db.execute(
                         f"SELECT data FROM jobs WHERE approval_id = ? AND status NOT IN ({dead})",
