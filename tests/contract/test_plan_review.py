@@ -118,11 +118,6 @@ async def test_a_cancelled_plan_gets_no_new_shot_job(store: TaskStore, clock: Fa
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL: insert links a shot's job without the budget lock (a dedupe reuse, or no limits), so a "
-    "record_plan of the same plan that read the shot as dead overwrites the link with a reservation (job_id NULL)",
-)
 async def test_a_shots_link_made_while_its_plan_is_recorded_again_is_kept(
     request: pytest.FixtureRequest, clock: FakeClock
 ) -> None:

@@ -479,8 +479,14 @@ class PostgresTaskStore:
                     "INSERT INTO plan_shots (plan_id, shot, job_id, reserve, reserved_at) "
                     "VALUES (%(plan_id)s, %(shot)s, NULL, %(reserve)s, %(now)s) "
                     "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
-                    "reserved_at = excluded.reserved_at",
-                    [{"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now} for shot, reserve in needed],
+                    "reserved_at = excluded.reserved_at "
+                    # Only the link read above is replaced: an insert links a shot without the budget lock (a dedupe
+                    # reuse, no limits), and a job linked since then is the shot's (its spend counts, not a reserve).
+                    "WHERE plan_shots.job_id IS NOT DISTINCT FROM %(seen)s::text",
+                    [
+                        {"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now, "seen": _seen(rows, shot)}
+                        for shot, reserve in needed
+                    ],
                 )
             if lease_owner is not None:
                 await db.execute(
@@ -616,6 +622,12 @@ def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines()]
     kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
     return f"{type(exc).__name__}: {' '.join(kept) or 'no message'}"
+
+
+def _seen(rows: Mapping[int, tuple[str | None, bool]], shot: int) -> str | None:
+    """The job a shot was linked to when record_plan read it (None: none, or no row yet)."""
+    row = rows.get(shot)
+    return None if row is None else row[0]
 
 
 async def _check_running(db: AsyncConnection[tuple[Any, ...]], plan_id: str, *, lock: bool) -> None:
