@@ -97,7 +97,7 @@ async def test_a_plan_running_across_midnight_still_counts_its_unsent_shots_toda
     clock.now = midnight + 60
     plan = await store.get_plan("sb-a")
     assert plan is not None and plan.state == "running" and plan.reserved == {1: 1.0, 2: 1.0}
-    # At this moment A's two unsent shots are counted nowhere today (neither reservation nor job spend):
+    # A's two unsent shots still count today (as reservations: no job of theirs is linked yet):
     assert (await store.reserved(start_of_day(clock.now))).get("sb-a") == ("CNY", 2.0)
     with pytest.raises(BudgetExceeded):
         await store.record_plan("sb-b", "bob", "{}", currency="CNY", reserves=[3.0], limits=[daily])
