@@ -364,3 +364,31 @@ async def test_a_plan_that_other_plans_reservations_leave_no_room_for_is_refused
     assert "SEEDANCE_DAILY_BUDGET" in message and "reserved" in message and "Nothing was sent" in message
     prompts = [r["body"]["content"][0]["text"] for r in await sandbox_requests(sandbox) if r.get("body")]
     assert prompts == ["a plan A shot [[render=600]]"], prompts
+
+
+async def test_a_cancel_landing_between_the_runs_check_and_the_insert_sends_nothing(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run reads the plan (running), then submits the shot; a cancel from elsewhere lands in between. The
+    journal's insert refuses the shot's job, so no create reaches the provider and the shot says why. The interleaving
+    is made: the store cancels the plan itself just before the shot's insert."""
+    from seedance_mcp.journal.sqlite import SqliteTaskStore
+
+    insert = SqliteTaskStore.insert
+
+    async def cancelled_first(self: SqliteTaskStore, job: Any, **kwargs: Any) -> Any:
+        if kwargs.get("plan_shot") is not None:
+            await self.cancel_plan(kwargs["plan_shot"][0])
+        return await insert(self, job, **kwargs)
+
+    monkeypatch.setattr(SqliteTaskStore, "insert", cancelled_first)
+    settings = ark(tmp_path, sandbox)
+    plan = {"model": MODEL, "shots": [{"prompt": "a red kite rises", "duration": 4}]}
+    with anyio.fail_after(30):
+        async with Client(create_app(settings)) as client:
+            result = await client.call_tool("storyboard", plan)
+    data: dict[str, Any] = result.structured_content or {}
+    assert data["status"] == "cancelled", text_of(result)
+    assert [s["status"] for s in data["shots"]] == ["not_sent"], data
+    assert "the plan was cancelled" in text_of(result), text_of(result)
+    assert (await sandbox_stats(sandbox))["creates"] == 0

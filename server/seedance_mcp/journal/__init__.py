@@ -37,6 +37,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from seedance_mcp.errors import SeedanceError
 from seedance_mcp.journal.job import Job
 
 
@@ -99,6 +100,16 @@ class BudgetExceeded(Exception):
         self.spent = spent
         self.cost = cost
         super().__init__(f"{limit.name}: {spent:.4f} spent, in flight or reserved + {cost:.4f} > {limit.limit:.4f}")
+
+
+class PlanNotRunning(SeedanceError):
+    """The journal refused a shot's job: its plan is no longer running (cancelled, stopped, done), so nothing of it
+    may be journaled, nor sent to the provider."""
+
+    def __init__(self, plan_id: str, state: str | None) -> None:
+        self.plan_id = plan_id
+        self.state = state
+        super().__init__(f"not sent: the plan was {state}" if state is not None else "not sent: the plan is unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +188,9 @@ class TaskStore(Protocol):
         billed, or estimated while in flight) and the reservations of running plans (`record_plan`) plus this job's
         would pass the limit; the check and the insert are one step. With `plan_shot`, the job inserted (or the
         earlier one returned) becomes that shot's, in the same step: the shot's reservation stops counting as the
-        job starts to, so the plan's cost is never counted twice nor missed.
+        job starts to, so the plan's cost is never counted twice nor missed; PlanNotRunning (and nothing written)
+        when that plan is not `running` (a new job is checked in one step with a cancel: after `cancel_plan` has
+        answered, none is journaled).
         """
         ...
 
@@ -224,8 +237,9 @@ class TaskStore(Protocol):
     async def get_plan(self, plan_id: str) -> PlanRecord | None: ...
 
     async def reserved(self, since: float, principal: str | None = None) -> dict[str, tuple[str, float]]:
-        """What running plans recorded (or reserved again) since `since` hold against the budgets (of one principal,
-        or everyone's): plan id → (currency, amount)."""
+        """What running plans hold against the budgets (of one principal, or everyone's): plan id → (currency,
+        amount). A shot's reservation counts on every day, `since` or before, until its job is linked or the plan
+        stops running: the plan's run sends it on whatever day it gets to it."""
         ...
 
     async def set_plan_state(self, plan_id: str, state: PlanState, *, allowed: Collection[PlanState]) -> bool:

@@ -45,6 +45,7 @@ from seedance_mcp.journal import (
     BudgetExceeded,
     Lease,
     LeaseLost,
+    PlanNotRunning,
     PlanRecord,
     PlanShot,
     PlanState,
@@ -142,7 +143,7 @@ SELECT (
       AND (%(principal)s::text IS NULL OR principal = %(principal)s)
 ) + (
     SELECT COALESCE(SUM(s.reserve), 0) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id
-    WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= %(since)s AND p.currency = %(currency)s
+    WHERE s.job_id IS NULL AND p.state = 'running' AND p.currency = %(currency)s
       AND (%(principal)s::text IS NULL OR p.principal = %(principal)s)
 )
 """
@@ -153,7 +154,7 @@ ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id, reserve = 0
 """
 """A job becomes a plan's shot's, in the transaction that inserts or finds it: its reservation stops counting."""
 _PLAN_SHOTS: LiteralString = """
-SELECT s.shot, s.job_id, s.reserved_at, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
+SELECT s.shot, s.job_id, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
 FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = %(plan_id)s
 """
 _CLAIM_PLANS: LiteralString = f"""
@@ -277,6 +278,8 @@ class PostgresTaskStore:
                 if found[1] is not None:
                     earlier = Job.model_validate_json(found[1])
                     if link is not None:
+                        # No new job, nothing sent: a plain read of the state will do (no wait on the plan's row).
+                        await _check_running(db, str(link["plan_id"]), lock=False)
                         await db.execute(_LINK, {**link, "job_id": earlier.job_id})
                     return earlier
             else:
@@ -286,6 +289,7 @@ class PostgresTaskStore:
             if limits:
                 await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BUDGET_LOCK_CLASS,))
             if link is not None:  # first: the shot's reservation stops counting as the job starts to
+                await _check_running(db, str(link["plan_id"]), lock=True)
                 await db.execute(_LINK, {**link, "job_id": job.job_id})
             for limit in limits:
                 values = {"since": start_of_day(now), "currency": limit.currency, "principal": limit.principal}
@@ -445,12 +449,12 @@ class PostgresTaskStore:
             if record is not None and record.state in ("cancelled", "done"):
                 return record
             cursor = await db.execute(_PLAN_SHOTS, {"plan_id": plan_id, "dead": list(DEAD_STATUSES)})
-            rows = {int(shot): (job_id, float(at), bool(live)) for shot, job_id, at, live in await cursor.fetchall()}
+            rows = {int(shot): (job_id, bool(live)) for shot, job_id, live in await cursor.fetchall()}
             running = record is not None and record.state == "running"
             needed = [
                 (shot, reserve)
                 for shot, reserve in enumerate(reserves)
-                if _needs_reserve(rows.get(shot), running=running, today=today)
+                if _needs_reserve(rows.get(shot), running=running)
             ]
             cost = sum(reserve for _, reserve in needed)
             for limit in limits if cost > 0 else ():
@@ -475,8 +479,14 @@ class PostgresTaskStore:
                     "INSERT INTO plan_shots (plan_id, shot, job_id, reserve, reserved_at) "
                     "VALUES (%(plan_id)s, %(shot)s, NULL, %(reserve)s, %(now)s) "
                     "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
-                    "reserved_at = excluded.reserved_at",
-                    [{"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now} for shot, reserve in needed],
+                    "reserved_at = excluded.reserved_at "
+                    # Only the link read above is replaced: an insert links a shot without the budget lock (a dedupe
+                    # reuse, no limits), and a job linked since then is the shot's (its spend counts, not a reserve).
+                    "WHERE plan_shots.job_id IS NOT DISTINCT FROM %(seen)s::text",
+                    [
+                        {"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now, "seen": _seen(rows, shot)}
+                        for shot, reserve in needed
+                    ],
                 )
             if lease_owner is not None:
                 await db.execute(
@@ -499,9 +509,8 @@ class PostgresTaskStore:
                 await db.execute(
                     "SELECT p.plan_id, p.currency, SUM(s.reserve) FROM plan_shots s "
                     "JOIN plans p ON p.plan_id = s.plan_id WHERE s.job_id IS NULL AND p.state = 'running' "
-                    "AND s.reserved_at >= %(since)s AND (%(principal)s::text IS NULL OR p.principal = %(principal)s) "
-                    "GROUP BY 1, 2",
-                    {"since": since, "principal": principal},
+                    "AND (%(principal)s::text IS NULL OR p.principal = %(principal)s) GROUP BY 1, 2",
+                    {"principal": principal},
                 )
             ).fetchall()
         return {str(plan_id): (str(currency), float(amount)) for plan_id, currency, amount in rows}
@@ -613,6 +622,22 @@ def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines()]
     kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
     return f"{type(exc).__name__}: {' '.join(kept) or 'no message'}"
+
+
+def _seen(rows: Mapping[int, tuple[str | None, bool]], shot: int) -> str | None:
+    """The job a shot was linked to when record_plan read it (None: none, or no row yet)."""
+    row = rows.get(shot)
+    return None if row is None else row[0]
+
+
+async def _check_running(db: AsyncConnection[tuple[Any, ...]], plan_id: str, *, lock: bool) -> None:
+    """PlanNotRunning unless the plan is running. With `lock`, its row is held (FOR SHARE, taken after the budget
+    lock as record_plan takes them) until the insert commits: a cancel either lands first and is seen here, or waits
+    and then finds the shot's job linked."""
+    query: LiteralString = "SELECT state FROM plans WHERE plan_id = %(plan_id)s"
+    row = await (await db.execute(query + " FOR SHARE" if lock else query, {"plan_id": plan_id})).fetchone()
+    if row is None or row[0] != "running":
+        raise PlanNotRunning(plan_id, None if row is None else str(row[0]))
 
 
 async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecord | None:

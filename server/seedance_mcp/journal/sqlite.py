@@ -23,6 +23,7 @@ from seedance_mcp.journal import (
     BudgetExceeded,
     Lease,
     LeaseLost,
+    PlanNotRunning,
     PlanRecord,
     PlanShot,
     PlanState,
@@ -177,6 +178,10 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> Job | None:
             with _write_transaction(db):
                 now = self._clock()  # under the write lock: the order of inserts is the order of their times
+                if plan_shot is not None:
+                    state = db.execute("SELECT state FROM plans WHERE plan_id = ?", (plan_shot[0],)).fetchone()
+                    if state is None or state[0] != "running":
+                        raise PlanNotRunning(plan_shot[0], None if state is None else str(state[0]))
                 if job.approval_id is not None:
                     row = db.execute(
                         f"SELECT data FROM jobs WHERE approval_id = ? AND status NOT IN ({dead})",
@@ -393,9 +398,9 @@ class SqliteTaskStore:
                 if record is not None and record.state in ("cancelled", "done"):
                     return record
                 rows = {
-                    int(shot): (job_id, float(reserved_at), live)
-                    for shot, job_id, reserved_at, live in db.execute(
-                        f"SELECT s.shot, s.job_id, s.reserved_at, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
+                    int(shot): (job_id, bool(live))
+                    for shot, job_id, live in db.execute(
+                        f"SELECT s.shot, s.job_id, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
                         "FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = ?",
                         (*DEAD_STATUSES, plan_id),
                     )
@@ -404,7 +409,7 @@ class SqliteTaskStore:
                 needed = [
                     (shot, reserve)
                     for shot, reserve in enumerate(reserves)
-                    if _needs_reserve(rows.get(shot), running=running, today=today)
+                    if _needs_reserve(rows.get(shot), running=running)
                 ]
                 cost = sum(reserve for _, reserve in needed)
                 for limit in limits if cost > 0 else ():
@@ -449,8 +454,8 @@ class SqliteTaskStore:
         def work(db: sqlite3.Connection) -> dict[str, tuple[str, float]]:
             rows = db.execute(
                 "SELECT p.plan_id, p.currency, SUM(s.reserve) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id "
-                f"WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= ? {scope} GROUP BY 1, 2",
-                (since, *values),
+                f"WHERE s.job_id IS NULL AND p.state = 'running' {scope} GROUP BY 1, 2",
+                values,
             ).fetchall()
             return {str(plan_id): (str(currency), float(amount)) for plan_id, currency, amount in rows}
 
@@ -672,9 +677,9 @@ def _spent(db: sqlite3.Connection, since: float, limit: SpendLimit) -> float:
     (spent,) = db.execute(
         f"SELECT (SELECT COALESCE(SUM(spend), 0) FROM jobs WHERE created_at >= ? AND currency = ? {scope}) + "
         "(SELECT COALESCE(SUM(s.reserve), 0) FROM plan_shots s JOIN plans p ON p.plan_id = s.plan_id "
-        "WHERE s.job_id IS NULL AND p.state = 'running' AND s.reserved_at >= ? AND p.currency = ? "
+        "WHERE s.job_id IS NULL AND p.state = 'running' AND p.currency = ? "
         f"{scope.replace('principal', 'p.principal')})",
-        (since, limit.currency, *values, since, limit.currency, *values),
+        (since, limit.currency, *values, limit.currency, *values),
     ).fetchone()
     return float(spent)
 
