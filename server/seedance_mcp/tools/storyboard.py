@@ -73,17 +73,21 @@ it is saved (the same size of request either way: only its URL differs)."""
 class Shot(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: str
+    prompt: str | None = None
     duration: Annotated[int | None, Field(strict=True)] = None
     transition: Transition | None = None
     model: Annotated[str | None, Field(description="Instead of the shared one.")] = None
     reference_images: MediaList = Field(default_factory=tuple, description="Instead of the shared ones.")
+    clip: Annotated[
+        str | None, Field(description="A finished clip of yours (task id) used as this shot, as it is: not paid.")
+    ] = None
 
 
 class ShotState(BaseModel):
     shot: int
     transition: Transition
-    prompt: str
+    prompt: str | None = None
+    clip: str | None = None
     status: str = Field(description="`not_sent`, or the shot's job status.")
     estimated_cost: float | None = None
     task_id: str | None = None
@@ -114,19 +118,29 @@ def description(settings: Settings) -> str:
 Shot transition: `continuous` (default) starts on the previous shot's last frame; `cut` is independent. Shared
 settings apply to every shot; shared reference_images keep characters consistent. Waits up to
 {settings.wait_seconds:.0f} s, then the plan goes on by itself (even after a restart): get_task_status(plan_id) says
-where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost."""
+where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost.
+A shot may be a clip already made ({{"clip": task_id}}, e.g. a chosen take): used as is, not paid."""
 
 
 @dataclass
 class PlannedShot:
+    """A shot to render (`args`, `request`), or a clip already made (`clip`: nothing is sent for it)."""
+
     index: int
     transition: Transition
-    args: VideoArguments
-    request: VideoRequest
+    args: VideoArguments | None
+    request: VideoRequest | None
     price: tuple[float, str] | None
     estimate: float | None
     job: Job | None = None
     error: str | None = None
+    clip: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self.request is not None:
+            return self.request.effective_seconds
+        return self.job.duration or 0.0 if self.job is not None else 0.0
 
 
 @dataclass
@@ -189,9 +203,12 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             except JournalUnavailable as exc:
                 raise exc.refusing_a_video() from exc
             who = caller(ctx, settings)
+            await _clips_of(runtime, plan, who.principal)
             quote = _quote(runtime, plan, who.principal)
             plan.fingerprint = quote.fingerprint  # the plan of this person on this provider
             for shot in plan.shots:
+                if shot.request is None:
+                    continue
                 try:
                     check_cost(who, shot.request, shot.price)
                 except SpendRefused as exc:
@@ -245,9 +262,14 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
 
 def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings: Settings) -> Plan:
     """Every shot checked against its model's limits and priced; InvalidArgument names `shots[i].argument`."""
-    specs: list[tuple[Transition, VideoArguments]] = []
+    specs: list[tuple[Transition, VideoArguments | str]] = []
     for index, shot in enumerate(shots):
         transition: Transition = "cut" if index == 0 else (shot.transition or "continuous")
+        if shot.clip is not None:
+            specs.append(("cut", _clip_spec(index, shot)))
+            continue
+        if not shot.prompt:
+            raise InvalidArgument(f"shots[{index}].prompt", "is missing", hint="Give the shot a prompt, or a clip.")
         continues = index + 1 < len(shots) and (shots[index + 1].transition or "continuous") == "continuous"
         fields = {
             **shared,
@@ -269,14 +291,32 @@ def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings:
     return _planned(specs, preset, settings)
 
 
+def _clip_spec(index: int, shot: Shot) -> str:
+    """A shot that is a clip already made: used as it is, so nothing that would render it goes with it."""
+    assert shot.clip is not None
+    given = [name for name in ("prompt", "duration", "model") if getattr(shot, name) is not None]
+    given += ["reference_images"] if shot.reference_images else []
+    given += ["transition"] if shot.transition == "continuous" else []
+    if given:
+        raise InvalidArgument(
+            f"shots[{index}].clip",
+            f"a clip is used as it is, so {', '.join(given)} cannot go with it",
+            hint=f"Leave {', '.join(given)} out of shots[{index}], or leave clip out to render the shot.",
+        )
+    return shot.clip
+
+
 def plan_from_record(record: PlanRecord, preset: Preset, settings: Settings) -> Plan:
     """The plan the journal keeps (its shots' arguments and transitions, `_plan_record`), built as `plan_of` builds
     it from the call's shots: the same requests, prices and fingerprint."""
     shots: list[dict[str, Any]] = json.loads(record.data)["shots"]
-    specs: list[tuple[Transition, VideoArguments]] = []
+    specs: list[tuple[Transition, VideoArguments | str]] = []
     for index, shot in enumerate(shots):
         fields = dict(shot)
         transition: Transition = "continuous" if fields.pop("transition", "cut") == "continuous" else "cut"
+        if "clip" in fields:
+            specs.append(("cut", str(fields["clip"])))
+            continue
         try:
             specs.append((transition, VideoArguments.model_validate(fields)))
         except ValueError as exc:
@@ -296,13 +336,16 @@ def _of_shot(index: int, transition: Transition, exc: InvalidArgument) -> Invali
     )
 
 
-def _planned(specs: list[tuple[Transition, VideoArguments]], preset: Preset, settings: Settings) -> Plan:
+def _planned(specs: list[tuple[Transition, VideoArguments | str]], preset: Preset, settings: Settings) -> Plan:
     from seedance_mcp.pricing import quote
     from seedance_mcp.results import money
     from seedance_mcp.validation import validate_request
 
     planned: list[PlannedShot] = []
     for index, (transition, args) in enumerate(specs):
+        if isinstance(args, str):  # a clip already made: nothing to send, nothing to pay
+            planned.append(PlannedShot(index, transition, None, None, None, 0.0, clip=args))
+            continue
         try:
             request = validate_request(args, preset, settings.default_model, settings.model_map)
         except InvalidArgument as exc:
@@ -323,15 +366,43 @@ def _planned(specs: list[tuple[Transition, VideoArguments]], preset: Preset, set
     total = None if any(e is None for e in known) else round(sum(e or 0.0 for e in known), 4)
     currency = next((s.price[1] for s in planned if s.price is not None), "")
     canonical = json.dumps(
-        [[s.transition, s.args.model_dump(mode="json")] for s in planned], sort_keys=True, ensure_ascii=False
+        [[s.transition, s.clip if s.args is None else s.args.model_dump(mode="json")] for s in planned],
+        sort_keys=True,
+        ensure_ascii=False,
     )
     return Plan(
         shots=planned,
         fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
         estimate=total,
         currency=currency,
-        seconds=sum(s.request.effective_seconds for s in planned),
+        seconds=sum(s.seconds for s in planned),
     )
+
+
+async def _clips_of(runtime: Runtime, plan: Plan, principal: str) -> None:
+    """Each shot that is a clip already made becomes that clip's job: the caller's own, succeeded and saved, else a
+    refusal naming `shots[i].clip` (nothing is sent)."""
+    from seedance_mcp.errors import TaskNotFound
+
+    for shot in plan.shots:
+        if shot.clip is None:
+            continue
+        name = f"shots[{shot.index}].clip"
+        try:
+            job = await runtime.jobs.find(shot.clip, principal)
+        except TaskNotFound:
+            raise InvalidArgument(
+                name, f"no clip {shot.clip!r} of yours in this server's journal", hint="Call list_tasks."
+            ) from None
+        if job.status != "succeeded" or not job.video_path or not await anyio.Path(job.video_path).is_file():
+            state = f"it is `{job.status}`" if job.status != "succeeded" else "its video is not saved here"
+            raise InvalidArgument(
+                name,
+                f"clip {shot.clip!r} is not a finished, saved video ({state})",
+                hint=f'Wait for it with get_task_status(task_id="{job.handle}", wait=true), or choose another.',
+            )
+        shot.job = job
+    plan.seconds = sum(s.seconds for s in plan.shots)
 
 
 def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
@@ -339,10 +410,11 @@ def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
     parts = f"storyboard\n{runtime.provider.preset.name}\n{principal}\n{plan.fingerprint}"
     fingerprint = hashlib.sha256(parts.encode()).hexdigest()
     cuts = sum(1 for s in plan.shots[1:] if s.transition == "cut")
+    clips = sum(1 for s in plan.shots if s.clip is not None)
     film = (
         f"a film of {len(plan.shots)} shots, {plan.seconds:g} s "
         f"({len(plan.shots) - 1 - cuts} continuous and {cuts} cut transitions)"
-    )
+    ) + (f", {clips} of them clips already made (not paid)" if clips else "")
     if plan.estimate is None:
         return Quote(fingerprint, None, "", f"{film}, cost unknown (no list price for a shot's model here)")
     return Quote(fingerprint, plan.estimate, plan.currency, f"{film}, about {plan.estimate:.2f} {plan.currency}")
@@ -621,9 +693,12 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
 
     async def send(shot: PlannedShot, previous: PlannedShot | None) -> bool:
         """Submit the shot (its job linked to it); whether it was, else why not is its error."""
+        if shot.request is None:
+            shot.error = shot.error or f"the clip {shot.clip!r} is not a finished, saved video of yours"
+            return False
         frame = None
         if shot.transition == "continuous":
-            frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
+            frame = await _frame_after(runtime, previous)
             if frame is None:
                 shot.error = "not started: the shot before it has no saved last frame"
                 return False
@@ -670,6 +745,18 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
             group.start_soon(follow_chain, chain)
 
 
+async def _frame_after(runtime: Runtime, previous: PlannedShot | None) -> str | None:
+    """The first frame of a continuous shot: the saved last frame of the shot before it, else (a clip made without
+    one) that clip's last frame as generate_video's continue_from finds it (the saved MP4's final frame, …)."""
+    from seedance_mcp.tools.takes import clip_last_frame
+
+    if previous is None or previous.job is None:
+        return None
+    if previous.job.last_frame_path or previous.clip is None:
+        return previous.job.last_frame_path
+    return await clip_last_frame(runtime, previous.job)
+
+
 SHOT_SENDS = 2
 """How often a plan's run sends one shot: again only when its create was proven never made (a kill mid-create, the
 create looked for and not found), at most once more, so a provider that never makes it cannot loop the plan."""
@@ -687,6 +774,7 @@ async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | 
     from seedance_mcp.tools.generate import _resolve_media  # pyright: ignore[reportPrivateUsage]
 
     request = shot.request
+    assert request is not None, "a clip already made is never sent"
     if frame is not None:
         request = request.model_copy(update={"first_frame": frame})
     settings = runtime.settings
@@ -741,9 +829,17 @@ async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[b
 
 
 async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], principal: str) -> None:
+    from seedance_mcp.errors import TaskNotFound
+
     for shot in plan.shots:
         if shot.index in shots:
             shot.job = await runtime.jobs.find(shots[shot.index], principal)
+        elif shot.clip is not None and shot.job is None:
+            try:
+                shot.job = await runtime.jobs.find(shot.clip, principal)
+            except TaskNotFound:
+                shot.error = f"the clip {shot.clip!r} is not in this server's journal any more"
+    plan.seconds = sum(s.seconds for s in plan.shots)
 
 
 async def plan_status(
@@ -778,7 +874,7 @@ async def plan_status(
         "task_id": plan.plan_id,
         "job_id": plan.plan_id,
         "provider": runtime.provider.preset.name,
-        "model": plan.shots[0].request.model_id,
+        "model": next((s.request.model_id for s in plan.shots if s.request is not None), ""),
         "progress_percent": round(100.0 * saved / len(plan.shots), 1),
     }
     if data.get("film_path"):
@@ -852,7 +948,12 @@ def _write_sheet(paths: list[Path], sheet: Path) -> None:
 
 def _plan_record(plan: Plan) -> str:
     """What the journal keeps of a plan: its shots' arguments and transitions, in order."""
-    shots = [{"transition": s.transition, **s.args.model_dump(mode="json", exclude_none=True)} for s in plan.shots]
+    shots = [
+        {"transition": s.transition, "clip": s.clip}
+        if s.args is None
+        else {"transition": s.transition, **s.args.model_dump(mode="json", exclude_none=True)}
+        for s in plan.shots
+    ]
     return json.dumps({"shots": shots, "estimate": plan.estimate, "currency": plan.currency}, ensure_ascii=False)
 
 
@@ -861,7 +962,8 @@ def _shot_state(shot: PlannedShot) -> dict[str, Any]:
     state: dict[str, Any] = {
         "shot": shot.index + 1,
         "transition": shot.transition,
-        "prompt": shot.args.prompt,
+        "prompt": shot.args.prompt if shot.args is not None else None,
+        "clip": shot.clip,
         "estimated_cost": shot.estimate,
     }
     if job is None:

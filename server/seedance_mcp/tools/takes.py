@@ -75,7 +75,7 @@ async def last_frame_of(runtime: Runtime, request: VideoRequest, principal: str)
             allowed=CONTINUE_FORMS,
             hint=f'Wait for it with get_task_status(task_id="{job.handle}", wait=true).',
         )
-    frame = await _last_frame(runtime, job)
+    frame = await clip_last_frame(runtime, job)
     if frame is None:
         raise InvalidArgument(
             "continue_from",
@@ -85,7 +85,7 @@ async def last_frame_of(runtime: Runtime, request: VideoRequest, principal: str)
     return request.model_copy(update={"first_frame": frame})
 
 
-async def _last_frame(runtime: Runtime, job: Job) -> str | None:
+async def clip_last_frame(runtime: Runtime, job: Job) -> str | None:
     """The clip's last frame to send: a data: URL of the saved PNG, the provider's URL while it is good, or a
     data: URL of the saved MP4's final frame; None when none of them is left."""
     from seedance_mcp.media.contact_sheet import ContactSheetError
