@@ -81,6 +81,17 @@ class Shot(BaseModel):
     clip: Annotated[
         str | None, Field(description="A finished clip of yours (task id) used as this shot, as it is: not paid.")
     ] = None
+    takes: Annotated[int | None, Field(strict=True, description="1-4 renders of this shot; the film uses take 1.")] = (
+        None
+    )
+
+
+class TakeState(BaseModel):
+    take: int
+    task_id: str | None = None
+    status: str
+    video_path: str | None = None
+    error: str | None = None
 
 
 class ShotState(BaseModel):
@@ -96,6 +107,8 @@ class ShotState(BaseModel):
     saved: bool = False
     video_path: str | None = None
     error: str | None = None
+    takes: list[TakeState] | None = None
+    contact_sheet_path: str | None = Field(default=None, description="This shot's takes side by side.")
 
 
 class StoryboardResult(BaseModel):
@@ -119,7 +132,8 @@ Shot transition: `continuous` (default) starts on the previous shot's last frame
 settings apply to every shot; shared reference_images keep characters consistent. Waits up to
 {settings.wait_seconds:.0f} s, then the plan goes on by itself (even after a restart): get_task_status(plan_id) says
 where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost.
-A shot may be a clip already made ({{"clip": task_id}}, e.g. a chosen take): used as is, not paid."""
+A shot may be a clip already made ({{"clip": task_id}}, e.g. a chosen take): used as is, not paid. A shot's
+takes=2..4 renders it that many times (the film uses take 1)."""
 
 
 @dataclass
@@ -133,8 +147,31 @@ class PlannedShot:
     price: tuple[float, str] | None
     estimate: float | None
     job: Job | None = None
+    """Take 1's job: the film's."""
     error: str | None = None
     clip: str | None = None
+    takes: int = 1
+    others: dict[int, Job] = field(default_factory=lambda: {})
+    """The jobs of takes 2…`takes`, by take number."""
+    take_errors: dict[int, str] = field(default_factory=lambda: {})
+    sheet: str | None = None
+    """The contact sheet of its takes, once every take is saved."""
+
+    def job_of(self, take: int) -> Job | None:
+        return self.job if take == 1 else self.others.get(take)
+
+    def set_job(self, take: int, job: Job | None) -> None:
+        if take == 1:
+            self.job = job
+        elif job is None:
+            self.others.pop(take, None)
+        else:
+            self.others[take] = job
+
+    @property
+    def cost(self) -> float | None:
+        """What the shot's takes are estimated to cost together."""
+        return None if self.estimate is None else round(self.estimate * self.takes, 4)
 
     @property
     def seconds(self) -> float:
@@ -222,7 +259,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 )
             stored = await runtime.jobs.store.get_plan(plan.plan_id)
             if stored is not None and stored.state == "cancelled":
-                await _known_shots(runtime, plan, stored.shots, who.principal)
+                await _known_shots(runtime, plan, stored.takes, who.principal)
                 return _result(plan, "cancelled", _CANCELLED)
             await _check_budgets(runtime, who, plan, stored)
             approved = await approval(ctx, who, quote, approval_id, approvals, runtime.jobs.now(), tool="storyboard")
@@ -236,7 +273,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             record = await _record(runtime, plan, who)
             plan.since = record.created_at - _CLOCK_MARGIN
             if record.state == "cancelled":
-                await _known_shots(runtime, plan, record.shots, who.principal)
+                await _known_shots(runtime, plan, record.takes, who.principal)
                 return _result(plan, "cancelled", _CANCELLED)
             report = _while_called(reporter(ctx))
             try:
@@ -262,11 +299,11 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
 
 def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings: Settings) -> Plan:
     """Every shot checked against its model's limits and priced; InvalidArgument names `shots[i].argument`."""
-    specs: list[tuple[Transition, VideoArguments | str]] = []
+    specs: list[tuple[Transition, VideoArguments | str, int]] = []
     for index, shot in enumerate(shots):
         transition: Transition = "cut" if index == 0 else (shot.transition or "continuous")
         if shot.clip is not None:
-            specs.append(("cut", _clip_spec(index, shot)))
+            specs.append(("cut", _clip_spec(index, shot), 1))
             continue
         if not shot.prompt:
             raise InvalidArgument(f"shots[{index}].prompt", "is missing", hint="Give the shot a prompt, or a clip.")
@@ -283,7 +320,7 @@ def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings:
         if transition == "continuous" and fields["ratio"] is None:
             fields["ratio"] = "adaptive"  # the shot takes the shape of the frame it starts from
         try:
-            specs.append((transition, VideoArguments.model_validate(fields)))
+            specs.append((transition, VideoArguments.model_validate(fields), 1 if shot.takes is None else shot.takes))
         except InvalidArgument as exc:
             raise _of_shot(index, transition, exc) from exc
         except ValueError as exc:
@@ -294,7 +331,7 @@ def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings:
 def _clip_spec(index: int, shot: Shot) -> str:
     """A shot that is a clip already made: used as it is, so nothing that would render it goes with it."""
     assert shot.clip is not None
-    given = [name for name in ("prompt", "duration", "model") if getattr(shot, name) is not None]
+    given = [name for name in ("prompt", "duration", "model", "takes") if getattr(shot, name) is not None]
     given += ["reference_images"] if shot.reference_images else []
     given += ["transition"] if shot.transition == "continuous" else []
     if given:
@@ -310,15 +347,16 @@ def plan_from_record(record: PlanRecord, preset: Preset, settings: Settings) -> 
     """The plan the journal keeps (its shots' arguments and transitions, `_plan_record`), built as `plan_of` builds
     it from the call's shots: the same requests, prices and fingerprint."""
     shots: list[dict[str, Any]] = json.loads(record.data)["shots"]
-    specs: list[tuple[Transition, VideoArguments | str]] = []
+    specs: list[tuple[Transition, VideoArguments | str, int]] = []
     for index, shot in enumerate(shots):
         fields = dict(shot)
         transition: Transition = "continuous" if fields.pop("transition", "cut") == "continuous" else "cut"
         if "clip" in fields:
-            specs.append(("cut", str(fields["clip"])))
+            specs.append(("cut", str(fields["clip"]), 1))
             continue
+        takes = int(fields.pop("takes", 1))
         try:
-            specs.append((transition, VideoArguments.model_validate(fields)))
+            specs.append((transition, VideoArguments.model_validate(fields), takes))
         except ValueError as exc:
             raise InvalidArgument(f"shots[{index}]", str(exc).splitlines()[0]) from exc
     plan = _planned(specs, preset, settings)
@@ -336,13 +374,14 @@ def _of_shot(index: int, transition: Transition, exc: InvalidArgument) -> Invali
     )
 
 
-def _planned(specs: list[tuple[Transition, VideoArguments | str]], preset: Preset, settings: Settings) -> Plan:
+def _planned(specs: list[tuple[Transition, VideoArguments | str, int]], preset: Preset, settings: Settings) -> Plan:
     from seedance_mcp.pricing import quote
     from seedance_mcp.results import money
+    from seedance_mcp.tools.takes import check_takes
     from seedance_mcp.validation import validate_request
 
     planned: list[PlannedShot] = []
-    for index, (transition, args) in enumerate(specs):
+    for index, (transition, args, takes) in enumerate(specs):
         if isinstance(args, str):  # a clip already made: nothing to send, nothing to pay
             planned.append(PlannedShot(index, transition, None, None, None, 0.0, clip=args))
             continue
@@ -350,6 +389,13 @@ def _planned(specs: list[tuple[Transition, VideoArguments | str]], preset: Prese
             request = validate_request(args, preset, settings.default_model, settings.model_map)
         except InvalidArgument as exc:
             raise _of_shot(index, transition, exc) from exc
+        try:
+            check_takes(takes, request)
+        except InvalidArgument as exc:
+            name = f"shots[{index}].takes" if exc.argument == "takes" else exc.argument
+            raise InvalidArgument(
+                name, f"{exc.problem} (shots[{index}].takes = {takes})", allowed=exc.allowed, hint=exc.hint
+            ) from exc
         spec = preset.model(request.model_key)
         price = quote(
             spec,
@@ -361,12 +407,16 @@ def _planned(specs: list[tuple[Transition, VideoArguments | str]], preset: Prese
             draft=bool(request.draft),
         )
         estimate = money(request.estimated_tokens, price[0]) if price is not None else None
-        planned.append(PlannedShot(index, transition, args, request, price, estimate))
-    known = [s.estimate for s in planned]
+        planned.append(PlannedShot(index, transition, args, request, price, estimate, takes=takes))
+    known = [s.cost for s in planned]
     total = None if any(e is None for e in known) else round(sum(e or 0.0 for e in known), 4)
     currency = next((s.price[1] for s in planned if s.price is not None), "")
     canonical = json.dumps(
-        [[s.transition, s.clip if s.args is None else s.args.model_dump(mode="json")] for s in planned],
+        [
+            [s.transition, s.clip if s.args is None else s.args.model_dump(mode="json")]
+            + ([s.takes] if s.takes > 1 else [])  # a plan of single takes keeps the fingerprint it always had
+            for s in planned
+        ],
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -415,6 +465,8 @@ def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
         f"a film of {len(plan.shots)} shots, {plan.seconds:g} s "
         f"({len(plan.shots) - 1 - cuts} continuous and {cuts} cut transitions)"
     ) + (f", {clips} of them clips already made (not paid)" if clips else "")
+    takes = [f"{s.takes} takes of shot {s.index + 1}" for s in plan.shots if s.takes > 1]
+    film += f", {' and '.join(takes)}" if takes else ""
     if plan.estimate is None:
         return Quote(fingerprint, None, "", f"{film}, cost unknown (no list price for a shot's model here)")
     return Quote(fingerprint, plan.estimate, plan.currency, f"{film}, about {plan.estimate:.2f} {plan.currency}")
@@ -429,12 +481,12 @@ async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, stored: Plan
     from seedance_mcp.journal import start_of_day
     from seedance_mcp.journal.job import DEAD_STATUSES
 
-    live: set[int] = set()
-    for index, job_id in (stored.shots if stored is not None else {}).items():
+    live: set[tuple[int, int]] = set()
+    for key, job_id in (stored.takes if stored is not None else {}).items():
         job = await runtime.jobs.store.get(job_id)
         if job is not None and job.status not in DEAD_STATUSES:
-            live.add(index)
-    cost = sum(s.estimate or 0.0 for s in plan.shots if s.index not in live)
+            live.add(key)
+    cost = sum(s.estimate or 0.0 for s in plan.shots for take in range(1, s.takes + 1) if (s.index, take) not in live)
     if cost <= 0:
         return
     today = start_of_day(runtime.jobs.now())
@@ -467,6 +519,7 @@ async def _record(runtime: Runtime, plan: Plan, who: Caller) -> PlanRecord:
             _plan_record(plan),
             currency=plan.currency,
             reserves=[s.estimate or 0.0 for s in plan.shots],
+            takes=[s.takes for s in plan.shots],
             limits=spend_limits(who, runtime.preset.currency) if plan.estimate is not None else (),
             lease_owner=runtime.jobs.owner,  # this process runs the plan it records, unless another one runs it
             lease_seconds=runtime.jobs.settings.lease_seconds,
@@ -591,7 +644,7 @@ async def _run_to_end(runtime: Runtime, run: _Run) -> None:
     record = await store.get_plan(plan.plan_id)
     if record is None or record.state != "running":
         return
-    await _known_shots(runtime, plan, record.shots, record.principal)
+    await _known_shots(runtime, plan, record.takes, record.principal)
     await run_plan(runtime, plan, run)
     for shot in plan.shots:
         if shot.job is not None:
@@ -691,58 +744,76 @@ async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
             shot = min(done + 1, len(plan.shots))
             await run.report(value, f"{plan.plan_id}: shot {shot} of {len(plan.shots)}, {share:.0%} of the film{eta}")
 
-    async def send(shot: PlannedShot, previous: PlannedShot | None) -> bool:
-        """Submit the shot (its job linked to it); whether it was, else why not is its error."""
+    async def send(shot: PlannedShot, previous: PlannedShot | None, take: int) -> str | None:
+        """Submit a take of the shot (its job linked to it): None when it was, else why not."""
         if shot.request is None:
-            shot.error = shot.error or f"the clip {shot.clip!r} is not a finished, saved video of yours"
-            return False
+            return shot.error or f"the clip {shot.clip!r} is not a finished, saved video of yours"
         frame = None
         if shot.transition == "continuous":
             frame = await _frame_after(runtime, previous)
             if frame is None:
-                shot.error = "not started: the shot before it has no saved last frame"
-                return False
+                return "not started: the shot before it has no saved last frame"
         stored = await runtime.jobs.store.get_plan(plan.plan_id)
         if stored is not None and stored.state == "cancelled":
-            shot.error = "not sent: the plan was cancelled"
-            return False
+            return "not sent: the plan was cancelled"
         try:
-            await _submit(runtime, plan, shot, frame, who)
+            await _submit(runtime, plan, shot, frame, who, take)
         except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
-            shot.error = str(exc)
-            return False
-        return True
+            return str(exc)
+        return None
+
+    async def follow_take(shot: PlannedShot, previous: PlannedShot | None, take: int) -> None:
+        """Send a take (again only when its create was proven never made) and follow it to its end; take 1's
+        progress is the shot's. Why it did not end saved is its error."""
+
+        async def on_progress(value: float, _message: str) -> None:
+            if take == 1:
+                plan.progress[shot.index] = value / 100
+                await tell()
+
+        for _ in range(SHOT_SENDS):
+            job = shot.job_of(take)
+            if job is not None and _never_made(job):
+                shot.set_job(take, None)  # proven never created (nothing charged): sending it again is safe
+            if shot.job_of(take) is None:
+                error = await send(shot, previous, take)
+                if error is not None:
+                    _take_error(shot, take, error)
+                    return
+            job = shot.job_of(take)
+            assert job is not None
+            job = await runtime.jobs.wait(job.job_id, settings.wait_seconds * 100, on_progress, who.principal)
+            shot.set_job(take, job)
+            if not _never_made(job):
+                break
+        job = shot.job_of(take)
+        assert job is not None
+        if job.status != "succeeded" or not job.video_path:
+            _take_error(shot, take, job.error_message or f"the {'shot' if take == 1 else 'take'} ended `{job.status}`")
 
     async def follow_chain(chain: list[PlannedShot]) -> None:
         previous: PlannedShot | None = None
         for shot in chain:
-            for _ in range(SHOT_SENDS):
-                if shot.job is not None and _never_made(shot.job):
-                    shot.job = None  # proven never created (nothing charged): sending it again is safe
-                if shot.job is None and not await send(shot, previous):
-                    return
-                assert shot.job is not None
-
-                async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
-                    plan.progress[shot.index] = value / 100
-                    await tell()
-
-                shot.job = await runtime.jobs.wait(
-                    shot.job.job_id, settings.wait_seconds * 100, on_progress, who.principal
-                )
-                if not _never_made(shot.job):
-                    break
-            assert shot.job is not None
-            plan.progress[shot.index] = 1.0 if shot.job.video_path else plan.progress.get(shot.index, 0.0)
+            async with anyio.create_task_group() as takes:  # a shot's takes render at once; take 1 goes on
+                for take in range(1, shot.takes + 1):
+                    takes.start_soon(follow_take, shot, previous, take)
+            if shot.job is not None:
+                plan.progress[shot.index] = 1.0 if shot.job.video_path else plan.progress.get(shot.index, 0.0)
             await tell()
-            if shot.job.status != "succeeded" or not shot.job.video_path:
-                shot.error = shot.job.error_message or f"the shot ended `{shot.job.status}`"
+            if shot.error is not None or shot.job is None:
                 return
             previous = shot
 
     async with anyio.create_task_group() as group:
         for chain in chains:
             group.start_soon(follow_chain, chain)
+
+
+def _take_error(shot: PlannedShot, take: int, error: str) -> None:
+    if take == 1:
+        shot.error = error
+    else:
+        shot.take_errors[take] = error
 
 
 async def _frame_after(runtime: Runtime, previous: PlannedShot | None) -> str | None:
@@ -768,9 +839,12 @@ def _never_made(job: Job) -> bool:
     return job.task_id is None and (job.status == "not_submitted" or job.error_code == "NotCreated")
 
 
-async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | None, who: Caller) -> None:
-    """One shot as an ordinary job, linked to its plan's shot as it is journaled (its reservation becomes the job's
-    spend in that step): an identical job within the dedupe window (an earlier call's) is reused, and linked."""
+async def _submit(
+    runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | None, who: Caller, take: int = 1
+) -> None:
+    """A take of a shot as an ordinary job, linked to its plan's shot and take as it is journaled (its reservation
+    becomes the job's spend in that step): an identical job within the dedupe window (an earlier call's) is reused,
+    and linked. Each take has its own fingerprint (`take_fingerprint`), so takes are never one job."""
     from seedance_mcp.tools.generate import _resolve_media  # pyright: ignore[reportPrivateUsage]
 
     request = shot.request
@@ -784,7 +858,7 @@ async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | 
     http_request: HttpRequest = runtime.provider.create_request(request)
     spec = runtime.preset.model(request.model_key)
     try:
-        shot.job, _ = await runtime.jobs.submit(
+        job, _ = await runtime.jobs.submit(
             request,
             http_request,
             expected_render=runtime.expected_render(spec, request),
@@ -792,10 +866,12 @@ async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | 
             limits=spend_limits(who, runtime.preset.currency),
             principal=who.principal,
             dedupe_since=plan.since,
-            plan_shot=(plan.plan_id, shot.index),
+            plan_shot=(plan.plan_id, shot.index, take),
+            take=(take, shot.takes),
         )
     except DuplicateSubmission as exc:  # this shot's create (an earlier call's) is unanswered or being looked for
-        shot.job = await runtime.jobs.find(exc.job_id, who.principal)
+        job = await runtime.jobs.find(exc.job_id, who.principal)
+    shot.set_job(take, job)
 
 
 _CANCELLED = (
@@ -817,24 +893,27 @@ async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[b
     if stored.state == "done":
         return False, "The plan is done: its film is joined, every shot was made; there is nothing to cancel."
     lines: list[str] = []
-    for index, job_id in sorted(stored.shots.items()):
+    for (index, take), job_id in sorted(stored.takes.items()):
+        which = f"shot {index + 1}" + (f" take {take}" if take > 1 or (index, 2) in stored.takes else "")
         try:
             job, cancelled, why = await runtime.jobs.cancel(job_id, principal)
         except SeedanceError as exc:
-            lines.append(f"shot {index + 1} ({job_id}): {exc}")
+            lines.append(f"{which} ({job_id}): {exc}")
             continue
-        lines.append(f"shot {index + 1} ({job.handle}): {'cancelled' if cancelled else why}")
+        lines.append(f"{which} ({job.handle}): {'cancelled' if cancelled else why}")
     head = "The plan was already cancelled." if already else "The plan is cancelled: no more of its shots are sent."
     return True, " ".join([head, *lines])
 
 
-async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], principal: str) -> None:
+async def _known_shots(runtime: Runtime, plan: Plan, takes: dict[tuple[int, int], str], principal: str) -> None:
+    """The jobs the journal links to the plan's shots' takes (`PlanRecord.takes`), and the clips' own."""
     from seedance_mcp.errors import TaskNotFound
 
     for shot in plan.shots:
-        if shot.index in shots:
-            shot.job = await runtime.jobs.find(shots[shot.index], principal)
-        elif shot.clip is not None and shot.job is None:
+        for take in range(1, shot.takes + 1):
+            if (shot.index, take) in takes:
+                shot.set_job(take, await runtime.jobs.find(takes[(shot.index, take)], principal))
+        if shot.clip is not None and shot.job is None:
             try:
                 shot.job = await runtime.jobs.find(shot.clip, principal)
             except TaskNotFound:
@@ -864,7 +943,7 @@ async def plan_status(
     run = _runs(runtime).get(plan_id)
     if run is not None:  # what only the run knows: why a shot was not sent, each shot's progress
         for mine, theirs in zip(plan.shots, run.plan.shots, strict=True):
-            mine.error = theirs.error
+            mine.error, mine.take_errors = theirs.error, dict(theirs.take_errors)
         plan.progress = dict(run.plan.progress)
     result = await _status(runtime, plan, principal, run)
     data: dict[str, Any] = result.structured_content or {}
@@ -887,10 +966,13 @@ async def _status(runtime: Runtime, plan: Plan, principal: str, run: _Run | None
     """The result: every shot's state; when all are saved, the joined film and the contact sheet."""
     record = await runtime.jobs.store.get_plan(plan.plan_id)
     if record is not None:
-        await _known_shots(runtime, plan, record.shots, principal)
+        await _known_shots(runtime, plan, record.takes, principal)
     for shot in plan.shots:
         if shot.job is not None:
             shot.job = await runtime.jobs.current(shot.job)
+        for take, job in list(shot.others.items()):
+            shot.others[take] = await runtime.jobs.current(job)
+        await _sheet_of_takes(shot)
     if record is not None and record.state == "cancelled":
         return _result(plan, "cancelled", _CANCELLED)
     if not all(s.job is not None and s.job.video_path for s in plan.shots):
@@ -918,7 +1000,41 @@ async def _status(runtime: Runtime, plan: Plan, principal: str, run: _Run | None
         "film_video": joined.video,
         "contact_sheet_path": str(sheet),
     }
-    return _result(plan, "succeeded", f"The film is saved at {film}.", extra)
+    return _result(plan, "succeeded", f"The film is saved at {film}.{_other_takes(plan)}", extra)
+
+
+async def _sheet_of_takes(shot: PlannedShot) -> None:
+    """The contact sheet of a shot's takes (generate_video's: each take's first, middle and last frames), once
+    every take is saved."""
+    from seedance_mcp.tools.takes import SHEET_SUFFIX, takes_sheet
+
+    jobs = [shot.job_of(take) for take in range(1, shot.takes + 1)]
+    saved = [job for job in jobs if job is not None and job.status == "succeeded" and job.video_path]
+    if shot.takes < 2 or len(saved) < shot.takes or shot.sheet is not None:
+        return
+    first = Path(str(saved[0].video_path))
+    sheet = first.with_name(first.stem + SHEET_SUFFIX)
+    if not await anyio.Path(sheet).is_file():
+        try:
+            sheet, _ = await anyio.to_thread.run_sync(takes_sheet, saved)
+        except Exception:  # the sheet is a bonus: the takes stand without it
+            logger.exception("the contact sheet of shot %d's takes could not be made", shot.index + 1)
+            return
+    shot.sheet = str(sheet)
+
+
+def _other_takes(plan: Plan) -> str:
+    """How to use another take of a shot than take 1 (the film's)."""
+    shot = next((s for s in plan.shots if s.takes > 1), None)
+    if shot is None:
+        return ""
+    sheets = "; ".join(f"shot {s.index + 1}: {s.sheet}" for s in plan.shots if s.sheet is not None)
+    compare = f" Compare the takes on their contact sheets ({sheets})." if sheets else ""
+    return (
+        f" The film uses take 1 of each shot.{compare} To use another take instead, call storyboard again with that "
+        f'shot as {{"clip": "<the take\'s task_id>"}} (e.g. shots[{shot.index}]): the take is not paid again, only the '
+        "shots after it that start from it are rendered anew."
+    )
 
 
 async def _join(settings: Settings, plan: Plan) -> JoinReport:
@@ -951,7 +1067,11 @@ def _plan_record(plan: Plan) -> str:
     shots = [
         {"transition": s.transition, "clip": s.clip}
         if s.args is None
-        else {"transition": s.transition, **s.args.model_dump(mode="json", exclude_none=True)}
+        else {
+            "transition": s.transition,
+            **s.args.model_dump(mode="json", exclude_none=True),
+            **({"takes": s.takes} if s.takes > 1 else {}),
+        }
         for s in plan.shots
     ]
     return json.dumps({"shots": shots, "estimate": plan.estimate, "currency": plan.currency}, ensure_ascii=False)
@@ -980,6 +1100,19 @@ def _shot_state(shot: PlannedShot) -> dict[str, Any]:
         )
     if shot.error is not None:
         state["error"] = shot.error
+    if shot.takes > 1:
+        state["estimated_cost"] = shot.cost
+        takes: list[dict[str, Any]] = []
+        for take in range(1, shot.takes + 1):
+            job = shot.job_of(take)
+            entry: dict[str, Any] = {"take": take, "status": "not_sent" if job is None else job.status}
+            if job is not None:
+                entry.update(task_id=job.handle, video_path=job.video_path)
+            error = shot.error if take == 1 else shot.take_errors.get(take)
+            if error is not None:
+                entry["error"] = error
+            takes.append(entry)
+        state.update(takes=takes, contact_sheet_path=shot.sheet)
     return state
 
 
@@ -1015,6 +1148,12 @@ def _summary(data: dict[str, Any]) -> str:
         error = f" ({shot['error']})" if shot.get("error") else ""
         task = f" {shot['task_id']}" if shot.get("task_id") else ""
         lines.append(f"shot {i + 1}:{task} {shot['status']}{', paid' if shot.get('paid') else ''}{where}{error}")
+        for take in shot.get("takes", [])[1:]:
+            where = f" {take['video_path']}" if take.get("video_path") else ""
+            error = f" ({take['error']})" if take.get("error") else ""
+            lines.append(f"  take {take['take']}: {take.get('task_id', '')} {take['status']}{where}{error}")
+        if shot.get("contact_sheet_path"):
+            lines.append(f"  its takes: {shot['contact_sheet_path']}")
     if data.get("film_path"):
         lines.append(f"Film: {data['film_path']} ({data.get('film_seconds', '?')} s)")
     if data.get("contact_sheet_path"):

@@ -155,7 +155,7 @@ async def takes_result(takes: Sequence[tuple[Job, bool]], request: VideoRequest)
     jpeg: bytes | None = None
     if all(job.status == "succeeded" and job.video_path for job in jobs):
         try:
-            sheet, jpeg = await anyio.to_thread.run_sync(_make_sheet, jobs)
+            sheet, jpeg = await anyio.to_thread.run_sync(takes_sheet, jobs)
         except Exception:  # the sheet is a bonus: the takes stand without it
             logger.exception("the contact sheet of %s could not be made", jobs[0].handle)
     task = first.model_copy(
@@ -193,7 +193,7 @@ def _takes_next_step(jobs: Sequence[Job], request: VideoRequest, sheet: Path | N
     )
 
 
-def _make_sheet(jobs: Sequence[Job]) -> tuple[Path, bytes]:
+def takes_sheet(jobs: Sequence[Job]) -> tuple[Path, bytes]:
     """The takes' contact sheet, saved next to take 1's video (written whole), and a small JPEG of it."""
     import io
 
