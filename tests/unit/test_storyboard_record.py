@@ -7,7 +7,7 @@ from pathlib import Path
 
 from seedance_mcp.journal import PlanRecord
 from seedance_mcp.runtime import effective_preset
-from seedance_mcp.tools.storyboard import Shot, _plan_record, plan_from_record, plan_of  # pyright: ignore[reportPrivateUsage]
+from seedance_mcp.storyboards.plan import Shot, plan_from_record, plan_of, plan_record
 from tests.conftest import make_settings
 
 
@@ -21,7 +21,7 @@ def test_a_plan_with_a_clip_and_takes_is_rebuilt_from_its_record_as_it_was_plann
         Shot(prompt="a child reels it in", duration=5, transition="cut"),
     ]
     planned = plan_of(shots, {**shared, "generate_audio": None}, preset, settings)
-    record = PlanRecord("sb-x", "", 0.0, None, _plan_record(planned), {})
+    record = PlanRecord("sb-x", "", 0.0, None, plan_record(planned), {})
     rebuilt = plan_from_record(record, preset, settings)
     assert rebuilt.fingerprint == planned.fingerprint
     assert [(s.clip, s.takes, s.transition) for s in rebuilt.shots] == [
