@@ -21,6 +21,7 @@ from seedance_mcp.config import Settings
 from seedance_mcp.errors import SeedanceError
 from seedance_mcp.principals import load_principals
 from seedance_mcp.runtime import LazyRuntime, effective_preset
+from seedance_mcp.storyboards.worker import plan_worker
 from seedance_mcp.tools import app_ui, generate, models, prompts, resources, storyboard, tasks
 from seedance_mcp.tools.legacy_tasks import LegacyTasks
 from seedance_mcp.tools.task_extension import SeedanceTasks
@@ -54,7 +55,7 @@ def create_app(
             settings,
             delay=settings.startup_delay,
             principals=principals,
-            services=[storyboard.plan_worker(settings, preset, principals)],
+            services=[plan_worker(settings, preset, principals)],
         )
         if runtimes is not None:
             runtimes.append(lazy)

@@ -30,7 +30,7 @@ def test_both_databases_have_the_same_versions() -> None:
     """A schema change is one version, written for each database: neither journal may fall behind the other."""
     sqlite_versions = [version for version, _ in migrations("sqlite")]
     assert sqlite_versions == [version for version, _ in migrations("postgres")]
-    assert sqlite_versions == sorted(sqlite_versions) and sqlite_versions[-1] == "0010_plan_reservations"
+    assert sqlite_versions == sorted(sqlite_versions) and sqlite_versions[-1] == "0011_plan_takes"
 
 
 def test_a_migration_is_split_into_its_statements_but_not_inside_a_string() -> None:
@@ -332,6 +332,7 @@ async def test_plans_of_a_sqlite_journal_at_0009_become_stopped_or_cancelled_wit
     try:
         old, gone = await store.get_plan("sb-old"), await store.get_plan("sb-gone")
         assert old is not None and (old.state, old.shots, old.reserved) == ("stopped", {0: "job-a", 1: "job-b"}, {})
+        assert old.takes == {(0, 1): "job-a", (1, 1): "job-b"}  # 0011: the rows from before are take 1
         assert gone is not None and gone.state == "cancelled"
         assert await store.claim_plans("me", 30.0, limit=10) == []
     finally:
@@ -367,6 +368,7 @@ async def test_plans_of_a_postgresql_journal_at_0009_become_stopped_or_cancelled
     try:
         old, gone = await store.get_plan("sb-old"), await store.get_plan("sb-gone")
         assert old is not None and (old.state, old.shots, old.reserved) == ("stopped", {0: "job-a"}, {})
+        assert old.takes == {(0, 1): "job-a"}  # 0011: the rows from before are take 1
         assert gone is not None and gone.state == "cancelled"
         assert await store.claim_plans("me", 30.0, limit=10) == []
     finally:

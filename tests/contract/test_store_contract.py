@@ -891,6 +891,42 @@ async def test_a_plan_that_stops_finishes_or_is_cancelled_gives_its_reservation_
             await store.insert(late, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, limits=[daily])
 
 
+async def test_each_take_of_a_shot_is_reserved_and_linked_on_its_own(journal: Journal) -> None:
+    """A shot with takes reserves its estimate once per take, in one step with the budget check; each take's job is
+    linked to (shot, take) and takes over that take's reservation only; the film's job (`shots`) is take 1's; a
+    continuing call reserves again only the takes without a live job."""
+    from seedance_mcp.journal import BudgetExceeded, SpendLimit
+
+    one, two = await journal.replica(), await journal.replica()
+    daily = SpendLimit(limit=4.0, name="SEEDANCE_DAILY_BUDGET", currency="CNY")
+    with pytest.raises(BudgetExceeded) as refused:  # 3 takes of 1.0 and a shot of 1.5 = 4.5
+        await one.record_plan("sb-t", "", "{}", currency="CNY", reserves=[1.0, 1.5], takes=[3, 1], limits=[daily])
+    assert refused.value.cost == pytest.approx(4.5) and await one.get_plan("sb-t") is None
+    plan = await one.record_plan("sb-t", "", "{}", currency="CNY", reserves=[1.0, 1.5], takes=[2], limits=[daily])
+    assert plan.reserved == {0: 2.0, 1: 1.5} and plan.takes == {} and plan.shots == {}
+    today = journal.clock.now - 3600
+    assert await two.reserved(today) == {"sb-t": ("CNY", 3.5)}
+    second = _cost_job(journal.clock, "take-2", 1.0)
+    assert (
+        await two.insert(second, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-t", 0, 2))
+        is None
+    )
+    stored = await one.get_plan("sb-t")
+    assert stored is not None and stored.takes == {(0, 2): second.job_id} and stored.shots == {}
+    assert stored.reserved == {0: 1.0, 1: 1.5}  # take 1 still holds its estimate
+    first = _cost_job(journal.clock, "take-1", 1.0, status="failed")
+    assert (
+        await one.insert(first, dedupe_window=None, lease_owner=None, lease_seconds=LEASE, plan_shot=("sb-t", 0, 1))
+        is None
+    )
+    stored = await two.get_plan("sb-t")
+    assert stored is not None and stored.shots == {0: first.job_id}
+    assert stored.takes == {(0, 1): first.job_id, (0, 2): second.job_id} and stored.reserved == {1: 1.5}
+    # called again: take 1 failed, so it (only) reserves again; take 2's job is live and keeps its link
+    again = await two.record_plan("sb-t", "", "{}", currency="CNY", reserves=[1.0, 1.5], takes=[2], limits=[daily])
+    assert again.takes == {(0, 2): second.job_id} and again.reserved == {0: 1.0, 1: 1.5}
+
+
 async def test_plans_recorded_at_once_on_several_replicas_reserve_only_what_fits(journal: Journal) -> None:
     """Eight plans of 2.0 (two shots of 1.0) race for a 7.0 budget from four replicas: exactly three are recorded,
     the five others are refused and write nothing; the reservations never pass the limit."""

@@ -129,6 +129,7 @@ class JobManager:
         wait: float | None = None,
         dedupe_since: float | None = None,
         plan_shot: PlanShot | None = None,
+        take: tuple[int, int] = (1, 1),
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
@@ -136,7 +137,8 @@ class JobManager:
         returns that job instead, `force_new` or not. `wait` bounds the call (not the provider's request): a create
         that takes longer goes on, and the job is returned `submitting`. `dedupe_since` (the journal's clock) widens
         the dedupe window back to that moment: a plan's shots made since it was recorded are found again; the job
-        inserted or found becomes `plan_shot`'s in the same step (`TaskStore.insert`)."""
+        inserted or found becomes `plan_shot`'s in the same step (`TaskStore.insert`). `take`: (k, of n) for take k of
+        n takes of one request (its own fingerprint)."""
         return await submit_video(
             self._worker,
             request,
@@ -150,6 +152,7 @@ class JobManager:
             wait=wait,
             dedupe_since=dedupe_since,
             plan_shot=plan_shot,
+            take=take,
         )
 
     async def submit_takes(

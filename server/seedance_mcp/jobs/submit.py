@@ -99,8 +99,10 @@ async def submit_video(
     wait: float | None = None,
     dedupe_since: float | None = None,
     plan_shot: PlanShot | None = None,
+    take: tuple[int, int] = (1, 1),
 ) -> tuple[Job, bool]:
     """Journal the job, send the create request once, start following. The job, and whether it was reused.
+    `take` (take, of how many) gives take k of several its own fingerprint (`take_fingerprint`).
 
     `wait` bounds this call, never the provider's request: the create runs in the worker's task group, and when its
     outcome takes longer the job is returned `submitting` (its outcome is recorded when it comes). An identical
@@ -110,6 +112,7 @@ async def submit_video(
     while a job it paid for is live, the journal returns that job instead, `force_new` or not."""
     settings = worker.settings
     fingerprint = fingerprint_of(worker.provider.preset.name, http_request, principal)  # a small body: no thread
+    fingerprint = take_fingerprint(fingerprint, *take)
     job = _new_job(worker, request, fingerprint, expected_render, price, principal, approval_id)
     dedupe_window = _dedupe_window(worker, force_new, dedupe_since)
     deadline = anyio.current_time() + (wait if wait is not None else settings.reconcile_window)

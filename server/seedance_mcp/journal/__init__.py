@@ -70,8 +70,9 @@ arguments reserves and runs it again); `done`: its film is joined; `cancelled`: 
 
 PLAN_STATES: tuple[PlanState, ...] = ("running", "stopped", "done", "cancelled")
 
-PlanShot = tuple[str, int]
-"""A plan's shot (plan id, shot index): the job inserted for it is linked to it in the insert's own transaction."""
+PlanShot = tuple[str, int] | tuple[str, int, int]
+"""A plan's shot (plan id, shot index[, take number: 1 when absent]): the job inserted for it is linked to it in the
+insert's own transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +85,13 @@ class PlanRecord:
     cancelled_at: float | None
     data: str
     shots: dict[int, str]
-    """The job id of each shot that has one, by shot index."""
+    """The job id of each shot that has one (its take 1: the film's), by shot index."""
     state: PlanState = "running"
     currency: str = ""
     reserved: dict[int, float] = field(default_factory=lambda: {})
     """The estimate each shot without a job holds against the budgets (counted while the plan is `running`)."""
+    takes: dict[tuple[int, int], str] = field(default_factory=lambda: {})
+    """The job id of every take that has one, by (shot index, take number)."""
     lease_owner: str | None = None
     lease_token: int = 0
     """Who runs the plan (`claim_plans`, or `record_plan(lease_owner=…)`), with which claim."""
@@ -220,6 +223,7 @@ class TaskStore(Protocol):
         *,
         currency: str = "",
         reserves: Sequence[float] = (),
+        takes: Sequence[int] = (),
         limits: Sequence[SpendLimit] = (),
         lease_owner: str | None = None,
         lease_seconds: float = 0.0,
@@ -228,7 +232,8 @@ class TaskStore(Protocol):
         `created_at` on the journal's clock (a plan already there keeps its data and time). With `lease_owner`, the
         running plan is leased to it in the same step unless another process holds it (as `claim_plans` would).
 
-        `reserves` is each shot's estimated cost. Every shot that has no live job (none yet, or one that failed,
+        `reserves` is each shot's estimated cost, `takes` how many takes each shot has (1 when not given): each take
+        is reserved and linked on its own, as a shot. Every take that has no live job (none yet, or one that failed,
         was cancelled or expired) reserves its estimate, and the plan is `running`; BudgetExceeded (and nothing
         written) when the spend counted against a limit plus the new reservations would pass it. A shot already
         reserved while the plan runs is not reserved twice. A cancelled or done plan is returned as it is."""

@@ -58,6 +58,7 @@ from seedance_mcp.journal import (
 from seedance_mcp.journal.cache import SettledJobs
 from seedance_mcp.journal.job import DEAD_STATUSES, Job
 from seedance_mcp.journal.plans import needs_reserve as _needs_reserve
+from seedance_mcp.journal.plans import plan_reserved, plan_takes, take_of
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -149,12 +150,12 @@ SELECT (
 """
 """What counts against a budget: the jobs' spend and the reservations of running plans' shots without a job."""
 _LINK: LiteralString = """
-INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (%(plan_id)s, %(shot)s, %(job_id)s)
-ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id, reserve = 0
+INSERT INTO plan_shots (plan_id, shot, take, job_id) VALUES (%(plan_id)s, %(shot)s, %(take)s, %(job_id)s)
+ON CONFLICT (plan_id, shot, take) DO UPDATE SET job_id = excluded.job_id, reserve = 0
 """
 """A job becomes a plan's shot's, in the transaction that inserts or finds it: its reservation stops counting."""
 _PLAN_SHOTS: LiteralString = """
-SELECT s.shot, s.job_id, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
+SELECT s.shot, s.take, s.job_id, j.status IS NOT NULL AND j.status <> ALL(%(dead)s)
 FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = %(plan_id)s
 """
 _CLAIM_PLANS: LiteralString = f"""
@@ -255,7 +256,9 @@ class PostgresTaskStore:
         limits: Sequence[SpendLimit] = (),
         plan_shot: PlanShot | None = None,
     ) -> Job | None:
-        link = {"plan_id": plan_shot[0], "shot": plan_shot[1]} if plan_shot is not None else None
+        link = (
+            dict(zip(("plan_id", "shot", "take"), take_of(plan_shot), strict=True)) if plan_shot is not None else None
+        )
         async with self._connection() as db, db.transaction():
             clock = {"now": self._now()}
             if dedupe_window is not None or job.approval_id is not None:
@@ -433,6 +436,7 @@ class PostgresTaskStore:
         *,
         currency: str = "",
         reserves: Sequence[float] = (),
+        takes: Sequence[int] = (),
         limits: Sequence[SpendLimit] = (),
         lease_owner: str | None = None,
         lease_seconds: float = 0.0,
@@ -449,14 +453,16 @@ class PostgresTaskStore:
             if record is not None and record.state in ("cancelled", "done"):
                 return record
             cursor = await db.execute(_PLAN_SHOTS, {"plan_id": plan_id, "dead": list(DEAD_STATUSES)})
-            rows = {int(shot): (job_id, bool(live)) for shot, job_id, live in await cursor.fetchall()}
+            rows = {
+                (int(shot), int(take)): (job_id, bool(live)) for shot, take, job_id, live in await cursor.fetchall()
+            }
             running = record is not None and record.state == "running"
             needed = [
-                (shot, reserve)
-                for shot, reserve in enumerate(reserves)
-                if _needs_reserve(rows.get(shot), running=running)
+                (shot, take, reserve)
+                for shot, take, reserve in plan_takes(reserves, takes)
+                if _needs_reserve(rows.get((shot, take)), running=running)
             ]
-            cost = sum(reserve for _, reserve in needed)
+            cost = sum(reserve for _, _, reserve in needed)
             for limit in limits if cost > 0 else ():
                 values = {"since": today, "currency": limit.currency, "principal": limit.principal}
                 spent_row = await (await db.execute(_SPENT, values)).fetchone()
@@ -476,16 +482,23 @@ class PostgresTaskStore:
                 )
             async with db.cursor() as many:
                 await many.executemany(
-                    "INSERT INTO plan_shots (plan_id, shot, job_id, reserve, reserved_at) "
-                    "VALUES (%(plan_id)s, %(shot)s, NULL, %(reserve)s, %(now)s) "
-                    "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
+                    "INSERT INTO plan_shots (plan_id, shot, take, job_id, reserve, reserved_at) "
+                    "VALUES (%(plan_id)s, %(shot)s, %(take)s, NULL, %(reserve)s, %(now)s) "
+                    "ON CONFLICT (plan_id, shot, take) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
                     "reserved_at = excluded.reserved_at "
                     # Only the link read above is replaced: an insert links a shot without the budget lock (a dedupe
                     # reuse, no limits), and a job linked since then is the shot's (its spend counts, not a reserve).
                     "WHERE plan_shots.job_id IS NOT DISTINCT FROM %(seen)s::text",
                     [
-                        {"plan_id": plan_id, "shot": shot, "reserve": reserve, "now": now, "seen": _seen(rows, shot)}
-                        for shot, reserve in needed
+                        {
+                            "plan_id": plan_id,
+                            "shot": shot,
+                            "take": take,
+                            "reserve": reserve,
+                            "now": now,
+                            "seen": _seen(rows, (shot, take)),
+                        }
+                        for shot, take, reserve in needed
                     ],
                 )
             if lease_owner is not None:
@@ -624,9 +637,9 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(kept) or 'no message'}"
 
 
-def _seen(rows: Mapping[int, tuple[str | None, bool]], shot: int) -> str | None:
-    """The job a shot was linked to when record_plan read it (None: none, or no row yet)."""
-    row = rows.get(shot)
+def _seen(rows: Mapping[tuple[int, int], tuple[str | None, bool]], take: tuple[int, int]) -> str | None:
+    """The job a shot's take was linked to when record_plan read it (None: none, or no row yet)."""
+    row = rows.get(take)
     return None if row is None else row[0]
 
 
@@ -652,7 +665,7 @@ async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecor
         return None
     shots = await (
         await db.execute(
-            "SELECT shot, job_id, reserve FROM plan_shots WHERE plan_id = %(plan_id)s", {"plan_id": plan_id}
+            "SELECT shot, take, job_id, reserve FROM plan_shots WHERE plan_id = %(plan_id)s", {"plan_id": plan_id}
         )
     ).fetchall()
     return PlanRecord(
@@ -661,10 +674,11 @@ async def _plan(db: AsyncConnection[tuple[Any, ...]], plan_id: str) -> PlanRecor
         float(row[1]),
         None if row[2] is None else float(row[2]),
         str(row[3]),
-        {int(n): str(j) for n, j, _ in shots if j is not None},
+        {int(n): str(j) for n, t, j, _ in shots if j is not None and t == 1},
         state=row[4],
         currency=str(row[5]),
-        reserved={int(n): float(r) for n, j, r in shots if j is None},
+        reserved=plan_reserved(shots),
+        takes={(int(n), int(t)): str(j) for n, t, j, _ in shots if j is not None},
         lease_owner=row[6],
         lease_token=int(row[7]),
     )

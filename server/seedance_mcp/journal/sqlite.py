@@ -36,6 +36,7 @@ from seedance_mcp.journal import (
 from seedance_mcp.journal.cache import SettledJobs
 from seedance_mcp.journal.job import DEAD_STATUSES, Job
 from seedance_mcp.journal.plans import needs_reserve as _needs_reserve
+from seedance_mcp.journal.plans import plan_reserved, plan_takes, take_of
 from seedance_mcp.journal.thread_batches import BatchedThread, Call, run_each
 
 _T = TypeVar("_T")
@@ -384,6 +385,7 @@ class SqliteTaskStore:
         *,
         currency: str = "",
         reserves: Sequence[float] = (),
+        takes: Sequence[int] = (),
         limits: Sequence[SpendLimit] = (),
         lease_owner: str | None = None,
         lease_seconds: float = 0.0,
@@ -398,20 +400,20 @@ class SqliteTaskStore:
                 if record is not None and record.state in ("cancelled", "done"):
                     return record
                 rows = {
-                    int(shot): (job_id, bool(live))
-                    for shot, job_id, live in db.execute(
-                        f"SELECT s.shot, s.job_id, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
+                    (int(shot), int(take)): (job_id, bool(live))
+                    for shot, take, job_id, live in db.execute(
+                        f"SELECT s.shot, s.take, s.job_id, j.status IS NOT NULL AND j.status NOT IN ({dead}) "
                         "FROM plan_shots s LEFT JOIN jobs j ON j.job_id = s.job_id WHERE s.plan_id = ?",
                         (*DEAD_STATUSES, plan_id),
                     )
                 }
                 running = record is not None and record.state == "running"
                 needed = [
-                    (shot, reserve)
-                    for shot, reserve in enumerate(reserves)
-                    if _needs_reserve(rows.get(shot), running=running)
+                    (shot, take, reserve)
+                    for shot, take, reserve in plan_takes(reserves, takes)
+                    if _needs_reserve(rows.get((shot, take)), running=running)
                 ]
-                cost = sum(reserve for _, reserve in needed)
+                cost = sum(reserve for _, _, reserve in needed)
                 for limit in limits if cost > 0 else ():
                     spent = _spent(db, today, limit)
                     if spent + cost > limit.limit:
@@ -427,10 +429,11 @@ class SqliteTaskStore:
                         "UPDATE plans SET state = 'running', currency = ? WHERE plan_id = ?", (currency, plan_id)
                     )
                 db.executemany(
-                    "INSERT INTO plan_shots (plan_id, shot, job_id, reserve, reserved_at) VALUES (?, ?, NULL, ?, ?) "
-                    "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
+                    "INSERT INTO plan_shots (plan_id, shot, take, job_id, reserve, reserved_at) "
+                    "VALUES (?, ?, ?, NULL, ?, ?) "
+                    "ON CONFLICT (plan_id, shot, take) DO UPDATE SET job_id = NULL, reserve = excluded.reserve, "
                     "reserved_at = excluded.reserved_at",
-                    [(plan_id, shot, reserve, now) for shot, reserve in needed],
+                    [(plan_id, shot, take, reserve, now) for shot, take, reserve in needed],
                 )
                 if lease_owner is not None:
                     db.execute(
@@ -655,17 +658,18 @@ def _plan(db: sqlite3.Connection, plan_id: str) -> PlanRecord | None:
     ).fetchone()
     if row is None:
         return None
-    shots = db.execute("SELECT shot, job_id, reserve FROM plan_shots WHERE plan_id = ?", (plan_id,)).fetchall()
+    shots = db.execute("SELECT shot, take, job_id, reserve FROM plan_shots WHERE plan_id = ?", (plan_id,)).fetchall()
     return PlanRecord(
         plan_id,
         str(row[0]),
         float(row[1]),
         None if row[2] is None else float(row[2]),
         str(row[3]),
-        {int(n): str(j) for n, j, _ in shots if j is not None},
+        {int(n): str(j) for n, t, j, _ in shots if j is not None and t == 1},
         state=row[4],
         currency=str(row[5]),
-        reserved={int(n): float(r) for n, j, r in shots if j is None},
+        reserved=plan_reserved(shots),
+        takes={(int(n), int(t)): str(j) for n, t, j, _ in shots if j is not None},
         lease_owner=row[6],
         lease_token=int(row[7]),
     )
@@ -688,9 +692,9 @@ def _link(db: sqlite3.Connection, plan_shot: PlanShot | None, job_id: str) -> No
     """Make `job_id` the job of a plan's shot (its reservation no longer counts: the job's spend does)."""
     if plan_shot is not None:
         db.execute(
-            "INSERT INTO plan_shots (plan_id, shot, job_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (plan_id, shot) DO UPDATE SET job_id = excluded.job_id, reserve = 0",
-            (*plan_shot, job_id),
+            "INSERT INTO plan_shots (plan_id, shot, take, job_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (plan_id, shot, take) DO UPDATE SET job_id = excluded.job_id, reserve = 0",
+            (*take_of(plan_shot), job_id),
         )
 
 

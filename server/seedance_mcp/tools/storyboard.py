@@ -1,4 +1,6 @@
 """`storyboard`: several shots, one film. One quote and one approval for the whole plan, every shot an ordinary job.
+This module is the tool (its arguments, the quote, the budgets and the approval, the call); the plan, its run, the
+plan worker and the result are in `seedance_mcp/storyboards/`.
 
 - Every shot is checked against its model's limits before anything is sent (a continuous shot with a stand-in first
   frame, since its real one is the previous shot's last frame); a refusal names `shots[i].argument`.
@@ -19,93 +21,26 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
-import time
-import weakref
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
-import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import Field
 
 from seedance_mcp.catalog import Preset, Resolution
 from seedance_mcp.config import Settings
-from seedance_mcp.errors import (
-    ConfigurationError,
-    DuplicateSubmission,
-    InvalidArgument,
-    JournalUnavailable,
-    ProviderError,
-    SeedanceError,
-    SpendRefused,
-)
-from seedance_mcp.requests import MediaList, RatioArg, VideoArguments
+from seedance_mcp.errors import ConfigurationError, JournalUnavailable, ProviderError, SeedanceError, SpendRefused
+from seedance_mcp.requests import RatioArg
 from seedance_mcp.runtime import LazyRuntime, Runtime
+from seedance_mcp.storyboards.plan import CLOCK_MARGIN, Plan, PlannedShot, Shot, plan_of, plan_record
+from seedance_mcp.storyboards.run import clips_of, known_shots, runs_of, take_plan, wait_for, while_called
+from seedance_mcp.storyboards.status import CANCELLED, StoryboardResult, result_of, shots_note, status_of
 from seedance_mcp.tools.approval import Approvals, Quote, approval, check_cost, spend_limits
-from seedance_mcp.tools.context import Caller, ToolContext, caller, caller_of, reporter, unexpected_failure
+from seedance_mcp.tools.context import Caller, ToolContext, caller, reporter, unexpected_failure
 
 if TYPE_CHECKING:
-    from seedance_mcp.jobs import JobManager
     from seedance_mcp.journal import PlanRecord
-    from seedance_mcp.journal.job import Job
-    from seedance_mcp.media.join import JoinReport
-    from seedance_mcp.principals import Principal
-    from seedance_mcp.wire import HttpRequest, VideoRequest
-
-Transition = Literal["continuous", "cut"]
-
-_CLOCK_MARGIN = 5.0
-
-logger = logging.getLogger(__name__)
-
-_STAND_IN_FRAME = "https://storyboard.invalid/previous-shot-last-frame.png"
-"""What a continuous shot's first frame is checked and quoted with: the real one exists only once the shot before
-it is saved (the same size of request either way: only its URL differs)."""
-
-
-class Shot(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt: str
-    duration: Annotated[int | None, Field(strict=True)] = None
-    transition: Transition | None = None
-    model: Annotated[str | None, Field(description="Instead of the shared one.")] = None
-    reference_images: MediaList = Field(default_factory=tuple, description="Instead of the shared ones.")
-
-
-class ShotState(BaseModel):
-    shot: int
-    transition: Transition
-    prompt: str
-    status: str = Field(description="`not_sent`, or the shot's job status.")
-    estimated_cost: float | None = None
-    task_id: str | None = None
-    paid: bool = False
-    may_be_paid: bool = False
-    saved: bool = False
-    video_path: str | None = None
-    error: str | None = None
-
-
-class StoryboardResult(BaseModel):
-    plan_id: str
-    status: Literal["dry_run", "declined", "running", "failed", "cancelled", "succeeded"]
-    shots: list[ShotState]
-    seconds: float
-    estimated_cost: float | None = None
-    currency: str | None = None
-    film_path: str | None = None
-    film_seconds: float | None = None
-    film_video: str | None = Field(default=None, description="`copied` (remuxed) or `encoded`.")
-    contact_sheet_path: str | None = None
-    next_step: str
 
 
 def description(settings: Settings) -> str:
@@ -114,37 +49,9 @@ def description(settings: Settings) -> str:
 Shot transition: `continuous` (default) starts on the previous shot's last frame; `cut` is independent. Shared
 settings apply to every shot; shared reference_images keep characters consistent. Waits up to
 {settings.wait_seconds:.0f} s, then the plan goes on by itself (even after a restart): get_task_status(plan_id) says
-where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost."""
-
-
-@dataclass
-class PlannedShot:
-    index: int
-    transition: Transition
-    args: VideoArguments
-    request: VideoRequest
-    price: tuple[float, str] | None
-    estimate: float | None
-    job: Job | None = None
-    error: str | None = None
-
-
-@dataclass
-class Plan:
-    shots: list[PlannedShot]
-    fingerprint: str
-    estimate: float | None
-    currency: str
-    seconds: float
-    progress: dict[int, float] = field(default_factory=lambda: {})
-    since: float | None = None
-    """When the plan was first written to the journal (its clock): shots identical to one made since are reused."""
-    recorded_id: str | None = None
-    """The id the journal has it under (a plan rebuilt from its record)."""
-
-    @property
-    def plan_id(self) -> str:
-        return self.recorded_id or f"sb-{self.fingerprint[:16]}"
+where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost.
+A shot may be a clip already made ({{"clip": task_id}}, e.g. a chosen take): used as is, not paid. A shot's
+takes=2..4 renders it that many times (the film uses take 1)."""
 
 
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset) -> None:
@@ -189,15 +96,18 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
             except JournalUnavailable as exc:
                 raise exc.refusing_a_video() from exc
             who = caller(ctx, settings)
+            await clips_of(runtime, plan, who.principal)
             quote = _quote(runtime, plan, who.principal)
             plan.fingerprint = quote.fingerprint  # the plan of this person on this provider
             for shot in plan.shots:
+                if shot.request is None:
+                    continue
                 try:
                     check_cost(who, shot.request, shot.price)
                 except SpendRefused as exc:
                     raise SeedanceError(f"Shot {shot.index + 1} (shots[{shot.index}]): {exc}") from exc
             if dry_run:
-                return _result(plan, "dry_run", f"Nothing was sent. The plan: {quote.what}.")
+                return result_of(plan, "dry_run", f"Nothing was sent. The plan: {quote.what}.")
             if not runtime.provider.has_key:
                 raise ConfigurationError(
                     "No API key is configured, so nothing was sent. Set SEEDANCE_API_KEY (or ARK_API_KEY) in the MCP "
@@ -205,33 +115,33 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 )
             stored = await runtime.jobs.store.get_plan(plan.plan_id)
             if stored is not None and stored.state == "cancelled":
-                await _known_shots(runtime, plan, stored.shots, who.principal)
-                return _result(plan, "cancelled", _CANCELLED)
+                await known_shots(runtime, plan, stored.takes, who.principal)
+                return result_of(plan, "cancelled", CANCELLED)
             if stored is not None and stored.state == "done":  # nothing to pay or approve: its film
-                return await _status(runtime, plan, who.principal, _runs(runtime).get(plan.plan_id))
-            live = await _live_shots(runtime, stored)
-            if len(live) < len(plan.shots):  # else every shot has its job: nothing left to pay or approve
-                await _check_budgets(runtime, who, plan, live)
+                return await status_of(runtime, plan, who.principal, runs_of(runtime).get(plan.plan_id))
+            unpaid = _unpaid(plan, await _live_takes(runtime, stored))
+            if unpaid:  # else every take to render has its job: nothing left to pay or approve
+                await _check_budgets(runtime, who, plan, unpaid)
                 approved = await approval(
                     ctx, who, quote, approval_id, approvals, runtime.jobs.now(), tool="storyboard"
                 )
                 if isinstance(approved, InputRequiredResult):
                     return approved
                 if not approved.granted:
-                    return _result(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
+                    return result_of(plan, "declined", "The user declined; nothing was sent and nothing was charged.")
             # The plan is in the journal, its cost reserved against the budgets in the same step, before its first
             # shot is sent; an identical shot made since it was first written is that shot's job, so a call that
             # continues the plan pays only for shots never sent.
             record = await _record(runtime, plan, who)
-            plan.since = record.created_at - _CLOCK_MARGIN
+            plan.since = record.created_at - CLOCK_MARGIN
             if record.state == "cancelled":
-                await _known_shots(runtime, plan, record.shots, who.principal)
-                return _result(plan, "cancelled", _CANCELLED)
-            report = _while_called(reporter(ctx))
+                await known_shots(runtime, plan, record.takes, who.principal)
+                return result_of(plan, "cancelled", CANCELLED)
+            report = while_called(reporter(ctx))
             try:
-                run = await _take(runtime, plan, record, who, report) if record.state == "running" else None
-                await _wait_for(runtime, plan.plan_id, run, settings.wait_seconds, report)
-                result = await _status(runtime, plan, who.principal, run)
+                run = await take_plan(runtime, plan, record, who, report) if record.state == "running" else None
+                await wait_for(runtime, plan.plan_id, run, settings.wait_seconds, report)
+                result = await status_of(runtime, plan, who.principal, run)
                 data: dict[str, Any] = result.structured_content or {}
                 if data.get("status") == "succeeded":
                     await report(100.0, f"{plan.plan_id}: the film is joined")
@@ -239,105 +149,14 @@ def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset)
                 report.call_returned = True  # the plan may go on; no one listens to its progress any more
             return result
         except ProviderError as exc:
-            raise ToolError(str(exc) + _shots_note(plan)) from exc
+            raise ToolError(str(exc) + shots_note(plan)) from exc
         except SeedanceError as exc:
-            raise ToolError(str(exc) + _shots_note(plan)) from exc
+            raise ToolError(str(exc) + shots_note(plan)) from exc
         except Exception as exc:
             known = "Nothing was sent to the provider and nothing was charged."
             if plan is not None and any(s.job is not None for s in plan.shots):
-                known = "Some shots were submitted and may be paid:" + _shots_note(plan)
+                known = "Some shots were submitted and may be paid:" + shots_note(plan)
             raise ToolError(unexpected_failure("storyboard", exc, settings.secrets(), known)) from exc
-
-
-def plan_of(shots: list[Shot], shared: dict[str, Any], preset: Preset, settings: Settings) -> Plan:
-    """Every shot checked against its model's limits and priced; InvalidArgument names `shots[i].argument`."""
-    specs: list[tuple[Transition, VideoArguments]] = []
-    for index, shot in enumerate(shots):
-        transition: Transition = "cut" if index == 0 else (shot.transition or "continuous")
-        continues = index + 1 < len(shots) and (shots[index + 1].transition or "continuous") == "continuous"
-        fields = {
-            **shared,
-            "prompt": shot.prompt,
-            "duration": shot.duration,
-            "model": shot.model or shared["model"],
-            "reference_images": shot.reference_images or shared["reference_images"],
-            "first_frame": _STAND_IN_FRAME if transition == "continuous" else None,
-            "return_last_frame": True if continues else None,
-        }
-        if transition == "continuous" and fields["ratio"] is None:
-            fields["ratio"] = "adaptive"  # the shot takes the shape of the frame it starts from
-        try:
-            specs.append((transition, VideoArguments.model_validate(fields)))
-        except InvalidArgument as exc:
-            raise _of_shot(index, transition, exc) from exc
-        except ValueError as exc:
-            raise InvalidArgument(f"shots[{index}]", str(exc).splitlines()[0]) from exc
-    return _planned(specs, preset, settings)
-
-
-def plan_from_record(record: PlanRecord, preset: Preset, settings: Settings) -> Plan:
-    """The plan the journal keeps (its shots' arguments and transitions, `_plan_record`), built as `plan_of` builds
-    it from the call's shots: the same requests, prices and fingerprint."""
-    shots: list[dict[str, Any]] = json.loads(record.data)["shots"]
-    specs: list[tuple[Transition, VideoArguments]] = []
-    for index, shot in enumerate(shots):
-        fields = dict(shot)
-        transition: Transition = "continuous" if fields.pop("transition", "cut") == "continuous" else "cut"
-        try:
-            specs.append((transition, VideoArguments.model_validate(fields)))
-        except ValueError as exc:
-            raise InvalidArgument(f"shots[{index}]", str(exc).splitlines()[0]) from exc
-    plan = _planned(specs, preset, settings)
-    plan.recorded_id = record.plan_id
-    plan.since = record.created_at - _CLOCK_MARGIN
-    return plan
-
-
-def _of_shot(index: int, transition: Transition, exc: InvalidArgument) -> InvalidArgument:
-    return InvalidArgument(
-        f"shots[{index}].{exc.argument}",
-        exc.problem + (" (it starts on the previous shot's last frame)" if transition == "continuous" else ""),
-        allowed=exc.allowed,
-        hint=exc.hint,
-    )
-
-
-def _planned(specs: list[tuple[Transition, VideoArguments]], preset: Preset, settings: Settings) -> Plan:
-    from seedance_mcp.pricing import quote
-    from seedance_mcp.results import money
-    from seedance_mcp.validation import validate_request
-
-    planned: list[PlannedShot] = []
-    for index, (transition, args) in enumerate(specs):
-        try:
-            request = validate_request(args, preset, settings.default_model, settings.model_map)
-        except InvalidArgument as exc:
-            raise _of_shot(index, transition, exc) from exc
-        spec = preset.model(request.model_key)
-        price = quote(
-            spec,
-            preset.currency,
-            resolution=request.effective_resolution,
-            with_video_input=False,
-            generate_audio=request.generate_audio,
-            flex=request.service_tier == "flex",
-            draft=bool(request.draft),
-        )
-        estimate = money(request.estimated_tokens, price[0]) if price is not None else None
-        planned.append(PlannedShot(index, transition, args, request, price, estimate))
-    known = [s.estimate for s in planned]
-    total = None if any(e is None for e in known) else round(sum(e or 0.0 for e in known), 4)
-    currency = next((s.price[1] for s in planned if s.price is not None), "")
-    canonical = json.dumps(
-        [[s.transition, s.args.model_dump(mode="json")] for s in planned], sort_keys=True, ensure_ascii=False
-    )
-    return Plan(
-        shots=planned,
-        fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
-        estimate=total,
-        currency=currency,
-        seconds=sum(s.request.effective_seconds for s in planned),
-    )
 
 
 def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
@@ -345,36 +164,46 @@ def _quote(runtime: Runtime, plan: Plan, principal: str) -> Quote:
     parts = f"storyboard\n{runtime.provider.preset.name}\n{principal}\n{plan.fingerprint}"
     fingerprint = hashlib.sha256(parts.encode()).hexdigest()
     cuts = sum(1 for s in plan.shots[1:] if s.transition == "cut")
+    clips = sum(1 for s in plan.shots if s.clip is not None)
     film = (
         f"a film of {len(plan.shots)} shots, {plan.seconds:g} s "
         f"({len(plan.shots) - 1 - cuts} continuous and {cuts} cut transitions)"
-    )
+    ) + (f", {clips} of them clips already made (not paid)" if clips else "")
+    takes = [f"{s.takes} takes of shot {s.index + 1}" for s in plan.shots if s.takes > 1]
+    film += f", {' and '.join(takes)}" if takes else ""
     if plan.estimate is None:
         return Quote(fingerprint, None, "", f"{film}, cost unknown (no list price for a shot's model here)")
     return Quote(fingerprint, plan.estimate, plan.currency, f"{film}, about {plan.estimate:.2f} {plan.currency}")
 
 
-async def _live_shots(runtime: Runtime, stored: PlanRecord | None) -> set[int]:
-    """The shots of a plan the journal holds that have a job still alive or made (they cost nothing more)."""
+async def _live_takes(runtime: Runtime, stored: PlanRecord | None) -> set[tuple[int, int]]:
+    """The (shot, take) pairs of a plan the journal holds whose job is alive or made (they cost nothing more)."""
     from seedance_mcp.journal.job import DEAD_STATUSES
 
-    live: set[int] = set()
-    for index, job_id in (stored.shots if stored is not None else {}).items():
+    live: set[tuple[int, int]] = set()
+    for key, job_id in (stored.takes if stored is not None else {}).items():
         job = await runtime.jobs.store.get(job_id)
         if job is not None and job.status not in DEAD_STATUSES:
-            live.add(index)
+            live.add(key)
     return live
 
 
-async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, live: set[int]) -> None:
+def _unpaid(plan: Plan, live: set[tuple[int, int]]) -> list[tuple[PlannedShot, int]]:
+    """The takes this call would pay for: every take of a shot to render (not a clip) that has no live job."""
+    return [
+        (s, take) for s in plan.shots if s.clip is None for take in range(1, s.takes + 1) if (s.index, take) not in live
+    ]
+
+
+async def _check_budgets(runtime: Runtime, who: Caller, plan: Plan, unpaid: list[tuple[PlannedShot, int]]) -> None:
     """The daily budgets, before the person is asked to approve the plan: what is spent today and what other plans
-    reserve, plus the shots of this plan that have no live job (a continuing call pays only for those). The journal
+    reserve, plus the takes of this plan that have no live job (a continuing call pays only for those). The journal
     decides again as it records the plan (`_record`), in one step with the reservation."""
     if plan.estimate is None:
         return
     from seedance_mcp.journal import start_of_day
 
-    cost = sum(s.estimate or 0.0 for s in plan.shots if s.index not in live)
+    cost = sum(s.estimate or 0.0 for s, _take in unpaid)
     if cost <= 0:
         return
     today = start_of_day(runtime.jobs.now())
@@ -404,9 +233,10 @@ async def _record(runtime: Runtime, plan: Plan, who: Caller) -> PlanRecord:
         return await runtime.jobs.store.record_plan(
             plan.plan_id,
             who.principal,
-            _plan_record(plan),
+            plan_record(plan),
             currency=plan.currency,
             reserves=[s.estimate or 0.0 for s in plan.shots],
+            takes=[s.takes for s in plan.shots],
             limits=spend_limits(who, runtime.preset.currency) if plan.estimate is not None else (),
             lease_owner=runtime.jobs.owner,  # this process runs the plan it records, unless another one runs it
             lease_seconds=runtime.jobs.settings.lease_seconds,
@@ -418,569 +248,3 @@ async def _record(runtime: Runtime, plan: Plan, who: Caller) -> PlanRecord:
             f"{exc.limit.name} = {exc.limit.limit:.2f}. Nothing was sent. Make it cheaper (fewer or shorter shots, a "
             "lower resolution) or ask the user to raise the limit."
         ) from exc
-
-
-class _while_called:
-    """A progress callback that goes silent once the call has returned (the plan may still be running)."""
-
-    def __init__(self, report: Any) -> None:
-        self.report = report
-        self.call_returned = False
-
-    async def __call__(self, value: float, message: str) -> None:
-        if not self.call_returned:
-            await self.report(value, message)
-
-
-@dataclass(eq=False)
-class _Run:
-    """A plan this process runs (it holds the plan's lease): its shots as they go, who it is for, the progress
-    callback of the call that started it (None for a plan taken over), and the film once joined."""
-
-    plan: Plan
-    who: Caller
-    report: Any
-    token: int
-    """The claim of the plan's lease this process runs it under (a claim of its own expired lease raises it)."""
-    finished: anyio.Event = field(default_factory=anyio.Event)
-    film: JoinReport | None = None
-    join_error: str | None = None
-
-
-_RUNS: weakref.WeakKeyDictionary[JobManager, dict[str, _Run]] = weakref.WeakKeyDictionary()
-"""The plans each runtime (its job manager) runs, by plan id: a second call of a plan waits for the same run."""
-
-PLAN_CLAIM_BATCH = 8
-"""Running plans nobody runs (a dead process's) that one look takes over."""
-
-
-def _runs(runtime: Runtime) -> dict[str, _Run]:
-    return _RUNS.setdefault(runtime.jobs, {})
-
-
-async def _take(runtime: Runtime, plan: Plan, record: PlanRecord, who: Caller, report: Any) -> _Run | None:
-    """This process's run of the plan: the one already going here, or a new one when this process holds the plan's
-    lease (taken as it recorded the plan) or can claim it; None while another process runs it."""
-    run = _runs(runtime).get(plan.plan_id)
-    if run is None and record.lease_owner == runtime.jobs.owner:
-        run = _launch(runtime, plan, record.lease_token, who, report)
-    elif run is None:
-        jobs = runtime.jobs
-        claimed = await jobs.store.claim_plans(jobs.owner, jobs.settings.lease_seconds, limit=1, plan_id=plan.plan_id)
-        run = _runs(runtime).get(plan.plan_id)
-        if run is None and claimed:
-            run = _launch(runtime, plan, claimed[0][1], who, report)
-    if run is not None:
-        _listen(run, report)
-    return run
-
-
-def _listen(run: _Run, report: Any) -> None:
-    """Tell this call the run's progress, unless another call still listens to it."""
-    if report is not None and (run.report is None or getattr(run.report, "call_returned", False)):
-        run.report = report
-
-
-def _launch(runtime: Runtime, plan: Plan, token: int, who: Caller, report: Any) -> _Run:
-    """Run a plan whose lease this process holds (`token`) in the runtime's task group, where it outlives the call
-    that started it; the lease is renewed while it runs and given back when it ends."""
-    run = _Run(plan, who, report, token)
-    runs = _runs(runtime)
-    runs[plan.plan_id] = run
-    store, owner, lease = runtime.jobs.store, runtime.jobs.owner, runtime.jobs.settings.lease_seconds
-
-    async def keep_lease(scope: anyio.CancelScope) -> None:
-        while True:
-            await anyio.sleep(lease / 3)
-            try:
-                kept = await store.renew_plans(owner, {plan.plan_id: run.token}, lease)
-            except JournalUnavailable as exc:  # nobody can claim it while the journal is down either
-                logger.warning("renewing the lease of %s: %s", plan.plan_id, exc)
-                continue
-            if plan.plan_id not in kept:
-                logger.warning("%s is no longer this process's to run (cancelled, or taken over)", plan.plan_id)
-                scope.cancel()
-                return
-
-    async def drive() -> None:
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(keep_lease, group.cancel_scope)
-                await _run_to_end(runtime, run)
-                group.cancel_scope.cancel()
-        except Exception:  # what became of each shot is in the journal; the runtime must go on
-            logger.exception("storyboard %s stopped", plan.plan_id)
-        finally:
-            with anyio.move_on_after(5, shield=True):
-                try:
-                    await store.release_plans(owner, {plan.plan_id: run.token})
-                except Exception as exc:  # it runs out by itself
-                    logger.warning("could not give back the lease of %s: %s", plan.plan_id, exc)
-            runs.pop(plan.plan_id, None)
-            run.finished.set()
-
-    assert runtime.background is not None, "the runtime's task group runs plans"
-    runtime.background.start_soon(drive, name=f"storyboard {plan.plan_id}")
-    return run
-
-
-async def _run_to_end(runtime: Runtime, run: _Run) -> None:
-    """Send the shots that have no job, follow them all, join the film when every shot is saved; then the plan is
-    `done`, or `stopped` when a shot failed (its reservation given up). A shot still rendering past the bound
-    is followed to its end while this process holds the plan's lease. A film that cannot be joined (a full disk,
-    its path taken, a shot's file gone) stops the plan, saying why, rather than leaving it running for every worker
-    to join again."""
-    plan, store = run.plan, runtime.jobs.store
-    record = await store.get_plan(plan.plan_id)
-    if record is None or record.state != "running":
-        return
-    await _known_shots(runtime, plan, record.shots, record.principal)
-    await run_plan(runtime, plan, run)
-    for shot in plan.shots:
-        if shot.job is not None:
-            shot.job = await runtime.jobs.current(shot.job)
-    if all(s.job is not None and s.job.video_path for s in plan.shots):
-        try:
-            run.film = await _join(runtime.settings, plan)
-        except Exception as exc:  # lasting (re-joining every claim interval would not help): stop, say why
-            logger.exception("%s: the film could not be joined", plan.plan_id)
-            run.join_error = _join_error(exc)
-            if not await store.set_plan_state(plan.plan_id, "stopped", allowed=("running",)):
-                logger.warning("%s: its film failed, but the plan was not running any more", plan.plan_id)
-            return
-        if not await store.set_plan_state(plan.plan_id, "done", allowed=("running",)):
-            logger.warning("%s: its film is joined, but the plan was not running any more (cancelled?)", plan.plan_id)
-    elif _failed(plan) and not await store.set_plan_state(plan.plan_id, "stopped", allowed=("running",)):
-        logger.warning("%s: a shot failed, but the plan was not running any more (cancelled?)", plan.plan_id)
-
-
-def _failed(plan: Plan) -> list[PlannedShot]:
-    failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.is_terminal)]
-    return [s for s in failed if not (s.job is not None and s.job.video_path)]
-
-
-async def _wait_for(runtime: Runtime, plan_id: str, run: _Run | None, seconds: float, report: Any) -> None:
-    """Wait up to `seconds` for the plan to end: this process's run (told this call's progress when it has no one
-    to tell), or the journal's word on another's."""
-    from seedance_mcp.jobs.worker import STORE_WAIT_INTERVAL
-
-    with anyio.move_on_after(seconds):
-        while run is None:
-            record = await runtime.jobs.store.get_plan(plan_id)
-            if record is None or record.state != "running":
-                return
-            await anyio.sleep(STORE_WAIT_INTERVAL)
-            run = _runs(runtime).get(plan_id)
-        _listen(run, report)
-        await run.finished.wait()
-
-
-def plan_worker(
-    settings: Settings, preset: Preset, principals: Mapping[str, Principal]
-) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
-    """What the runtime runs beside its job worker: take over running plans nobody runs (at start-up, then every
-    claim interval), so a killed server's plan finishes by itself: rebuilt from the journal's record, for its
-    principal's limits, only its shots without a job are sent."""
-
-    async def work(runtime: Runtime) -> None:
-        while True:
-            try:
-                await _take_over(runtime, settings, preset, principals)
-            except JournalUnavailable as exc:  # the next look tries again
-                logger.warning("looking for storyboard plans to resume: %s", exc)
-            except Exception:  # a broken record must not stop the runtime
-                logger.exception("looking for storyboard plans to resume failed")
-            await anyio.sleep(runtime.jobs.settings.claim_interval)
-
-    return work
-
-
-async def _take_over(runtime: Runtime, settings: Settings, preset: Preset, principals: Mapping[str, Principal]) -> None:
-    jobs = runtime.jobs
-    for record, token in await jobs.store.claim_plans(jobs.owner, jobs.settings.lease_seconds, limit=PLAN_CLAIM_BATCH):
-        running = _runs(runtime).get(record.plan_id)
-        if running is not None:  # its lease ran out while this process still runs it (a stalled renewal): go on
-            running.token = token
-            continue
-        try:
-            plan = plan_from_record(record, preset, settings)
-        except SeedanceError as exc:  # the catalog changed since: a storyboard call must decide
-            logger.warning("%s cannot be resumed (%s); it is stopped", record.plan_id, exc)
-            if not await jobs.store.set_plan_state(record.plan_id, "stopped", allowed=("running",)):
-                logger.warning("%s: not stopped, its state changed meanwhile", record.plan_id)
-            await jobs.store.release_plans(jobs.owner, {record.plan_id: token})
-            continue
-        logger.info("resuming storyboard %s", record.plan_id)
-        _launch(runtime, plan, token, caller_of(record.principal, principals, settings), None)
-
-
-async def run_plan(runtime: Runtime, plan: Plan, run: _Run) -> None:
-    """Submit the shots that have no job and follow every shot: each chain of continuous shots in sequence, the
-    chains (split at cuts) at once. A chain stops at a shot that did not end saved."""
-    who = run.who
-    chains: list[list[PlannedShot]] = []
-    for shot in plan.shots:
-        if shot.transition == "cut" or not chains:
-            chains.append([])
-        chains[-1].append(shot)
-    started = time.monotonic()
-    reporting = anyio.Lock()
-    reported = [0.0]  # progress must only grow, whichever shot moved
-
-    async def tell() -> None:
-        async with reporting:
-            done = sum(1 for s in plan.shots if s.job is not None and s.job.video_path)
-            share = sum(plan.progress.values()) / len(plan.shots)
-            value = round(min(99.0, share * 100), 1)  # 100 once the film is joined
-            if value <= reported[0] or run.report is None:
-                return
-            reported[0] = value
-            elapsed = time.monotonic() - started
-            eta = f", about {elapsed / share * (1 - share):.0f} s left" if 0.05 < share < 1 else ""
-            shot = min(done + 1, len(plan.shots))
-            await run.report(value, f"{plan.plan_id}: shot {shot} of {len(plan.shots)}, {share:.0%} of the film{eta}")
-
-    async def send(shot: PlannedShot, previous: PlannedShot | None) -> bool:
-        """Submit the shot (its job linked to it); whether it was, else why not is its error."""
-        frame = None
-        if shot.transition == "continuous":
-            frame = previous.job.last_frame_path if previous is not None and previous.job is not None else None
-            if frame is None:
-                shot.error = "not started: the shot before it has no saved last frame"
-                return False
-        stored = await runtime.jobs.store.get_plan(plan.plan_id)
-        if stored is not None and stored.state == "cancelled":
-            shot.error = "not sent: the plan was cancelled"
-            return False
-        try:
-            await _submit(runtime, plan, shot, frame, who)
-        except SeedanceError as exc:  # a budget the journal refused at the insert, the provider's refusal, …
-            shot.error = str(exc)
-            return False
-        return True
-
-    async def follow_chain(chain: list[PlannedShot]) -> None:
-        previous: PlannedShot | None = None
-        for shot in chain:
-            for _ in range(SHOT_SENDS):
-                if shot.job is not None and _never_made(shot.job):
-                    shot.job = None  # proven never created (nothing charged): sending it again is safe
-                if shot.job is None and not await send(shot, previous):
-                    return
-                assert shot.job is not None
-
-                async def on_progress(value: float, _message: str, shot: PlannedShot = shot) -> None:
-                    plan.progress[shot.index] = value / 100
-                    await tell()
-
-                # Followed to its end however long it renders: the run holds the plan's lease meanwhile (a lost
-                # lease cancels the run), so only the shot's own end stops the chain.
-                shot.job = await runtime.jobs.wait(shot.job.job_id, _SHOT_WAIT, on_progress, who.principal)
-                while not (shot.job.settled or _never_made(shot.job)):
-                    shot.job = await runtime.jobs.wait(shot.job.job_id, _SHOT_WAIT, on_progress, who.principal)
-                if not _never_made(shot.job):
-                    break
-            assert shot.job is not None
-            plan.progress[shot.index] = 1.0 if shot.job.video_path else plan.progress.get(shot.index, 0.0)
-            await tell()
-            if shot.job.status != "succeeded" or not shot.job.video_path:
-                shot.error = shot.job.error_message or f"the shot ended `{shot.job.status}`"
-                return
-            previous = shot
-
-    async with anyio.create_task_group() as group:
-        for chain in chains:
-            group.start_soon(follow_chain, chain)
-
-
-_SHOT_WAIT = 600.0
-"""One wait of a plan's run for its shot; the run waits again until the shot ends."""
-
-SHOT_SENDS = 2
-"""How often a plan's run sends one shot: again only when its create was proven never made (a kill mid-create, the
-create looked for and not found), at most once more, so a provider that never makes it cannot loop the plan."""
-
-
-def _never_made(job: Job) -> bool:
-    """This job's create is proven to have made nothing (no task, nothing charged): a lost create the worker looked
-    for in the provider's complete list and did not find (`transitions.not_created`)."""
-    return job.task_id is None and (job.status == "not_submitted" or job.error_code == "NotCreated")
-
-
-async def _submit(runtime: Runtime, plan: Plan, shot: PlannedShot, frame: str | None, who: Caller) -> None:
-    """One shot as an ordinary job, linked to its plan's shot as it is journaled (its reservation becomes the job's
-    spend in that step): an identical job within the dedupe window (an earlier call's) is reused, and linked."""
-    from seedance_mcp.tools.generate import _resolve_media  # pyright: ignore[reportPrivateUsage]
-
-    request = shot.request
-    if frame is not None:
-        request = request.model_copy(update={"first_frame": frame})
-    settings = runtime.settings
-    if request.first_frame is not None or request.reference_images:
-        spec = runtime.preset.model(request.model_key)
-        request = await anyio.to_thread.run_sync(_resolve_media, request, settings, spec)  # images only: no upload
-    http_request: HttpRequest = runtime.provider.create_request(request)
-    spec = runtime.preset.model(request.model_key)
-    try:
-        shot.job, _ = await runtime.jobs.submit(
-            request,
-            http_request,
-            expected_render=runtime.expected_render(spec, request),
-            price=shot.price,
-            limits=spend_limits(who, runtime.preset.currency),
-            principal=who.principal,
-            dedupe_since=plan.since,
-            plan_shot=(plan.plan_id, shot.index),
-        )
-    except DuplicateSubmission as exc:  # this shot's create (an earlier call's) is unanswered or being looked for
-        shot.job = await runtime.jobs.find(exc.job_id, who.principal)
-
-
-_CANCELLED = (
-    "This plan was cancelled: no more of its shots are sent. To make it anyway, change it (a seed, a prompt) and "
-    "call storyboard again; shots already made are listed here."
-)
-
-
-async def cancel_plan(runtime: Runtime, plan_id: str, principal: str) -> tuple[bool, str, str]:
-    """Cancel a storyboard as a whole: no more shots are sent, and each shot still queued is cancelled. Whether the
-    plan was cancelled, its state as storyboard names it (`cancelled`, or `succeeded` for a plan already done), and
-    what became of its shots."""
-    from seedance_mcp.errors import TaskNotFound
-
-    stored = await runtime.jobs.store.get_plan(plan_id)
-    if stored is None or stored.principal != principal:
-        raise TaskNotFound(plan_id)
-    already = stored.cancelled_at is not None
-    stored = await runtime.jobs.store.cancel_plan(plan_id) or stored
-    if stored.state == "done":
-        return False, "succeeded", "The plan is done: its film is joined, every shot was made; nothing to cancel."
-    lines: list[str] = []
-    for index, job_id in sorted(stored.shots.items()):
-        try:
-            job, cancelled, why = await runtime.jobs.cancel(job_id, principal)
-        except SeedanceError as exc:
-            lines.append(f"shot {index + 1} ({job_id}): {exc}")
-            continue
-        lines.append(f"shot {index + 1} ({job.handle}): {'cancelled' if cancelled else why}")
-    head = "The plan was already cancelled." if already else "The plan is cancelled: no more of its shots are sent."
-    return True, "cancelled", " ".join([head, *lines])
-
-
-async def _known_shots(runtime: Runtime, plan: Plan, shots: dict[int, str], principal: str) -> None:
-    for shot in plan.shots:
-        if shot.index in shots:
-            shot.job = await runtime.jobs.find(shots[shot.index], principal)
-
-
-async def plan_status(
-    runtime: Runtime, plan_id: str, principal: str, *, wait: float = 0.0, report: Any = None
-) -> CallToolResult:
-    """A plan's state as the journal (and this process's run of it) has it, in storyboard's result shape; nothing
-    is sent (`get_task_status(plan_id)`). With `wait`, after waiting up to that long for the plan to end."""
-    from seedance_mcp.errors import TaskNotFound
-
-    record = await runtime.jobs.store.get_plan(plan_id)
-    if record is None or record.principal != principal:
-        raise TaskNotFound(plan_id)
-    if wait > 0 and record.state == "running":
-        listening = _while_called(report) if report is not None else None
-        try:
-            await _wait_for(runtime, plan_id, _runs(runtime).get(plan_id), wait, listening)
-        finally:
-            if listening is not None:
-                listening.call_returned = True
-        record = await runtime.jobs.store.get_plan(plan_id) or record
-    plan = plan_from_record(record, runtime.preset, runtime.settings)
-    run = _runs(runtime).get(plan_id)
-    if run is not None:  # what only the run knows: why a shot was not sent, each shot's progress
-        for mine, theirs in zip(plan.shots, run.plan.shots, strict=True):
-            mine.error = theirs.error
-        plan.progress = dict(run.plan.progress)
-    result = await _status(runtime, plan, principal, run)
-    data: dict[str, Any] = result.structured_content or {}
-    # Also in get_task_status's own shape (a video task's required fields), so its output schema holds.
-    saved = sum(1 for s in plan.shots if s.job is not None and s.job.video_path)
-    task = {
-        "task_id": plan.plan_id,
-        "job_id": plan.plan_id,
-        "provider": runtime.provider.preset.name,
-        "model": plan.shots[0].request.model_id,
-        "progress_percent": round(100.0 * saved / len(plan.shots), 1),
-    }
-    if data.get("film_path"):
-        task["video_path"] = data["film_path"]
-    result.structured_content = {**task, **data}
-    return result
-
-
-async def _status(runtime: Runtime, plan: Plan, principal: str, run: _Run | None) -> CallToolResult:
-    """The result: every shot's state; when all are saved, the joined film and the contact sheet."""
-    record = await runtime.jobs.store.get_plan(plan.plan_id)
-    if record is not None:
-        await _known_shots(runtime, plan, record.shots, principal)
-    for shot in plan.shots:
-        if shot.job is not None:
-            shot.job = await runtime.jobs.current(shot.job)
-    if record is not None and record.state == "cancelled":
-        return _result(plan, "cancelled", _CANCELLED)
-    if not all(s.job is not None and s.job.video_path for s in plan.shots):
-        if _failed(plan) or (record is not None and record.state == "stopped"):
-            status = "failed"
-            step = (
-                "Some shots failed (see `shots`). Fix or keep the plan and call storyboard again with the same "
-                "arguments: saved shots are reused, only the failed ones and those after them are sent (and paid)."
-            )
-        else:
-            status = "running"
-            step = (
-                f"Shots are still rendering; the plan goes on by itself, even if the server restarts. "
-                f"get_task_status(task_id='{plan.plan_id}') says where it stands (free; nothing is sent)."
-            )
-        return _result(plan, status, step)
-    film = runtime.settings.output_dir / f"{plan.plan_id}.mp4"
-    sheet = runtime.settings.output_dir / f"{plan.plan_id}-shots.png"
-    state = record.state if record is not None else "running"
-    joined = run.film if run is not None else None
-    if state == "stopped" or (run is not None and run.join_error is not None):  # every shot saved, no film
-        why = run.join_error if run is not None and run.join_error else "it was not joined"
-        return _result(
-            plan,
-            "failed",
-            f"Every shot is saved, but the film could not be joined ({why}). Call storyboard again with the same "
-            "arguments to join it again (nothing is sent or paid); the shots' videos are listed here.",
-        )
-    if state == "done" and joined is None and (not film.exists() or not sheet.exists()):
-        try:  # removed since it was joined: made again from the saved shots (nothing is sent or paid)
-            joined = await _join(runtime.settings, plan)
-        except Exception as exc:
-            logger.exception("%s: the film could not be joined again", plan.plan_id)
-            return _result(plan, "failed", f"The film is gone and could not be joined again ({_join_error(exc)}).")
-    if state != "done":  # only the plan's run joins it
-        return _result(
-            plan,
-            "running",
-            f"Every shot is saved; the film is being joined. get_task_status(task_id='{plan.plan_id}') says when.",
-        )
-    extra: dict[str, Any] = {"film_path": str(film), "contact_sheet_path": str(sheet)}
-    if joined is not None:
-        extra.update(film_seconds=round(joined.seconds, 3), film_video=joined.video)
-    else:  # joined before (another call, process or replica): read, never written again
-        from seedance_mcp.media.inputs import media_seconds
-
-        try:
-            seconds = await anyio.to_thread.run_sync(media_seconds, film)
-        except ValueError:
-            seconds = None
-        extra["film_seconds"] = round(seconds, 3) if seconds is not None else None
-    return _result(plan, "succeeded", f"The film is saved at {film}.", extra)
-
-
-def _join_error(exc: Exception) -> str:
-    """Why a film could not be joined, in a few words a person can act on (no traceback, no key: paths only)."""
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def _join(settings: Settings, plan: Plan) -> JoinReport:
-    """Join the saved shots into the film and draw the contact sheet. Each is written beside its place and renamed
-    over it, so two joins of one plan (two calls, two processes) leave one whole film."""
-    from seedance_mcp.media.join import join
-
-    paths = [Path(s.job.video_path) for s in plan.shots if s.job is not None and s.job.video_path]
-    film = settings.output_dir / f"{plan.plan_id}.mp4"
-    sheet = settings.output_dir / f"{plan.plan_id}-shots.png"
-    report = await anyio.to_thread.run_sync(join, paths, film)
-    await anyio.to_thread.run_sync(_write_sheet, paths, sheet)
-    return report
-
-
-def _write_sheet(paths: list[Path], sheet: Path) -> None:
-    import os
-    import secrets
-
-    from seedance_mcp.media.contact_sheet import contact_sheet, video_frames
-
-    frames = [video_frames(path, 3)[1] for path in paths]
-    partial = sheet.with_name(f".{sheet.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    partial.write_bytes(contact_sheet(frames, [f"shot {i + 1}" for i in range(len(paths))]))
-    os.replace(partial, sheet)
-
-
-def _plan_record(plan: Plan) -> str:
-    """What the journal keeps of a plan: its shots' arguments and transitions, in order."""
-    shots = [{"transition": s.transition, **s.args.model_dump(mode="json", exclude_none=True)} for s in plan.shots]
-    return json.dumps({"shots": shots, "estimate": plan.estimate, "currency": plan.currency}, ensure_ascii=False)
-
-
-def _shot_state(shot: PlannedShot) -> dict[str, Any]:
-    job = shot.job
-    state: dict[str, Any] = {
-        "shot": shot.index + 1,
-        "transition": shot.transition,
-        "prompt": shot.args.prompt,
-        "estimated_cost": shot.estimate,
-    }
-    if job is None:
-        state["status"] = "not_sent"
-        state["paid"] = False
-    else:
-        state.update(
-            task_id=job.handle,
-            status=job.status,
-            paid=job.status == "succeeded",
-            may_be_paid=job.status in ("submitting", "unknown", "queued", "running"),
-            saved=job.video_path is not None,
-            video_path=job.video_path,
-        )
-    if shot.error is not None:
-        state["error"] = shot.error
-    return state
-
-
-def _result(plan: Plan, status: str, next_step: str, extra: dict[str, Any] | None = None) -> CallToolResult:
-    data: dict[str, Any] = {
-        "plan_id": plan.plan_id,
-        "status": status,
-        "shots": [_shot_state(s) for s in plan.shots],
-        "seconds": plan.seconds,
-        "estimated_cost": plan.estimate,
-        "currency": plan.currency or None,
-        **(extra or {}),
-        "next_step": next_step,
-    }
-    data = _without_nulls(data)
-    return CallToolResult(content=[TextContent(type="text", text=_summary(data))], structured_content=data)
-
-
-def _without_nulls(value: Any) -> Any:
-    """Structured content as the lean output schema publishes it: no nulls (an absent field is unknown)."""
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
-    return value
-
-
-def _summary(data: dict[str, Any]) -> str:
-    """The text a model reads: a line per shot and the film, not the structured content again as JSON."""
-    lines = [f"{data['plan_id']}: {data['status']}."]
-    for i, shot in enumerate(data.get("shots", [])):
-        where = f" {shot['video_path']}" if shot.get("video_path") else ""
-        error = f" ({shot['error']})" if shot.get("error") else ""
-        task = f" {shot['task_id']}" if shot.get("task_id") else ""
-        lines.append(f"shot {i + 1}:{task} {shot['status']}{', paid' if shot.get('paid') else ''}{where}{error}")
-    if data.get("film_path"):
-        lines.append(f"Film: {data['film_path']} ({data.get('film_seconds', '?')} s)")
-    if data.get("contact_sheet_path"):
-        lines.append(f"Contact sheet: {data['contact_sheet_path']}")
-    lines.append(str(data["next_step"]))
-    return "\n".join(lines)
-
-
-def _shots_note(plan: Plan | None) -> str:
-    if plan is None or not any(s.job is not None for s in plan.shots):
-        return ""
-    sent = ", ".join(f"shot {s.index + 1}: {s.job.handle} `{s.job.status}`" for s in plan.shots if s.job is not None)
-    return f" Shots already submitted (calling storyboard again reuses them): {sent}."

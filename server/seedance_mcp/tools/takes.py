@@ -75,7 +75,7 @@ async def last_frame_of(runtime: Runtime, request: VideoRequest, principal: str)
             allowed=CONTINUE_FORMS,
             hint=f'Wait for it with get_task_status(task_id="{job.handle}", wait=true).',
         )
-    frame = await _last_frame(runtime, job)
+    frame = await clip_last_frame(runtime, job)
     if frame is None:
         raise InvalidArgument(
             "continue_from",
@@ -85,7 +85,7 @@ async def last_frame_of(runtime: Runtime, request: VideoRequest, principal: str)
     return request.model_copy(update={"first_frame": frame})
 
 
-async def _last_frame(runtime: Runtime, job: Job) -> str | None:
+async def clip_last_frame(runtime: Runtime, job: Job) -> str | None:
     """The clip's last frame to send: a data: URL of the saved PNG, the provider's URL while it is good, or a
     data: URL of the saved MP4's final frame; None when none of them is left."""
     from seedance_mcp.media.contact_sheet import ContactSheetError
@@ -155,7 +155,7 @@ async def takes_result(takes: Sequence[tuple[Job, bool]], request: VideoRequest)
     jpeg: bytes | None = None
     if all(job.status == "succeeded" and job.video_path for job in jobs):
         try:
-            sheet, jpeg = await anyio.to_thread.run_sync(_make_sheet, jobs)
+            sheet, jpeg = await anyio.to_thread.run_sync(takes_sheet, jobs)
         except Exception:  # the sheet is a bonus: the takes stand without it
             logger.exception("the contact sheet of %s could not be made", jobs[0].handle)
     task = first.model_copy(
@@ -193,7 +193,7 @@ def _takes_next_step(jobs: Sequence[Job], request: VideoRequest, sheet: Path | N
     )
 
 
-def _make_sheet(jobs: Sequence[Job]) -> tuple[Path, bytes]:
+def takes_sheet(jobs: Sequence[Job]) -> tuple[Path, bytes]:
     """The takes' contact sheet, saved next to take 1's video (written whole), and a small JPEG of it."""
     import io
 

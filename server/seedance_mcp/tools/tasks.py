@@ -46,7 +46,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         try:
             principal = caller(ctx, settings).principal
             if task_id.strip().startswith("sb-"):  # a storyboard's plan: its state as storyboard answers it
-                from seedance_mcp.tools.storyboard import plan_status
+                from seedance_mcp.storyboards.status import plan_status
 
                 bound = settings.wait_seconds if wait else 0.0
                 return await plan_status(runtime, task_id.strip(), principal, wait=bound, report=reporter(ctx))
@@ -131,7 +131,7 @@ def register(server: MCPServer[LazyRuntime], settings: Settings) -> None:
         bound = settings.wait_seconds or settings.http_timeout  # the call's wait bounds it, not the provider's retries
         try:
             if task_id.strip().startswith("sb-"):  # a storyboard's plan: cancelled as a whole
-                from seedance_mcp.tools.storyboard import cancel_plan
+                from seedance_mcp.storyboards.run import cancel_plan
 
                 cancelled, state, message = await cancel_plan(runtime, task_id.strip(), principal)
                 return cancel_result(

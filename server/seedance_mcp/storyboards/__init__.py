@@ -1,0 +1,1 @@
+"""Storyboards: a plan of shots made into one film (the tool is `tools/storyboard.py`)."""
