@@ -1,5 +1,5 @@
 """Attacks on the journal's side of storyboard plans (reservations, cancel), against every store: SQLite and
-PostgreSQL. Each test shows a defect found in review; it is marked xfail(strict) until the journal is fixed."""
+PostgreSQL. Each test shows a defect found in review; each was marked xfail(strict) until the journal was fixed."""
 
 from __future__ import annotations
 

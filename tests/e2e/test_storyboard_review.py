@@ -1,5 +1,5 @@
 """Attacks on storyboard plans end to end (real MCP client, loopback sandbox), found in review. Each test shows a
-defect and is marked xfail(strict) until it is fixed."""
+defect (each was marked xfail(strict) until it was fixed)."""
 
 from __future__ import annotations
 
@@ -162,11 +162,6 @@ async def test_cancel_task_of_a_done_plan_does_not_call_it_cancelled(tmp_path: P
     assert cancelled.get("status") != "cancelled", cancelled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two identical cut shots of one plan share one fingerprint, so the second shot's insert dedupes to the "
-    "first shot's job: one video made, linked to both shots, the film shows it twice (takes get distinct fingerprints)",
-)
 async def test_two_identical_cut_shots_are_two_videos(tmp_path: Path, sandbox: SandboxServer) -> None:
     """A plan quoted, approved and reserved for two shots makes two videos, as takes of one request do."""
     settings = make_settings(

@@ -130,6 +130,7 @@ class JobManager:
         dedupe_since: float | None = None,
         plan_shot: PlanShot | None = None,
         take: tuple[int, int] = (1, 1),
+        repeat: int = 0,
     ) -> tuple[Job, bool]:
         """Journal the job, send the create request once, start following. The job, and whether it was reused.
 
@@ -138,7 +139,7 @@ class JobManager:
         that takes longer goes on, and the job is returned `submitting`. `dedupe_since` (the journal's clock) widens
         the dedupe window back to that moment: a plan's shots made since it was recorded are found again; the job
         inserted or found becomes `plan_shot`'s in the same step (`TaskStore.insert`). `take`: (k, of n) for take k of
-        n takes of one request (its own fingerprint)."""
+        n takes of one request, `repeat`: the n-th identical shot of a storyboard (each its own fingerprint)."""
         return await submit_video(
             self._worker,
             request,
@@ -153,6 +154,7 @@ class JobManager:
             dedupe_since=dedupe_since,
             plan_shot=plan_shot,
             take=take,
+            repeat=repeat,
         )
 
     async def submit_takes(

@@ -100,9 +100,11 @@ async def submit_video(
     dedupe_since: float | None = None,
     plan_shot: PlanShot | None = None,
     take: tuple[int, int] = (1, 1),
+    repeat: int = 0,
 ) -> tuple[Job, bool]:
     """Journal the job, send the create request once, start following. The job, and whether it was reused.
-    `take` (take, of how many) gives take k of several its own fingerprint (`take_fingerprint`).
+    `take` (take, of how many) gives take k of several its own fingerprint (`take_fingerprint`), as `repeat` does
+    the n-th repeat of one request within a storyboard (two identical shots are two videos).
 
     `wait` bounds this call, never the provider's request: the create runs in the worker's task group, and when its
     outcome takes longer the job is returned `submitting` (its outcome is recorded when it comes). An identical
@@ -112,7 +114,7 @@ async def submit_video(
     while a job it paid for is live, the journal returns that job instead, `force_new` or not."""
     settings = worker.settings
     fingerprint = fingerprint_of(worker.provider.preset.name, http_request, principal)  # a small body: no thread
-    fingerprint = take_fingerprint(fingerprint, *take)
+    fingerprint = take_fingerprint(fingerprint, *take, repeat=repeat)
     job = _new_job(worker, request, fingerprint, expected_render, price, principal, approval_id)
     dedupe_window = _dedupe_window(worker, force_new, dedupe_since)
     deadline = anyio.current_time() + (wait if wait is not None else settings.reconcile_window)
@@ -192,12 +194,15 @@ class _Create:
             self.done.set()
 
 
-def take_fingerprint(fingerprint: str, take: int, takes: int) -> str:
-    """Take `take` (from 1) of `takes` of one request: its own fingerprint, so the takes are not deduplicated into
-    one, while a repeat of the whole call finds each take again. A single take is the request's own."""
-    if takes <= 1:
-        return fingerprint
-    return hashlib.sha256(f"{fingerprint}\ntake {take} of {takes}".encode()).hexdigest()
+def take_fingerprint(fingerprint: str, take: int, takes: int, *, repeat: int = 0) -> str:
+    """Take `take` (from 1) of `takes` of one request, and its `repeat`-th repeat within one storyboard (from 0):
+    its own fingerprint, so the takes (and identical shots) are not deduplicated into one, while a repeat of the
+    whole call finds each again. A single take, not repeated, is the request's own."""
+    if takes > 1:
+        fingerprint = hashlib.sha256(f"{fingerprint}\ntake {take} of {takes}".encode()).hexdigest()
+    if repeat:
+        fingerprint = hashlib.sha256(f"{fingerprint}\nrepeat {repeat}".encode()).hexdigest()
+    return fingerprint
 
 
 async def submit_takes(

@@ -68,6 +68,8 @@ class PlannedShot:
     take_errors: dict[int, str] = field(default_factory=lambda: {})
     sheet: str | None = None
     """The contact sheet of its takes, once every take is saved."""
+    repeat: int = 0
+    """How many earlier shots of the plan send this very request (identical cut shots): each is a video of its own."""
 
     def job_of(self, take: int) -> Job | None:
         return self.job if take == 1 else self.others.get(take)
@@ -221,6 +223,12 @@ def _planned(specs: list[tuple[Transition, VideoArguments | str, int]], preset: 
         )
         estimate = money(request.estimated_tokens, price[0]) if price is not None else None
         planned.append(PlannedShot(index, transition, args, request, price, estimate, takes=takes))
+    sent: list[str] = []
+    for shot in planned:
+        if shot.args is not None and shot.transition == "cut":  # a continuous shot's first frame is its own
+            key = json.dumps(shot.args.model_dump(mode="json"), sort_keys=True)
+            shot.repeat = sent.count(key)
+            sent.append(key)
     known = [s.cost for s in planned]
     total = None if any(e is None for e in known) else round(sum(e or 0.0 for e in known), 4)
     currency = next((s.price[1] for s in planned if s.price is not None), "")

@@ -366,6 +366,7 @@ async def _submit(
             dedupe_since=plan.since,
             plan_shot=(plan.plan_id, shot.index, take),
             take=(take, shot.takes),
+            repeat=shot.repeat,
         )
     except DuplicateSubmission as exc:  # this shot's create (an earlier call's) is unanswered or being looked for
         job = await runtime.jobs.find(exc.job_id, who.principal)
