@@ -40,12 +40,8 @@ class Shot(BaseModel):
     transition: Transition | None = None
     model: Annotated[str | None, Field(description="Instead of the shared one.")] = None
     reference_images: MediaList = Field(default_factory=tuple, description="Instead of the shared ones.")
-    clip: Annotated[
-        str | None, Field(description="A finished clip of yours (task id) used as this shot, as it is: not paid.")
-    ] = None
-    takes: Annotated[int | None, Field(strict=True, description="1-4 renders of this shot; the film uses take 1.")] = (
-        None
-    )
+    clip: Annotated[str | None, Field(description="A finished clip's task id, used as is: not paid.")] = None
+    takes: Annotated[int | None, Field(strict=True, description="1-4; the film uses take 1.")] = None
 
 
 @dataclass

@@ -54,7 +54,7 @@ class ShotState(BaseModel):
     video_path: str | None = None
     error: str | None = None
     takes: list[TakeState] | None = None
-    contact_sheet_path: str | None = Field(default=None, description="This shot's takes side by side.")
+    contact_sheet_path: str | None = None
 
 
 class StoryboardResult(BaseModel):

@@ -50,8 +50,7 @@ Shot transition: `continuous` (default) starts on the previous shot's last frame
 settings apply to every shot; shared reference_images keep characters consistent. Waits up to
 {settings.wait_seconds:.0f} s, then the plan goes on by itself (even after a restart): get_task_status(plan_id) says
 where it stands. Shots made are never paid again. cancel_task(plan_id) cancels it. dry_run=true: plan and cost.
-A shot may be a clip already made ({{"clip": task_id}}, e.g. a chosen take): used as is, not paid. A shot's
-takes=2..4 renders it that many times (the film uses take 1)."""
+A shot may be {{"clip": task_id}} (e.g. a chosen take: not paid again), or have takes 2-4."""
 
 
 def register(server: MCPServer[LazyRuntime], settings: Settings, preset: Preset) -> None:
