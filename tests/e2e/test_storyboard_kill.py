@@ -74,7 +74,12 @@ async def test_a_storyboard_killed_mid_plan_is_finished_by_the_next_server_witho
             while not list(videos.glob("sb-*.mp4")):
                 await anyio.sleep(0.1)
             [film] = videos.glob("sb-*.mp4")
-            status = await client.call_tool("get_task_status", {"task_id": film.stem})
+            # The film is renamed into place just before the plan is marked done: until then it says `running`.
+            while True:
+                status = await client.call_tool("get_task_status", {"task_id": film.stem})
+                if (status.structured_content or {}).get("status") != "running":
+                    break
+                await anyio.sleep(0.1)
     assert (await sandbox_stats(sandbox))["creates"] == 3  # shots 1 and 2 never sent again; only shot 3 is new
     data: dict[str, Any] = status.structured_content or {}
     assert not status.is_error and data.get("status") == "succeeded", text_of(status)
