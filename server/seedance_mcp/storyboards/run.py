@@ -189,7 +189,9 @@ async def _run_to_end(runtime: Runtime, run: Run) -> None:
 
 
 def failed_shots(plan: Plan) -> list[PlannedShot]:
-    failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.is_terminal)]
+    """Shots that ended without a saved video: an error, or a job settled (ended, its files saved or given up)
+    with no video. A shot the provider finished whose video is still being saved has not failed."""
+    failed = [s for s in plan.shots if s.error is not None or (s.job is not None and s.job.settled)]
     return [s for s in failed if not (s.job is not None and s.job.video_path)]
 
 
