@@ -566,24 +566,10 @@ class PostgresTaskStore:
         return claimed
 
     async def renew_plans(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
-        if not leases:
-            return set()
-        values = {
-            "owner": owner,
-            "ids": list(leases),
-            "tokens": list(leases.values()),
-            "lease": float(lease_seconds),
-            "now": self._now(),
-        }
-        async with self._connection() as db:
-            rows = await (await db.execute(_RENEW_PLANS, values)).fetchall()
-        return {str(row[0]) for row in rows}
+        return await self._renew(_RENEW_PLANS, owner, leases, lease_seconds)
 
     async def release_plans(self, owner: str, leases: Mapping[str, int]) -> None:
-        if not leases:
-            return
-        async with self._connection() as db:
-            await db.execute(_RELEASE_PLANS, {"owner": owner, "ids": list(leases), "tokens": list(leases.values())})
+        await self._release(_RELEASE_PLANS, owner, leases)
 
     def _now_value(self) -> float | None:
         """This store's own clock when it was given one (tests), else None: the database's clock decides."""
@@ -607,6 +593,15 @@ class PostgresTaskStore:
         return [(Job.model_validate_json(row[0]), int(row[1])) for row in rows]
 
     async def renew(self, owner: str, leases: Mapping[str, int], lease_seconds: float) -> set[str]:
+        return await self._renew(_RENEW, owner, leases, lease_seconds)
+
+    async def release(self, owner: str, leases: Mapping[str, int]) -> None:
+        await self._release(_RELEASE, owner, leases)
+
+    async def _renew(
+        self, statement: LiteralString, owner: str, leases: Mapping[str, int], lease_seconds: float
+    ) -> set[str]:
+        """Extend the leases (id → token) `owner` still holds, jobs' or plans' by `statement`; the ids kept."""
         if not leases:
             return set()
         values = {
@@ -617,14 +612,14 @@ class PostgresTaskStore:
             "now": self._now(),
         }
         async with self._connection() as db:
-            rows = await (await db.execute(_RENEW, values)).fetchall()
+            rows = await (await db.execute(statement, values)).fetchall()
         return {str(row[0]) for row in rows}
 
-    async def release(self, owner: str, leases: Mapping[str, int]) -> None:
+    async def _release(self, statement: LiteralString, owner: str, leases: Mapping[str, int]) -> None:
         if not leases:
             return
         async with self._connection() as db:
-            await db.execute(_RELEASE, {"owner": owner, "ids": list(leases), "tokens": list(leases.values())})
+            await db.execute(statement, {"owner": owner, "ids": list(leases), "tokens": list(leases.values())})
 
     async def close(self) -> None:
         await self._pool.close()
